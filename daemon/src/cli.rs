@@ -1,0 +1,291 @@
+//! Command-line definitions of both binaries, shared by the binaries, the man pages and the
+//! shell completions so that they cannot disagree.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{DEFAULT_CONFIG_PATH, DEFAULT_RUNTIME_DIR, DEFAULT_STATE_DIR};
+
+/// oneagentd: zero-configuration tracing and application-attributed logs for every process on
+/// this host.
+#[derive(Debug, Parser)]
+#[command(
+    name = "oneagentd",
+    version = crate::VERSION,
+    about = "oneagent host daemon",
+    long_about = "oneagent host daemon: serves the io.oneagent.Agent1 D-Bus API on the system bus, \
+                  keeps its state in SQLite and runs as a systemd notify service."
+)]
+pub struct DaemonArgs {
+    /// Configuration file; a missing file means the built-in defaults.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Directory for state.db and preload.snapshot.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+    /// Directory for sockets.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUNTIME_DIR)]
+    pub runtime_dir: PathBuf,
+    /// Check the configuration file, print the effective configuration and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+/// oneagentctl: control and inspect oneagentd.
+#[derive(Debug, Parser)]
+#[command(
+    name = "oneagentctl",
+    version = crate::VERSION,
+    about = "Control and inspect the oneagent daemon",
+    long_about = "Control and inspect the oneagent daemon (oneagentd) over its D-Bus API \
+                  io.oneagent.Agent1 on the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured). \
+                  Read-only commands are open to every local user; commands that change \
+                  anything need root."
+)]
+pub struct CtlArgs {
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// The verbs of oneagentctl.
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Show the daemon's state, configuration summary and injection rules.
+    Status,
+    /// Make the daemon re-read its configuration file (root).
+    Reload,
+    /// Set the daemon's log level until the next reload or restart (root).
+    LogLevel {
+        /// error, warn, info, debug or trace.
+        level: String,
+    },
+    /// Enable injection globally or for one service, from each process's next start (root).
+    Enable(Target),
+    /// Disable injection globally or for one service, from each process's next start (root).
+    Disable(Target),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+}
+
+/// What enable/disable applies to.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Target {
+    /// Apply to every process on the host.
+    #[arg(long)]
+    pub global: bool,
+    /// Apply to this service name (as shown by `oneagentctl status`).
+    pub service: Option<String>,
+}
+
+/// Shells with completion scripts.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+}
+
+/// Exit codes of oneagentctl (documented in oneagentctl(1)).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The daemon reported a failure (including an invalid configuration on reload).
+    pub const FAILED: u8 = 1;
+    /// Usage error or an argument the daemon refused.
+    pub const USAGE: u8 = 2;
+    /// The daemon is not running or the system bus cannot be reached.
+    pub const NOT_RUNNING: u8 = 3;
+    /// Permission denied: the command needs root.
+    pub const DENIED: u8 = 4;
+}
+
+/// Exit codes of oneagentd (documented in oneagentd(8)).
+pub mod daemon_exit {
+    /// Clean stop.
+    pub const OK: u8 = 0;
+    /// A runtime failure (for example the system bus is unreachable or the name is taken).
+    pub const FAILED: u8 = 1;
+    /// Usage error or invalid configuration.
+    pub const CONFIG: u8 = 2;
+    /// The state directory or database cannot be used.
+    pub const STATE: u8 = 3;
+}
+
+const CTL_EXTRA: &str = r#".SH "EXIT STATUS"
+.TP
+.B 0
+Success.
+.TP
+.B 1
+The daemon reported a failure, including an invalid configuration file on
+.BR reload ,
+in which case the running configuration is kept.
+.TP
+.B 2
+Usage error, or an argument the daemon refused.
+.TP
+.B 3
+oneagentd is not running, or the system bus cannot be reached.
+Start it with
+.BR "systemctl start oneagent" .
+.TP
+.B 4
+Permission denied: the command changes the daemon and needs root.
+.SH ENVIRONMENT
+.TP
+.B DBUS_SYSTEM_BUS_ADDRESS
+Address of the system bus, instead of
+.IR unix:path=/run/dbus/system_bus_socket .
+.SH EXAMPLES
+.nf
+oneagentctl status
+oneagentctl \-\-json status
+sudo oneagentctl disable payments
+sudo oneagentctl enable \-\-global
+sudo oneagentctl log\-level debug
+oneagentctl completions bash > /etc/bash_completion.d/oneagentctl
+.fi
+.SH "SEE ALSO"
+.BR oneagentd (8),
+.BR oneagent.toml (5)
+"#;
+
+const DAEMON_EXTRA: &str = r#".SH "D-BUS API"
+oneagentd owns the name
+.B io.oneagent.Agent1
+on the system bus and serves the interface
+.B io.oneagent.Agent1
+at
+.BR /io/oneagent/Agent1 .
+The object is registered before the name is taken.
+Methods:
+.BR Status ,
+.BR Reload ,
+.BR SetLogLevel ,
+.BR SetInjection ;
+properties:
+.BR Version ,
+.BR State ,
+.BR LogLevel ,
+.BR InjectionEnabled ;
+signals:
+.BR ConfigReloaded ,
+.BR InjectionChanged .
+Every method that changes anything is allowed only to uid 0, checked by the daemon from the
+caller's credentials on the bus; others get
+.BR io.oneagent.Agent1.Error.AccessDenied .
+Errors are named
+.BR io.oneagent.Agent1.Error.AccessDenied ,
+.BR InvalidArgument ,
+.BR InvalidConfig
+and
+.BR Failed .
+.SH SIGNALS
+.TP
+.B SIGHUP
+Re-read the configuration file (as
+.BR "oneagentctl reload" ).
+An invalid file is refused with an error in the journal and the running configuration is kept.
+.TP
+.BR SIGTERM ", " SIGINT
+Stop cleanly.
+.SH SYSTEMD
+oneagentd is a
+.B Type=notify
+service: it sends
+.B READY=1
+only once the bus name is owned and the state is loaded,
+.B STATUS=
+lines while it works,
+.B WATCHDOG=1
+at half of
+.BR WATCHDOG_USEC ,
+.B RELOADING=1
+and
+.B READY=1
+around reloads and
+.B STOPPING=1
+when it stops.
+Logs go to the journal when standard error is the journal
+.RB ( JOURNAL_STREAM ),
+otherwise to standard error.
+.SH "EXIT STATUS"
+.TP
+.B 0
+Clean stop.
+.TP
+.B 1
+Runtime failure, for example the system bus is unreachable or the name is owned by another process.
+.TP
+.B 2
+Usage error or invalid configuration; the message names the file, line and key.
+.TP
+.B 3
+The state directory or database cannot be used (for example another oneagentd holds it).
+.SH FILES
+.TP
+.I /etc/oneagent/oneagent.toml
+Configuration; see
+.BR oneagent.toml (5).
+.TP
+.I /var/lib/oneagent/state.db
+State database (SQLite, WAL). A corrupt database is moved aside to
+.I state.db.corrupt\-TIME
+(never deleted) and a new one is created, with one warning in the journal.
+.TP
+.I /run/oneagent/
+Runtime directory for sockets.
+.SH ENVIRONMENT
+.TP
+.B DBUS_SYSTEM_BUS_ADDRESS
+Address of the system bus.
+.TP
+.BR NOTIFY_SOCKET ", " WATCHDOG_USEC
+Set by systemd.
+.SH "SEE ALSO"
+.BR oneagentctl (1),
+.BR oneagent.toml (5),
+.BR systemd.service (5)
+"#;
+
+/// Renders a man page from a clap command plus hand-written sections.
+fn render_man(cmd: clap::Command, section: &str, extra: &str) -> Vec<u8> {
+    let man = clap_mangen::Man::new(cmd)
+        .section(section)
+        .source(format!("oneagent {}", crate::VERSION))
+        .manual("oneagent");
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = man.render_title(&mut out);
+    let _ = man.render_name_section(&mut out);
+    let _ = man.render_synopsis_section(&mut out);
+    let _ = man.render_description_section(&mut out);
+    let _ = man.render_options_section(&mut out);
+    let _ = man.render_subcommands_section(&mut out);
+    out.extend_from_slice(extra.as_bytes());
+    out
+}
+
+/// oneagentctl(1) as committed in `man/oneagentctl.1`.
+pub fn ctl_man_page() -> Vec<u8> {
+    use clap::CommandFactory;
+    render_man(CtlArgs::command(), "1", CTL_EXTRA)
+}
+
+/// oneagentd(8) as committed in `man/oneagentd.8`.
+pub fn daemon_man_page() -> Vec<u8> {
+    use clap::CommandFactory;
+    render_man(DaemonArgs::command(), "8", DAEMON_EXTRA)
+}

@@ -1,0 +1,410 @@
+//! `oneagent.toml`: every key has a default compiled in, so no file is needed.
+//!
+//! Unknown keys and wrong types are errors that name the file, the line and the key.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::logging::LogLevel;
+
+/// The default configuration file.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/oneagent/oneagent.toml";
+/// The default state directory (`state.db`, `preload.snapshot`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/oneagent";
+/// The default runtime directory (sockets).
+pub const DEFAULT_RUNTIME_DIR: &str = "/run/oneagent";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[daemon]`: the daemon itself.
+    pub daemon: DaemonSection,
+    /// `[exporter]`: where agents and the log pipeline send telemetry.
+    pub exporter: ExporterSection,
+    /// `[injection]`: zero-config agent injection.
+    pub injection: InjectionSection,
+    /// `[agents]`: where the language agents live on this host.
+    pub agents: AgentsSection,
+    /// `[logs]`: log discovery and attribution.
+    pub logs: LogsSection,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: MetricsSection,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonSection {
+    /// Log level at start and after every reload: error, warn, info, debug, trace.
+    pub log_level: LogLevel,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        DaemonSection {
+            log_level: LogLevel::Info,
+        }
+    }
+}
+
+/// Compression of OTLP/HTTP bodies sent by the log pipeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// gzip (the default).
+    #[default]
+    Gzip,
+    /// No compression.
+    None,
+}
+
+/// `[exporter]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExporterSection {
+    /// OTLP/HTTP base URL for agents and for log export.
+    pub otlp_endpoint: String,
+    /// SkyWalking OAP gRPC address for the SkyWalking Java agent.
+    pub skywalking_backend: String,
+    /// Body compression for OTLP/HTTP export.
+    pub compression: Compression,
+}
+
+impl Default for ExporterSection {
+    fn default() -> Self {
+        ExporterSection {
+            otlp_endpoint: "http://127.0.0.1:4318".to_owned(),
+            skywalking_backend: "127.0.0.1:11800".to_owned(),
+            compression: Compression::Gzip,
+        }
+    }
+}
+
+/// Which agent Java processes get.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JavaAgentKind {
+    /// The OpenTelemetry Java agent.
+    #[default]
+    Opentelemetry,
+    /// The Apache SkyWalking Java agent.
+    Skywalking,
+}
+
+/// `[injection]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InjectionSection {
+    /// Whether processes are instrumented unless a rule says otherwise.
+    pub enabled: bool,
+    /// The Java agent to inject.
+    pub java_agent: JavaAgentKind,
+}
+
+impl Default for InjectionSection {
+    fn default() -> Self {
+        InjectionSection {
+            enabled: true,
+            java_agent: JavaAgentKind::Opentelemetry,
+        }
+    }
+}
+
+/// `[agents]`: a missing or unreadable path disables that language.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentsSection {
+    /// The OpenTelemetry Java agent jar.
+    pub java: PathBuf,
+    /// The SkyWalking Java agent jar.
+    pub java_skywalking: PathBuf,
+    /// A `pip install --target` directory with opentelemetry-distro and the OTLP exporter.
+    pub python: PathBuf,
+    /// The file given to `node --require`.
+    pub nodejs: PathBuf,
+    /// `OTEL_DOTNET_AUTO_HOME`.
+    pub dotnet: PathBuf,
+}
+
+impl Default for AgentsSection {
+    fn default() -> Self {
+        AgentsSection {
+            java: "/usr/lib/oneagent/agents/java/opentelemetry-javaagent.jar".into(),
+            java_skywalking: "/usr/lib/oneagent/agents/skywalking/skywalking-agent.jar".into(),
+            python: "/usr/lib/oneagent/agents/python".into(),
+            nodejs: "/usr/lib/oneagent/agents/nodejs/register.js".into(),
+            dotnet: "/usr/lib/oneagent/agents/dotnet".into(),
+        }
+    }
+}
+
+/// `[logs]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsSection {
+    /// Whether log discovery runs.
+    pub enabled: bool,
+    /// Parent directories searched for log files.
+    pub roots: Vec<PathBuf>,
+    /// File name globs that are log files.
+    pub include: Vec<String>,
+    /// File name globs that are never log files.
+    pub exclude: Vec<String>,
+    /// How deep below each root to look.
+    pub max_depth: u32,
+}
+
+impl Default for LogsSection {
+    fn default() -> Self {
+        LogsSection {
+            enabled: true,
+            roots: vec!["/var/log".into(), "/opt".into(), "/srv".into()],
+            include: vec!["*.log".to_owned()],
+            exclude: Vec::new(),
+            max_depth: 4,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Address of the Prometheus `/metrics` endpoint.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
+}
+
+/// Where the running configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// The file existed and was read.
+    File(PathBuf),
+    /// The file does not exist: built-in defaults.
+    Defaults(PathBuf),
+}
+
+impl ConfigSource {
+    /// A short human description.
+    pub fn describe(&self) -> String {
+        match self {
+            ConfigSource::File(p) => p.display().to_string(),
+            ConfigSource::Defaults(p) => format!("{} (absent: built-in defaults)", p.display()),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path`; a file that does not exist means the built-in defaults.
+    pub fn load(path: &Path) -> Result<(Config, ConfigSource)> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok((Config::parse(path, &text)?, ConfigSource::File(path.to_owned()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok((Config::default(), ConfigSource::Defaults(path.to_owned())))
+            }
+            Err(e) => Err(Error::io("reading configuration", path, e)),
+        }
+    }
+
+    /// Parses and validates configuration text; `path` is used in messages only.
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let span = e.span();
+            let (line, column) = span
+                .as_ref()
+                .map(|s| line_column(text, s.start))
+                .unwrap_or((1, 1));
+            Error::ConfigParse {
+                path: path.to_owned(),
+                line,
+                column,
+                key: span.and_then(|s| key_at(text, s.start)),
+                message: e.message().trim_end().to_owned(),
+            }
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let endpoint = &self.exporter.otlp_endpoint;
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+            || endpoint.len() <= "https://".len()
+        {
+            return Err(Error::ConfigValue {
+                path: path.to_owned(),
+                key: "exporter.otlp_endpoint",
+                message: format!("`{endpoint}` is not an http:// or https:// URL"),
+            });
+        }
+        if self.exporter.skywalking_backend.trim().is_empty() {
+            return Err(Error::ConfigValue {
+                path: path.to_owned(),
+                key: "exporter.skywalking_backend",
+                message: "must be host:port, not empty".to_owned(),
+            });
+        }
+        for (key, p) in [
+            ("agents.java", &self.agents.java),
+            ("agents.java_skywalking", &self.agents.java_skywalking),
+            ("agents.python", &self.agents.python),
+            ("agents.nodejs", &self.agents.nodejs),
+            ("agents.dotnet", &self.agents.dotnet),
+        ] {
+            if !p.is_absolute() {
+                return Err(Error::ConfigValue {
+                    path: path.to_owned(),
+                    key,
+                    message: format!("`{}` must be an absolute path", p.display()),
+                });
+            }
+        }
+        if let Some(root) = self.logs.roots.iter().find(|r| !r.is_absolute()) {
+            return Err(Error::ConfigValue {
+                path: path.to_owned(),
+                key: "logs.roots",
+                message: format!("`{}` must be an absolute path", root.display()),
+            });
+        }
+        if self.logs.max_depth > 64 {
+            return Err(Error::ConfigValue {
+                path: path.to_owned(),
+                key: "logs.max_depth",
+                message: format!("{} is more than the limit of 64", self.logs.max_depth),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, column)
+}
+
+/// The dotted key (`section.key`) of the line holding byte `offset`, when the line is a
+/// `key = value` line (or a `[section]` header).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text.get(..offset)?.rfind('\n').map_or(0, |nl| nl + 1);
+    let line_end = text.get(offset..)?.find('\n').map_or(text.len(), |nl| offset + nl);
+    let line = text.get(line_start..line_end)?.trim();
+    let header = |l: &str| -> Option<String> {
+        let l = l.trim();
+        let inner = l.strip_prefix('[')?.split(']').next()?;
+        Some(inner.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
+    };
+    if line.starts_with('[') {
+        return header(line);
+    }
+    let key = line.split('=').next()?.trim().trim_matches('"');
+    if key.is_empty() {
+        return None;
+    }
+    let section = text
+        .get(..line_start)?
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('['))
+        .and_then(header);
+    Some(match section {
+        Some(s) if !s.is_empty() => format!("{s}.{key}"),
+        _ => key.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(Path::new("/etc/oneagent/oneagent.toml"), text)
+    }
+
+    #[test]
+    fn empty_text_is_the_defaults() {
+        assert_eq!(parse("").ok(), Some(Config::default()));
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = parse("[exporter]\notlp_endpoint = \"http://x:4318\"\nbogus = 1\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("/etc/oneagent/oneagent.toml:3:1: key `exporter.bogus`"), "{err}");
+        assert!(err.contains("unknown field `bogus`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let err = parse("\n[injection]\nenabled = \"yes\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("/etc/oneagent/oneagent.toml:3:"), "{err}");
+        assert!(err.contains("key `injection.enabled`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_section_is_named() {
+        let err = parse("[exportr]\n").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(":1:") && err.contains("exportr"), "{err}");
+    }
+
+    #[test]
+    fn bad_enum_value_is_named() {
+        let err = parse("[injection]\njava_agent = \"dynatrace\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(":2:") && err.contains("injection.java_agent"), "{err}");
+    }
+
+    #[test]
+    fn relative_agent_path_is_refused() {
+        let err = parse("[agents]\njava = \"agent.jar\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("agents.java") && err.contains("absolute"), "{err}");
+    }
+
+    #[test]
+    fn values_are_read() {
+        let config = parse(
+            "[exporter]\notlp_endpoint = \"https://collector:4318\"\ncompression = \"none\"\n\
+             [injection]\nenabled = false\njava_agent = \"skywalking\"\n[daemon]\nlog_level = \"debug\"\n",
+        );
+        let Ok(config) = config else {
+            panic!("valid config refused: {config:?}");
+        };
+        assert_eq!(config.exporter.otlp_endpoint, "https://collector:4318");
+        assert_eq!(config.exporter.compression, Compression::None);
+        assert!(!config.injection.enabled);
+        assert_eq!(config.injection.java_agent, JavaAgentKind::Skywalking);
+        assert_eq!(config.daemon.log_level, LogLevel::Debug);
+    }
+
+    #[test]
+    fn line_column_counts_from_one() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+}

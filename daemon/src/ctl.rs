@@ -1,0 +1,343 @@
+//! oneagentctl: a thin client of the D-Bus API. Tables for people, `--json` for scripts.
+
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+
+use crate::cli::{CtlArgs, CtlCommand, Shell, exit};
+use crate::dbus::{Agent1Proxy, AgentError, BUS_NAME, StatusReport};
+
+/// The one line printed when the daemon cannot be reached.
+pub const NOT_RUNNING_HINT: &str = "start it with `systemctl start oneagent`";
+
+/// A failure of one oneagentctl invocation: the message and the exit code.
+#[derive(Debug)]
+pub struct CtlFailure {
+    /// What to print on stderr.
+    pub message: String,
+    /// The exit code.
+    pub code: u8,
+}
+
+impl CtlFailure {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        CtlFailure {
+            message: message.into(),
+            code,
+        }
+    }
+}
+
+fn describe_bus_address() -> String {
+    std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
+        .unwrap_or_else(|_| "unix:path=/run/dbus/system_bus_socket".to_owned())
+}
+
+/// Maps an error of a call to the daemon to a message and an exit code.
+fn classify(verb: &str, e: AgentError) -> CtlFailure {
+    match e {
+        AgentError::AccessDenied(m) => CtlFailure::new(exit::DENIED, format!("permission denied: {m}")),
+        AgentError::InvalidArgument(m) => CtlFailure::new(exit::USAGE, m),
+        AgentError::InvalidConfig(m) => CtlFailure::new(
+            exit::FAILED,
+            format!("configuration refused, the daemon keeps running with the previous one: {m}"),
+        ),
+        AgentError::Failed(m) => CtlFailure::new(exit::FAILED, format!("{verb} failed: {m}")),
+        AgentError::ZBus(e) => {
+            let (name, message) = match &e {
+                zbus::Error::MethodError(name, message, _) => {
+                    (name.to_string(), message.clone().unwrap_or_default())
+                }
+                zbus::Error::FDO(fdo) => {
+                    use zbus::DBusError;
+                    (fdo.name().to_string(), fdo.description().unwrap_or_default().to_owned())
+                }
+                _ => (String::new(), String::new()),
+            };
+            match name.as_str() {
+                "org.freedesktop.DBus.Error.ServiceUnknown"
+                | "org.freedesktop.DBus.Error.NameHasNoOwner" => CtlFailure::new(
+                    exit::NOT_RUNNING,
+                    format!("oneagentd is not running: {NOT_RUNNING_HINT}"),
+                ),
+                "org.freedesktop.DBus.Error.AccessDenied" => CtlFailure::new(
+                    exit::DENIED,
+                    format!(
+                        "permission denied: `oneagentctl {verb}` changes the daemon and needs root \
+                         (refused by the bus policy)"
+                    ),
+                ),
+                "" => CtlFailure::new(exit::FAILED, format!("{verb} failed: {e}")),
+                _ => CtlFailure::new(exit::FAILED, format!("{verb} failed: {name}: {message}")),
+            }
+        }
+    }
+}
+
+async fn connect() -> Result<Agent1Proxy<'static>, CtlFailure> {
+    let conn = zbus::Connection::system().await.map_err(|e| {
+        CtlFailure::new(
+            exit::NOT_RUNNING,
+            format!(
+                "oneagentd is not running (cannot reach the system bus at {}: {e}): {NOT_RUNNING_HINT}",
+                describe_bus_address()
+            ),
+        )
+    })?;
+    let proxy = Agent1Proxy::builder(&conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .map_err(|e| CtlFailure::new(exit::FAILED, format!("creating the D-Bus proxy: {e}")))?;
+    // Ask the bus first, so that "not running" is one clear line rather than a method error.
+    let dbus = zbus::fdo::DBusProxy::new(&conn)
+        .await
+        .map_err(|e| CtlFailure::new(exit::FAILED, format!("talking to the bus: {e}")))?;
+    let name = zbus::names::BusName::try_from(BUS_NAME)
+        .map_err(|e| CtlFailure::new(exit::FAILED, format!("bus name: {e}")))?;
+    match dbus.name_has_owner(name).await {
+        Ok(true) => Ok(proxy),
+        Ok(false) => Err(CtlFailure::new(
+            exit::NOT_RUNNING,
+            format!("oneagentd is not running: {NOT_RUNNING_HINT}"),
+        )),
+        Err(e) => Err(CtlFailure::new(exit::FAILED, format!("talking to the bus: {e}"))),
+    }
+}
+
+/// Runs one oneagentctl invocation, writing its output to `out`.
+pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
+    let json = args.json;
+    let write_err = |e: std::io::Error| CtlFailure::new(exit::FAILED, format!("writing output: {e}"));
+    match args.command {
+        CtlCommand::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = CtlArgs::command();
+            match shell {
+                Shell::Bash => clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "oneagentctl", out),
+                Shell::Zsh => clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "oneagentctl", out),
+            }
+            Ok(())
+        }
+        CtlCommand::Status => {
+            let proxy = connect().await?;
+            let report = proxy.status().await.map_err(|e| classify("status", e))?;
+            if json {
+                let text = serde_json::to_string_pretty(&report)
+                    .map_err(|e| CtlFailure::new(exit::FAILED, format!("encoding JSON: {e}")))?;
+                writeln!(out, "{text}").map_err(write_err)
+            } else {
+                out.write_all(render_status(&report).as_bytes()).map_err(write_err)
+            }
+        }
+        CtlCommand::Reload => {
+            let proxy = connect().await?;
+            let generation = proxy.reload().await.map_err(|e| classify("reload", e))?;
+            if json {
+                writeln!(out, "{}", serde_json::json!({ "reloaded": true, "generation": generation }))
+            } else {
+                writeln!(out, "Configuration reloaded (generation {generation}).")
+            }
+            .map_err(write_err)
+        }
+        CtlCommand::LogLevel { level } => {
+            let level: crate::LogLevel = level
+                .parse()
+                .map_err(|e: crate::Error| CtlFailure::new(exit::USAGE, e.to_string()))?;
+            let proxy = connect().await?;
+            proxy
+                .set_log_level(level.as_str())
+                .await
+                .map_err(|e| classify("log-level", e))?;
+            if json {
+                writeln!(out, "{}", serde_json::json!({ "log_level": level.as_str() }))
+            } else {
+                writeln!(out, "Log level set to {level}.")
+            }
+            .map_err(write_err)
+        }
+        CtlCommand::Enable(target) | CtlCommand::Disable(target)
+            if !target.global && target.service.is_none() =>
+        {
+            Err(CtlFailure::new(exit::USAGE, "name a service or pass --global"))
+        }
+        CtlCommand::Enable(target) => set_injection(target, true, json, out).await,
+        CtlCommand::Disable(target) => set_injection(target, false, json, out).await,
+    }
+}
+
+async fn set_injection(
+    target: crate::cli::Target,
+    enabled: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CtlFailure> {
+    let verb = if enabled { "enable" } else { "disable" };
+    let service = if target.global {
+        String::new()
+    } else {
+        let given = target.service.unwrap_or_default();
+        crate::store::normalise_service(&given)
+            .map_err(|e| CtlFailure::new(exit::USAGE, e.to_string()))?
+    };
+    let proxy = connect().await?;
+    let changed = proxy
+        .set_injection(&service, enabled)
+        .await
+        .map_err(|e| classify(verb, e))?;
+    let scope = if service.is_empty() {
+        "globally".to_owned()
+    } else {
+        format!("for service {service}")
+    };
+    let state = if enabled { "enabled" } else { "disabled" };
+    let result = if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({
+                "scope": if service.is_empty() { "*" } else { service.as_str() },
+                "enabled": enabled,
+                "changed": changed,
+            })
+        )
+    } else if changed {
+        writeln!(
+            out,
+            "Injection {state} {scope}. Running processes keep their current state until they restart."
+        )
+    } else {
+        writeln!(out, "Injection was already {state} {scope}; nothing changed.")
+    };
+    result.map_err(|e| CtlFailure::new(exit::FAILED, format!("writing output: {e}")))
+}
+
+/// `1h 02m 03s` style durations.
+pub fn format_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s:02}s"),
+        (0, _, _) => format!("{h}h {m:02}m {s:02}s"),
+        _ => format!("{d}d {h:02}h {m:02}m"),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` from Unix seconds (civil-from-days, proleptic Gregorian).
+pub fn format_utc(unix: u64) -> String {
+    let days = (unix / 86400) as i64;
+    let rem = unix % 86400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// The human-readable `status` output.
+pub fn render_status(r: &StatusReport) -> String {
+    let mut s = String::new();
+    let mut row = |k: &str, v: String| s.push_str(&format!("{k:<14}{v}\n"));
+    row(
+        "oneagentd",
+        format!(
+            "{} — {} (pid {}, up {})",
+            r.version,
+            r.state,
+            r.pid,
+            format_duration(r.uptime_secs)
+        ),
+    );
+    let source = if r.config_source == "defaults" {
+        " (file absent: built-in defaults)"
+    } else {
+        ""
+    };
+    row(
+        "config",
+        format!(
+            "{}{source}, generation {}, loaded {}",
+            r.config_path,
+            r.config_generation,
+            format_utc(r.config_loaded_at)
+        ),
+    );
+    if !r.last_reload_error.is_empty() {
+        row("last reload", format!("FAILED: {}", r.last_reload_error));
+    }
+    row(
+        "state",
+        format!(
+            "{} (schema {}, {} daemon starts)",
+            r.database, r.schema_version, r.daemon_starts
+        ),
+    );
+    if !r.database_recovered_to.is_empty() {
+        row(
+            "recovered",
+            format!("a corrupt database was moved to {}", r.database_recovered_to),
+        );
+    }
+    row("runtime dir", r.runtime_dir.clone());
+    row("log level", r.log_level.clone());
+    row(
+        "injection",
+        format!(
+            "{} ({}), java agent {}",
+            if r.injection_enabled { "enabled" } else { "disabled" },
+            if r.injection_source == "rule" {
+                "set with oneagentctl"
+            } else {
+                "from [injection] enabled"
+            },
+            r.java_agent
+        ),
+    );
+    row("otlp endpoint", r.otlp_endpoint.clone());
+    let services: Vec<_> = r.rules.iter().filter(|x| x.scope != "*").collect();
+    if services.is_empty() {
+        s.push_str("\nNo per-service injection rules.\n");
+    } else {
+        s.push_str(&format!("\n{:<32} {:<9} {:<24} {}\n", "SERVICE", "INJECTION", "CHANGED", "BY UID"));
+        for rule in services {
+            s.push_str(&format!(
+                "{:<32} {:<9} {:<24} {}\n",
+                rule.scope,
+                if rule.enabled { "enabled" } else { "disabled" },
+                format_utc(rule.updated_at),
+                rule.updated_by_uid
+            ));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(format_utc(1_795_650_000), "2026-11-25 23:40:00 UTC");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(5), "5s");
+        assert_eq!(format_duration(65), "1m 05s");
+        assert_eq!(format_duration(3_723), "1h 02m 03s");
+        assert_eq!(format_duration(90_061), "1d 01h 01m");
+    }
+}

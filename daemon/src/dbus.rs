@@ -1,0 +1,258 @@
+//! The D-Bus API `io.oneagent.Agent1`, defined once: the service side (`Agent1`) and the client
+//! proxy (`Agent1Proxy`, used by `oneagentctl`) are generated from the same `#[interface]` block.
+//!
+//! Every method that changes anything checks the caller's uid from the bus (not only the policy
+//! file) and refuses anyone but root with `io.oneagent.Agent1.Error.AccessDenied`.
+
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use zbus::fdo::DBusProxy;
+use zbus::message::Header;
+use zbus::names::BusName;
+use zbus::object_server::SignalEmitter;
+use zbus::{Connection, interface};
+
+use crate::daemon::Shared;
+use crate::store::InjectionRule;
+
+/// The well-known bus name.
+pub const BUS_NAME: &str = "io.oneagent.Agent1";
+/// The object path of the agent.
+pub const OBJECT_PATH: &str = "/io/oneagent/Agent1";
+/// The interface name.
+pub const INTERFACE: &str = "io.oneagent.Agent1";
+/// The prefix of every error name this interface returns.
+pub const ERROR_PREFIX: &str = "io.oneagent.Agent1.Error";
+
+/// Errors of the interface, each with a stable D-Bus name `io.oneagent.Agent1.Error.<Variant>`.
+#[derive(Debug, zbus::DBusError)]
+#[zbus(prefix = "io.oneagent.Agent1.Error")]
+pub enum AgentError {
+    /// A transport error (client side only).
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    /// The caller may not do this; the message says what was refused.
+    AccessDenied(String),
+    /// An argument is not acceptable; the message says which and why.
+    InvalidArgument(String),
+    /// The configuration file is invalid; the running configuration was kept.
+    InvalidConfig(String),
+    /// The operation failed inside the daemon.
+    Failed(String),
+}
+
+/// What `Status()` returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, zbus::Type)]
+pub struct StatusReport {
+    /// oneagentd version.
+    pub version: String,
+    /// `starting`, `running`, `reloading` or `stopping`.
+    pub state: String,
+    /// The daemon's pid.
+    pub pid: u32,
+    /// Unix time the daemon started.
+    pub started_at: u64,
+    /// Seconds since it started.
+    pub uptime_secs: u64,
+    /// The configuration file path.
+    pub config_path: String,
+    /// `file` when the file was read, `defaults` when it does not exist.
+    pub config_source: String,
+    /// Increments with every successful reload (1 after start).
+    pub config_generation: u64,
+    /// Unix time of the last successful load.
+    pub config_loaded_at: u64,
+    /// The last reload error, empty when the last reload succeeded.
+    pub last_reload_error: String,
+    /// The state directory.
+    pub state_dir: String,
+    /// The runtime directory.
+    pub runtime_dir: String,
+    /// The database file.
+    pub database: String,
+    /// Its schema version.
+    pub schema_version: i64,
+    /// How many times a daemon started on this database.
+    pub daemon_starts: u64,
+    /// Where a corrupt database was moved at this start, empty if none.
+    pub database_recovered_to: String,
+    /// The current log level.
+    pub log_level: String,
+    /// Whether injection is enabled globally.
+    pub injection_enabled: bool,
+    /// `config` when that comes from `[injection] enabled`, `rule` when from `oneagentctl`.
+    pub injection_source: String,
+    /// `opentelemetry` or `skywalking`.
+    pub java_agent: String,
+    /// The OTLP endpoint agents are given.
+    pub otlp_endpoint: String,
+    /// Rules set with `oneagentctl enable/disable`, the global one first.
+    pub rules: Vec<InjectionRule>,
+}
+
+/// The object served at [`OBJECT_PATH`].
+#[derive(Debug, Clone)]
+pub struct Agent1 {
+    shared: Arc<Shared>,
+}
+
+impl Agent1 {
+    /// Wraps the daemon's shared state.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Agent1 { shared }
+    }
+}
+
+/// Returns the caller's uid, from the bus daemon's view of the connection.
+async fn caller_uid(header: &Header<'_>, conn: &Connection) -> Result<u32, AgentError> {
+    let sender = header.sender().ok_or_else(|| {
+        AgentError::AccessDenied("the call has no sender, so its credentials are unknown".into())
+    })?;
+    let dbus = DBusProxy::new(conn)
+        .await
+        .map_err(|e| AgentError::Failed(format!("asking the bus for caller credentials: {e}")))?;
+    dbus.get_connection_unix_user(BusName::Unique(sender.to_owned()))
+        .await
+        .map_err(|e| AgentError::AccessDenied(format!("caller credentials unavailable: {e}")))
+}
+
+/// Allows only uid 0; `what` says what was refused.
+async fn require_root(header: &Header<'_>, conn: &Connection, what: &str) -> Result<u32, AgentError> {
+    let uid = caller_uid(header, conn).await?;
+    if uid == 0 {
+        Ok(uid)
+    } else {
+        tracing::warn!(uid, action = what, "Refused a change from an unprivileged caller");
+        Err(AgentError::AccessDenied(format!(
+            "{what} requires root (the caller has uid {uid})"
+        )))
+    }
+}
+
+#[interface(
+    name = "io.oneagent.Agent1",
+    proxy(
+        default_service = "io.oneagent.Agent1",
+        default_path = "/io/oneagent/Agent1",
+    )
+)]
+impl Agent1 {
+    /// The daemon's state, configuration summary and injection rules. Open to everyone.
+    async fn status(&self) -> Result<StatusReport, AgentError> {
+        self.shared
+            .status()
+            .map_err(|e| AgentError::Failed(e.to_string()))
+    }
+
+    /// Re-reads the configuration file; an invalid file is refused and the running
+    /// configuration kept. Returns the new configuration generation. Root only.
+    async fn reload(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<u64, AgentError> {
+        require_root(&header, conn, "reloading the configuration").await?;
+        let generation = self
+            .shared
+            .reload()
+            .map_err(|e| AgentError::InvalidConfig(e.to_string()))?;
+        Self::config_reloaded(&emitter, generation).await?;
+        self.log_level_changed(&emitter).await?;
+        self.injection_enabled_changed(&emitter).await?;
+        Ok(generation)
+    }
+
+    /// Sets the log level (error, warn, info, debug, trace) until the next reload or restart.
+    /// Root only.
+    async fn set_log_level(
+        &self,
+        level: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), AgentError> {
+        require_root(&header, conn, "changing the log level").await?;
+        let level = level
+            .parse()
+            .map_err(|e: crate::Error| AgentError::InvalidArgument(e.to_string()))?;
+        self.shared.set_log_level(level);
+        self.log_level_changed(&emitter).await?;
+        Ok(())
+    }
+
+    /// Enables or disables injection for `service`, or globally when `service` is empty.
+    /// Takes effect at each process's next start. Returns whether anything changed. Root only.
+    async fn set_injection(
+        &self,
+        service: &str,
+        enabled: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<bool, AgentError> {
+        let what = match (service.is_empty(), enabled) {
+            (true, true) => "enabling injection globally".to_owned(),
+            (true, false) => "disabling injection globally".to_owned(),
+            (false, true) => format!("enabling injection for service `{service}`"),
+            (false, false) => format!("disabling injection for service `{service}`"),
+        };
+        let uid = require_root(&header, conn, &what).await?;
+        let scope = if service.is_empty() {
+            crate::store::GLOBAL_SCOPE.to_owned()
+        } else {
+            crate::store::normalise_service(service)
+                .map_err(|e| AgentError::InvalidArgument(e.to_string()))?
+        };
+        let changed = self
+            .shared
+            .set_injection(&scope, enabled, uid)
+            .map_err(|e| AgentError::Failed(e.to_string()))?;
+        if changed {
+            Self::injection_changed(&emitter, &scope, enabled).await?;
+            if scope == crate::store::GLOBAL_SCOPE {
+                self.injection_enabled_changed(&emitter).await?;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Emitted after a successful reload, with the new configuration generation.
+    #[zbus(signal)]
+    async fn config_reloaded(emitter: &SignalEmitter<'_>, generation: u64) -> zbus::Result<()>;
+
+    /// Emitted when an injection rule changes; `scope` is `*` for the global rule.
+    #[zbus(signal)]
+    async fn injection_changed(
+        emitter: &SignalEmitter<'_>,
+        scope: &str,
+        enabled: bool,
+    ) -> zbus::Result<()>;
+
+    /// The daemon version.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn version(&self) -> String {
+        crate::VERSION.to_owned()
+    }
+
+    /// `starting`, `running`, `reloading` or `stopping`.
+    #[zbus(property)]
+    fn state(&self) -> String {
+        self.shared.state().as_str().to_owned()
+    }
+
+    /// The current log level.
+    #[zbus(property)]
+    fn log_level(&self) -> String {
+        self.shared.log_level().as_str().to_owned()
+    }
+
+    /// Whether injection is enabled globally (rule, else `[injection] enabled`).
+    #[zbus(property)]
+    fn injection_enabled(&self) -> bool {
+        self.shared.injection_enabled()
+    }
+}

@@ -1,0 +1,101 @@
+//! The one error type of the `oneagent` crate, with structured context.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the daemon and the CLI library code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or directory operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What we were doing ("reading", "creating directory", ...).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML or does not match the schema.
+    #[error("{path}:{line}:{column}: {}{message}", key.as_ref().map(|k| format!("key `{k}`: ")).unwrap_or_default())]
+    ConfigParse {
+        /// The configuration file.
+        path: PathBuf,
+        /// 1-based line of the offending text.
+        line: usize,
+        /// 1-based column of the offending text.
+        column: usize,
+        /// The dotted key at fault, when known.
+        key: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A configuration value parsed but is not acceptable.
+    #[error("{path}: key `{key}`: {message}")]
+    ConfigValue {
+        /// The configuration file (or `<built-in defaults>`).
+        path: PathBuf,
+        /// The dotted key at fault.
+        key: &'static str,
+        /// What is wrong with the value.
+        message: String,
+    },
+    /// The state database failed.
+    #[error("state database {path}: {source}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The state database was written by a newer oneagentd.
+    #[error(
+        "state database {path} has schema version {found}, newer than the {supported} this oneagentd supports; upgrade oneagent or move the file aside"
+    )]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The version recorded in the file.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// A D-Bus operation failed.
+    #[error("D-Bus {action}: {source}")]
+    Bus {
+        /// What we were doing.
+        action: &'static str,
+        /// The zbus error.
+        #[source]
+        source: zbus::Error,
+    },
+    /// A log level name was not recognised.
+    #[error("unknown log level `{given}` (expected one of: error, warn, info, debug, trace)")]
+    LogLevel {
+        /// The text given.
+        given: String,
+    },
+    /// A service name given to enable/disable is not usable.
+    #[error("invalid service name `{given}`: {why}")]
+    ServiceName {
+        /// The text given.
+        given: String,
+        /// Why it is refused.
+        why: &'static str,
+    },
+}
+
+impl Error {
+    /// Builds an [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,20 @@
+//! oneagent host side: the daemon (`oneagentd`) and its control CLI (`oneagentctl`).
+//!
+//! Engines are plain modules that know nothing of D-Bus: [`config`], [`store`]. The transports
+//! ([`dbus`], [`notify`]) are thin, and [`daemon`] wires them together.
+
+pub mod cli;
+pub mod config;
+pub mod ctl;
+pub mod daemon;
+pub mod dbus;
+pub mod error;
+pub mod logging;
+pub mod notify;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use logging::LogLevel;
+
+/// The version of oneagent.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,439 @@
+//! The daemon's state in SQLite (`state.db`, WAL). Only oneagentd writes it.
+//!
+//! At open: an exclusive lock file keeps a second daemon out, `PRAGMA integrity_check` runs, and a
+//! corrupt database is moved aside (kept, never deleted) and rebuilt. Schema changes are numbered
+//! migrations recorded in `schema_version`.
+
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The database file name inside the state directory.
+pub const DB_FILE: &str = "state.db";
+/// The lock file that keeps a second daemon away from the same state directory.
+pub const LOCK_FILE: &str = "oneagentd.lock";
+/// The scope name of the global injection rule.
+pub const GLOBAL_SCOPE: &str = "*";
+
+/// Numbered migrations; index + 1 is the schema version each one produces.
+const MIGRATIONS: &[&str] = &[
+    // 1: daemon starts and injection rules.
+    "CREATE TABLE daemon_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at INTEGER NOT NULL,
+        pid INTEGER NOT NULL,
+        version TEXT NOT NULL
+     );
+     CREATE TABLE injection_rules (
+        scope TEXT PRIMARY KEY NOT NULL,
+        enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+        updated_at INTEGER NOT NULL,
+        updated_by_uid INTEGER NOT NULL
+     );",
+];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// What happened while opening the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Where a corrupt database was moved, if one was.
+    pub moved_aside: Option<PathBuf>,
+    /// What was wrong with it.
+    pub corruption: Option<String>,
+    /// Schema version before migrations ran (0 for a new database).
+    pub previous_version: i64,
+}
+
+/// An injection rule set by `oneagentctl enable/disable`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+pub struct InjectionRule {
+    /// `*` for the global rule, otherwise a service name.
+    pub scope: String,
+    /// Whether injection is enabled for the scope.
+    pub enabled: bool,
+    /// Unix time of the last change.
+    pub updated_at: u64,
+    /// Uid of the caller that made the change.
+    pub updated_by_uid: u32,
+}
+
+/// The open state database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    _lock: File,
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Database {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// True for errors that mean "the file's content is damaged", as opposed to I/O or permissions.
+fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
+}
+
+impl Store {
+    /// Opens (creating if needed) `state.db` in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<(Store, OpenReport)> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| Error::io("creating state directory", state_dir, e))?;
+        let lock_path = state_dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io("opening lock file", &lock_path, e))?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => Error::io(
+                "locking (is another oneagentd using this state directory?)",
+                &lock_path,
+                std::io::Error::from(std::io::ErrorKind::WouldBlock),
+            ),
+            std::fs::TryLockError::Error(e) => Error::io("locking", &lock_path, e),
+        })?;
+
+        let path = state_dir.join(DB_FILE);
+        let mut report = OpenReport {
+            moved_aside: None,
+            corruption: None,
+            previous_version: 0,
+        };
+        let conn = match Self::check(&path) {
+            Ok(conn) => conn,
+            Err(CheckError::Corrupt(why)) => {
+                let aside = move_aside(&path)?;
+                tracing::warn!(
+                    database = %path.display(),
+                    moved_to = %aside.display(),
+                    problem = %why,
+                    "State database is corrupt; moved it aside and started a new one"
+                );
+                report.moved_aside = Some(aside);
+                report.corruption = Some(why);
+                Self::connect(&path).map_err(db_err(&path))?
+            }
+            Err(CheckError::Other(e)) => return Err(e),
+        };
+        let mut store = Store {
+            conn,
+            path,
+            _lock: lock,
+        };
+        report.previous_version = store.migrate()?;
+        Ok((store, report))
+    }
+
+    fn connect(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(conn)
+    }
+
+    fn check(path: &Path) -> std::result::Result<Connection, CheckError> {
+        let conn = Self::connect(path).map_err(|e| classify(path, e))?;
+        let verdict: Vec<String> = conn
+            .prepare("PRAGMA integrity_check")
+            .and_then(|mut st| {
+                st.query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| classify(path, e))?;
+        if verdict.len() == 1 && verdict.first().is_some_and(|v| v == "ok") {
+            Ok(conn)
+        } else {
+            Err(CheckError::Corrupt(format!(
+                "integrity_check: {}",
+                verdict.join("; ")
+            )))
+        }
+    }
+
+    /// Applies pending migrations; returns the version found before.
+    fn migrate(&mut self) -> Result<i64> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(db_err(&path))?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                version INTEGER NOT NULL,
+                applied_at INTEGER NOT NULL
+             )",
+        )
+        .map_err(db_err(&path))?;
+        let found: i64 = tx
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_err(&path))?;
+        if found > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                path,
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let version = index as i64 + 1;
+            tx.execute_batch(sql).map_err(db_err(&path))?;
+            tx.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+                params![version, unix_now() as i64],
+            )
+            .map_err(db_err(&path))?;
+            tracing::info!(database = %path.display(), version, "Applied state database migration");
+        }
+        tx.commit().map_err(db_err(&path))?;
+        Ok(found)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version in force.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_err(&self.path))
+    }
+
+    /// Records a daemon start; returns how many starts the database has seen.
+    pub fn record_start(&self, pid: u32, version: &str) -> Result<u64> {
+        self.conn
+            .execute(
+                "INSERT INTO daemon_runs (started_at, pid, version) VALUES (?1, ?2, ?3)",
+                params![unix_now() as i64, pid, version],
+            )
+            .map_err(db_err(&self.path))?;
+        self.conn
+            .query_row("SELECT COUNT(*) FROM daemon_runs", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_err(&self.path))
+    }
+
+    /// All injection rules, the global one first.
+    pub fn injection_rules(&self) -> Result<Vec<InjectionRule>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT scope, enabled, updated_at, updated_by_uid FROM injection_rules
+                 ORDER BY scope != '*', scope",
+            )
+            .map_err(db_err(&self.path))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(InjectionRule {
+                    scope: r.get(0)?,
+                    enabled: r.get(1)?,
+                    updated_at: r.get::<_, i64>(2)? as u64,
+                    updated_by_uid: r.get(3)?,
+                })
+            })
+            .map_err(db_err(&self.path))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err(&self.path))
+    }
+
+    /// The global rule, if one was set.
+    pub fn global_rule(&self) -> Result<Option<bool>> {
+        self.conn
+            .query_row(
+                "SELECT enabled FROM injection_rules WHERE scope = '*'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err(&self.path))
+    }
+
+    /// Sets (inserts or replaces) the rule of `scope`; returns whether anything changed.
+    pub fn set_injection_rule(&self, scope: &str, enabled: bool, uid: u32) -> Result<bool> {
+        let previous: Option<bool> = self
+            .conn
+            .query_row(
+                "SELECT enabled FROM injection_rules WHERE scope = ?1",
+                [scope],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err(&self.path))?;
+        self.conn
+            .execute(
+                "INSERT INTO injection_rules (scope, enabled, updated_at, updated_by_uid)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(scope) DO UPDATE SET enabled = ?2, updated_at = ?3, updated_by_uid = ?4",
+                params![scope, enabled, unix_now() as i64, uid],
+            )
+            .map_err(db_err(&self.path))?;
+        Ok(previous != Some(enabled))
+    }
+}
+
+enum CheckError {
+    Corrupt(String),
+    Other(Error),
+}
+
+fn classify(path: &Path, e: rusqlite::Error) -> CheckError {
+    if is_corruption(&e) {
+        CheckError::Corrupt(e.to_string())
+    } else {
+        CheckError::Other(Error::Database {
+            path: path.to_owned(),
+            source: e,
+        })
+    }
+}
+
+/// Renames `path` (and its `-wal`/`-shm` companions) to `path.corrupt-<time>[-n]`.
+fn move_aside(path: &Path) -> Result<PathBuf> {
+    let base = format!("{}.corrupt-{}", path.display(), unix_now());
+    let mut aside = PathBuf::from(&base);
+    let mut n = 1;
+    while aside.exists() {
+        aside = PathBuf::from(format!("{base}-{n}"));
+        n += 1;
+    }
+    std::fs::rename(path, &aside).map_err(|e| Error::io("moving corrupt database aside", path, e))?;
+    for suffix in ["-wal", "-shm"] {
+        let companion = PathBuf::from(format!("{}{suffix}", path.display()));
+        if companion.exists() {
+            let target = PathBuf::from(format!("{}{suffix}", aside.display()));
+            std::fs::rename(&companion, &target)
+                .map_err(|e| Error::io("moving corrupt database aside", &companion, e))?;
+        }
+    }
+    Ok(aside)
+}
+
+/// Checks a service name given to enable/disable and normalises it to lower case.
+pub fn normalise_service(name: &str) -> Result<String> {
+    let lower = name.trim().to_ascii_lowercase();
+    let why = if lower.is_empty() {
+        Some("it is empty")
+    } else if lower.len() > 128 {
+        Some("it is longer than 128 bytes")
+    } else if lower == GLOBAL_SCOPE {
+        Some("`*` is reserved; use --global")
+    } else if !lower
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        Some("only letters, digits, '.', '_' and '-' are allowed")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(Error::ServiceName {
+            given: name.to_owned(),
+            why,
+        }),
+        None => Ok(lower),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
+    }
+
+    #[test]
+    fn new_database_is_migrated_and_rules_round_trip() -> Result<()> {
+        let dir = temp();
+        {
+            let (store, report) = Store::open(dir.path())?;
+            assert_eq!(report.previous_version, 0);
+            assert_eq!(store.schema_version()?, SCHEMA_VERSION);
+            assert!(store.set_injection_rule("payments", false, 0)?);
+            assert!(!store.set_injection_rule("payments", false, 0)?);
+            assert!(store.set_injection_rule(GLOBAL_SCOPE, true, 0)?);
+        }
+        let (store, report) = Store::open(dir.path())?;
+        assert_eq!(report.previous_version, SCHEMA_VERSION);
+        let rules = store.injection_rules()?;
+        let scopes: Vec<_> = rules.iter().map(|r| (r.scope.as_str(), r.enabled)).collect();
+        assert_eq!(scopes, [("*", true), ("payments", false)]);
+        assert_eq!(store.global_rule()?, Some(true));
+        Ok(())
+    }
+
+    #[test]
+    fn garbage_file_is_moved_aside_and_rebuilt() -> Result<()> {
+        let dir = temp();
+        let garbage = vec![0x5au8; 8192];
+        std::fs::write(dir.path().join(DB_FILE), &garbage).map_err(|e| Error::io("write", dir.path(), e))?;
+        let (store, report) = Store::open(dir.path())?;
+        let aside = report.moved_aside.clone().unwrap_or_default();
+        assert!(aside.exists(), "{report:?}");
+        assert_eq!(std::fs::read(&aside).ok(), Some(garbage));
+        assert_eq!(store.schema_version()?, SCHEMA_VERSION);
+        Ok(())
+    }
+
+    #[test]
+    fn second_open_of_same_dir_is_refused() -> Result<()> {
+        let dir = temp();
+        let _first = Store::open(dir.path())?;
+        let second = Store::open(dir.path());
+        let msg = second.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("another oneagentd"), "{msg}");
+        Ok(())
+    }
+
+    #[test]
+    fn newer_schema_is_refused_not_destroyed() -> Result<()> {
+        let dir = temp();
+        {
+            let (store, _) = Store::open(dir.path())?;
+            store
+                .conn
+                .execute("INSERT INTO schema_version VALUES (99, 0)", [])
+                .map_err(db_err(&store.path))?;
+        }
+        let err = Store::open(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("schema version 99"), "{err}");
+        assert!(dir.path().join(DB_FILE).exists());
+        Ok(())
+    }
+
+    #[test]
+    fn service_names_are_checked() {
+        assert_eq!(normalise_service("Payments").ok().as_deref(), Some("payments"));
+        assert!(normalise_service("").is_err());
+        assert!(normalise_service("*").is_err());
+        assert!(normalise_service("a b").is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests of oneagentd and oneagentctl against real components: a private
+//! dbus-daemon derived from the distribution's system bus configuration, real SQLite files,
+//! a real sd_notify datagram socket and real signals.
+//!
+//! Tests that switch to an unprivileged uid need root (CI runs as root).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bus;
+mod config_errors;
+mod database;
+mod docs;
+mod notify;
+mod support;

@@ -1,0 +1,305 @@
+//! Shared fixtures: a private system-like bus, a daemon under test, the CLI.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const DAEMON: &str = env!("CARGO_BIN_EXE_oneagentd");
+pub const CTL: &str = env!("CARGO_BIN_EXE_oneagentctl");
+pub const NOBODY: u32 = 65534;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test switches to an unprivileged uid and needs root (CI runs as root)"
+    );
+}
+
+/// A world-traversable temporary directory (so that uid 65534 can reach the bus socket).
+pub fn tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Which policy the private bus loads next to the stock rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// `systemd/io.oneagent.Agent1.conf`, as shipped.
+    Shipped,
+    /// Everyone may call everything: proves the daemon's own uid check.
+    Permissive,
+}
+
+/// A private dbus-daemon configured like the system bus.
+pub struct TestBus {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub address: String,
+}
+
+impl TestBus {
+    pub fn start(policy: Policy) -> TestBus {
+        let dir = tempdir();
+        let policy_dir = dir.path().join("system.d");
+        std::fs::create_dir(&policy_dir).unwrap();
+        let shipped = repo().join("systemd/io.oneagent.Agent1.conf");
+        match policy {
+            Policy::Shipped => {
+                std::fs::copy(&shipped, policy_dir.join("io.oneagent.Agent1.conf")).unwrap();
+            }
+            Policy::Permissive => {
+                let text = std::fs::read_to_string(&shipped).unwrap();
+                let open = text.replace(
+                    "<policy context=\"default\">",
+                    "<policy context=\"default\">\n    <allow send_destination=\"io.oneagent.Agent1\"/>",
+                );
+                assert_ne!(open, text, "policy file has no default context");
+                std::fs::write(policy_dir.join("io.oneagent.Agent1.conf"), open).unwrap();
+            }
+        }
+        let socket = dir.path().join("system_bus_socket");
+        let config = derive_bus_config(&socket, &policy_dir);
+        let config_path = dir.path().join("system.conf");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config_path.display()))
+            .args(["--nofork", "--print-address"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon (Debian package dbus) must be installed");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.starts_with("unix:"), "dbus-daemon printed {line:?}");
+        TestBus {
+            child,
+            dir,
+            address: format!("unix:path={}", socket.display()),
+        }
+    }
+
+    /// Runs oneagentctl as root (`uid = None`) or as another uid, on this bus.
+    pub fn ctl(&self, uid: Option<u32>, args: &[&str]) -> Output {
+        let mut cmd = match uid {
+            None => Command::new(CTL),
+            Some(uid) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    &format!("--reuid={uid}"),
+                    &format!("--regid={uid}"),
+                    "--clear-groups",
+                    CTL,
+                ]);
+                c
+            }
+        };
+        cmd.args(args)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
+            .output()
+            .unwrap()
+    }
+
+    /// oneagentctl --json status, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.ctl(None, &["--json", "status"]);
+        assert!(out.status.success(), "status failed: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for TestBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The distribution's stock system bus configuration, with our socket, no fork, no user switch,
+/// no activation, and only our policy directory included.
+fn derive_bus_config(socket: &Path, policy_dir: &Path) -> String {
+    let stock = std::fs::read_to_string("/usr/share/dbus-1/system.conf")
+        .expect("stock /usr/share/dbus-1/system.conf (Debian package dbus)");
+    let mut out = String::new();
+    for line in stock.lines() {
+        let t = line.trim();
+        let drop_line = t.starts_with("<user>")
+            || t == "<fork/>"
+            || t.starts_with("<pidfile>")
+            || t == "<syslog/>"
+            || t == "<standard_system_servicedirs/>"
+            || t.starts_with("<servicehelper>")
+            || t.starts_with("<includedir>")
+            || t.starts_with("<include ");
+        if t.starts_with("<listen>") {
+            out.push_str(&format!("  <listen>unix:path={}</listen>\n", socket.display()));
+        } else if t == "</busconfig>" {
+            out.push_str(&format!("  <includedir>{}</includedir>\n</busconfig>\n", policy_dir.display()));
+        } else if !drop_line {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(out.contains("<deny own=\"*\"/>"), "stock config lost its default deny");
+    out
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running oneagentd with its own config, state and runtime directories.
+pub struct Daemon {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub notify: UnixDatagram,
+    pub notes: Vec<String>,
+}
+
+pub struct DaemonSetup<'a> {
+    pub bus: &'a TestBus,
+    pub dir: PathBuf,
+    pub watchdog_usec: Option<u64>,
+}
+
+impl<'a> DaemonSetup<'a> {
+    pub fn new(bus: &'a TestBus) -> Self {
+        DaemonSetup {
+            bus,
+            dir: bus.dir.path().join("daemon"),
+            watchdog_usec: None,
+        }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("oneagent.toml")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// Starts the daemon and waits for READY=1.
+    pub fn start(&self) -> Daemon {
+        let mut d = self.spawn();
+        d.wait_for("READY=1", Duration::from_secs(10));
+        d
+    }
+
+    /// Starts the daemon without waiting.
+    pub fn spawn(&self) -> Daemon {
+        std::fs::create_dir_all(&self.dir).unwrap();
+        let notify_path = self.dir.join(format!("notify-{}", rand_suffix()));
+        let notify = UnixDatagram::bind(&notify_path).unwrap();
+        notify.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let mut cmd = Command::new(DAEMON);
+        cmd.arg("--config")
+            .arg(self.config_path())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--runtime-dir")
+            .arg(self.dir.join("run"))
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus.address)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("JOURNAL_STREAM")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(usec) = self.watchdog_usec {
+            cmd.env("WATCHDOG_USEC", usec.to_string());
+        }
+        Daemon {
+            child: cmd.spawn().unwrap(),
+            dir: self.dir.clone(),
+            notify,
+            notes: Vec::new(),
+        }
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+impl Daemon {
+    /// Reads notify datagrams until one contains `needle` (a whole line), or panics after `limit`.
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) -> Instant {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let found = msg.lines().any(|l| l == needle);
+                self.notes.push(msg);
+                if found {
+                    return Instant::now();
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("oneagentd exited with {status} before {needle:?}; notes {:?}; stderr:\n{err}", self.notes);
+            }
+        }
+        panic!("no {needle:?} within {limit:?}; notes so far: {:?}", self.notes);
+    }
+
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(self.pid(), sig).unwrap();
+    }
+
+    /// SIGTERM and wait; returns the exit status and how long the exit took.
+    pub fn stop(mut self) -> (std::process::ExitStatus, Duration) {
+        let t0 = Instant::now();
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let status = wait_timeout(&mut self.child, Duration::from_secs(10));
+        (status, t0.elapsed())
+    }
+
+    pub fn stderr_text(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        err
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
