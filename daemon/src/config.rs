@@ -211,7 +211,10 @@ impl Config {
     /// Loads `path`; a file that does not exist means the built-in defaults.
     pub fn load(path: &Path) -> Result<(Config, ConfigSource)> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Ok((Config::parse(path, &text)?, ConfigSource::File(path.to_owned()))),
+            Ok(text) => Ok((
+                Config::parse(path, &text)?,
+                ConfigSource::File(path.to_owned()),
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Ok((Config::default(), ConfigSource::Defaults(path.to_owned())))
             }
@@ -294,7 +297,10 @@ impl Config {
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -303,12 +309,20 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 fn key_at(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let line_start = text.get(..offset)?.rfind('\n').map_or(0, |nl| nl + 1);
-    let line_end = text.get(offset..)?.find('\n').map_or(text.len(), |nl| offset + nl);
+    let line_end = text
+        .get(offset..)?
+        .find('\n')
+        .map_or(text.len(), |nl| offset + nl);
     let line = text.get(line_start..line_end)?.trim();
     let header = |l: &str| -> Option<String> {
         let l = l.trim();
         let inner = l.strip_prefix('[')?.split(']').next()?;
-        Some(inner.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
+        Some(
+            inner
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned(),
+        )
     };
     if line.starts_with('[') {
         return header(line);
@@ -348,7 +362,10 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.starts_with("/etc/oneagent/oneagent.toml:3:1: key `exporter.bogus`"), "{err}");
+        assert!(
+            err.starts_with("/etc/oneagent/oneagent.toml:3:1: key `exporter.bogus`"),
+            "{err}"
+        );
         assert!(err.contains("unknown field `bogus`"), "{err}");
     }
 
@@ -364,7 +381,10 @@ mod tests {
 
     #[test]
     fn unknown_section_is_named() {
-        let err = parse("[exportr]\n").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = parse("[exportr]\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains(":1:") && err.contains("exportr"), "{err}");
     }
 
@@ -374,7 +394,10 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains(":2:") && err.contains("injection.java_agent"), "{err}");
+        assert!(
+            err.contains(":2:") && err.contains("injection.java_agent"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -383,7 +406,10 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("agents.java") && err.contains("absolute"), "{err}");
+        assert!(
+            err.contains("agents.java") && err.contains("absolute"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -36,7 +36,9 @@ fn describe_bus_address() -> String {
 /// Maps an error of a call to the daemon to a message and an exit code.
 fn classify(verb: &str, e: AgentError) -> CtlFailure {
     match e {
-        AgentError::AccessDenied(m) => CtlFailure::new(exit::DENIED, format!("permission denied: {m}")),
+        AgentError::AccessDenied(m) => {
+            CtlFailure::new(exit::DENIED, format!("permission denied: {m}"))
+        }
         AgentError::InvalidArgument(m) => CtlFailure::new(exit::USAGE, m),
         AgentError::InvalidConfig(m) => CtlFailure::new(
             exit::FAILED,
@@ -50,7 +52,10 @@ fn classify(verb: &str, e: AgentError) -> CtlFailure {
                 }
                 zbus::Error::FDO(fdo) => {
                     use zbus::DBusError;
-                    (fdo.name().to_string(), fdo.description().unwrap_or_default().to_owned())
+                    (
+                        fdo.name().to_string(),
+                        fdo.description().unwrap_or_default().to_owned(),
+                    )
                 }
                 _ => (String::new(), String::new()),
             };
@@ -101,21 +106,32 @@ async fn connect() -> Result<Agent1Proxy<'static>, CtlFailure> {
             exit::NOT_RUNNING,
             format!("oneagentd is not running: {NOT_RUNNING_HINT}"),
         )),
-        Err(e) => Err(CtlFailure::new(exit::FAILED, format!("talking to the bus: {e}"))),
+        Err(e) => Err(CtlFailure::new(
+            exit::FAILED,
+            format!("talking to the bus: {e}"),
+        )),
     }
 }
 
 /// Runs one oneagentctl invocation, writing its output to `out`.
 pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
     let json = args.json;
-    let write_err = |e: std::io::Error| CtlFailure::new(exit::FAILED, format!("writing output: {e}"));
+    let write_err =
+        |e: std::io::Error| CtlFailure::new(exit::FAILED, format!("writing output: {e}"));
     match args.command {
         CtlCommand::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = CtlArgs::command();
             match shell {
-                Shell::Bash => clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "oneagentctl", out),
-                Shell::Zsh => clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "oneagentctl", out),
+                Shell::Bash => clap_complete::generate(
+                    clap_complete::Shell::Bash,
+                    &mut cmd,
+                    "oneagentctl",
+                    out,
+                ),
+                Shell::Zsh => {
+                    clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "oneagentctl", out)
+                }
             }
             Ok(())
         }
@@ -127,14 +143,19 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
                     .map_err(|e| CtlFailure::new(exit::FAILED, format!("encoding JSON: {e}")))?;
                 writeln!(out, "{text}").map_err(write_err)
             } else {
-                out.write_all(render_status(&report).as_bytes()).map_err(write_err)
+                out.write_all(render_status(&report).as_bytes())
+                    .map_err(write_err)
             }
         }
         CtlCommand::Reload => {
             let proxy = connect().await?;
             let generation = proxy.reload().await.map_err(|e| classify("reload", e))?;
             if json {
-                writeln!(out, "{}", serde_json::json!({ "reloaded": true, "generation": generation }))
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({ "reloaded": true, "generation": generation })
+                )
             } else {
                 writeln!(out, "Configuration reloaded (generation {generation}).")
             }
@@ -150,7 +171,11 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
                 .await
                 .map_err(|e| classify("log-level", e))?;
             if json {
-                writeln!(out, "{}", serde_json::json!({ "log_level": level.as_str() }))
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({ "log_level": level.as_str() })
+                )
             } else {
                 writeln!(out, "Log level set to {level}.")
             }
@@ -159,7 +184,10 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
         CtlCommand::Enable(target) | CtlCommand::Disable(target)
             if !target.global && target.service.is_none() =>
         {
-            Err(CtlFailure::new(exit::USAGE, "name a service or pass --global"))
+            Err(CtlFailure::new(
+                exit::USAGE,
+                "name a service or pass --global",
+            ))
         }
         CtlCommand::Enable(target) => set_injection(target, true, json, out).await,
         CtlCommand::Disable(target) => set_injection(target, false, json, out).await,
@@ -207,7 +235,10 @@ async fn set_injection(
             "Injection {state} {scope}. Running processes keep their current state until they restart."
         )
     } else {
-        writeln!(out, "Injection was already {state} {scope}; nothing changed.")
+        writeln!(
+            out,
+            "Injection was already {state} {scope}; nothing changed."
+        )
     };
     result.map_err(|e| CtlFailure::new(exit::FAILED, format!("writing output: {e}")))
 }
@@ -285,7 +316,10 @@ pub fn render_status(r: &StatusReport) -> String {
     if !r.database_recovered_to.is_empty() {
         row(
             "recovered",
-            format!("a corrupt database was moved to {}", r.database_recovered_to),
+            format!(
+                "a corrupt database was moved to {}",
+                r.database_recovered_to
+            ),
         );
     }
     row("runtime dir", r.runtime_dir.clone());
@@ -294,7 +328,11 @@ pub fn render_status(r: &StatusReport) -> String {
         "injection",
         format!(
             "{} ({}), java agent {}",
-            if r.injection_enabled { "enabled" } else { "disabled" },
+            if r.injection_enabled {
+                "enabled"
+            } else {
+                "disabled"
+            },
             if r.injection_source == "rule" {
                 "set with oneagentctl"
             } else {
@@ -308,7 +346,10 @@ pub fn render_status(r: &StatusReport) -> String {
     if services.is_empty() {
         s.push_str("\nNo per-service injection rules.\n");
     } else {
-        s.push_str(&format!("\n{:<32} {:<9} {:<24} {}\n", "SERVICE", "INJECTION", "CHANGED", "BY UID"));
+        s.push_str(&format!(
+            "\n{:<32} {:<9} {:<24} {}\n",
+            "SERVICE", "INJECTION", "CHANGED", "BY UID"
+        ));
         for rule in services {
             s.push_str(&format!(
                 "{:<32} {:<9} {:<24} {}\n",

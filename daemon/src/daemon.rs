@@ -196,7 +196,10 @@ impl Shared {
     pub fn status(&self) -> Result<StatusReport> {
         let inner = self.lock();
         let rules = inner.store.injection_rules()?;
-        let global = rules.iter().find(|r| r.scope == GLOBAL_SCOPE).map(|r| r.enabled);
+        let global = rules
+            .iter()
+            .find(|r| r.scope == GLOBAL_SCOPE)
+            .map(|r| r.enabled);
         let now = unix_now();
         Ok(StatusReport {
             version: crate::VERSION.to_owned(),

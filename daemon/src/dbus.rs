@@ -120,12 +120,20 @@ async fn caller_uid(header: &Header<'_>, conn: &Connection) -> Result<u32, Agent
 }
 
 /// Allows only uid 0; `what` says what was refused.
-async fn require_root(header: &Header<'_>, conn: &Connection, what: &str) -> Result<u32, AgentError> {
+async fn require_root(
+    header: &Header<'_>,
+    conn: &Connection,
+    what: &str,
+) -> Result<u32, AgentError> {
     let uid = caller_uid(header, conn).await?;
     if uid == 0 {
         Ok(uid)
     } else {
-        tracing::warn!(uid, action = what, "Refused a change from an unprivileged caller");
+        tracing::warn!(
+            uid,
+            action = what,
+            "Refused a change from an unprivileged caller"
+        );
         Err(AgentError::AccessDenied(format!(
             "{what} requires root (the caller has uid {uid})"
         )))

@@ -41,7 +41,11 @@ impl LogLevel {
 
     fn filter(self) -> EnvFilter {
         // Our own crate at the chosen level; dependencies stay quiet unless tracing.
-        let deps = if self == LogLevel::Trace { "debug" } else { "warn" };
+        let deps = if self == LogLevel::Trace {
+            "debug"
+        } else {
+            "warn"
+        };
         EnvFilter::new(format!("{deps},oneagent={level}", level = self.as_str()))
     }
 }
@@ -101,7 +105,8 @@ pub fn stderr_is_journal() -> bool {
         return false;
     };
     use std::os::unix::fs::MetadataExt;
-    dev.parse::<u64>().is_ok_and(|d| d == meta.dev()) && ino.parse::<u64>().is_ok_and(|i| i == meta.ino())
+    dev.parse::<u64>().is_ok_and(|d| d == meta.dev())
+        && ino.parse::<u64>().is_ok_and(|i| i == meta.ino())
 }
 
 /// Installs the global subscriber for a daemon: journald when stderr is the journal.

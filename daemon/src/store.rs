@@ -188,9 +188,11 @@ impl Store {
         )
         .map_err(db_err(&path))?;
         let found: i64 = tx
-            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                [],
+                |r| r.get(0),
+            )
             .map_err(db_err(&path))?;
         if found > SCHEMA_VERSION {
             return Err(Error::SchemaTooNew {
@@ -221,9 +223,11 @@ impl Store {
     /// The schema version in force.
     pub fn schema_version(&self) -> Result<i64> {
         self.conn
-            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                [],
+                |r| r.get(0),
+            )
             .map_err(db_err(&self.path))
     }
 
@@ -236,7 +240,9 @@ impl Store {
             )
             .map_err(db_err(&self.path))?;
         self.conn
-            .query_row("SELECT COUNT(*) FROM daemon_runs", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT COUNT(*) FROM daemon_runs", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|n| n as u64)
             .map_err(db_err(&self.path))
     }
@@ -324,7 +330,8 @@ fn move_aside(path: &Path) -> Result<PathBuf> {
         aside = PathBuf::from(format!("{base}-{n}"));
         n += 1;
     }
-    std::fs::rename(path, &aside).map_err(|e| Error::io("moving corrupt database aside", path, e))?;
+    std::fs::rename(path, &aside)
+        .map_err(|e| Error::io("moving corrupt database aside", path, e))?;
     for suffix in ["-wal", "-shm"] {
         let companion = PathBuf::from(format!("{}{suffix}", path.display()));
         if companion.exists() {
@@ -384,7 +391,10 @@ mod tests {
         let (store, report) = Store::open(dir.path())?;
         assert_eq!(report.previous_version, SCHEMA_VERSION);
         let rules = store.injection_rules()?;
-        let scopes: Vec<_> = rules.iter().map(|r| (r.scope.as_str(), r.enabled)).collect();
+        let scopes: Vec<_> = rules
+            .iter()
+            .map(|r| (r.scope.as_str(), r.enabled))
+            .collect();
         assert_eq!(scopes, [("*", true), ("payments", false)]);
         assert_eq!(store.global_rule()?, Some(true));
         Ok(())
@@ -394,7 +404,8 @@ mod tests {
     fn garbage_file_is_moved_aside_and_rebuilt() -> Result<()> {
         let dir = temp();
         let garbage = vec![0x5au8; 8192];
-        std::fs::write(dir.path().join(DB_FILE), &garbage).map_err(|e| Error::io("write", dir.path(), e))?;
+        std::fs::write(dir.path().join(DB_FILE), &garbage)
+            .map_err(|e| Error::io("write", dir.path(), e))?;
         let (store, report) = Store::open(dir.path())?;
         let aside = report.moved_aside.clone().unwrap_or_default();
         assert!(aside.exists(), "{report:?}");
@@ -423,7 +434,10 @@ mod tests {
                 .execute("INSERT INTO schema_version VALUES (99, 0)", [])
                 .map_err(db_err(&store.path))?;
         }
-        let err = Store::open(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Store::open(dir.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("schema version 99"), "{err}");
         assert!(dir.path().join(DB_FILE).exists());
         Ok(())
@@ -431,7 +445,10 @@ mod tests {
 
     #[test]
     fn service_names_are_checked() {
-        assert_eq!(normalise_service("Payments").ok().as_deref(), Some("payments"));
+        assert_eq!(
+            normalise_service("Payments").ok().as_deref(),
+            Some("payments")
+        );
         assert!(normalise_service("").is_err());
         assert!(normalise_service("*").is_err());
         assert!(normalise_service("a b").is_err());

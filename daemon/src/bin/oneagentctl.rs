@@ -8,7 +8,10 @@ use oneagent::cli::CtlArgs;
 fn main() -> ExitCode {
     let args = CtlArgs::parse();
     oneagent::logging::init_cli();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("oneagentctl: cannot start the async runtime: {e}");

@@ -11,7 +11,11 @@ fn main() -> ExitCode {
     if args.check_config {
         return match config::Config::load(&args.config) {
             Ok((cfg, source)) => {
-                println!("# {}\n{}", source.describe(), toml::to_string(&cfg).unwrap_or_default());
+                println!(
+                    "# {}\n{}",
+                    source.describe(),
+                    toml::to_string(&cfg).unwrap_or_default()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -26,7 +30,10 @@ fn main() -> ExitCode {
         state_dir: args.state_dir,
         runtime_dir: args.runtime_dir,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "Cannot start the async runtime");
@@ -39,7 +46,9 @@ fn main() -> ExitCode {
             tracing::error!(error = %e, "oneagentd failed");
             ExitCode::from(match e {
                 Error::ConfigParse { .. } | Error::ConfigValue { .. } => daemon_exit::CONFIG,
-                Error::Database { .. } | Error::SchemaTooNew { .. } | Error::Io { .. } => daemon_exit::STATE,
+                Error::Database { .. } | Error::SchemaTooNew { .. } | Error::Io { .. } => {
+                    daemon_exit::STATE
+                }
                 _ => daemon_exit::FAILED,
             })
         }

@@ -20,7 +20,11 @@ fn status_reload_enable_disable_round_trip() {
 
     let out = bus.ctl(None, &["disable", "Payments"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("disabled for service payments"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("disabled for service payments"),
+        "{}",
+        stdout(&out)
+    );
     let again = bus.ctl(None, &["--json", "disable", "payments"]);
     let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(again["changed"], false);
@@ -45,10 +49,17 @@ fn status_reload_enable_disable_round_trip() {
 
     // The human table shows the rule.
     let table = stdout(&bus.ctl(None, &["status"]));
-    assert!(table.contains("payments") && table.contains("enabled"), "{table}");
+    assert!(
+        table.contains("payments") && table.contains("enabled"),
+        "{table}"
+    );
 
     // Reload: the generation goes up and the file's values apply.
-    std::fs::write(setup.config_path(), "[injection]\njava_agent = \"skywalking\"\n").unwrap();
+    std::fs::write(
+        setup.config_path(),
+        "[injection]\njava_agent = \"skywalking\"\n",
+    )
+    .unwrap();
     let out = bus.ctl(None, &["--json", "reload"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -63,7 +74,11 @@ fn status_reload_enable_disable_round_trip() {
     assert_eq!(bus.status()["log_level"], "debug");
     let bad = bus.ctl(None, &["log-level", "loud"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("unknown log level `loud`"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("unknown log level `loud`"),
+        "{}",
+        stderr(&bad)
+    );
 
     // A service name the daemon cannot store is refused before anything changes.
     let bad = bus.ctl(None, &["disable", "no spaces"]);
@@ -89,7 +104,11 @@ fn unprivileged_caller_is_refused_by_the_shipped_policy_and_can_read() {
     for args in MUTATIONS {
         let out = bus.ctl(Some(NOBODY), args);
         assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("permission denied"), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("permission denied"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
     }
     let out = bus.ctl(Some(NOBODY), &["--json", "status"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -111,7 +130,10 @@ fn daemon_checks_the_caller_itself_even_when_the_policy_lets_everyone_through() 
         let out = bus.ctl(Some(NOBODY), args);
         assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains("requires root (the caller has uid 65534)"), "{args:?}: {err}");
+        assert!(
+            err.contains("requires root (the caller has uid 65534)"),
+            "{args:?}: {err}"
+        );
     }
     let status = bus.status();
     assert_eq!(status["rules"].as_array().map(Vec::len), Some(0));
@@ -123,7 +145,10 @@ fn daemon_checks_the_caller_itself_even_when_the_policy_lets_everyone_through() 
 fn errors_have_stable_names_and_signals_are_emitted() {
     let bus = TestBus::start(Policy::Shipped);
     let _daemon = DaemonSetup::new(&bus).start();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         use futures_util::StreamExt;
         let conn = zbus::connection::Builder::address(bus.address.as_str())
@@ -153,9 +178,15 @@ fn errors_have_stable_names_and_signals_are_emitted() {
 
         // Stable error names.
         let err = proxy.set_log_level("loud").await.unwrap_err();
-        assert!(matches!(err, oneagent::dbus::AgentError::InvalidArgument(_)), "{err:?}");
+        assert!(
+            matches!(err, oneagent::dbus::AgentError::InvalidArgument(_)),
+            "{err:?}"
+        );
         let err = proxy.set_injection("bad name!", true).await.unwrap_err();
-        assert!(matches!(err, oneagent::dbus::AgentError::InvalidArgument(_)), "{err:?}");
+        assert!(
+            matches!(err, oneagent::dbus::AgentError::InvalidArgument(_)),
+            "{err:?}"
+        );
         let msg = conn
             .call_method(
                 Some(oneagent::dbus::BUS_NAME),
@@ -181,12 +212,18 @@ fn not_running_is_one_line_with_the_start_command() {
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("not running") && err.contains("systemctl start oneagent"), "{err}");
+    assert!(
+        err.contains("not running") && err.contains("systemctl start oneagent"),
+        "{err}"
+    );
 
     // No bus at all.
     let out = std::process::Command::new(CTL)
         .arg("reload")
-        .env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/oneagent-test-bus")
+        .env(
+            "DBUS_SYSTEM_BUS_ADDRESS",
+            "unix:path=/nonexistent/oneagent-test-bus",
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));

@@ -20,7 +20,10 @@ fn start_with(text: &str) -> (i32, String, String) {
 fn unknown_key_exits_2_naming_file_line_and_key() {
     let (code, err, path) = start_with("[logs]\nenabled = true\nroot = [\"/srv\"]\n");
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains(&format!("{path}:3:1: key `logs.root`")), "{err}");
+    assert!(
+        err.contains(&format!("{path}:3:1: key `logs.root`")),
+        "{err}"
+    );
     assert!(err.contains("unknown field `root`"), "{err}");
 }
 
@@ -51,7 +54,11 @@ fn check_config_reports_the_same_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("key `injection.enabled`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("key `injection.enabled`"),
+        "{}",
+        stderr(&out)
+    );
     let shipped = repo().join("packaging/oneagent.toml");
     let out = std::process::Command::new(DAEMON)
         .arg("--check-config")
@@ -59,7 +66,11 @@ fn check_config_reports_the_same_errors() {
         .arg(&shipped)
         .output()
         .unwrap();
-    assert!(out.status.success(), "shipped example config is invalid: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "shipped example config is invalid: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -79,5 +90,10 @@ fn invalid_file_on_reload_is_refused_and_the_daemon_keeps_running() {
     assert_eq!(status["state"], "running");
     assert_eq!(status["config_generation"], 1);
     assert_eq!(status["injection_enabled"], false);
-    assert!(status["last_reload_error"].as_str().unwrap().contains("oneagent.toml:2:"));
+    assert!(
+        status["last_reload_error"]
+            .as_str()
+            .unwrap()
+            .contains("oneagent.toml:2:")
+    );
 }

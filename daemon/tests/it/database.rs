@@ -18,7 +18,11 @@ fn corrupt_database_is_moved_aside_and_rebuilt() {
     let status = bus.status();
     let aside = status["database_recovered_to"].as_str().unwrap().to_owned();
     assert!(aside.contains("state.db.corrupt-"), "{status}");
-    assert_eq!(std::fs::read(&aside).unwrap(), garbage, "the corrupt file must be kept intact");
+    assert_eq!(
+        std::fs::read(&aside).unwrap(),
+        garbage,
+        "the corrupt file must be kept intact"
+    );
     assert_eq!(status["schema_version"], 1);
     assert!(bus.ctl(None, &["disable", "payments"]).status.success());
     let err = daemon.stderr_text();
@@ -32,13 +36,21 @@ fn damaged_page_inside_a_real_database_is_detected() {
     {
         let d = setup.start();
         for i in 0..50 {
-            assert!(bus.ctl(None, &["disable", &format!("svc-{i}")]).status.success());
+            assert!(
+                bus.ctl(None, &["disable", &format!("svc-{i}")])
+                    .status
+                    .success()
+            );
         }
         d.stop();
     }
     let db = setup.state_dir().join("state.db");
     let mut bytes = std::fs::read(&db).unwrap();
-    assert!(bytes.len() >= 8192, "database smaller than expected: {}", bytes.len());
+    assert!(
+        bytes.len() >= 8192,
+        "database smaller than expected: {}",
+        bytes.len()
+    );
     // Overwrite the second page (a b-tree page) with noise; keep the header intact.
     for b in &mut bytes[4096..8192] {
         *b = 0xA5;
@@ -46,7 +58,13 @@ fn damaged_page_inside_a_real_database_is_detected() {
     std::fs::write(&db, &bytes).unwrap();
     let _d = setup.start();
     let status = bus.status();
-    assert!(status["database_recovered_to"].as_str().unwrap().contains("corrupt"), "{status}");
+    assert!(
+        status["database_recovered_to"]
+            .as_str()
+            .unwrap()
+            .contains("corrupt"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -96,7 +114,10 @@ fn kill_9_during_writes_never_leaves_an_unreadable_database() {
     }
     let _d = setup.start();
     let status = bus.status();
-    assert_eq!(status["database_recovered_to"], "", "database was found corrupt: {status}");
+    assert_eq!(
+        status["database_recovered_to"], "",
+        "database was found corrupt: {status}"
+    );
     assert_eq!(status["daemon_starts"], 11);
     let rules: Vec<String> = status["rules"]
         .as_array()
@@ -106,6 +127,9 @@ fn kill_9_during_writes_never_leaves_an_unreadable_database() {
         .collect();
     assert!(!acknowledged.is_empty());
     for name in &acknowledged {
-        assert!(rules.contains(name), "acknowledged rule {name} lost after kill -9");
+        assert!(
+            rules.contains(name),
+            "acknowledged rule {name} lost after kill -9"
+        );
     }
 }

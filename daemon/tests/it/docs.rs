@@ -24,7 +24,10 @@ fn man_pages_match_the_cli_definitions() {
 #[test]
 fn completions_are_generated_for_bash_and_zsh() {
     for shell in ["bash", "zsh"] {
-        let out = std::process::Command::new(CTL).args(["completions", shell]).output().unwrap();
+        let out = std::process::Command::new(CTL)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
         assert!(out.status.success());
         let text = stdout(&out);
         for verb in ["status", "reload", "log-level", "enable", "disable"] {
@@ -35,13 +38,22 @@ fn completions_are_generated_for_bash_and_zsh() {
 
 #[test]
 fn man_pages_pass_mandoc_lint() {
-    for page in ["man/oneagentctl.1", "man/oneagentd.8", "man/oneagent.toml.5"] {
+    for page in [
+        "man/oneagentctl.1",
+        "man/oneagentd.8",
+        "man/oneagent.toml.5",
+    ] {
         let out = std::process::Command::new("mandoc")
             .args(["-T", "lint", "-W", "error"])
             .arg(repo().join(page))
             .output()
             .expect("mandoc (Debian package mandoc) must be installed");
-        assert!(out.status.success(), "{page}: {}{}", stdout(&out), stderr(&out));
+        assert!(
+            out.status.success(),
+            "{page}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
     }
 }
 
@@ -56,7 +68,10 @@ fn systemd_unit_verifies_with_empty_stderr() {
         "ExecStart=/usr/sbin/oneagentd",
         "ExecReload=",
     ] {
-        assert!(unit.contains(directive), "oneagent.service lacks {directive}");
+        assert!(
+            unit.contains(directive),
+            "oneagent.service lacks {directive}"
+        );
     }
     // systemd-analyze verify wants ExecStart to exist: point it at the binary under test, nothing
     // else changes. It returns 0 even on bad values, so stderr must be empty.
@@ -68,7 +83,11 @@ fn systemd_unit_verifies_with_empty_stderr() {
         .arg(&copy)
         .output()
         .expect("systemd-analyze (Debian package systemd) must be installed");
-    assert!(out.status.success() && out.stderr.is_empty(), "{}", stderr(&out));
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -14,10 +14,28 @@ fn ready_status_watchdog_reload_and_stop() {
     let mut daemon = setup.spawn();
     daemon.wait_for("READY=1", Duration::from_secs(10));
     // READY=1 came after STATUS= lines saying what it did, and the name is owned by now.
-    assert!(daemon.notes.iter().any(|n| n.contains("STATUS=Loading configuration")), "{:?}", daemon.notes);
-    assert!(daemon.notes.iter().any(|n| n.contains("STATUS=Opening state database")), "{:?}", daemon.notes);
+    assert!(
+        daemon
+            .notes
+            .iter()
+            .any(|n| n.contains("STATUS=Loading configuration")),
+        "{:?}",
+        daemon.notes
+    );
+    assert!(
+        daemon
+            .notes
+            .iter()
+            .any(|n| n.contains("STATUS=Opening state database")),
+        "{:?}",
+        daemon.notes
+    );
     let out = bus.ctl(None, &["status"]);
-    assert!(out.status.success(), "name not owned at READY=1: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "name not owned at READY=1: {}",
+        stderr(&out)
+    );
 
     // Watchdog at half of WATCHDOG_USEC: 100 ms; expect several pings in a second.
     let t0 = Instant::now();
@@ -26,7 +44,10 @@ fn ready_status_watchdog_reload_and_stop() {
         daemon.wait_for("WATCHDOG=1", Duration::from_secs(2));
         pings += 1;
     }
-    assert!((5..=15).contains(&pings), "{pings} watchdog pings in 1 s with WATCHDOG_USEC=200000");
+    assert!(
+        (5..=15).contains(&pings),
+        "{pings} watchdog pings in 1 s with WATCHDOG_USEC=200000"
+    );
 
     // SIGHUP: RELOADING=1 then READY=1.
     daemon.notes.clear();
@@ -60,7 +81,10 @@ fn no_watchdog_pings_without_watchdog_usec() {
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_millis(700) {
         if let Ok(n) = daemon.notify.recv(&mut buf) {
-            panic!("unexpected notification {:?}", String::from_utf8_lossy(&buf[..n]));
+            panic!(
+                "unexpected notification {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            );
         }
     }
 }

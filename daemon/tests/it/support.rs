@@ -13,7 +13,10 @@ pub const NOBODY: u32 = 65534;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 pub fn require_root() {
@@ -78,7 +81,9 @@ impl TestBus {
             .spawn()
             .expect("dbus-daemon (Debian package dbus) must be installed");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         assert!(line.starts_with("unix:"), "dbus-daemon printed {line:?}");
         TestBus {
             child,
@@ -140,15 +145,24 @@ fn derive_bus_config(socket: &Path, policy_dir: &Path) -> String {
             || t.starts_with("<includedir>")
             || t.starts_with("<include ");
         if t.starts_with("<listen>") {
-            out.push_str(&format!("  <listen>unix:path={}</listen>\n", socket.display()));
+            out.push_str(&format!(
+                "  <listen>unix:path={}</listen>\n",
+                socket.display()
+            ));
         } else if t == "</busconfig>" {
-            out.push_str(&format!("  <includedir>{}</includedir>\n</busconfig>\n", policy_dir.display()));
+            out.push_str(&format!(
+                "  <includedir>{}</includedir>\n</busconfig>\n",
+                policy_dir.display()
+            ));
         } else if !drop_line {
             out.push_str(line);
             out.push('\n');
         }
     }
-    assert!(out.contains("<deny own=\"*\"/>"), "stock config lost its default deny");
+    assert!(
+        out.contains("<deny own=\"*\"/>"),
+        "stock config lost its default deny"
+    );
     out
 }
 
@@ -203,7 +217,9 @@ impl<'a> DaemonSetup<'a> {
         std::fs::create_dir_all(&self.dir).unwrap();
         let notify_path = self.dir.join(format!("notify-{}", rand_suffix()));
         let notify = UnixDatagram::bind(&notify_path).unwrap();
-        notify.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        notify
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         let mut cmd = Command::new(DAEMON);
         cmd.arg("--config")
             .arg(self.config_path())
@@ -231,7 +247,11 @@ impl<'a> DaemonSetup<'a> {
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl Daemon {
@@ -253,10 +273,16 @@ impl Daemon {
                 if let Some(mut e) = self.child.stderr.take() {
                     let _ = e.read_to_string(&mut err);
                 }
-                panic!("oneagentd exited with {status} before {needle:?}; notes {:?}; stderr:\n{err}", self.notes);
+                panic!(
+                    "oneagentd exited with {status} before {needle:?}; notes {:?}; stderr:\n{err}",
+                    self.notes
+                );
             }
         }
-        panic!("no {needle:?} within {limit:?}; notes so far: {:?}", self.notes);
+        panic!(
+            "no {needle:?} within {limit:?}; notes so far: {:?}",
+            self.notes
+        );
     }
 
     pub fn pid(&self) -> nix::unistd::Pid {
@@ -299,7 +325,10 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitSta
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "process did not exit within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "process did not exit within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
