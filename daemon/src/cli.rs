@@ -70,6 +70,11 @@ pub enum CtlCommand {
     Enable(Target),
     /// Disable injection globally or for one service, from each process's next start (root).
     Disable(Target),
+    /// Ask systemd to restart a unit so its processes pick up the current injection settings (root).
+    Restart {
+        /// The unit; `.service` is added when no type is given.
+        unit: String,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -155,6 +160,7 @@ oneagentctl \-\-json status
 sudo oneagentctl disable payments
 sudo oneagentctl enable \-\-global
 sudo oneagentctl log\-level debug
+sudo oneagentctl restart payments
 oneagentctl completions bash > /etc/bash_completion.d/oneagentctl
 .fi
 .SH "SEE ALSO"
@@ -174,7 +180,8 @@ Methods:
 .BR Status ,
 .BR Reload ,
 .BR SetLogLevel ,
-.BR SetInjection ;
+.BR SetInjection ,
+.BR RestartUnit ;
 properties:
 .BR Version ,
 .BR State ,

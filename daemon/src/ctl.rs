@@ -181,6 +181,23 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
             }
             .map_err(write_err)
         }
+        CtlCommand::Restart { unit } => {
+            let proxy = connect().await?;
+            let job = proxy
+                .restart_unit(&unit)
+                .await
+                .map_err(|e| classify("restart", e))?;
+            let unit = crate::systemd::normalise_unit(&unit).unwrap_or(unit);
+            if json {
+                writeln!(out, "{}", serde_json::json!({ "unit": unit, "job": job }))
+            } else {
+                writeln!(
+                    out,
+                    "Restart of {unit} queued (systemd job {job}); `systemctl status {unit}` shows the result."
+                )
+            }
+            .map_err(write_err)
+        }
         CtlCommand::Enable(target) | CtlCommand::Disable(target)
             if !target.global && target.service.is_none() =>
         {

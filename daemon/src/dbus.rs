@@ -119,6 +119,28 @@ async fn caller_uid(header: &Header<'_>, conn: &Connection) -> Result<u32, Agent
         .map_err(|e| AgentError::AccessDenied(format!("caller credentials unavailable: {e}")))
 }
 
+/// Turns an error of systemd's manager into one of ours.
+fn systemd_error(unit: &str, e: zbus::Error) -> AgentError {
+    let name = match &e {
+        zbus::Error::MethodError(name, _, _) => name.to_string(),
+        zbus::Error::FDO(fdo) => {
+            use zbus::DBusError;
+            fdo.name().to_string()
+        }
+        _ => String::new(),
+    };
+    match name.as_str() {
+        "org.freedesktop.systemd1.NoSuchUnit" => {
+            AgentError::InvalidArgument(format!("systemd has no unit named {unit}"))
+        }
+        "org.freedesktop.DBus.Error.ServiceUnknown"
+        | "org.freedesktop.DBus.Error.NameHasNoOwner" => {
+            AgentError::Failed("systemd is not running on this system bus".to_owned())
+        }
+        _ => AgentError::Failed(format!("systemd refused to restart {unit}: {e}")),
+    }
+}
+
 /// Allows only uid 0; `what` says what was refused.
 async fn require_root(
     header: &Header<'_>,
@@ -226,6 +248,31 @@ impl Agent1 {
             }
         }
         Ok(changed)
+    }
+
+    /// Asks systemd to restart `unit` (`.service` is added when no type is given), so that its
+    /// processes start again with the current injection settings. Returns the systemd job path.
+    /// Root only.
+    async fn restart_unit(
+        &self,
+        unit: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, AgentError> {
+        let unit = crate::systemd::normalise_unit(unit).map_err(|why| {
+            AgentError::InvalidArgument(format!("invalid unit name `{unit}`: {why}"))
+        })?;
+        require_root(&header, conn, &format!("restarting {unit}")).await?;
+        let manager = crate::systemd::ManagerProxy::new(conn)
+            .await
+            .map_err(|e| AgentError::Failed(format!("talking to systemd: {e}")))?;
+        match manager.restart_unit(&unit, "replace").await {
+            Ok(job) => {
+                tracing::info!(unit = %unit, job = %job.as_str(), "Asked systemd to restart a unit");
+                Ok(job.as_str().to_owned())
+            }
+            Err(e) => Err(systemd_error(&unit, e)),
+        }
     }
 
     /// Emitted after a successful reload, with the new configuration generation.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod logging;
 pub mod notify;
 pub mod store;
+pub mod systemd;
 
 pub use error::{Error, Result};
 pub use logging::LogLevel;

@@ -94,6 +94,7 @@ const MUTATIONS: &[&[&str]] = &[
     &["disable", "--global"],
     &["enable", "payments"],
     &["disable", "payments"],
+    &["restart", "payments"],
 ];
 
 #[test]

@@ -12,3 +12,4 @@ mod database;
 mod docs;
 mod notify;
 mod support;
+mod systemd;

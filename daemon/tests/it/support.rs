@@ -69,6 +69,15 @@ impl TestBus {
                 std::fs::write(policy_dir.join("io.oneagent.Agent1.conf"), open).unwrap();
             }
         }
+        // Lets root own systemd's name, as systemd's own policy file does, for the fake manager.
+        std::fs::write(
+            policy_dir.join("fake-systemd1.conf"),
+            "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n \
+             \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n<busconfig>\n \
+             <policy user=\"root\">\n  <allow own=\"org.freedesktop.systemd1\"/>\n  \
+             <allow send_destination=\"org.freedesktop.systemd1\"/>\n </policy>\n</busconfig>\n",
+        )
+        .unwrap();
         let socket = dir.path().join("system_bus_socket");
         let config = derive_bus_config(&socket, &policy_dir);
         let config_path = dir.path().join("system.conf");
@@ -177,7 +186,6 @@ pub fn stdout(out: &Output) -> String {
 /// A running oneagentd with its own config, state and runtime directories.
 pub struct Daemon {
     pub child: Child,
-    pub dir: PathBuf,
     pub notify: UnixDatagram,
     pub notes: Vec<String>,
 }
@@ -237,7 +245,6 @@ impl<'a> DaemonSetup<'a> {
         }
         Daemon {
             child: cmd.spawn().unwrap(),
-            dir: self.dir.clone(),
             notify,
             notes: Vec::new(),
         }
