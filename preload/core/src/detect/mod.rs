@@ -1,0 +1,539 @@
+//! Language detection: which runtime runs, what it runs, and what it is worth.
+
+pub(crate) mod dotnet;
+pub(crate) mod java;
+pub(crate) mod node;
+pub(crate) mod python;
+
+use crate::bytes::{
+    basename, contains, contains_ignore_case, is_version, split_version, strip_suffix_ci,
+};
+use crate::env::EnvView;
+use crate::list::ByteListIter;
+use crate::model::{ExeFacts, Language, Reason};
+use crate::name::ServiceNameSource;
+
+/// At most this many argv entries are looked at.
+pub const MAX_ARGS: usize = 1024;
+/// At most this many entries of any other list (libraries, policy lists) are looked at.
+pub const MAX_LIST: usize = 1024;
+/// Longest agent description kept in a [`Reason::OtherAgent`].
+const MAX_DETAIL: usize = 160;
+
+/// The arguments after `argv[0]`, bounded.
+pub(crate) type Args<'a> = core::iter::Take<ByteListIter<'a>>;
+
+/// Context shared by the analyzers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ctx<'a, 'm> {
+    pub env: EnvView<'a>,
+    pub marker: &'m [u8],
+    pub cwd: &'a [u8],
+    pub package_json_name: Option<&'a [u8]>,
+}
+
+impl Ctx<'_, '_> {
+    /// Whether an agent path is ours: it contains the marker, and is not Dynatrace's "OneAgent".
+    pub(crate) fn is_ours(&self, path: &[u8]) -> bool {
+        !self.marker.is_empty()
+            && contains(path, self.marker)
+            && !contains_ignore_case(path, b"dynatrace")
+    }
+}
+
+/// Name candidates an analyzer found, in priority order.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Names<'a> {
+    items: [Option<(&'a [u8], ServiceNameSource)>; 6],
+}
+
+impl<'a> Names<'a> {
+    pub(crate) fn push(&mut self, name: &'a [u8], source: ServiceNameSource) {
+        if let Some(slot) = self.items.iter_mut().find(|s| s.is_none()) {
+            *slot = Some((name, source));
+        }
+    }
+
+    pub(crate) fn push_opt(&mut self, name: Option<&'a [u8]>, source: ServiceNameSource) {
+        if let Some(name) = name {
+            self.push(name, source);
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'a [u8], ServiceNameSource)> + '_ {
+        self.items.iter().flatten().copied()
+    }
+}
+
+/// What an analyzer concluded.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Analysis<'a> {
+    pub language: Option<Language>,
+    pub version: Option<&'a [u8]>,
+    /// `Some` when the process is not worth instrumenting whatever the policy says.
+    pub skip: Option<Reason<'a>>,
+    /// A name the user chose on the command line (Java system properties).
+    pub user_name: Option<(&'a [u8], ServiceNameSource)>,
+    pub names: Names<'a>,
+    pub foreign: Option<(&'a [u8], &'static str)>,
+    pub ours: bool,
+}
+
+impl<'a> Analysis<'a> {
+    pub(crate) fn new(language: Option<Language>) -> Self {
+        Self {
+            language,
+            version: None,
+            skip: None,
+            user_name: None,
+            names: Names::default(),
+            foreign: None,
+            ours: false,
+        }
+    }
+
+    pub(crate) fn skip(language: Option<Language>, reason: Reason<'a>) -> Self {
+        let mut a = Self::new(language);
+        a.skip = Some(reason);
+        a
+    }
+
+    pub(crate) fn set_skip(&mut self, reason: Reason<'a>) {
+        if self.skip.is_none() {
+            self.skip = Some(reason);
+        }
+    }
+
+    pub(crate) fn set_foreign(&mut self, what: &'a [u8], place: &'static str) {
+        if self.foreign.is_none() {
+            self.foreign = Some((crate::bytes::cap(what, MAX_DETAIL), place));
+        }
+    }
+}
+
+/// The command line split into program name and arguments.
+#[derive(Clone, Debug)]
+pub(crate) struct Command<'a> {
+    /// The program name from `argv[0]`: its basename, or for a process title (`gunicorn: master
+    /// [app]`, `PM2 v5: God Daemon`) the first word; a login shell's leading `-` is dropped.
+    pub prog: &'a [u8],
+    /// The rest of a process title (empty otherwise).
+    pub title: &'a [u8],
+    /// `argv[1..]`, bounded.
+    pub args: Args<'a>,
+}
+
+impl<'a> Command<'a> {
+    pub(crate) fn new(arg0: &'a [u8], args: Args<'a>) -> Self {
+        let (prog, title) = if arg0.first() != Some(&b'/') {
+            match crate::bytes::split_once(arg0, b' ') {
+                Some((word, rest)) => (word.strip_suffix(b":").unwrap_or(word), rest),
+                None => (arg0, &[][..]),
+            }
+        } else {
+            (arg0, &[][..])
+        };
+        let prog = basename(prog);
+        let prog = prog.strip_prefix(b"-").unwrap_or(prog);
+        Self { prog, title, args }
+    }
+}
+
+/// How a program name classifies.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind<'a> {
+    /// The interpreter itself (`java`, `python3.11`, `node20`), with the version its name carries.
+    Interp(Language, Option<&'a [u8]>),
+    /// A script that runs on this runtime (`gunicorn`, `npm`, `app.py`, `server.js`).
+    Wrapper(Language),
+    /// Never worth instrumenting.
+    Skip(Option<Language>, Reason<'a>),
+}
+
+/// `prefix` + optional version + optional ABI suffix: `python3.11` → `Some(Some("3.11"))`,
+/// `python` → `Some(None)`, `python3-config` → `None`.
+pub(crate) fn versioned<'a>(name: &'a [u8], prefix: &[u8]) -> Option<Option<&'a [u8]>> {
+    let rest = name.strip_prefix(prefix)?;
+    if rest.is_empty() {
+        return Some(None);
+    }
+    let rest = rest.strip_suffix(b"-dbg").unwrap_or(rest);
+    let (version, tail) = split_version(rest);
+    let version = version.strip_suffix(b".").unwrap_or(version);
+    (is_version(version) && matches!(tail, b"" | b"m" | b"d" | b"t" | b"dm" | b"u"))
+        .then_some(Some(version))
+}
+
+const PYTHON_WRAPPERS: &[&[u8]] = &[
+    b"gunicorn",
+    b"uvicorn",
+    b"celery",
+    b"hypercorn",
+    b"daphne",
+    b"flask",
+    b"django-admin",
+    b"waitress-serve",
+    b"ddtrace-run",
+    b"newrelic-admin",
+    b"opentelemetry-instrument",
+    b"pipx",
+    b"poetry",
+    b"pdm",
+    b"pipenv",
+    b"virtualenv",
+    b"tox",
+    b"nox",
+    b"pytest",
+    b"py.test",
+    b"mypy",
+    b"black",
+    b"flake8",
+    b"pylint",
+    b"isort",
+    b"twine",
+    b"ipython",
+    b"ipython3",
+    b"supervisord",
+];
+
+const NODE_WRAPPERS: &[&[u8]] = &[
+    b"npm",
+    b"npx",
+    b"yarn",
+    b"yarnpkg",
+    b"pnpm",
+    b"pnpx",
+    b"corepack",
+    b"pm2",
+    b"pm2-runtime",
+    b"pm2-docker",
+    b"pm2-dev",
+    b"next",
+    b"nodemon",
+    b"ts-node",
+    b"tsx",
+    b"tsc",
+    b"webpack",
+    b"webpack-cli",
+    b"vite",
+    b"rollup",
+    b"babel",
+    b"eslint",
+    b"prettier",
+    b"jest",
+    b"mocha",
+    b"vitest",
+    b"nx",
+    b"turbo",
+    b"lerna",
+    b"gulp",
+    b"grunt",
+    b"ng",
+];
+
+const RUBY_WRAPPERS: &[&[u8]] = &[
+    b"puma", b"rails", b"rake", b"bundle", b"bundler", b"gem", b"rackup", b"unicorn", b"sidekiq",
+    b"irb", b"thin",
+];
+
+const PHP_WRAPPERS: &[&[u8]] = &[b"composer", b"phpunit", b"artisan"];
+
+/// Classifies a program name (an executable basename or `argv[0]`'s).
+pub(crate) fn classify(name: &[u8]) -> Option<Kind<'_>> {
+    use Kind::{Interp, Skip, Wrapper};
+    use Language::{DotNet, Go, Java, NodeJs, Php, Python, Ruby};
+    let kind = match name {
+        b"" => return None,
+        b"java" => Interp(Java, None),
+        b"dotnet" => Interp(DotNet, None),
+        b"nodejs" => Interp(NodeJs, None),
+        b"javac" | b"jar" | b"jarsigner" | b"javadoc" | b"javap" | b"jlink" | b"jmod"
+        | b"jpackage" | b"jdeps" | b"jdeprscan" | b"serialver" | b"rmic" | b"jaotc" => {
+            Skip(Some(Java), Reason::BuildTool(name))
+        }
+        b"jshell" => Skip(
+            Some(Java),
+            Reason::Interactive("interactive java shell (jshell)"),
+        ),
+        b"keytool" | b"jcmd" | b"jconsole" | b"jdb" | b"jinfo" | b"jmap" | b"jps" | b"jstack"
+        | b"jstat" | b"jstatd" | b"jhsdb" | b"jfr" | b"jrunscript" | b"rmiregistry"
+        | b"jwebserver" | b"kinit" | b"klist" | b"ktab" | b"jmc" | b"jvisualvm" => {
+            Skip(Some(Java), Reason::Tool(name))
+        }
+        b"go" | b"gofmt" | b"gopls" => Skip(Some(Go), Reason::BuildTool(b"go")),
+        // A .NET apphost, but a shell: a shell process itself is never a runtime.
+        b"pwsh" | b"powershell" => Skip(None, Reason::NotRuntime),
+        b"mvn" | b"mvnw" | b"mvnDebug" => Skip(None, Reason::BuildTool(b"maven")),
+        b"gradle" | b"gradlew" => Skip(None, Reason::BuildTool(b"gradle")),
+        b"ant" | b"sbt" | b"make" | b"gmake" | b"cmake" | b"ninja" | b"gcc" | b"g++" | b"cc"
+        | b"c++" | b"clang" | b"clang++" | b"ld" | b"cargo" | b"rustc" | b"msbuild" | b"bazel"
+        | b"bazelisk" | b"lein" | b"kotlinc" | b"scalac" => Skip(None, Reason::BuildTool(name)),
+        b"apt" | b"apt-get" | b"aptitude" | b"dpkg" | b"dnf" | b"yum" | b"rpm" | b"zypper"
+        | b"apk" | b"snap" | b"flatpak" | b"brew" | b"conda" | b"mamba" => {
+            Skip(None, Reason::PackageManager(name))
+        }
+        _ => {
+            if name.starts_with(b"dotnet-") {
+                Skip(Some(DotNet), Reason::Tool(name))
+            } else if let Some(v) = versioned(name, b"python").or_else(|| versioned(name, b"pypy"))
+            {
+                Interp(Python, v)
+            } else if let Some(v) = versioned(name, b"node") {
+                Interp(NodeJs, v)
+            } else if let Some(v) = versioned(name, b"ruby") {
+                Interp(Ruby, v)
+            } else if let Some(v) = versioned(name, b"php")
+                .or_else(|| versioned(name, b"php-fpm"))
+                .or_else(|| versioned(name, b"php-cgi"))
+            {
+                Interp(Php, v)
+            } else if PYTHON_WRAPPERS.contains(&name)
+                || versioned(name, b"pip").is_some()
+                || strip_suffix_ci(name, b".py").is_some()
+                || strip_suffix_ci(name, b".pyw").is_some()
+            {
+                Wrapper(Python)
+            } else if NODE_WRAPPERS.contains(&name)
+                || [&b".js"[..], b".mjs", b".cjs", b".ts"]
+                    .iter()
+                    .any(|ext| strip_suffix_ci(name, ext).is_some())
+            {
+                Wrapper(NodeJs)
+            } else if RUBY_WRAPPERS.contains(&name) || strip_suffix_ci(name, b".rb").is_some() {
+                Wrapper(Ruby)
+            } else if PHP_WRAPPERS.contains(&name) || strip_suffix_ci(name, b".php").is_some() {
+                Wrapper(Php)
+            } else {
+                return None;
+            }
+        }
+    };
+    Some(kind)
+}
+
+/// The language and version that the executable's libraries reveal.
+fn library_language<'a>(exe: &ExeFacts<'a>) -> Option<(Language, Option<&'a [u8]>)> {
+    exe.libraries.iter().take(MAX_LIST).find_map(|lib| {
+        let name = basename(lib);
+        if name.starts_with(b"libjvm.so") || name.starts_with(b"libjli.so") {
+            Some((Language::Java, jvm_version(lib)))
+        } else if let Some(rest) = name.strip_prefix(b"libpython") {
+            // `libpython3.11.so.1.0`, `libpython3.8m.so`, `libpython3.13t.so`
+            let at = rest.windows(3).position(|w| w == b".so")?;
+            let v = rest.get(..at)?;
+            let v = v
+                .strip_suffix(b"m")
+                .or_else(|| v.strip_suffix(b"d"))
+                .unwrap_or(v);
+            let v = v.strip_suffix(b"t").unwrap_or(v);
+            (v.starts_with(b"3") && is_version(v)).then_some((Language::Python, Some(v)))
+        } else if name.starts_with(b"libnode.so") {
+            Some((Language::NodeJs, None))
+        } else if name.starts_with(b"libcoreclr.so")
+            || name.starts_with(b"libhostfxr.so")
+            || name.starts_with(b"libhostpolicy.so")
+        {
+            let dir = crate::bytes::dirname(lib).map(basename);
+            Some((Language::DotNet, dir.filter(|d| is_version(d))))
+        } else if name.starts_with(b"libruby") {
+            Some((Language::Ruby, None))
+        } else if name.starts_with(b"libphp") {
+            Some((Language::Php, None))
+        } else {
+            None
+        }
+    })
+}
+
+/// `17` from `/usr/lib/jvm/java-17-openjdk-amd64/bin/java`, `21.0.2` from `/opt/jdk-21.0.2+13/…`,
+/// `1.8.0` from `…/jdk1.8.0_292/…`.
+fn jvm_version(path: &[u8]) -> Option<&[u8]> {
+    path.split(|&b| b == b'/').take(MAX_LIST).find_map(|c| {
+        if !(c.starts_with(b"java-")
+            || contains(c, b"jdk")
+            || contains(c, b"jre")
+            || c.starts_with(b"zulu"))
+        {
+            return None;
+        }
+        let start = c.iter().position(u8::is_ascii_digit)?;
+        let (v, _) = split_version(c.get(start..)?);
+        let v = v.strip_suffix(b".").unwrap_or(v);
+        is_version(v).then_some(v)
+    })
+}
+
+/// The analysis of a process whose executable is not a known interpreter: libraries, Go build info
+/// and apphost evidence decide; the command line is not trusted (`exec -a java` can say anything).
+fn from_facts<'a>(exe: &ExeFacts<'a>, ctx: &Ctx<'a, '_>) -> Analysis<'a> {
+    if exe.go_build_info {
+        let mut a = Analysis::new(Some(Language::Go));
+        a.version = exe.go_version.map(|v| v.strip_prefix(b"go").unwrap_or(v));
+        return a;
+    }
+    let found = library_language(exe).or(exe.dotnet_apphost.then_some((Language::DotNet, None)));
+    let Some((lang, version)) = found else {
+        return Analysis::skip(None, Reason::NotRuntime);
+    };
+    let mut a = Analysis::new(Some(lang));
+    a.version = version;
+    env_agents(lang, ctx, &mut a);
+    a
+}
+
+/// Agents configured through the environment, for a runtime whose command line we cannot parse.
+fn env_agents<'a>(lang: Language, ctx: &Ctx<'a, '_>, a: &mut Analysis<'a>) {
+    match lang {
+        Language::Java => java::env_options(ctx, a, &mut None),
+        Language::Python => python::env_agents(ctx, a),
+        Language::NodeJs => node::env_agents(ctx, a),
+        Language::DotNet => dotnet::env_agents(ctx, a),
+        Language::Go | Language::Ruby | Language::Php => {}
+    }
+}
+
+/// Ruby and PHP: report-only; find a script for the name.
+fn script_language<'a>(lang: Language, interp_mode: bool, cmd: &Command<'a>) -> Analysis<'a> {
+    let mut a = Analysis::new(Some(lang));
+    let mut args = cmd.args.clone();
+    let mut script = if interp_mode {
+        let mut found = None;
+        while let Some(arg) = args.next() {
+            match arg {
+                b"-I" | b"-r" | b"-C" | b"-E" | b"-c" | b"-d" | b"-t" | b"-S" => {
+                    args.next();
+                }
+                b"-f" => {
+                    found = args.next();
+                    break;
+                }
+                b"-e" => break,
+                _ if arg.starts_with(b"-") => {}
+                _ => {
+                    found = Some(arg);
+                    break;
+                }
+            }
+        }
+        found
+    } else {
+        Some(cmd.prog)
+    };
+    if let Some(s) = script {
+        let base = basename(s);
+        if matches!(base, b"bundle" | b"bundler") && args.next() == Some(b"exec") {
+            script = args.next().or(script);
+        }
+    }
+    if let Some(s) = script {
+        let base = basename(s);
+        let stem = strip_suffix_ci(base, b".rb")
+            .or_else(|| strip_suffix_ci(base, b".php"))
+            .unwrap_or(base);
+        a.names.push(stem, ServiceNameSource::Script);
+    }
+    a
+}
+
+/// Detects the runtime and analyses what it runs.
+pub(crate) fn analyze<'a>(
+    cmd: &Command<'a>,
+    exe: &ExeFacts<'a>,
+    exe_path: &'a [u8],
+    ctx: &Ctx<'a, '_>,
+) -> Analysis<'a> {
+    let exe_base = basename(exe_path);
+    let arg_kind = classify(cmd.prog);
+    let (lang, version, interp_mode) = if exe_path.is_empty() {
+        match arg_kind {
+            Some(Kind::Interp(lang, v)) => (lang, v, true),
+            Some(Kind::Wrapper(lang)) => (lang, None, false),
+            Some(Kind::Skip(lang, reason)) => return Analysis::skip(lang, reason),
+            None => return from_facts(exe, ctx),
+        }
+    } else {
+        match classify(exe_base) {
+            Some(Kind::Interp(lang, v)) => {
+                let same = matches!(arg_kind, Some(Kind::Interp(l, _)) if l == lang);
+                let interp_mode = same || cmd.prog.is_empty() || cmd.prog == exe_base;
+                (lang, v, interp_mode)
+            }
+            Some(Kind::Skip(lang, reason)) => return Analysis::skip(lang, reason),
+            Some(Kind::Wrapper(_)) | None => return from_facts(exe, ctx),
+        }
+    };
+    let mut a = match lang {
+        Language::Java => java::analyze(cmd.args.clone(), ctx),
+        Language::Python if interp_mode => python::interpreter(cmd.args.clone(), ctx),
+        Language::Python => python::program(
+            python::Prog::Script(cmd.prog),
+            cmd.args.clone(),
+            ctx,
+            cmd.title,
+        ),
+        Language::NodeJs if interp_mode => node::interpreter(cmd.args.clone(), ctx),
+        Language::NodeJs => node::program(cmd.prog, cmd.args.clone(), ctx),
+        Language::DotNet => dotnet::host(cmd.args.clone(), ctx),
+        Language::Ruby | Language::Php => script_language(lang, interp_mode, cmd),
+        Language::Go => Analysis::new(Some(Language::Go)),
+    };
+    a.version = version.or_else(|| match lang {
+        Language::Java => jvm_version(exe_path),
+        Language::Python | Language::DotNet => library_language(exe).and_then(|(_, v)| v),
+        _ => None,
+    });
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_classify() {
+        assert!(matches!(
+            classify(b"python3.11"),
+            Some(Kind::Interp(Language::Python, Some(b"3.11")))
+        ));
+        assert!(matches!(
+            classify(b"python3.13t"),
+            Some(Kind::Interp(Language::Python, Some(b"3.13")))
+        ));
+        assert!(matches!(
+            classify(b"python"),
+            Some(Kind::Interp(Language::Python, None))
+        ));
+        assert!(classify(b"python3-config").is_none());
+        assert!(matches!(
+            classify(b"node20"),
+            Some(Kind::Interp(Language::NodeJs, Some(b"20")))
+        ));
+        assert!(matches!(
+            classify(b"php-fpm8.2"),
+            Some(Kind::Interp(Language::Php, Some(b"8.2")))
+        ));
+        assert!(matches!(
+            classify(b"pip3.11"),
+            Some(Kind::Wrapper(Language::Python))
+        ));
+        assert!(classify(b"grep").is_none());
+        assert!(classify(b"nodes").is_none());
+    }
+
+    #[test]
+    fn jvm_versions() {
+        assert_eq!(
+            jvm_version(b"/usr/lib/jvm/java-17-openjdk-amd64/bin/java"),
+            Some(&b"17"[..])
+        );
+        assert_eq!(
+            jvm_version(b"/opt/jdk-21.0.2+13/bin/java"),
+            Some(&b"21.0.2"[..])
+        );
+        assert_eq!(
+            jvm_version(b"/usr/lib/jvm/jdk1.8.0_292/jre/bin/java"),
+            Some(&b"1.8.0"[..])
+        );
+        assert_eq!(jvm_version(b"/usr/bin/java"), None);
+    }
+}

@@ -1,0 +1,5 @@
+//! The crate's one integration test binary.
+
+mod commands;
+mod fuzz_input;
+mod properties;
