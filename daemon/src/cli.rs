@@ -59,6 +59,39 @@ pub struct CtlArgs {
 pub enum CtlCommand {
     /// Show the daemon's state, configuration summary and injection rules.
     Status,
+    /// List processes with their runtime, service name and injection state.
+    Ps {
+        /// Only processes of this language (java, python, nodejs, dotnet, go, ruby, php).
+        #[arg(long, value_name = "LANGUAGE")]
+        language: Option<String>,
+        /// Only processes of this service.
+        #[arg(long, value_name = "SERVICE")]
+        service: Option<String>,
+        /// Only processes of this systemd unit (`.service` may be omitted).
+        #[arg(long, value_name = "UNIT")]
+        unit: Option<String>,
+        /// Include processes that are not of a detected runtime.
+        #[arg(long, short)]
+        all: bool,
+    },
+    /// List running processes whose next start would gain or lose an agent.
+    Pending,
+    /// Show what the preload would decide for a command and why; works without the daemon.
+    Explain {
+        /// An environment variable of the process (repeatable); the environment is otherwise empty,
+        /// as for a service started by systemd.
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Assume the process runs in this systemd unit.
+        #[arg(long, value_name = "UNIT")]
+        unit: Option<String>,
+        /// Configuration file to use when the daemon is not running.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
     /// Make the daemon re-read its configuration file (root).
     Reload,
     /// Set the daemon's log level until the next reload or restart (root).
@@ -157,6 +190,9 @@ Address of the system bus, instead of
 .nf
 oneagentctl status
 oneagentctl \-\-json status
+oneagentctl ps \-\-language java
+oneagentctl pending
+oneagentctl explain \-\-env OTEL_SERVICE_NAME=shop \-\- java \-jar /srv/shop.jar
 sudo oneagentctl disable payments
 sudo oneagentctl enable \-\-global
 sudo oneagentctl log\-level debug
@@ -181,7 +217,10 @@ Methods:
 .BR Reload ,
 .BR SetLogLevel ,
 .BR SetInjection ,
-.BR RestartUnit ;
+.BR RestartUnit ,
+.BR Processes ,
+.BR Pending ,
+.BR Explain ;
 properties:
 .BR Version ,
 .BR State ,

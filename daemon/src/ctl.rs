@@ -6,6 +6,8 @@ use std::io::Write;
 
 use crate::cli::{CtlArgs, CtlCommand, Shell, exit};
 use crate::dbus::{Agent1Proxy, AgentError, BUS_NAME, StatusReport};
+use crate::explain::ExplainReport;
+use crate::inventory::ProcessEntry;
 
 /// The one line printed when the daemon cannot be reached.
 pub const NOT_RUNNING_HINT: &str = "start it with `systemctl start oneagent`";
@@ -147,6 +149,59 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
                     .map_err(write_err)
             }
         }
+        CtlCommand::Ps {
+            language,
+            service,
+            unit,
+            all,
+        } => {
+            let proxy = connect().await?;
+            let unit = unit.map(|u| crate::systemd::normalise_unit(&u).unwrap_or(u));
+            let processes: Vec<ProcessEntry> = proxy
+                .processes()
+                .await
+                .map_err(|e| classify("ps", e))?
+                .into_iter()
+                .filter(|p| all || p.is_runtime() || language.is_some())
+                .filter(|p| {
+                    language
+                        .as_ref()
+                        .is_none_or(|l| p.verdict.language == l.to_ascii_lowercase())
+                })
+                .filter(|p| {
+                    service
+                        .as_ref()
+                        .is_none_or(|s| p.verdict.service_name == s.to_ascii_lowercase())
+                })
+                .filter(|p| unit.as_ref().is_none_or(|u| &p.systemd_unit == u))
+                .collect();
+            if json {
+                let text = serde_json::to_string_pretty(&processes)
+                    .map_err(|e| CtlFailure::new(exit::FAILED, format!("encoding JSON: {e}")))?;
+                writeln!(out, "{text}").map_err(write_err)
+            } else {
+                out.write_all(render_processes(&processes, all).as_bytes())
+                    .map_err(write_err)
+            }
+        }
+        CtlCommand::Pending => {
+            let proxy = connect().await?;
+            let pending = proxy.pending().await.map_err(|e| classify("pending", e))?;
+            if json {
+                let text = serde_json::to_string_pretty(&pending)
+                    .map_err(|e| CtlFailure::new(exit::FAILED, format!("encoding JSON: {e}")))?;
+                writeln!(out, "{text}").map_err(write_err)
+            } else {
+                out.write_all(render_pending(&pending).as_bytes())
+                    .map_err(write_err)
+            }
+        }
+        CtlCommand::Explain {
+            env,
+            unit,
+            config,
+            command,
+        } => explain(env, unit, config, command, json, out).await,
         CtlCommand::Reload => {
             let proxy = connect().await?;
             let generation = proxy.reload().await.map_err(|e| classify("reload", e))?;
@@ -260,6 +315,207 @@ async fn set_injection(
     result.map_err(|e| CtlFailure::new(exit::FAILED, format!("writing output: {e}")))
 }
 
+async fn explain(
+    env: Vec<String>,
+    unit: Option<String>,
+    config_path: std::path::PathBuf,
+    command: Vec<String>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CtlFailure> {
+    if let Some(bad) = env.iter().find(|e| !e.contains('=') || e.starts_with('=')) {
+        return Err(CtlFailure::new(
+            exit::USAGE,
+            format!("--env `{bad}` is not KEY=VALUE"),
+        ));
+    }
+    let path_var =
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned());
+    let resolved = crate::explain::resolve(&command, &path_var);
+    let unit = unit.unwrap_or_default();
+    let mut report = match connect().await {
+        Ok(proxy) => proxy
+            .explain(resolved.argv.clone(), env.clone(), &resolved.exe, &unit)
+            .await
+            .map_err(|e| classify("explain", e))?,
+        Err(f) if f.code == exit::NOT_RUNNING => {
+            let (config, _) = crate::config::Config::load(&config_path)
+                .map_err(|e| CtlFailure::new(exit::USAGE, e.to_string()))?;
+            let policy = crate::decision::OwnedPolicy::build(&config, &[], &[]);
+            crate::explain::explain(
+                &resolved.argv,
+                &env,
+                &resolved.exe,
+                &unit,
+                &policy,
+                &format!(
+                    "local ({}; oneagentd is not running, so rules set with enable/disable are not applied)",
+                    config_path.display()
+                ),
+            )
+        }
+        Err(f) => return Err(f),
+    };
+    report.script = resolved.script;
+    if json {
+        let v = &report.verdict;
+        let value = serde_json::json!({
+            "language": if v.language.is_empty() { serde_json::Value::Null } else { v.language.clone().into() },
+            "runtime_version": if v.runtime_version.is_empty() { serde_json::Value::Null } else { v.runtime_version.clone().into() },
+            "action": v.action,
+            "reason": v.reason,
+            "reason_code": v.reason_code,
+            "already_injected": v.already_injected,
+            "service_name": v.service_name,
+            "service_name_source": v.service_name_source,
+            "command_line": report.command_line,
+            "executable": report.executable,
+            "script": report.script,
+            "libraries": report.libraries,
+            "go_version": report.go_version,
+            "systemd_unit": report.systemd_unit,
+            "decided_by": report.decided_by,
+            "agent_problems": report.agent_problems,
+        });
+        writeln!(out, "{value:#}")
+    } else {
+        out.write_all(render_explain(&report).as_bytes())
+    }
+    .map_err(|e| CtlFailure::new(exit::FAILED, format!("writing output: {e}")))
+}
+
+/// The human-readable `explain` output.
+pub fn render_explain(r: &ExplainReport) -> String {
+    let v = &r.verdict;
+    let mut s = String::new();
+    let mut row = |k: &str, val: String| s.push_str(&format!("{k:<13}{val}\n"));
+    row("command", r.command_line.clone());
+    if !r.script.is_empty() {
+        row("script", r.script.clone());
+    }
+    row(
+        "executable",
+        if r.executable.is_empty() {
+            "not found (decided from the command line alone)".to_owned()
+        } else if r.libraries.is_empty() {
+            r.executable.clone()
+        } else {
+            format!("{} (needs {})", r.executable, r.libraries.join(", "))
+        },
+    );
+    if !r.go_version.is_empty() {
+        row("go build", r.go_version.clone());
+    }
+    if !r.systemd_unit.is_empty() {
+        row("unit", r.systemd_unit.clone());
+    }
+    row(
+        "language",
+        match (v.language.as_str(), v.runtime_version.as_str()) {
+            ("", _) => "none detected".to_owned(),
+            (l, "") => l.to_owned(),
+            (l, ver) => format!("{l} {ver}"),
+        },
+    );
+    row("action", v.action.to_uppercase());
+    row("reason", format!("{} [{}]", v.reason, v.reason_code));
+    row(
+        "service",
+        format!("{} (from {})", v.service_name, v.service_name_source),
+    );
+    row("decided by", r.decided_by.clone());
+    for p in &r.agent_problems {
+        row(
+            "agent",
+            format!("{}: {}: {}", p.language, p.path, p.problem),
+        );
+    }
+    s
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut t: String = text.chars().take(width.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The human-readable `ps` table.
+pub fn render_processes(processes: &[ProcessEntry], all: bool) -> String {
+    if processes.is_empty() {
+        return if all {
+            "No processes.\n".to_owned()
+        } else {
+            "No processes of a detected runtime (use --all to list every process).\n".to_owned()
+        };
+    }
+    let mut s = format!(
+        "{:>7}  {:<8} {:<24} {:<24} {:<13} {}\n",
+        "PID", "LANGUAGE", "SERVICE", "UNIT", "STATE", "REASON"
+    );
+    for p in processes {
+        let language = if p.verdict.language.is_empty() {
+            "-"
+        } else {
+            &p.verdict.language
+        };
+        let unit = if p.systemd_unit.is_empty() {
+            "-"
+        } else {
+            &p.systemd_unit
+        };
+        s.push_str(&format!(
+            "{:>7}  {:<8} {:<24} {:<24} {:<13} {}\n",
+            p.pid,
+            language,
+            truncate(&p.verdict.service_name, 24),
+            truncate(unit, 24),
+            p.injection_state,
+            truncate(&p.verdict.reason, 60),
+        ));
+    }
+    s
+}
+
+/// The human-readable `pending` table.
+pub fn render_pending(processes: &[ProcessEntry]) -> String {
+    if processes.is_empty() {
+        return "Nothing pending: every running process already matches its next start.\n"
+            .to_owned();
+    }
+    let mut s = format!(
+        "{:>7}  {:<8} {:<24} {:<12} {:<24} {}\n",
+        "PID", "LANGUAGE", "SERVICE", "ON RESTART", "UNIT", "COMMAND"
+    );
+    let mut units = Vec::new();
+    for p in processes {
+        let unit = if p.systemd_unit.is_empty() {
+            "-"
+        } else {
+            &p.systemd_unit
+        };
+        if !p.systemd_unit.is_empty() && !units.contains(&p.systemd_unit) {
+            units.push(p.systemd_unit.clone());
+        }
+        s.push_str(&format!(
+            "{:>7}  {:<8} {:<24} {:<12} {:<24} {}\n",
+            p.pid,
+            p.verdict.language,
+            truncate(&p.verdict.service_name, 24),
+            p.pending_change,
+            truncate(unit, 24),
+            truncate(&p.command_line, 60),
+        ));
+    }
+    for unit in units {
+        s.push_str(&format!("Apply now: sudo oneagentctl restart {unit}\n"));
+    }
+    s
+}
+
 /// `1h 02m 03s` style durations.
 pub fn format_duration(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
@@ -359,6 +615,19 @@ pub fn render_status(r: &StatusReport) -> String {
         ),
     );
     row("otlp endpoint", r.otlp_endpoint.clone());
+    row(
+        "processes",
+        format!(
+            "{} ({} of a detected runtime), events: {}",
+            r.processes, r.runtime_processes, r.process_events
+        ),
+    );
+    for p in &r.agent_problems {
+        row(
+            "agent",
+            format!("{}: {}: {}", p.language, p.path, p.problem),
+        );
+    }
     let services: Vec<_> = r.rules.iter().filter(|x| x.scope != "*").collect();
     if services.is_empty() {
         s.push_str("\nNo per-service injection rules.\n");

@@ -8,10 +8,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::{Config, ConfigSource, JavaAgentKind};
 use crate::dbus::{Agent1, BUS_NAME, OBJECT_PATH, StatusReport};
+use crate::decision::OwnedPolicy;
 use crate::error::{Error, Result};
+use crate::inventory::{Inventory, ProcessEntry, ScanStats};
 use crate::logging::{LogHandle, LogLevel};
 use crate::notify;
 use crate::store::{GLOBAL_SCOPE, OpenReport, Store, unix_now};
+use crate::sys::proc_connector::ProcConnector;
 
 /// Where the daemon keeps things; every path has a default and a flag.
 #[derive(Debug, Clone)]
@@ -22,6 +25,8 @@ pub struct Paths {
     pub state_dir: PathBuf,
     /// `--runtime-dir`.
     pub runtime_dir: PathBuf,
+    /// The proc file system (`/proc`; tests may point elsewhere).
+    pub proc_root: PathBuf,
 }
 
 /// The lifecycle state shown in `status` and the `State` property.
@@ -63,6 +68,17 @@ struct Inner {
     starts: u64,
 }
 
+/// How the inventory learns about process starts and exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSource {
+    /// Not started yet.
+    None,
+    /// The kernel's process events connector.
+    Connector,
+    /// The connector is unavailable: periodic scans (the reason is kept).
+    Polling(String),
+}
+
 /// State shared by the D-Bus object, the signal handlers and the main loop.
 #[derive(Debug)]
 pub struct Shared {
@@ -71,6 +87,8 @@ pub struct Shared {
     started_at: u64,
     log: LogHandle,
     inner: Mutex<Inner>,
+    inventory: Mutex<Inventory>,
+    event_source: Mutex<EventSource>,
 }
 
 impl Shared {
@@ -91,6 +109,10 @@ impl Shared {
         let pid = std::process::id();
         let starts = store.record_start(pid, crate::VERSION)?;
         let now = unix_now();
+        let rules = store.injection_rules()?;
+        let policy = Arc::new(OwnedPolicy::build(&config, &rules, &[]));
+        let mut inventory = Inventory::new(paths.proc_root.clone(), pid, policy);
+        inventory.restore_first_seen(store.processes_first_seen()?);
         tracing::info!(
             config = %source.describe(),
             database = %store.path().display(),
@@ -113,6 +135,8 @@ impl Shared {
                 open_report,
                 starts,
             }),
+            inventory: Mutex::new(inventory),
+            event_source: Mutex::new(EventSource::None),
             paths,
         })
     }
@@ -155,7 +179,114 @@ impl Shared {
     pub fn set_injection(&self, scope: &str, enabled: bool, uid: u32) -> Result<bool> {
         let changed = self.lock().store.set_injection_rule(scope, enabled, uid)?;
         tracing::info!(scope, enabled, uid, changed, "Injection rule set");
+        if changed {
+            self.refresh_policy()?;
+        }
         Ok(changed)
+    }
+
+    fn inventory(&self) -> MutexGuard<'_, Inventory> {
+        self.inventory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every process in the inventory, ordered by pid.
+    pub fn processes(&self) -> Vec<ProcessEntry> {
+        self.inventory().list()
+    }
+
+    /// The current policy (configuration + rules + agents on disk).
+    pub fn policy(&self) -> Arc<OwnedPolicy> {
+        self.inventory().policy().clone()
+    }
+
+    /// Rebuilds the policy from the configuration and the rules and re-decides every process.
+    pub fn refresh_policy(&self) -> Result<ScanStats> {
+        let policy = {
+            let inner = self.lock();
+            let rules = inner.store.injection_rules()?;
+            Arc::new(OwnedPolicy::build(&inner.config, &rules, &[]))
+        };
+        for p in &policy.agent_problems {
+            tracing::debug!(language = %p.language, path = %p.path, problem = %p.problem, "Agent unavailable");
+        }
+        let stats = self.inventory().set_policy(policy);
+        self.flush_inventory();
+        Ok(stats)
+    }
+
+    /// Runs a full scan of /proc (at start and as the safety net).
+    pub fn full_scan(&self) -> ScanStats {
+        let stats = self.inventory().full_scan();
+        tracing::debug!(
+            processes = stats.processes,
+            runtimes = stats.runtimes,
+            unreadable = stats.unreadable,
+            "Process scan done"
+        );
+        stats
+    }
+
+    /// Applies decoded process events.
+    pub fn apply_events(&self, events: &[crate::inventory::events::ProcEvent]) {
+        use crate::inventory::events::ProcEvent;
+        use std::collections::HashMap;
+        // Only the last event of a pid in a batch matters: an exec followed by an exit is an exit.
+        let mut last: HashMap<u32, bool> = HashMap::new();
+        let mut order = Vec::new();
+        for e in events {
+            let (pid, alive) = match *e {
+                ProcEvent::Fork { child, .. } => (child, true),
+                ProcEvent::Exec { pid } => (pid, true),
+                ProcEvent::Exit { pid, .. } => (pid, false),
+            };
+            if last.insert(pid, alive).is_none() {
+                order.push(pid);
+            }
+        }
+        let mut inventory = self.inventory();
+        for pid in order {
+            if last.get(&pid) == Some(&true) {
+                inventory.observe(pid);
+            } else {
+                inventory.exited(pid);
+            }
+        }
+    }
+
+    /// Writes inventory changes to the database; returns whether there were any.
+    pub fn flush_inventory(&self) -> bool {
+        let changes = self.inventory().take_changes();
+        if changes.is_empty() {
+            return false;
+        }
+        if let Err(e) = self.lock().store.apply_process_changes(&changes) {
+            tracing::error!(error = %e, "Saving the process inventory failed");
+        }
+        true
+    }
+
+    /// Replaces the stored inventory with the in-memory one (after the first scan).
+    fn store_full_inventory(&self) {
+        let all = {
+            let mut inventory = self.inventory();
+            let _ = inventory.take_changes();
+            inventory.list()
+        };
+        if let Err(e) = self.lock().store.replace_processes(&all) {
+            tracing::error!(error = %e, "Saving the process inventory failed");
+        }
+    }
+
+    fn set_event_source(&self, source: EventSource) {
+        *self.event_source.lock().unwrap_or_else(|p| p.into_inner()) = source;
+    }
+
+    /// How process events arrive.
+    pub fn event_source(&self) -> EventSource {
+        self.event_source
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Re-reads the configuration. On error the running configuration stays.
@@ -188,6 +319,11 @@ impl Shared {
             Ok(generation) => format!("Running (configuration generation {generation})"),
             Err(_) => "Running (last reload failed; previous configuration kept)".to_owned(),
         };
+        if outcome.is_ok()
+            && let Err(e) = self.refresh_policy()
+        {
+            tracing::error!(error = %e, "Re-deciding processes after the reload failed");
+        }
         notify::ready(&status);
         outcome
     }
@@ -237,7 +373,73 @@ impl Shared {
             .to_owned(),
             otlp_endpoint: inner.config.exporter.otlp_endpoint.clone(),
             rules,
+            processes: 0,
+            runtime_processes: 0,
+            process_events: String::new(),
+            agent_problems: Vec::new(),
         })
+        .map(|mut report| {
+            drop(inner);
+            let inventory = self.inventory();
+            let all = inventory.list();
+            report.processes = all.len() as u64;
+            report.runtime_processes = all.iter().filter(|p| p.is_runtime()).count() as u64;
+            report.agent_problems = inventory.policy().agent_problems.clone();
+            drop(inventory);
+            report.process_events = match self.event_source() {
+                EventSource::None => "starting".to_owned(),
+                EventSource::Connector => "connector".to_owned(),
+                EventSource::Polling(why) => format!("polling: {why}"),
+            };
+            report
+        })
+    }
+}
+
+/// The safety-net rescan when process events arrive from the kernel.
+const RESCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+/// The scan interval when the process events connector is unavailable.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Inventory changes are written at most this long after they happen.
+const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn open_connector(shared: &Shared) -> Option<tokio::io::unix::AsyncFd<ProcConnector>> {
+    let opened = ProcConnector::open().and_then(ProcConnector::into_async);
+    match opened {
+        Ok(fd) => {
+            shared.set_event_source(EventSource::Connector);
+            Some(fd)
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                interval_secs = POLL_INTERVAL.as_secs(),
+                "The kernel's process events connector is unavailable (it needs CAP_NET_ADMIN and the host network namespace); scanning /proc periodically instead"
+            );
+            shared.set_event_source(EventSource::Polling(e.to_string()));
+            None
+        }
+    }
+}
+
+/// Reads every waiting datagram; returns true when the kernel dropped events.
+fn drain_connector(
+    connector: &ProcConnector,
+    buf: &mut [u8],
+    events: &mut Vec<crate::inventory::events::ProcEvent>,
+) -> bool {
+    let mut lost = false;
+    loop {
+        match connector.recv(buf) {
+            Ok(n) => crate::inventory::events::decode(buf.get(..n).unwrap_or_default(), events),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return lost,
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => lost = true,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::error!(error = %e, "Reading process events failed");
+                return lost;
+            }
+        }
     }
 }
 
@@ -252,6 +454,16 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     let mut sigterm = sig(SignalKind::terminate(), "SIGTERM")?;
     let mut sigint = sig(SignalKind::interrupt(), "SIGINT")?;
     let mut sighup = sig(SignalKind::hangup(), "SIGHUP")?;
+
+    notify::status("Scanning processes");
+    let stats = shared.full_scan();
+    shared.store_full_inventory();
+    tracing::info!(
+        processes = stats.processes,
+        runtimes = stats.runtimes,
+        "Process inventory ready"
+    );
+    let connector = open_connector(&shared);
 
     notify::status("Connecting to the system bus");
     // The object is registered before the name is requested (the builder does it in this order),
@@ -283,8 +495,53 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
 
     let watchdog = notify::watchdog_interval();
     let mut watchdog_tick = watchdog.map(tokio::time::interval);
+    let rescan_every = match &connector {
+        Some(_) => RESCAN_INTERVAL,
+        None => POLL_INTERVAL,
+    };
+    let mut rescan =
+        tokio::time::interval_at(tokio::time::Instant::now() + rescan_every, rescan_every);
+    let mut flush_at: Option<tokio::time::Instant> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut events = Vec::new();
     loop {
         tokio::select! {
+            ready = async {
+                match connector.as_ref() {
+                    Some(c) => c.readable().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                match ready {
+                    Ok(mut guard) => {
+                        let lost = drain_connector(guard.get_inner(), &mut buf, &mut events);
+                        guard.clear_ready();
+                        if lost {
+                            tracing::warn!("Process events were lost (receive queue overflow); rescanning");
+                            shared.full_scan();
+                        }
+                        shared.apply_events(&events);
+                        events.clear();
+                        if flush_at.is_none() {
+                            flush_at = Some(tokio::time::Instant::now() + FLUSH_DELAY);
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "Waiting for process events failed"),
+                }
+            }
+            _ = async {
+                match flush_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                flush_at = None;
+                shared.flush_inventory();
+            }
+            _ = rescan.tick() => {
+                shared.full_scan();
+                shared.flush_inventory();
+            }
             _ = sigterm.recv() => { tracing::info!(signal = "SIGTERM", "Stopping"); break; }
             _ = sigint.recv() => { tracing::info!(signal = "SIGINT", "Stopping"); break; }
             _ = sighup.recv() => {
@@ -313,6 +570,7 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     }
     notify::stopping();
     shared.set_state(DaemonState::Stopping);
+    shared.flush_inventory();
     drop(iface);
     // Dropping the connection releases the name; the store closes with `shared`.
     drop(conn);

@@ -16,6 +16,8 @@ use zbus::object_server::SignalEmitter;
 use zbus::{Connection, interface};
 
 use crate::daemon::Shared;
+use crate::explain::ExplainReport;
+use crate::inventory::ProcessEntry;
 use crate::store::InjectionRule;
 
 /// The well-known bus name.
@@ -91,6 +93,14 @@ pub struct StatusReport {
     pub otlp_endpoint: String,
     /// Rules set with `oneagentctl enable/disable`, the global one first.
     pub rules: Vec<InjectionRule>,
+    /// Processes in the inventory.
+    pub processes: u64,
+    /// Of those, processes of a detected runtime.
+    pub runtime_processes: u64,
+    /// How process starts and exits are followed: `connector`, or `polling: <why>`.
+    pub process_events: String,
+    /// Configured agents that are missing or unusable.
+    pub agent_problems: Vec<crate::decision::AgentProblem>,
 }
 
 /// The object served at [`OBJECT_PATH`].
@@ -273,6 +283,48 @@ impl Agent1 {
             }
             Err(e) => Err(systemd_error(&unit, e)),
         }
+    }
+
+    /// Every process in the inventory with its runtime, service name and injection state.
+    /// Open to everyone.
+    async fn processes(&self) -> Result<Vec<ProcessEntry>, AgentError> {
+        Ok(self.shared.processes())
+    }
+
+    /// Running processes whose next start would gain or lose an agent. Open to everyone.
+    async fn pending(&self) -> Result<Vec<ProcessEntry>, AgentError> {
+        Ok(self
+            .shared
+            .processes()
+            .into_iter()
+            .filter(|p| !p.pending_change.is_empty())
+            .collect())
+    }
+
+    /// The decision the preload would make for a command line, with the daemon's configuration and
+    /// rules. `exe` is the resolved executable (empty if unknown), `unit` a systemd unit to assume
+    /// (empty for none), `env` `KEY=VALUE` entries. Open to everyone.
+    async fn explain(
+        &self,
+        argv: Vec<String>,
+        env: Vec<String>,
+        exe: &str,
+        unit: &str,
+    ) -> Result<ExplainReport, AgentError> {
+        if argv.is_empty() {
+            return Err(AgentError::InvalidArgument(
+                "explain needs a command".to_owned(),
+            ));
+        }
+        let policy = self.shared.policy();
+        Ok(crate::explain::explain(
+            &argv,
+            &env,
+            exe,
+            unit,
+            &policy,
+            "oneagentd",
+        ))
     }
 
     /// Emitted after a successful reload, with the new configuration generation.

@@ -8,10 +8,17 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod dbus;
+pub mod decision;
+pub mod elf;
+pub mod elf_cache;
 pub mod error;
+pub mod explain;
+pub mod injection;
+pub mod inventory;
 pub mod logging;
 pub mod notify;
 pub mod store;
+pub mod sys;
 pub mod systemd;
 
 pub use error::{Error, Result};

@@ -37,6 +37,29 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         updated_by_uid INTEGER NOT NULL
      );",
+    // 2: the process inventory.
+    "CREATE TABLE processes (
+        pid INTEGER NOT NULL,
+        start_time INTEGER NOT NULL,
+        ppid INTEGER NOT NULL,
+        exe TEXT NOT NULL,
+        command_line TEXT NOT NULL,
+        systemd_unit TEXT NOT NULL,
+        container_id TEXT NOT NULL,
+        pod_uid TEXT NOT NULL,
+        language TEXT NOT NULL,
+        runtime_version TEXT NOT NULL,
+        action TEXT NOT NULL,
+        reason_code TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        service_name TEXT NOT NULL,
+        service_name_source TEXT NOT NULL,
+        injection_state TEXT NOT NULL,
+        pending_change TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (pid, start_time)
+     );",
 ];
 
 /// The newest schema version this build knows.
@@ -305,6 +328,99 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Applies inventory changes in one transaction.
+    pub fn apply_process_changes(&mut self, changes: &crate::inventory::Changes) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(db_err(&path))?;
+        {
+            let mut delete = tx
+                .prepare("DELETE FROM processes WHERE pid = ?1 AND start_time = ?2")
+                .map_err(db_err(&path))?;
+            for (pid, start) in &changes.removals {
+                delete
+                    .execute(params![pid, *start as i64])
+                    .map_err(db_err(&path))?;
+            }
+            let mut upsert = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO processes (pid, start_time, ppid, exe, command_line,
+                        systemd_unit, container_id, pod_uid, language, runtime_version, action,
+                        reason_code, reason, service_name, service_name_source, injection_state,
+                        pending_change, first_seen, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                        ?17, ?18, ?19)",
+                )
+                .map_err(db_err(&path))?;
+            let now = unix_now() as i64;
+            for p in &changes.upserts {
+                let v = &p.verdict;
+                upsert
+                    .execute(params![
+                        p.pid,
+                        p.start_time as i64,
+                        p.ppid,
+                        p.exe,
+                        p.command_line,
+                        p.systemd_unit,
+                        p.container_id,
+                        p.pod_uid,
+                        v.language,
+                        v.runtime_version,
+                        v.action,
+                        v.reason_code,
+                        v.reason,
+                        v.service_name,
+                        v.service_name_source,
+                        p.injection_state,
+                        p.pending_change,
+                        p.first_seen as i64,
+                        now,
+                    ])
+                    .map_err(db_err(&path))?;
+            }
+        }
+        tx.commit().map_err(db_err(&path))
+    }
+
+    /// Replaces the whole process table with `entries` (after a full scan at start).
+    pub fn replace_processes(&mut self, entries: &[crate::inventory::ProcessEntry]) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM processes", [])
+            .map_err(db_err(&self.path))?;
+        self.apply_process_changes(&crate::inventory::Changes {
+            upserts: entries.to_vec(),
+            removals: Vec::new(),
+        })
+    }
+
+    /// (pid, start_time) → first seen, from a previous run.
+    pub fn processes_first_seen(&self) -> Result<Vec<((u32, u64), u64)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT pid, start_time, first_seen FROM processes")
+            .map_err(db_err(&self.path))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    (r.get::<_, u32>(0)?, r.get::<_, i64>(1)? as u64),
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })
+            .map_err(db_err(&self.path))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err(&self.path))
+    }
+
+    /// How many processes the table holds.
+    pub fn process_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM processes", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_err(&self.path))
+    }
+}
+
 enum CheckError {
     Corrupt(String),
     Other(Error),
@@ -383,6 +499,7 @@ mod tests {
         {
             let (store, report) = Store::open(dir.path())?;
             assert_eq!(report.previous_version, 0);
+            assert_eq!(store.process_count()?, 0);
             assert_eq!(store.schema_version()?, SCHEMA_VERSION);
             assert!(store.set_injection_rule("payments", false, 0)?);
             assert!(!store.set_injection_rule("payments", false, 0)?);

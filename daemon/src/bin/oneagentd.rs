@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         config: args.config,
         state_dir: args.state_dir,
         runtime_dir: args.runtime_dir,
+        proc_root: "/proc".into(),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -23,7 +23,7 @@ fn corrupt_database_is_moved_aside_and_rebuilt() {
         garbage,
         "the corrupt file must be kept intact"
     );
-    assert_eq!(status["schema_version"], 1);
+    assert_eq!(status["schema_version"], oneagent::store::SCHEMA_VERSION);
     assert!(bus.ctl(None, &["disable", "payments"]).status.success());
     let err = daemon.stderr_text();
     assert_eq!(err.matches("State database is corrupt").count(), 1, "{err}");

@@ -10,6 +10,7 @@ mod bus;
 mod config_errors;
 mod database;
 mod docs;
+mod inventory;
 mod notify;
 mod support;
 mod systemd;

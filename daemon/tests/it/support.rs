@@ -339,3 +339,17 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitSta
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The real python3 interpreter (not a version manager's shell shim), so that the process under
+/// test is python from its first exec.
+pub fn real_python() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 must be installed");
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(!path.is_empty(), "python3 did not say where it is");
+    std::fs::canonicalize(&path)
+        .map(|p| p.display().to_string())
+        .unwrap_or(path)
+}

@@ -1,0 +1,358 @@
+//! The daemon's side of the decision: builds a `preload/core` [`Policy`] from the configuration
+//! and the injection rules, and runs [`decide`] on owned process facts. The same code serves the
+//! inventory, `oneagentctl explain` and (later) the snapshot compiler, so they cannot disagree.
+
+#![forbid(unsafe_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use oneagent_preload_core::{
+    ByteList, ExeFacts, JavaAgentKind as CoreJavaAgent, Language, LanguageSet, Policy,
+    ProcessInput, decide,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, JavaAgentKind};
+use crate::store::{GLOBAL_SCOPE, InjectionRule};
+
+/// Why a language's agent is unavailable on this host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+pub struct AgentProblem {
+    /// The language.
+    pub language: String,
+    /// The configured path.
+    pub path: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// A policy with owned storage; [`OwnedPolicy::policy`] lends a core [`Policy`].
+#[derive(Debug, Clone)]
+pub struct OwnedPolicy {
+    enabled: bool,
+    agents: LanguageSet,
+    java_agent: CoreJavaAgent,
+    disabled: Vec<u8>,
+    enabled_services: Vec<u8>,
+    skip_executables: Vec<u8>,
+    /// Agents that are configured but cannot be used, with the reason.
+    pub agent_problems: Vec<AgentProblem>,
+}
+
+fn nul_join<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for item in items {
+        out.extend_from_slice(item);
+        out.push(0);
+    }
+    out
+}
+
+/// Checks that an agent file or directory exists and is readable; a jar must be a zip archive.
+pub fn check_agent(path: &Path, jar: bool) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "not installed (path does not exist)".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "not readable (permission denied)".to_owned(),
+        _ => format!("cannot be read: {e}"),
+    })?;
+    if meta.is_dir() {
+        if jar {
+            return Err("is a directory, not a jar".to_owned());
+        }
+        return std::fs::read_dir(path)
+            .map(|_| ())
+            .map_err(|e| format!("directory cannot be read: {e}"));
+    }
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
+    match read {
+        Err(e) if jar => Err(format!("cannot be read as a jar: {e}")),
+        Err(e) => Err(format!("cannot be read: {e}")),
+        Ok(()) if jar && magic != *b"PK\x03\x04" => {
+            Err("is not a jar (not a zip archive); a bad -javaagent stops the JVM".to_owned())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+impl OwnedPolicy {
+    /// Builds the policy from the configuration, the rules and the agent files on disk.
+    pub fn build(config: &Config, rules: &[InjectionRule], skip_executables: &[String]) -> Self {
+        let global = rules
+            .iter()
+            .find(|r| r.scope == GLOBAL_SCOPE)
+            .map(|r| r.enabled);
+        let java_agent = match config.injection.java_agent {
+            JavaAgentKind::Opentelemetry => CoreJavaAgent::OpenTelemetry,
+            JavaAgentKind::Skywalking => CoreJavaAgent::SkyWalking,
+        };
+        let java_path = match config.injection.java_agent {
+            JavaAgentKind::Opentelemetry => &config.agents.java,
+            JavaAgentKind::Skywalking => &config.agents.java_skywalking,
+        };
+        let mut agents = LanguageSet::ALL;
+        let mut agent_problems = Vec::new();
+        for (language, path, jar) in [
+            (Language::Java, java_path, true),
+            (Language::Python, &config.agents.python, false),
+            (Language::NodeJs, &config.agents.nodejs, false),
+            (Language::DotNet, &config.agents.dotnet, false),
+        ] {
+            if let Err(problem) = check_agent(path, jar) {
+                agents = agents.without(language);
+                agent_problems.push(AgentProblem {
+                    language: language.as_str().to_owned(),
+                    path: path.display().to_string(),
+                    problem,
+                });
+            }
+        }
+        OwnedPolicy {
+            enabled: global.unwrap_or(config.injection.enabled),
+            agents,
+            java_agent,
+            disabled: nul_join(
+                rules
+                    .iter()
+                    .filter(|r| r.scope != GLOBAL_SCOPE && !r.enabled)
+                    .map(|r| r.scope.as_bytes()),
+            ),
+            enabled_services: nul_join(
+                rules
+                    .iter()
+                    .filter(|r| r.scope != GLOBAL_SCOPE && r.enabled)
+                    .map(|r| r.scope.as_bytes()),
+            ),
+            skip_executables: nul_join(skip_executables.iter().map(|s| s.as_bytes())),
+            agent_problems,
+        }
+    }
+
+    /// The core policy borrowing this storage.
+    pub fn policy(&self) -> Policy<'_> {
+        Policy {
+            enabled: self.enabled,
+            agents: self.agents,
+            java_agent: self.java_agent,
+            disabled_services: ByteList::nul(&self.disabled),
+            enabled_services: ByteList::nul(&self.enabled_services),
+            skip_executables: ByteList::nul(&self.skip_executables),
+            ..Policy::DEFAULT
+        }
+    }
+}
+
+/// Everything the decision needs about one process (or one command line to explain).
+#[derive(Debug, Clone, Default)]
+pub struct ProcessFacts {
+    /// NUL-separated argv.
+    pub cmdline: Vec<u8>,
+    /// NUL-separated environment.
+    pub environ: Vec<u8>,
+    /// The executable image, empty when unknown.
+    pub exe: Vec<u8>,
+    /// `DT_NEEDED` entries of the executable.
+    pub libraries: Vec<u8>,
+    /// Go build info present.
+    pub go_build_info: bool,
+    /// Go version from the build info.
+    pub go_version: Option<Vec<u8>>,
+    /// `<exe>.runtimeconfig.json` exists beside the executable.
+    pub dotnet_apphost: bool,
+    /// `name` of the nearest package.json of a Node script.
+    pub package_json_name: Option<Vec<u8>>,
+    /// `/proc/PID/cgroup`.
+    pub cgroup: Vec<u8>,
+    /// The working directory.
+    pub cwd: Vec<u8>,
+}
+
+/// The outcome of a decision, owned, in the shape `ps`, `explain` and D-Bus use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+pub struct Verdict {
+    /// `java`, `python`, … or empty when not a runtime.
+    pub language: String,
+    /// Runtime version when known, else empty.
+    pub runtime_version: String,
+    /// `inject` or `skip`.
+    pub action: String,
+    /// Stable reason code.
+    pub reason_code: String,
+    /// Human reason.
+    pub reason: String,
+    /// Our agent is already configured in the environment.
+    pub already_injected: bool,
+    /// The service name.
+    pub service_name: String,
+    /// Where the service name came from.
+    pub service_name_source: String,
+}
+
+/// Runs the core decision on owned facts.
+pub fn evaluate(facts: &ProcessFacts, policy: &OwnedPolicy) -> Verdict {
+    let input = ProcessInput {
+        argv: ByteList::nul(&facts.cmdline),
+        env: ByteList::nul(&facts.environ),
+        exe: ExeFacts {
+            path: &facts.exe,
+            libraries: ByteList::nul(&facts.libraries),
+            go_build_info: facts.go_build_info,
+            go_version: facts.go_version.as_deref(),
+            dotnet_apphost: facts.dotnet_apphost,
+            package_json_name: facts.package_json_name.as_deref(),
+        },
+        cgroup: &facts.cgroup,
+        cwd: &facts.cwd,
+    };
+    let policy = policy.policy();
+    let d = decide(&input, &policy);
+    Verdict {
+        language: d
+            .language
+            .map(|l| l.as_str().to_owned())
+            .unwrap_or_default(),
+        runtime_version: d
+            .runtime_version
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default(),
+        action: d.action.as_str().to_owned(),
+        reason_code: d.reason.code().to_owned(),
+        reason: d.reason.to_string(),
+        already_injected: d.already_injected,
+        service_name: d.service_name.as_str().to_owned(),
+        service_name_source: d.service_name_source.as_str().to_owned(),
+    }
+}
+
+/// Fills in facts that need the file system: ELF facts of the executable, .NET apphost evidence
+/// and the package.json name of a Node script. Failures leave the facts as they are.
+pub fn enrich(facts: &mut ProcessFacts, elf_cache: &mut crate::elf_cache::ElfCache) {
+    use std::os::unix::ffi::OsStrExt;
+    let exe = PathBuf::from(std::ffi::OsStr::from_bytes(&facts.exe));
+    if !facts.exe.is_empty() {
+        if let Some(elf) = elf_cache.facts(&exe) {
+            facts.libraries = nul_join(elf.needed.iter().map(|s| s.as_bytes()));
+            if let Some(go) = &elf.go {
+                facts.go_build_info = true;
+                facts.go_version = Some(go.go_version.clone().into_bytes());
+            }
+        }
+        facts.dotnet_apphost = elf_cache.dotnet_apphost(&exe);
+    }
+    if facts.package_json_name.is_none() && !facts.cwd.is_empty() {
+        facts.package_json_name = node_package_name(facts);
+    }
+}
+
+/// The `name` of the nearest package.json above a Node script given as the first argument that
+/// ends in `.js`, `.mjs`, `.cjs` or `.ts`; at most 8 directories up, files up to 1 MiB.
+fn node_package_name(facts: &ProcessFacts) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let script = facts
+        .cmdline
+        .split(|&b| b == 0)
+        .skip(1)
+        .take(16)
+        .find(|a| {
+            !a.starts_with(b"-")
+                && [&b".js"[..], b".mjs", b".cjs", b".ts"]
+                    .iter()
+                    .any(|ext| a.ends_with(ext))
+        })?;
+    let mut path = PathBuf::from(std::ffi::OsStr::from_bytes(script));
+    if path.is_relative() && !facts.cwd.is_empty() {
+        path = Path::new(std::ffi::OsStr::from_bytes(&facts.cwd)).join(path);
+    }
+    let mut dir = path.parent();
+    for _ in 0..8 {
+        let d = dir?;
+        let candidate = d.join("package.json");
+        if let Ok(file) = std::fs::File::open(&candidate) {
+            let mut text = Vec::new();
+            if file.take(1 << 20).read_to_end(&mut text).is_ok() {
+                let value: serde_json::Value = serde_json::from_slice(&text).ok()?;
+                return value
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .filter(|n| !n.is_empty())
+                    .map(|n| n.as_bytes().to_vec());
+            }
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(argv: &[&str]) -> ProcessFacts {
+        ProcessFacts {
+            cmdline: nul_join(argv.iter().map(|s| s.as_bytes())),
+            ..ProcessFacts::default()
+        }
+    }
+
+    #[test]
+    fn missing_agents_disable_their_language_with_a_reason() {
+        let mut config = Config::default();
+        config.agents.python = "/nonexistent/oneagent-python".into();
+        let policy = OwnedPolicy::build(&config, &[], &[]);
+        let v = evaluate(&facts(&["python3", "/srv/app/server.py"]), &policy);
+        assert_eq!(v.language, "python");
+        assert_eq!(
+            (v.action.as_str(), v.reason_code.as_str()),
+            ("skip", "no-agent")
+        );
+        assert!(policy.agent_problems.iter().any(|p| p.language == "python"));
+    }
+
+    #[test]
+    fn rules_reach_the_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.agents.python = dir.path().to_owned();
+        let rules = [InjectionRule {
+            scope: "server".into(),
+            enabled: false,
+            updated_at: 0,
+            updated_by_uid: 0,
+        }];
+        let policy = OwnedPolicy::build(&config, &rules, &[]);
+        let v = evaluate(&facts(&["python3", "/srv/app/server.py"]), &policy);
+        assert_eq!(v.service_name, "server");
+        assert_eq!(v.reason_code, "disabled-service");
+        let policy = OwnedPolicy::build(&config, &[], &[]);
+        let v = evaluate(&facts(&["python3", "/srv/app/server.py"]), &policy);
+        assert_eq!(
+            (v.action.as_str(), v.reason_code.as_str()),
+            ("inject", "instrumentable")
+        );
+    }
+
+    #[test]
+    fn a_jar_that_is_not_a_zip_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let jar = dir.path().join("agent.jar");
+        std::fs::write(&jar, b"not a zip").unwrap();
+        assert!(check_agent(&jar, true).unwrap_err().contains("not a jar"));
+        std::fs::write(&jar, b"PK\x03\x04rest").unwrap();
+        assert!(check_agent(&jar, true).is_ok());
+    }
+
+    #[test]
+    fn package_json_name_is_found_upwards() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("dist")).unwrap();
+        std::fs::write(
+            dir.path().join("package.json"),
+            br#"{"name":"checkout-api"}"#,
+        )
+        .unwrap();
+        let mut f = facts(&["node", "dist/main.js"]);
+        f.cwd = dir.path().as_os_str().as_encoded_bytes().to_vec();
+        assert_eq!(node_package_name(&f).as_deref(), Some(&b"checkout-api"[..]));
+    }
+}

@@ -1,0 +1,292 @@
+//! The process inventory: every process on the host with its runtime, service name and injection
+//! state. A full `/proc` scan at start, then the kernel's process events (fork, exec, exit) as they
+//! happen, with a slow re-scan as a safety net. The engine knows nothing of D-Bus or SQLite: the
+//! daemon feeds it events and persists what [`Inventory::take_changes`] returns.
+
+#![forbid(unsafe_code)]
+
+pub mod events;
+pub mod procfs;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::{OwnedPolicy, Verdict, enrich, evaluate};
+use crate::elf_cache::ElfCache;
+use crate::store::unix_now;
+use procfs::{Unreadable, list_pids, read_process};
+
+/// Longest command line kept for display.
+const MAX_COMMAND_LINE: usize = 4096;
+
+/// One process as shown by `oneagentctl ps` and the `Processes` D-Bus method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+pub struct ProcessEntry {
+    /// The pid.
+    pub pid: u32,
+    /// Start time in clock ticks since boot; (pid, start_time) identifies a process.
+    pub start_time: u64,
+    /// The parent pid.
+    pub ppid: u32,
+    /// The executable image (`/proc/PID/exe`), empty if unreadable.
+    pub exe: String,
+    /// The command line, arguments separated by spaces, at most 4 KiB.
+    pub command_line: String,
+    /// The systemd unit from the cgroup path, empty if none.
+    pub systemd_unit: String,
+    /// The container id from the cgroup path, empty if none.
+    pub container_id: String,
+    /// The Kubernetes pod uid from the cgroup path, empty if none.
+    pub pod_uid: String,
+    /// The decision for the process's next start.
+    pub verdict: Verdict,
+    /// `injected` (our agent is configured in its environment), `not-injected` (running
+    /// without it although the next start would inject) or `skipped`.
+    pub injection_state: String,
+    /// `gains-agent` or `loses-agent` at the next start, empty when nothing changes.
+    pub pending_change: String,
+    /// Unix time the daemon first saw this process.
+    pub first_seen: u64,
+}
+
+impl ProcessEntry {
+    /// Whether the process is of a detected runtime.
+    pub fn is_runtime(&self) -> bool {
+        !self.verdict.language.is_empty()
+    }
+}
+
+/// Counters of one full scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Processes in the inventory after the scan.
+    pub processes: usize,
+    /// Of those, processes of a detected runtime.
+    pub runtimes: usize,
+    /// Pids that could not be read (permission).
+    pub unreadable: usize,
+}
+
+/// What changed since the last [`Inventory::take_changes`].
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Processes added or updated.
+    pub upserts: Vec<ProcessEntry>,
+    /// Processes that are gone: (pid, start_time).
+    pub removals: Vec<(u32, u64)>,
+}
+
+impl Changes {
+    /// Nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.removals.is_empty()
+    }
+}
+
+/// The inventory engine.
+#[derive(Debug)]
+pub struct Inventory {
+    proc_root: PathBuf,
+    self_pid: u32,
+    processes: HashMap<u32, ProcessEntry>,
+    elf: ElfCache,
+    policy: Arc<OwnedPolicy>,
+    permissive: OwnedPolicy,
+    dirty: HashSet<u32>,
+    removed: Vec<(u32, u64)>,
+    first_seen: HashMap<(u32, u64), u64>,
+    last_unreadable_was_denied: bool,
+}
+
+fn join_command_line(cmdline: &[u8]) -> String {
+    let mut out = String::new();
+    for arg in cmdline.split(|&b| b == 0).filter(|a| !a.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&String::from_utf8_lossy(arg));
+        if out.len() > MAX_COMMAND_LINE {
+            let mut cut = MAX_COMMAND_LINE;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push('…');
+            break;
+        }
+    }
+    out
+}
+
+impl Inventory {
+    /// An empty inventory reading `proc_root` (normally `/proc`), ignoring `self_pid`.
+    pub fn new(proc_root: PathBuf, self_pid: u32, policy: Arc<OwnedPolicy>) -> Self {
+        let permissive = OwnedPolicy::build(&crate::config::Config::default(), &[], &[]);
+        Inventory {
+            proc_root,
+            self_pid,
+            processes: HashMap::new(),
+            elf: ElfCache::default(),
+            policy,
+            permissive,
+            dirty: HashSet::new(),
+            removed: Vec::new(),
+            first_seen: HashMap::new(),
+            last_unreadable_was_denied: false,
+        }
+    }
+
+    /// Remembers when processes were first seen (from the database of a previous run).
+    pub fn restore_first_seen(&mut self, seen: impl IntoIterator<Item = ((u32, u64), u64)>) {
+        self.first_seen.extend(seen);
+    }
+
+    /// Replaces the policy and re-decides every process.
+    pub fn set_policy(&mut self, policy: Arc<OwnedPolicy>) -> ScanStats {
+        self.policy = policy;
+        self.full_scan()
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Arc<OwnedPolicy> {
+        &self.policy
+    }
+
+    /// Reads every process; forgets those that are gone.
+    pub fn full_scan(&mut self) -> ScanStats {
+        let mut stats = ScanStats::default();
+        let pids = list_pids(&self.proc_root).unwrap_or_default();
+        let alive: HashSet<u32> = pids.iter().copied().collect();
+        let gone: Vec<u32> = self
+            .processes
+            .keys()
+            .filter(|pid| !alive.contains(pid))
+            .copied()
+            .collect();
+        for pid in gone {
+            self.exited(pid);
+        }
+        for pid in pids {
+            if !self.observe(pid) && self.last_unreadable_was_denied {
+                stats.unreadable += 1;
+            }
+        }
+        stats.processes = self.processes.len();
+        stats.runtimes = self.processes.values().filter(|p| p.is_runtime()).count();
+        stats
+    }
+
+    /// Reads (or re-reads) one process after a fork or exec. Returns whether it is in the
+    /// inventory afterwards.
+    pub fn observe(&mut self, pid: u32) -> bool {
+        self.last_unreadable_was_denied = false;
+        if pid == self.self_pid {
+            return false;
+        }
+        let mut raw = match read_process(&self.proc_root, pid) {
+            Ok(raw) => raw,
+            Err(why) => {
+                self.last_unreadable_was_denied = why == Unreadable::Denied;
+                self.exited(pid);
+                return false;
+            }
+        };
+        enrich(&mut raw.facts, &mut self.elf);
+        // Runtime detection never looks at the environment: decide on argv and the executable
+        // first, and read the environment and cwd only for runtimes (most processes are not).
+        let mut verdict = evaluate(&raw.facts, &self.policy);
+        let mut ours_now = false;
+        if !verdict.language.is_empty() {
+            procfs::read_runtime_details(&self.proc_root, pid, &mut raw.facts);
+            enrich(&mut raw.facts, &mut self.elf);
+            verdict = evaluate(&raw.facts, &self.policy);
+            ours_now = evaluate(&raw.facts, &self.permissive).already_injected;
+        }
+        let key = (pid, raw.stat.start_time);
+        if let Some(old) = self.processes.get(&pid)
+            && old.start_time != raw.stat.start_time
+        {
+            // The pid was reused: the old process is gone.
+            self.removed.push((pid, old.start_time));
+            self.first_seen.remove(&(pid, old.start_time));
+        }
+        let now = unix_now();
+        let first_seen = *self.first_seen.entry(key).or_insert(now);
+        let injection_state = if ours_now {
+            "injected"
+        } else if verdict.action == "inject" {
+            "not-injected"
+        } else {
+            "skipped"
+        };
+        let pending_change = match (ours_now, verdict.action == "inject") {
+            (true, false) => "loses-agent",
+            (false, true) => "gains-agent",
+            _ => "",
+        };
+        let cgroup = &raw.facts.cgroup;
+        let text = |b: Option<&[u8]>| {
+            b.map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
+        let entry = ProcessEntry {
+            pid,
+            start_time: raw.stat.start_time,
+            ppid: raw.stat.ppid,
+            exe: String::from_utf8_lossy(&raw.facts.exe).into_owned(),
+            command_line: join_command_line(&raw.facts.cmdline),
+            systemd_unit: text(oneagent_preload_core::systemd_unit(cgroup)),
+            container_id: text(oneagent_preload_core::container_id(cgroup)),
+            pod_uid: oneagent_preload_core::pod_uid(cgroup)
+                .map(|u| u.as_str().to_owned())
+                .unwrap_or_default(),
+            verdict,
+            injection_state: injection_state.to_owned(),
+            pending_change: pending_change.to_owned(),
+            first_seen,
+        };
+        let changed = self.processes.get(&pid) != Some(&entry);
+        if changed {
+            self.processes.insert(pid, entry);
+            self.dirty.insert(pid);
+        }
+        true
+    }
+
+    /// Forgets a process that exited.
+    pub fn exited(&mut self, pid: u32) {
+        if let Some(old) = self.processes.remove(&pid) {
+            self.removed.push((pid, old.start_time));
+            self.first_seen.remove(&(pid, old.start_time));
+            self.dirty.remove(&pid);
+        }
+    }
+
+    /// All processes, ordered by pid.
+    pub fn list(&self) -> Vec<ProcessEntry> {
+        let mut all: Vec<ProcessEntry> = self.processes.values().cloned().collect();
+        all.sort_by_key(|p| p.pid);
+        all
+    }
+
+    /// One process.
+    pub fn get(&self, pid: u32) -> Option<&ProcessEntry> {
+        self.processes.get(&pid)
+    }
+
+    /// Changes since the last call, for persistence.
+    pub fn take_changes(&mut self) -> Changes {
+        let upserts = self
+            .dirty
+            .drain()
+            .filter_map(|pid| self.processes.get(&pid).cloned())
+            .collect();
+        Changes {
+            upserts,
+            removals: std::mem::take(&mut self.removed),
+        }
+    }
+}
