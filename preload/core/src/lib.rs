@@ -121,9 +121,12 @@ mod bytes;
 mod cgroup;
 mod detect;
 mod env;
+pub mod inject;
 mod list;
 mod model;
 mod name;
+pub mod report;
+pub mod snapshot;
 
 pub use cgroup::{PodUid, container_id, pod_uid, service_name_from_unit, systemd_unit};
 pub use detect::{MAX_ARGS, MAX_LIST};

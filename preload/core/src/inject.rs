@@ -1,0 +1,1259 @@
+//! The environment plan: which variables to set so that an instrumentable process loads our agent.
+//!
+//! [`plan`] turns a [`Decision`], a [`SnapshotView`] and the process's current environment into at
+//! most [`MAX_ASSIGNMENTS`] `(name, value)` pairs, writing the values (NUL-terminated, ready for
+//! `setenv`) into a caller-provided buffer. No allocation.
+//!
+//! # Rules
+//!
+//! * Values the user set are never replaced: list variables get our part appended or prepended,
+//!   other variables are set only when unset or empty.
+//! * Our own part already present (inherited from an injected parent, or set by hand) → that
+//!   variable is left alone; when the decision says our agent is already configured
+//!   ([`Decision::already_injected`]) no agent flag is added at all, but missing plain variables are
+//!   still filled in.
+//! * Java (OpenTelemetry): `JAVA_TOOL_OPTIONS` += ` -javaagent:<jar>` (never `JAVA_OPTS`, which
+//!   only some launch scripts read).
+//! * Java (SkyWalking): `JAVA_TOOL_OPTIONS` += ` -javaagent:<skywalking-agent.jar>`,
+//!   `SW_AGENT_NAME`, `SW_AGENT_COLLECTOR_BACKEND_SERVICES`; the `OTEL_*` variables are not set
+//!   (SkyWalking does not read them).
+//! * Python: `PYTHONPATH` = `<dir>/opentelemetry/instrumentation/auto_instrumentation:<dir>` +
+//!   `:<user's>`; `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`.
+//! * Node.js: `NODE_OPTIONS` = `--require <register.js>` + ` <user's>`.
+//! * .NET: `CORECLR_ENABLE_PROFILING=1`, `CORECLR_PROFILER={918728DD-…}`,
+//!   `CORECLR_PROFILER_PATH=<home>/<rid>/OpenTelemetry.AutoInstrumentation.Native.so`,
+//!   `DOTNET_STARTUP_HOOKS`, `DOTNET_ADDITIONAL_DEPS`, `DOTNET_SHARED_STORE` (`:`-lists, ours
+//!   appended), `OTEL_DOTNET_AUTO_HOME`. Any profiler variable the user set (`CORECLR_*`,
+//!   `OTEL_DOTNET_AUTO_HOME`) that is not ours → [`PlanError::UserConfigured`]: we stand down.
+//! * OpenTelemetry agents: `OTEL_SERVICE_NAME` (unless the name came from the user),
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_METRICS_EXPORTER=none`, `OTEL_LOGS_EXPORTER=none`, and
+//!   `OTEL_RESOURCE_ATTRIBUTES` += `host.name`, `service.instance.id=<host>-<pid>`,
+//!   `systemd.unit` (each only when the user's attributes lack that key; values percent-encoded).
+//! * Agent paths must be absolute and made of `[A-Za-z0-9/._+@~-]` only: they go into
+//!   whitespace-, `:`- and `=`-separated variables, so anything else → [`PlanError::UnsafePath`].
+//!
+//! The caller must check the agent files before applying a plan ([`agent_files`] lists them with
+//! the magic bytes they must start with): a `-javaagent:` whose jar is missing kills the JVM.
+
+use core::fmt;
+
+use crate::env::MAX_ENV;
+use crate::list::ByteList;
+use crate::model::{Decision, JavaAgentKind, Language};
+use crate::report::Outcome;
+use crate::snapshot::SnapshotView;
+
+/// At most this many variables are set for one process.
+pub const MAX_ASSIGNMENTS: usize = 16;
+
+/// The OpenTelemetry .NET profiler's CLSID.
+pub const DOTNET_PROFILER_GUID: &[u8] = b"{918728DD-259F-4A6A-AC2B-B85E1B658318}";
+
+/// The Python agent's `sitecustomize` directory, relative to the agent directory.
+pub const PYTHON_AUTO_DIR: &[u8] = b"/opentelemetry/instrumentation/auto_instrumentation";
+
+/// Looks up the current value of an environment variable.
+pub trait EnvLookup {
+    /// The value of `name`, or `None` when unset.
+    fn get(&self, name: &[u8]) -> Option<&[u8]>;
+}
+
+impl EnvLookup for ByteList<'_> {
+    /// The first `name=` entry wins (like `getenv`); at most [`MAX_ENV`] entries are looked at.
+    fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self.iter().take(MAX_ENV).find_map(|entry| {
+            let rest = entry.strip_prefix(name)?;
+            rest.strip_prefix(b"=")
+        })
+    }
+}
+
+impl<F> EnvLookup for F
+where
+    F: Fn(&[u8]) -> Option<&'static [u8]>,
+{
+    fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self(name)
+    }
+}
+
+/// The platform the .NET profiler is chosen for (its runtime identifier directory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DotnetRid {
+    /// `linux-x64`
+    LinuxX64,
+    /// `linux-arm64`
+    LinuxArm64,
+    /// `linux-musl-x64`
+    LinuxMuslX64,
+    /// `linux-musl-arm64`
+    LinuxMuslArm64,
+}
+
+impl DotnetRid {
+    /// The identifier for the architecture this code is compiled for; `None` elsewhere.
+    pub const fn current(musl: bool) -> Option<Self> {
+        if cfg!(target_arch = "x86_64") {
+            Some(if musl {
+                Self::LinuxMuslX64
+            } else {
+                Self::LinuxX64
+            })
+        } else if cfg!(target_arch = "aarch64") {
+            Some(if musl {
+                Self::LinuxMuslArm64
+            } else {
+                Self::LinuxArm64
+            })
+        } else {
+            None
+        }
+    }
+
+    /// The directory name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::LinuxX64 => "linux-x64",
+            Self::LinuxArm64 => "linux-arm64",
+            Self::LinuxMuslX64 => "linux-musl-x64",
+            Self::LinuxMuslArm64 => "linux-musl-arm64",
+        }
+    }
+}
+
+/// Facts about the process that the plan needs besides the decision.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// The process id (for `service.instance.id`).
+    pub pid: u32,
+    /// The systemd unit (`payments.service`), from [`systemd_unit`](crate::systemd_unit).
+    pub systemd_unit: Option<&'a [u8]>,
+    /// The .NET runtime identifier; `None` disables .NET injection.
+    pub dotnet_rid: Option<DotnetRid>,
+}
+
+/// An agent file the caller must check before applying a plan: `prefix` + `suffix` must exist, be
+/// readable and start with `magic` (empty: any content).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentFile<'a> {
+    /// The configured path (a file, or the agent directory).
+    pub prefix: &'a [u8],
+    /// Appended to `prefix` (empty when `prefix` is the file).
+    pub suffix: &'static [u8],
+    /// The bytes the file must start with.
+    pub magic: &'static [u8],
+}
+
+impl AgentFile<'_> {
+    /// Writes `prefix` + `suffix` + NUL into `buf`, returning the path with its NUL.
+    pub fn c_path<'b>(&self, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        let len = self
+            .prefix
+            .len()
+            .checked_add(self.suffix.len())?
+            .checked_add(1)?;
+        let out = buf.get_mut(..len)?;
+        for (dst, src) in out
+            .iter_mut()
+            .zip(self.prefix.iter().chain(self.suffix).chain(&[0u8]))
+        {
+            *dst = *src;
+        }
+        Some(out)
+    }
+}
+
+/// Zip local file header magic (jar).
+pub const MAGIC_ZIP: &[u8] = b"PK\x03\x04";
+/// ELF magic (native profiler).
+pub const MAGIC_ELF: &[u8] = b"\x7fELF";
+/// PE/COFF magic (managed dll).
+pub const MAGIC_PE: &[u8] = b"MZ";
+
+/// The agent files that must be valid before a plan for `language` is applied.
+pub fn agent_files<'a>(
+    language: Language,
+    snap: &SnapshotView<'a>,
+    rid: Option<DotnetRid>,
+) -> [Option<AgentFile<'a>>; 2] {
+    let file = |prefix, suffix, magic| {
+        Some(AgentFile {
+            prefix,
+            suffix,
+            magic,
+        })
+    };
+    match language {
+        Language::Java => match snap.java_agent {
+            JavaAgentKind::OpenTelemetry => [file(snap.java_agent_path, b"", MAGIC_ZIP), None],
+            JavaAgentKind::SkyWalking => [file(snap.skywalking_agent_path, b"", MAGIC_ZIP), None],
+        },
+        Language::Python => [
+            file(
+                snap.python_dir,
+                b"/opentelemetry/instrumentation/auto_instrumentation/sitecustomize.py",
+                b"",
+            ),
+            None,
+        ],
+        Language::NodeJs => [file(snap.nodejs_register, b"", b""), None],
+        Language::DotNet => [
+            file(
+                snap.dotnet_home,
+                b"/net/OpenTelemetry.AutoInstrumentation.StartupHook.dll",
+                MAGIC_PE,
+            ),
+            rid.and_then(|rid| {
+                file(
+                    snap.dotnet_home,
+                    match rid {
+                        DotnetRid::LinuxX64 => {
+                            b"/linux-x64/OpenTelemetry.AutoInstrumentation.Native.so"
+                        }
+                        DotnetRid::LinuxArm64 => {
+                            b"/linux-arm64/OpenTelemetry.AutoInstrumentation.Native.so"
+                        }
+                        DotnetRid::LinuxMuslX64 => {
+                            b"/linux-musl-x64/OpenTelemetry.AutoInstrumentation.Native.so"
+                        }
+                        DotnetRid::LinuxMuslArm64 => {
+                            b"/linux-musl-arm64/OpenTelemetry.AutoInstrumentation.Native.so"
+                        }
+                    },
+                    MAGIC_ELF,
+                )
+            }),
+        ],
+        Language::Go | Language::Ruby | Language::Php => [None, None],
+    }
+}
+
+/// Why no plan was produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanError {
+    /// The decision is not [`Action::Inject`](crate::Action::Inject), or the language has no agent.
+    NotInject,
+    /// The snapshot has no path for this language's agent.
+    NoAgentPath,
+    /// An agent path cannot be placed in a variable safely.
+    UnsafePath,
+    /// The user configured the runtime's profiler/agent themselves.
+    UserConfigured(&'static str),
+    /// The buffer (or [`MAX_ASSIGNMENTS`]) is too small.
+    TooLarge,
+}
+
+impl PlanError {
+    /// The report outcome for this error.
+    pub const fn outcome(self) -> Outcome {
+        match self {
+            Self::NotInject => Outcome::Skipped,
+            Self::NoAgentPath => Outcome::AgentMissing,
+            Self::UnsafePath => Outcome::UnsafePath,
+            Self::UserConfigured(_) => Outcome::UserConfigured,
+            Self::TooLarge => Outcome::PlanTooLarge,
+        }
+    }
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotInject => f.write_str("nothing to inject"),
+            Self::NoAgentPath => f.write_str("no agent path configured"),
+            Self::UnsafePath => f.write_str("agent path has characters unsafe in a variable"),
+            Self::UserConfigured(var) => write!(f, "{var} is set by the user: standing down"),
+            Self::TooLarge => f.write_str("environment plan too large"),
+        }
+    }
+}
+
+/// One variable to set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Assignment<'b> {
+    name: &'static [u8],
+    value: &'b [u8],
+}
+
+impl<'b> Assignment<'b> {
+    /// The variable name.
+    pub fn name(&self) -> &'static [u8] {
+        self.name.strip_suffix(b"\0").unwrap_or(self.name)
+    }
+    /// The variable name followed by a NUL.
+    pub fn name_with_nul(&self) -> &'static [u8] {
+        self.name
+    }
+    /// The value.
+    pub fn value(&self) -> &'b [u8] {
+        self.value.strip_suffix(b"\0").unwrap_or(self.value)
+    }
+    /// The value followed by a NUL.
+    pub fn value_with_nul(&self) -> &'b [u8] {
+        self.value
+    }
+}
+
+/// The variables to set, with values in the caller's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan<'b> {
+    buf: &'b [u8],
+    items: [Option<(&'static [u8], usize, usize)>; MAX_ASSIGNMENTS],
+}
+
+impl<'b> Plan<'b> {
+    /// The assignments, in the order they should be applied.
+    pub fn iter(&self) -> impl Iterator<Item = Assignment<'b>> + '_ {
+        let buf = self.buf;
+        self.items
+            .iter()
+            .flatten()
+            .filter_map(move |&(name, s, e)| {
+                Some(Assignment {
+                    name,
+                    value: buf.get(s..e)?,
+                })
+            })
+    }
+
+    /// Number of assignments.
+    pub fn len(&self) -> usize {
+        self.items.iter().flatten().count()
+    }
+
+    /// Whether there is nothing to set.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value planned for `name`, if any.
+    pub fn get(&self, name: &[u8]) -> Option<&'b [u8]> {
+        self.iter().find(|a| a.name() == name).map(|a| a.value())
+    }
+}
+
+/// Accumulates values into the caller's buffer.
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+    items: [Option<(&'static [u8], usize, usize)>; MAX_ASSIGNMENTS],
+    count: usize,
+    overflow: bool,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.pos.saturating_add(bytes.len());
+        match self.buf.get_mut(self.pos..end) {
+            Some(dst) => {
+                // A zip, not `copy_from_slice`: no length-mismatch panic path in the library.
+                for (d, s) in dst.iter_mut().zip(bytes) {
+                    *d = *s;
+                }
+                self.pos = end;
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    /// Writes the pieces and a NUL as the value of `name` (`name` carries its own NUL).
+    fn assign(&mut self, name: &'static [u8], pieces: &[&[u8]]) {
+        let start = self.pos;
+        for p in pieces {
+            self.put(p);
+        }
+        self.put(b"\0");
+        match self.items.get_mut(self.count) {
+            Some(slot) if !self.overflow => {
+                *slot = Some((name, start, self.pos));
+                self.count = self.count.saturating_add(1);
+            }
+            _ => self.overflow = true,
+        }
+    }
+}
+
+/// A non-empty value of `name`.
+fn user<'e>(env: &'e dyn EnvLookup, name: &[u8]) -> Option<&'e [u8]> {
+    env.get(name).filter(|v| !v.is_empty())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn safe_path(path: &[u8]) -> bool {
+    path.first() == Some(&b'/')
+        && path
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._+@~-".contains(b))
+}
+
+/// Plans the environment of an instrumentable process. See the module documentation.
+pub fn plan<'b>(
+    decision: &Decision<'_>,
+    snap: &SnapshotView<'_>,
+    ctx: &Context<'_>,
+    env: &dyn EnvLookup,
+    buf: &'b mut [u8],
+) -> Result<Plan<'b>, PlanError> {
+    if !decision.is_inject() {
+        return Err(PlanError::NotInject);
+    }
+    let language = decision.language.ok_or(PlanError::NotInject)?;
+    let add_agent = !decision.already_injected;
+    let mut w = Writer {
+        buf,
+        pos: 0,
+        items: [None; MAX_ASSIGNMENTS],
+        count: 0,
+        overflow: false,
+    };
+    let mut otel = true;
+    match language {
+        Language::Java => {
+            let (jar, flag_name) = match snap.java_agent {
+                JavaAgentKind::OpenTelemetry => (snap.java_agent_path, ""),
+                JavaAgentKind::SkyWalking => (snap.skywalking_agent_path, "sw"),
+            };
+            check_path(jar)?;
+            if add_agent {
+                let ours_present =
+                    user(env, b"JAVA_TOOL_OPTIONS").is_some_and(|v| contains(v, jar));
+                if !ours_present {
+                    append(
+                        &mut w,
+                        env,
+                        b"JAVA_TOOL_OPTIONS\0",
+                        b" ",
+                        &[b"-javaagent:", jar],
+                    );
+                }
+            }
+            if !flag_name.is_empty() {
+                otel = false;
+                if !decision.service_name_source.is_explicit()
+                    && user(env, b"SW_AGENT_NAME").is_none()
+                    && !decision.service_name.is_empty()
+                {
+                    w.assign(b"SW_AGENT_NAME\0", &[decision.service_name.as_bytes()]);
+                }
+                set_default(
+                    &mut w,
+                    env,
+                    b"SW_AGENT_COLLECTOR_BACKEND_SERVICES\0",
+                    snap.skywalking_backend,
+                );
+            }
+        }
+        Language::Python => {
+            let dir = snap.python_dir;
+            check_path(dir)?;
+            let ours_present = user(env, b"PYTHONPATH").is_some_and(|v| {
+                v.split(|&b| b == b':')
+                    .any(|part| part.strip_prefix(dir) == Some(PYTHON_AUTO_DIR))
+            });
+            if add_agent && !ours_present {
+                prepend(
+                    &mut w,
+                    env,
+                    b"PYTHONPATH\0",
+                    b":",
+                    &[dir, PYTHON_AUTO_DIR, b":", dir],
+                );
+            }
+            set_default(
+                &mut w,
+                env,
+                b"OTEL_EXPORTER_OTLP_PROTOCOL\0",
+                b"http/protobuf",
+            );
+        }
+        Language::NodeJs => {
+            let register = snap.nodejs_register;
+            check_path(register)?;
+            let ours_present = user(env, b"NODE_OPTIONS").is_some_and(|v| contains(v, register));
+            if add_agent && !ours_present {
+                prepend(
+                    &mut w,
+                    env,
+                    b"NODE_OPTIONS\0",
+                    b" ",
+                    &[b"--require ", register],
+                );
+            }
+        }
+        Language::DotNet => dotnet(&mut w, snap, ctx, env)?,
+        Language::Go | Language::Ruby | Language::Php => return Err(PlanError::NotInject),
+    }
+    if otel {
+        common(&mut w, decision, snap, ctx, env);
+    }
+    if w.overflow {
+        return Err(PlanError::TooLarge);
+    }
+    let items = w.items;
+    let buf: &'b [u8] = w.buf;
+    Ok(Plan { buf, items })
+}
+
+fn check_path(path: &[u8]) -> Result<(), PlanError> {
+    if path.is_empty() {
+        return Err(PlanError::NoAgentPath);
+    }
+    if !safe_path(path) {
+        return Err(PlanError::UnsafePath);
+    }
+    Ok(())
+}
+
+/// `name` = user's value + `sep` + ours (or ours alone).
+fn append(
+    w: &mut Writer<'_>,
+    env: &dyn EnvLookup,
+    name: &'static [u8],
+    sep: &[u8],
+    ours: &[&[u8]],
+) {
+    let key = name.strip_suffix(b"\0").unwrap_or(name);
+    let mut pieces: [&[u8]; 8] = [&[]; 8];
+    let mut it = pieces.iter_mut();
+    if let Some(v) = user(env, key) {
+        if let Some(slot) = it.next() {
+            *slot = v;
+        }
+        if let Some(slot) = it.next() {
+            *slot = sep;
+        }
+    }
+    for p in ours {
+        if let Some(slot) = it.next() {
+            *slot = p;
+        }
+    }
+    w.assign(name, &pieces);
+}
+
+/// `name` = ours + `sep` + user's value (or ours alone).
+fn prepend(
+    w: &mut Writer<'_>,
+    env: &dyn EnvLookup,
+    name: &'static [u8],
+    sep: &[u8],
+    ours: &[&[u8]],
+) {
+    let key = name.strip_suffix(b"\0").unwrap_or(name);
+    let mut pieces: [&[u8]; 8] = [&[]; 8];
+    let mut it = pieces.iter_mut();
+    for p in ours {
+        if let Some(slot) = it.next() {
+            *slot = p;
+        }
+    }
+    if let Some(v) = user(env, key) {
+        if let Some(slot) = it.next() {
+            *slot = sep;
+        }
+        if let Some(slot) = it.next() {
+            *slot = v;
+        }
+    }
+    w.assign(name, &pieces);
+}
+
+/// `name` = `value` when the user has no (non-empty) value and `value` is not empty.
+fn set_default(w: &mut Writer<'_>, env: &dyn EnvLookup, name: &'static [u8], value: &[u8]) {
+    let key = name.strip_suffix(b"\0").unwrap_or(name);
+    if !value.is_empty() && user(env, key).is_none() {
+        w.assign(name, &[value]);
+    }
+}
+
+const DOTNET_USER_VARS: [&[u8]; 5] = [
+    b"CORECLR_ENABLE_PROFILING",
+    b"CORECLR_PROFILER",
+    b"CORECLR_PROFILER_PATH",
+    b"CORECLR_PROFILER_PATH_64",
+    b"OTEL_DOTNET_AUTO_HOME",
+];
+
+fn dotnet(
+    w: &mut Writer<'_>,
+    snap: &SnapshotView<'_>,
+    ctx: &Context<'_>,
+    env: &dyn EnvLookup,
+) -> Result<(), PlanError> {
+    let home = snap.dotnet_home;
+    check_path(home)?;
+    let rid = ctx.dotnet_rid.ok_or(PlanError::NotInject)?;
+    // Ours when the profiler is our CLSID and every path set points into our home.
+    let ours = user(env, b"CORECLR_PROFILER")
+        .is_some_and(|v| v.eq_ignore_ascii_case(DOTNET_PROFILER_GUID))
+        && [
+            &b"CORECLR_PROFILER_PATH"[..],
+            b"CORECLR_PROFILER_PATH_64",
+            b"OTEL_DOTNET_AUTO_HOME",
+        ]
+        .iter()
+        .all(|k| user(env, k).is_none_or(|v| v.starts_with(home)));
+    if !ours && let Some(k) = DOTNET_USER_VARS.iter().find(|k| user(env, k).is_some()) {
+        return Err(PlanError::UserConfigured(match *k {
+            b"CORECLR_ENABLE_PROFILING" => "CORECLR_ENABLE_PROFILING",
+            b"CORECLR_PROFILER" => "CORECLR_PROFILER",
+            b"CORECLR_PROFILER_PATH" => "CORECLR_PROFILER_PATH",
+            b"CORECLR_PROFILER_PATH_64" => "CORECLR_PROFILER_PATH_64",
+            _ => "OTEL_DOTNET_AUTO_HOME",
+        }));
+    }
+    set_default(w, env, b"CORECLR_ENABLE_PROFILING\0", b"1");
+    set_default(w, env, b"CORECLR_PROFILER\0", DOTNET_PROFILER_GUID);
+    if user(env, b"CORECLR_PROFILER_PATH").is_none() {
+        w.assign(
+            b"CORECLR_PROFILER_PATH\0",
+            &[
+                home,
+                b"/",
+                rid.as_str().as_bytes(),
+                b"/OpenTelemetry.AutoInstrumentation.Native.so",
+            ],
+        );
+    }
+    for (name, suffix) in [
+        (
+            &b"DOTNET_STARTUP_HOOKS\0"[..],
+            &b"/net/OpenTelemetry.AutoInstrumentation.StartupHook.dll"[..],
+        ),
+        (b"DOTNET_ADDITIONAL_DEPS\0", b"/AdditionalDeps"),
+        (b"DOTNET_SHARED_STORE\0", b"/store"),
+    ] {
+        let key = name.strip_suffix(b"\0").unwrap_or(name);
+        let present = user(env, key).is_some_and(|v| {
+            v.split(|&b| b == b':')
+                .any(|p| p.strip_prefix(home) == Some(suffix))
+        });
+        if !present {
+            // `name` is a 'static literal from the table above.
+            append(w, env, static_name(name), b":", &[home, suffix]);
+        }
+    }
+    set_default(w, env, b"OTEL_DOTNET_AUTO_HOME\0", home);
+    Ok(())
+}
+
+/// Maps a table name back to its `'static` literal (the table holds only literals).
+fn static_name(name: &[u8]) -> &'static [u8] {
+    match name {
+        b"DOTNET_STARTUP_HOOKS\0" => b"DOTNET_STARTUP_HOOKS\0",
+        b"DOTNET_ADDITIONAL_DEPS\0" => b"DOTNET_ADDITIONAL_DEPS\0",
+        _ => b"DOTNET_SHARED_STORE\0",
+    }
+}
+
+/// Percent-encodes `value` for an `OTEL_RESOURCE_ATTRIBUTES` value (W3C baggage octets).
+fn put_encoded(w: &mut Writer<'_>, value: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in value {
+        if b.is_ascii_alphanumeric() || b"._-@:~".contains(&b) {
+            w.put(&[b]);
+        } else {
+            let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
+            let lo = HEX.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0');
+            w.put(&[b'%', hi, lo]);
+        }
+    }
+}
+
+/// Writes the decimal form of `n`.
+fn put_u32(w: &mut Writer<'_>, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut len = 0usize;
+    let mut n = n;
+    for slot in digits.iter_mut().rev() {
+        // `n % 10` is below 10, so the addition cannot overflow.
+        *slot = b'0'.saturating_add(u8::try_from(n % 10).unwrap_or(0));
+        n /= 10;
+        len = len.saturating_add(1);
+        if n == 0 {
+            break;
+        }
+    }
+    let start = digits.len().saturating_sub(len);
+    w.put(digits.get(start..).unwrap_or_default());
+}
+
+/// Whether the `k=v,k=v` list `attrs` has key `key`.
+fn has_key(attrs: &[u8], key: &[u8]) -> bool {
+    attrs.split(|&b| b == b',').take(256).any(|pair| {
+        let k = pair.split(|&b| b == b'=').next().unwrap_or_default();
+        k.trim_ascii() == key
+    })
+}
+
+fn common(
+    w: &mut Writer<'_>,
+    decision: &Decision<'_>,
+    snap: &SnapshotView<'_>,
+    ctx: &Context<'_>,
+    env: &dyn EnvLookup,
+) {
+    if !decision.service_name_source.is_explicit() && !decision.service_name.is_empty() {
+        set_default(
+            w,
+            env,
+            b"OTEL_SERVICE_NAME\0",
+            decision.service_name.as_bytes(),
+        );
+    }
+    set_default(w, env, b"OTEL_EXPORTER_OTLP_ENDPOINT\0", snap.otlp_endpoint);
+    set_default(w, env, b"OTEL_METRICS_EXPORTER\0", b"none");
+    set_default(w, env, b"OTEL_LOGS_EXPORTER\0", b"none");
+
+    let existing = user(env, b"OTEL_RESOURCE_ATTRIBUTES");
+    let have = |k: &[u8]| existing.is_some_and(|a| has_key(a, k));
+    let host = snap.host_name;
+    let add_host = !host.is_empty() && !have(b"host.name");
+    let add_instance = !host.is_empty() && !have(b"service.instance.id");
+    let unit = ctx.systemd_unit.filter(|u| !u.is_empty());
+    let add_unit = unit.is_some() && !have(b"systemd.unit");
+    if !(add_host || add_instance || add_unit) {
+        return;
+    }
+    let start = w.pos;
+    let mut first = existing.is_none();
+    if let Some(a) = existing {
+        w.put(a);
+    }
+    let mut sep = |w: &mut Writer<'_>| {
+        if !core::mem::replace(&mut first, false) {
+            w.put(b",");
+        }
+    };
+    if add_host {
+        sep(w);
+        w.put(b"host.name=");
+        put_encoded(w, host);
+    }
+    if add_instance {
+        sep(w);
+        w.put(b"service.instance.id=");
+        put_encoded(w, host);
+        w.put(b"-");
+        put_u32(w, ctx.pid);
+    }
+    if let (true, Some(unit)) = (add_unit, unit) {
+        sep(w);
+        w.put(b"systemd.unit=");
+        put_encoded(w, unit);
+    }
+    w.put(b"\0");
+    match w.items.get_mut(w.count) {
+        Some(slot) if !w.overflow => {
+            *slot = Some((b"OTEL_RESOURCE_ATTRIBUTES\0", start, w.pos));
+            w.count = w.count.saturating_add(1);
+        }
+        _ => w.overflow = true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::snapshot::{SnapshotData, decode, encode};
+    use crate::{LanguageSet, ProcessInput, decide};
+    use std::string::String;
+    use std::vec::Vec;
+
+    const JAR: &str = "/usr/lib/oneagent/agents/java/opentelemetry-javaagent.jar";
+    const SW: &str = "/usr/lib/oneagent/agents/skywalking/skywalking-agent.jar";
+    const PY: &str = "/usr/lib/oneagent/agents/python";
+    const NODE: &str = "/usr/lib/oneagent/agents/nodejs/register.js";
+    const NET: &str = "/usr/lib/oneagent/agents/dotnet";
+
+    fn data(kind: JavaAgentKind) -> SnapshotData<'static> {
+        SnapshotData {
+            enabled: true,
+            java_agent: kind,
+            agents: LanguageSet::INJECTABLE,
+            java_agent_path: JAR.as_bytes(),
+            skywalking_agent_path: SW.as_bytes(),
+            python_dir: PY.as_bytes(),
+            nodejs_register: NODE.as_bytes(),
+            dotnet_home: NET.as_bytes(),
+            otlp_endpoint: b"http://127.0.0.1:4318",
+            skywalking_backend: b"127.0.0.1:11800",
+            host_name: b"web-01",
+            report_socket: b"/run/oneagent/preload.sock",
+            own_agent_marker: b"/oneagent/",
+            disabled_services: &[],
+            enabled_services: &[],
+            skip_executables: &[],
+        }
+    }
+
+    struct Case {
+        argv: &'static [&'static str],
+        env: &'static [&'static str],
+        kind: JavaAgentKind,
+        /// Expected `NAME=value` assignments, in any order; `Err` for an error.
+        want: Result<&'static [&'static str], PlanError>,
+    }
+
+    const BASE_PY: [&str; 6] = [
+        "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+        "OTEL_SERVICE_NAME=app",
+        "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318",
+        "OTEL_METRICS_EXPORTER=none",
+        "OTEL_LOGS_EXPORTER=none",
+        "OTEL_RESOURCE_ATTRIBUTES=host.name=web-01,service.instance.id=web-01-42,systemd.unit=shop.service",
+    ];
+
+    fn run_with(
+        data: &SnapshotData<'_>,
+        case: &Case,
+        buf_len: usize,
+    ) -> Result<Vec<String>, PlanError> {
+        let mut sbuf = std::vec![0u8; 4096];
+        let n = encode(data, &mut sbuf).unwrap();
+        let snap = decode(&sbuf[..n]).unwrap();
+        let argv: Vec<&[u8]> = case.argv.iter().map(|s| s.as_bytes()).collect();
+        let env: Vec<&[u8]> = case.env.iter().map(|s| s.as_bytes()).collect();
+        let input = ProcessInput::new(ByteList::slices(&argv), ByteList::slices(&env));
+        let policy = snap.policy();
+        let decision = decide(&input, &policy);
+        let ctx = Context {
+            pid: 42,
+            systemd_unit: Some(b"shop.service"),
+            dotnet_rid: Some(DotnetRid::LinuxX64),
+        };
+        let mut buf = std::vec![0u8; buf_len];
+        let lookup = ByteList::slices(&env);
+        let plan = plan(&decision, &snap, &ctx, &lookup, &mut buf)?;
+        let mut out: Vec<String> = plan
+            .iter()
+            .map(|a| {
+                assert_eq!(a.value_with_nul().last(), Some(&0));
+                assert_eq!(a.name_with_nul().last(), Some(&0));
+                std::format!(
+                    "{}={}",
+                    String::from_utf8_lossy(a.name()),
+                    String::from_utf8_lossy(a.value())
+                )
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn check(case: &Case) {
+        let got = run_with(&data(case.kind), case, 8192);
+        let want = case.want.map(|w| {
+            let mut w: Vec<String> = w.iter().map(|s| String::from(*s)).collect();
+            w.sort();
+            w
+        });
+        assert_eq!(got, want, "argv {:?} env {:?}", case.argv, case.env);
+    }
+
+    fn with(extra: &[&'static str], base: &[&'static str]) -> &'static [&'static str] {
+        let mut v: Vec<&'static str> = base.to_vec();
+        for e in extra {
+            let key = e.split('=').next().unwrap();
+            v.retain(|x| x.split('=').next().unwrap() != key);
+            v.push(e);
+        }
+        v.leak()
+    }
+
+    fn without(keys: &[&str], base: &[&'static str]) -> &'static [&'static str] {
+        let mut v: Vec<&'static str> = base.to_vec();
+        v.retain(|x| !keys.contains(&x.split('=').next().unwrap()));
+        v.leak()
+    }
+
+    #[test]
+    fn python_rules() {
+        let pp =
+            std::format!("PYTHONPATH={PY}/opentelemetry/instrumentation/auto_instrumentation:{PY}")
+                .leak();
+        let pp_user = std::format!(
+            "PYTHONPATH={PY}/opentelemetry/instrumentation/auto_instrumentation:{PY}:/srv/lib"
+        )
+        .leak();
+        let ours =
+            std::format!("PYTHONPATH={PY}/opentelemetry/instrumentation/auto_instrumentation:{PY}")
+                .leak();
+        let oj = JavaAgentKind::OpenTelemetry;
+        for case in [
+            Case {
+                argv: &["python3", "app.py"],
+                env: &[],
+                kind: oj,
+                want: Ok(with(&[pp], &BASE_PY)),
+            },
+            // The user's PYTHONPATH is kept, ours goes first.
+            Case {
+                argv: &["python3", "app.py"],
+                env: &["PYTHONPATH=/srv/lib"],
+                kind: oj,
+                want: Ok(with(&[pp_user], &BASE_PY)),
+            },
+            // An empty value counts as unset.
+            Case {
+                argv: &["python3", "app.py"],
+                env: &["PYTHONPATH="],
+                kind: oj,
+                want: Ok(with(&[pp], &BASE_PY)),
+            },
+            // Ours already present: PYTHONPATH untouched, missing variables filled in.
+            Case {
+                argv: &["python3", "app.py"],
+                env: with(&[ours], &[]),
+                kind: oj,
+                want: Ok(&BASE_PY),
+            },
+            // The user's values win.
+            Case {
+                argv: &["python3", "app.py"],
+                env: &[
+                    "OTEL_SERVICE_NAME=mine",
+                    "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+                    "OTEL_METRICS_EXPORTER=otlp",
+                ],
+                kind: oj,
+                want: Ok(with(
+                    &[pp],
+                    without(
+                        &[
+                            "OTEL_SERVICE_NAME",
+                            "OTEL_EXPORTER_OTLP_PROTOCOL",
+                            "OTEL_METRICS_EXPORTER",
+                        ],
+                        &BASE_PY,
+                    ),
+                )),
+            },
+            Case {
+                argv: &["python3", "app.py"],
+                env: &["OTEL_RESOURCE_ATTRIBUTES=deployment.environment=prod,host.name=h1"],
+                kind: oj,
+                want: Ok(with(
+                    &[
+                        pp,
+                        "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=prod,host.name=h1,service.instance.id=web-01-42,systemd.unit=shop.service",
+                    ],
+                    &BASE_PY,
+                )),
+            },
+            // service.name in the user's attributes names the service: no OTEL_SERVICE_NAME.
+            Case {
+                argv: &["python3", "app.py"],
+                env: &[
+                    "OTEL_RESOURCE_ATTRIBUTES=service.name=Shop API,host.name=h,service.instance.id=i,systemd.unit=u",
+                ],
+                kind: oj,
+                want: Ok(with(
+                    &[pp],
+                    without(&["OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"], &BASE_PY),
+                )),
+            },
+            // Not a target.
+            Case {
+                argv: &["python3", "-c", "print(1)"],
+                env: &[],
+                kind: oj,
+                want: Err(PlanError::NotInject),
+            },
+            Case {
+                argv: &["ls", "/"],
+                env: &[],
+                kind: oj,
+                want: Err(PlanError::NotInject),
+            },
+        ] {
+            check(&case);
+        }
+    }
+
+    const BASE_OTEL: [&str; 4] = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318",
+        "OTEL_METRICS_EXPORTER=none",
+        "OTEL_LOGS_EXPORTER=none",
+        "OTEL_RESOURCE_ATTRIBUTES=host.name=web-01,service.instance.id=web-01-42,systemd.unit=shop.service",
+    ];
+
+    #[test]
+    fn java_rules() {
+        let oj = JavaAgentKind::OpenTelemetry;
+        let sw = JavaAgentKind::SkyWalking;
+        let jto = std::format!("JAVA_TOOL_OPTIONS=-javaagent:{JAR}").leak();
+        let jto_user = std::format!("JAVA_TOOL_OPTIONS=-Xmx1g -javaagent:{JAR}").leak();
+        let jto_sw = std::format!("JAVA_TOOL_OPTIONS=-javaagent:{SW}").leak();
+        let base = with(&["OTEL_SERVICE_NAME=orders"], &BASE_OTEL);
+        for case in [
+            Case {
+                argv: &["java", "-jar", "/srv/orders-1.2.jar"],
+                env: &[],
+                kind: oj,
+                want: Ok(with(&[jto], base)),
+            },
+            Case {
+                argv: &["java", "-jar", "/srv/orders-1.2.jar"],
+                env: &["JAVA_TOOL_OPTIONS=-Xmx1g"],
+                kind: oj,
+                want: Ok(with(&[jto_user], base)),
+            },
+            // JAVA_OPTS is never touched.
+            Case {
+                argv: &["java", "-jar", "/srv/orders-1.2.jar"],
+                env: &["JAVA_OPTS=-Xmx1g"],
+                kind: oj,
+                want: Ok(with(&[jto], base)),
+            },
+            // Ours already configured (inherited): no second -javaagent.
+            Case {
+                argv: &["java", "-jar", "/srv/orders-1.2.jar"],
+                env: with(&[jto], &[]),
+                kind: oj,
+                want: Ok(base),
+            },
+            // A system property names the service: OTEL_SERVICE_NAME is not set.
+            Case {
+                argv: &[
+                    "java",
+                    "-Dotel.service.name=x",
+                    "-jar",
+                    "/srv/orders-1.2.jar",
+                ],
+                env: &[],
+                kind: oj,
+                want: Ok(with(&[jto], &BASE_OTEL)),
+            },
+            // Another vendor's agent: decide() skips.
+            Case {
+                argv: &[
+                    "java",
+                    "-javaagent:/opt/dd/dd-java-agent.jar",
+                    "-jar",
+                    "/srv/orders-1.2.jar",
+                ],
+                env: &[],
+                kind: oj,
+                want: Err(PlanError::NotInject),
+            },
+            // SkyWalking: its own variables, no OTEL_*.
+            Case {
+                argv: &["java", "-jar", "/srv/orders-1.2.jar"],
+                env: &[],
+                kind: sw,
+                want: Ok(with(
+                    &[
+                        jto_sw,
+                        "SW_AGENT_NAME=orders",
+                        "SW_AGENT_COLLECTOR_BACKEND_SERVICES=127.0.0.1:11800",
+                    ],
+                    &[],
+                )),
+            },
+            Case {
+                argv: &["java", "-jar", "/srv/orders-1.2.jar"],
+                env: &[
+                    "SW_AGENT_NAME=Mine",
+                    "SW_AGENT_COLLECTOR_BACKEND_SERVICES=oap:11800",
+                ],
+                kind: sw,
+                want: Ok(with(&[jto_sw], &[])),
+            },
+        ] {
+            check(&case);
+        }
+    }
+
+    #[test]
+    fn node_rules() {
+        let oj = JavaAgentKind::OpenTelemetry;
+        let no = std::format!("NODE_OPTIONS=--require {NODE}").leak();
+        let no_user = std::format!("NODE_OPTIONS=--require {NODE} --max-old-space-size=512").leak();
+        let base = with(&["OTEL_SERVICE_NAME=server"], &BASE_OTEL);
+        for case in [
+            Case {
+                argv: &["node", "/srv/app/server.js"],
+                env: &[],
+                kind: oj,
+                want: Ok(with(&[no], base)),
+            },
+            Case {
+                argv: &["node", "/srv/app/server.js"],
+                env: &["NODE_OPTIONS=--max-old-space-size=512"],
+                kind: oj,
+                want: Ok(with(&[no_user], base)),
+            },
+            Case {
+                argv: &["node", "/srv/app/server.js"],
+                env: with(&[no_user], &[]),
+                kind: oj,
+                want: Ok(base),
+            },
+            Case {
+                argv: &["node", "-v"],
+                env: &[],
+                kind: oj,
+                want: Err(PlanError::NotInject),
+            },
+        ] {
+            check(&case);
+        }
+    }
+
+    #[test]
+    fn dotnet_rules() {
+        let oj = JavaAgentKind::OpenTelemetry;
+        let full: &'static [&'static str] = with(
+            &[
+                "CORECLR_ENABLE_PROFILING=1",
+                "CORECLR_PROFILER={918728DD-259F-4A6A-AC2B-B85E1B658318}",
+                std::format!("CORECLR_PROFILER_PATH={NET}/linux-x64/OpenTelemetry.AutoInstrumentation.Native.so").leak(),
+                std::format!("DOTNET_STARTUP_HOOKS={NET}/net/OpenTelemetry.AutoInstrumentation.StartupHook.dll").leak(),
+                std::format!("DOTNET_ADDITIONAL_DEPS={NET}/AdditionalDeps").leak(),
+                std::format!("DOTNET_SHARED_STORE={NET}/store").leak(),
+                std::format!("OTEL_DOTNET_AUTO_HOME={NET}").leak(),
+                "OTEL_SERVICE_NAME=orders.api",
+            ],
+            &BASE_OTEL,
+        );
+        let hooks = std::format!("DOTNET_STARTUP_HOOKS=/app/hook.dll:{NET}/net/OpenTelemetry.AutoInstrumentation.StartupHook.dll").leak();
+        for case in [
+            Case {
+                argv: &["dotnet", "/app/Orders.Api.dll"],
+                env: &[],
+                kind: oj,
+                want: Ok(full),
+            },
+            // The user's startup hook is kept, ours appended.
+            Case {
+                argv: &["dotnet", "/app/Orders.Api.dll"],
+                env: &["DOTNET_STARTUP_HOOKS=/app/hook.dll"],
+                kind: oj,
+                want: Ok(with(&[hooks], full)),
+            },
+            // A user's profiler configuration: stand down.
+            Case {
+                argv: &["dotnet", "/app/Orders.Api.dll"],
+                env: &["OTEL_DOTNET_AUTO_HOME=/opt/otel"],
+                kind: oj,
+                want: Err(PlanError::UserConfigured("OTEL_DOTNET_AUTO_HOME")),
+            },
+            Case {
+                argv: &["dotnet", "/app/Orders.Api.dll"],
+                env: &["CORECLR_PROFILER_PATH=/opt/x.so"],
+                kind: oj,
+                want: Err(PlanError::UserConfigured("CORECLR_PROFILER_PATH")),
+            },
+            // Ours inherited: nothing added twice.
+            Case {
+                argv: &["dotnet", "/app/Orders.Api.dll"],
+                env: without(
+                    &[
+                        "OTEL_SERVICE_NAME",
+                        "OTEL_EXPORTER_OTLP_ENDPOINT",
+                        "OTEL_METRICS_EXPORTER",
+                        "OTEL_LOGS_EXPORTER",
+                        "OTEL_RESOURCE_ATTRIBUTES",
+                    ],
+                    full,
+                ),
+                kind: oj,
+                want: Ok(with(&["OTEL_SERVICE_NAME=orders.api"], &BASE_OTEL)),
+            },
+        ] {
+            check(&case);
+        }
+    }
+
+    #[test]
+    fn unsafe_or_missing_paths_and_small_buffers() {
+        let case = Case {
+            argv: &["java", "-jar", "/srv/a.jar"],
+            env: &[],
+            kind: JavaAgentKind::OpenTelemetry,
+            want: Ok(&[]),
+        };
+        for (path, want) in [
+            (&b"/opt/my agent/a.jar"[..], PlanError::UnsafePath),
+            (b"relative/a.jar", PlanError::UnsafePath),
+            (b"/opt/a.jar=opt", PlanError::UnsafePath),
+            (b"/opt/a.jar:x", PlanError::UnsafePath),
+            (b"", PlanError::NoAgentPath),
+        ] {
+            let mut d = data(JavaAgentKind::OpenTelemetry);
+            d.java_agent_path = path;
+            assert_eq!(run_with(&d, &case, 8192), Err(want), "{path:?}");
+        }
+        let d = data(JavaAgentKind::OpenTelemetry);
+        for len in [0, 1, 10, 100] {
+            assert_eq!(run_with(&d, &case, len), Err(PlanError::TooLarge));
+        }
+        assert!(run_with(&d, &case, 400).is_ok());
+    }
+
+    #[test]
+    fn resource_attribute_values_are_encoded() {
+        let mut d = data(JavaAgentKind::OpenTelemetry);
+        d.host_name = b"web 01,x=y";
+        let case = Case {
+            argv: &["python3", "app.py"],
+            env: &[],
+            kind: JavaAgentKind::OpenTelemetry,
+            want: Ok(&[]),
+        };
+        let got = run_with(&d, &case, 8192).unwrap();
+        assert!(got.contains(&String::from(
+            "OTEL_RESOURCE_ATTRIBUTES=host.name=web%2001%2Cx%3Dy,service.instance.id=web%2001%2Cx%3Dy-42,systemd.unit=shop.service"
+        )), "{got:?}");
+    }
+
+    #[test]
+    fn agent_files_per_language() {
+        let mut sbuf = [0u8; 4096];
+        let n = encode(&data(JavaAgentKind::OpenTelemetry), &mut sbuf).unwrap();
+        let snap = decode(&sbuf[..n]).unwrap();
+        let [f, none] = agent_files(Language::Java, &snap, None);
+        assert_eq!(none, None);
+        let f = f.unwrap();
+        assert_eq!(f.magic, MAGIC_ZIP);
+        let mut p = [0u8; 256];
+        assert_eq!(
+            f.c_path(&mut p).unwrap(),
+            std::format!("{JAR}\0").as_bytes()
+        );
+        let [hook, native] = agent_files(Language::DotNet, &snap, DotnetRid::current(false));
+        assert_eq!(hook.unwrap().magic, MAGIC_PE);
+        let native = native.unwrap();
+        assert!(
+            native
+                .c_path(&mut p)
+                .unwrap()
+                .ends_with(b"OpenTelemetry.AutoInstrumentation.Native.so\0")
+        );
+        let [py, _] = agent_files(Language::Python, &snap, None);
+        assert!(
+            py.unwrap()
+                .c_path(&mut p)
+                .unwrap()
+                .ends_with(b"auto_instrumentation/sitecustomize.py\0")
+        );
+        assert_eq!(agent_files(Language::Go, &snap, None), [None, None]);
+        let mut tiny = [0u8; 4];
+        assert_eq!(py.unwrap().c_path(&mut tiny), None);
+    }
+
+    #[test]
+    fn env_lookup_first_wins() {
+        let env: &[&[u8]] = &[b"A=1", b"AB=2", b"A=3", b"B"];
+        let l = ByteList::slices(env);
+        assert_eq!(l.get(b"A"), Some(&b"1"[..]));
+        assert_eq!(l.get(b"AB"), Some(&b"2"[..]));
+        assert_eq!(l.get(b"B"), None);
+        assert_eq!(l.get(b"C"), None);
+    }
+}

@@ -1,0 +1,295 @@
+//! `liboneagent_preload.so`: listed in `/etc/ld.so.preload`, it runs a constructor inside every
+//! starting dynamically linked process and, when `oneagent_preload_core::decide` says the process
+//! is an instrumentable runtime, sets the variables that make it load our agent (through the
+//! process's own `setenv`), then reports the decision to the daemon with one datagram.
+//!
+//! Rules (DESIGN §4): no libc (raw system calls), no `DT_NEEDED`, nothing exported, no panics, no
+//! heap, no output to the application, nothing at all under `AT_SECURE`.
+//!
+//! Order of work, cheapest first, so that non-runtimes (coreutils, shells) pay only a few system
+//! calls and no static buffer page:
+//! 1. `/proc/self/auxv` (stack buffer): `AT_SECURE` → return. An unreadable auxv → return.
+//! 2. `readlink /proc/self/exe` and the executable's `DT_NEEDED` names (from its program headers in
+//!    memory, `AT_PHDR`): `decide` on the executable alone says whether it can be a runtime at
+//!    all (the executable's basename and libraries decide the language, never argv or env). No
+//!    language → return, unless the executable may be a .NET apphost
+//!    (`<exe>.runtimeconfig.json` beside it, looked for outside `/usr`, `/bin`, `/sbin`, `/lib*`).
+//! 3. Candidates only: `/proc/self/environ` (`ONEAGENT_PRELOAD_DISABLE` → return),
+//!    `/proc/self/cmdline`, `/proc/self/cgroup`, `/proc/self/cwd`, the snapshot (default
+//!    [`DEFAULT_PATH`](oneagent_preload_core::snapshot::DEFAULT_PATH), override
+//!    `ONEAGENT_PRELOAD_SNAPSHOT`); a missing or invalid snapshot → return.
+//! 4. Full `decide`; for `inject`: the environment plan, the agent files checked (exists, readable,
+//!    magic bytes), `setenv` found in the libc mapped in `/proc/self/maps`, variables set.
+//! 5. One report datagram for every process with a detected runtime.
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(
+    missing_docs,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::unreachable,
+    clippy::arithmetic_side_effects
+)]
+
+mod elf;
+mod maps;
+#[allow(unsafe_code)]
+mod sys;
+
+use oneagent_preload_core::inject::{self, AgentFile, Context, DotnetRid};
+use oneagent_preload_core::report::{self, Outcome, Report};
+use oneagent_preload_core::snapshot::{self, SnapshotView};
+use oneagent_preload_core::{
+    ByteList, Decision, ExeFacts, Policy, ProcessInput, decide, systemd_unit,
+};
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // Unreachable by construction (the release artefact test proves no panic path is linked in).
+    sys::exit_group(127)
+}
+
+const AT_NULL: u64 = 0;
+const AT_PHDR: u64 = 3;
+const AT_PHNUM: u64 = 5;
+const AT_SECURE: u64 = 23;
+
+/// What the auxiliary vector says.
+#[derive(Debug, Default)]
+struct Auxv {
+    phdr: usize,
+    phnum: usize,
+    /// `None` when the vector has no `AT_SECURE` entry or no `AT_NULL` terminator (never seen;
+    /// treated as secure).
+    secure: Option<u64>,
+}
+
+impl Auxv {
+    fn parse(bytes: &[u8]) -> Self {
+        let mut a = Self::default();
+        let mut secure = None;
+        for pair in bytes.chunks_exact(16) {
+            let (k, v) = pair.split_at(8);
+            let (Ok(k), Ok(v)) = (<[u8; 8]>::try_from(k), <[u8; 8]>::try_from(v)) else {
+                break;
+            };
+            let (k, v) = (u64::from_ne_bytes(k), u64::from_ne_bytes(v));
+            match k {
+                AT_NULL => {
+                    a.secure = secure;
+                    break;
+                }
+                AT_PHDR => a.phdr = usize::try_from(v).unwrap_or(0),
+                AT_PHNUM => a.phnum = usize::try_from(v).unwrap_or(0),
+                AT_SECURE => secure = Some(v),
+                _ => {}
+            }
+        }
+        a
+    }
+}
+
+/// The constructor's work (called from `sys`).
+pub(crate) fn run() {
+    let mut auxv_buf = [0u8; 2048];
+    let Some(auxv) = sys::read_once(b"/proc/self/auxv\0", &mut auxv_buf).map(Auxv::parse) else {
+        return;
+    };
+    if auxv.secure != Some(0) {
+        return;
+    }
+    let mut exe_buf = [0u8; 4096];
+    let exe = sys::readlink(b"/proc/self/exe\0", &mut exe_buf).unwrap_or_default();
+    let mut needed_buf = [0u8; 2048];
+    let n = elf::exe_needed(auxv.phdr, auxv.phnum, &mut needed_buf);
+    let needed = needed_buf.get(..n).unwrap_or_default();
+    let mut facts = ExeFacts {
+        path: exe,
+        libraries: ByteList::nul(needed),
+        ..ExeFacts::EMPTY
+    };
+    if !exe.is_empty() {
+        // The language depends only on the executable (its name, its libraries): argv and env
+        // cannot make a non-runtime executable a runtime.
+        let argv0: &[&[u8]] = &[b""];
+        let quick = ProcessInput {
+            argv: ByteList::slices(argv0),
+            env: ByteList::EMPTY,
+            exe: facts,
+            cgroup: &[],
+            cwd: &[],
+        };
+        if decide(&quick, &Policy::DEFAULT).language.is_none() {
+            if !maybe_apphost(exe) {
+                return;
+            }
+            facts.dotnet_apphost = true;
+        }
+    }
+    let Some(bufs) = sys::take_buffers() else {
+        return;
+    };
+    candidate(facts, bufs);
+}
+
+/// Whether the executable may be a .NET apphost: `<exe>.runtimeconfig.json` beside it. Not looked
+/// for under the system directories (no apphost lives there; saves a system call per exec).
+fn maybe_apphost(exe: &[u8]) -> bool {
+    const SYSTEM: [&[u8]; 5] = [b"/usr/", b"/bin/", b"/sbin/", b"/lib", b"/etc/"];
+    if SYSTEM.iter().any(|p| exe.starts_with(p)) || exe.ends_with(b" (deleted)") {
+        return false;
+    }
+    let file = AgentFile {
+        prefix: exe,
+        suffix: b".runtimeconfig.json",
+        magic: b"",
+    };
+    let mut path = [0u8; 4200];
+    file.c_path(&mut path).and_then(sys::open).is_some()
+}
+
+/// Whether `ONEAGENT_PRELOAD_DISABLE` is set to anything but empty or `0`.
+fn disabled(env: ByteList<'_>) -> bool {
+    use oneagent_preload_core::inject::EnvLookup as _;
+    env.get(b"ONEAGENT_PRELOAD_DISABLE")
+        .is_some_and(|v| !v.is_empty() && v != b"0")
+}
+
+/// The snapshot path (NUL-terminated, in `buf`): `ONEAGENT_PRELOAD_SNAPSHOT` or the default.
+fn snapshot_path<'b>(env: ByteList<'_>, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    use oneagent_preload_core::inject::EnvLookup as _;
+    let path = env
+        .get(b"ONEAGENT_PRELOAD_SNAPSHOT")
+        .filter(|v| !v.is_empty())
+        .unwrap_or(snapshot::DEFAULT_PATH.as_bytes());
+    AgentFile {
+        prefix: path,
+        suffix: b"",
+        magic: b"",
+    }
+    .c_path(buf)
+}
+
+fn candidate(facts: ExeFacts<'_>, bufs: &'static mut sys::Buffers) {
+    let sys::Buffers {
+        environ,
+        cmdline,
+        snapshot: snap_buf,
+        maps,
+        plan,
+    } = bufs;
+    let environ = sys::read_file(b"/proc/self/environ\0", environ).unwrap_or_default();
+    let env = ByteList::nul(environ);
+    if disabled(env) {
+        return;
+    }
+    let cmdline = sys::read_file(b"/proc/self/cmdline\0", cmdline).unwrap_or_default();
+    let mut cgroup_buf = [0u8; 4096];
+    let cgroup = sys::read_file(b"/proc/self/cgroup\0", &mut cgroup_buf).unwrap_or_default();
+    let mut cwd_buf = [0u8; 4096];
+    let cwd = sys::readlink(b"/proc/self/cwd\0", &mut cwd_buf).unwrap_or_default();
+    let mut path_buf = [0u8; 4096];
+    let Some(path) = snapshot_path(env, &mut path_buf) else {
+        return;
+    };
+    let Some(bytes) = sys::read_file(path, snap_buf) else {
+        return;
+    };
+    let Ok(snap) = snapshot::decode(bytes) else {
+        return;
+    };
+    let input = ProcessInput {
+        argv: ByteList::nul(cmdline),
+        env,
+        exe: facts,
+        cgroup,
+        cwd,
+    };
+    let decision = decide(&input, &snap.policy());
+    if decision.language.is_none() {
+        return;
+    }
+    let outcome = if decision.is_inject() {
+        apply(&decision, &snap, env, cgroup, plan, maps)
+    } else {
+        Outcome::Skipped
+    };
+    send_report(&snap, &decision, outcome);
+}
+
+/// Checks one agent file: exists, readable, starts with its magic bytes.
+fn check_file(file: &AgentFile<'_>) -> Result<(), Outcome> {
+    let mut path = [0u8; 4200];
+    let path = file.c_path(&mut path).ok_or(Outcome::AgentMissing)?;
+    let fd = sys::open(path).ok_or(Outcome::AgentMissing)?;
+    let mut head = [0u8; 4];
+    let n = sys::read_all(&fd, &mut head).ok_or(Outcome::AgentMissing)?;
+    drop(fd);
+    let head = head.get(..n).unwrap_or_default();
+    if head.starts_with(file.magic) {
+        Ok(())
+    } else {
+        Err(Outcome::AgentInvalid)
+    }
+}
+
+fn apply(
+    decision: &Decision<'_>,
+    snap: &SnapshotView<'_>,
+    env: ByteList<'_>,
+    cgroup: &[u8],
+    plan_buf: &mut [u8],
+    maps_buf: &mut [u8],
+) -> Outcome {
+    let libc = maps::find_libc(maps_buf);
+    let musl = libc.as_ref().is_some_and(|l| l.musl);
+    let rid = DotnetRid::current(musl);
+    let ctx = Context {
+        pid: sys::getpid(),
+        systemd_unit: systemd_unit(cgroup),
+        dotnet_rid: rid,
+    };
+    let plan = match inject::plan(decision, snap, &ctx, &env, plan_buf) {
+        Ok(p) => p,
+        Err(e) => return e.outcome(),
+    };
+    if plan.is_empty() {
+        return Outcome::NothingToDo;
+    }
+    if let Some(language) = decision.language {
+        for file in inject::agent_files(language, snap, rid).iter().flatten() {
+            if let Err(outcome) = check_file(file) {
+                return outcome;
+            }
+        }
+    }
+    let Some(libc) = libc else {
+        return Outcome::NoSetenv;
+    };
+    let Some(setenv) = elf::find_symbol(&libc.regions, libc.base, b"setenv")
+        .and_then(|addr| sys::Setenv::new(addr, &libc.regions))
+    else {
+        return Outcome::NoSetenv;
+    };
+    let mut ok = true;
+    for a in plan.iter() {
+        ok &= setenv.call(a.name_with_nul(), a.value_with_nul());
+    }
+    if ok {
+        Outcome::Injected
+    } else {
+        Outcome::SetenvFailed
+    }
+}
+
+fn send_report(snap: &SnapshotView<'_>, decision: &Decision<'_>, outcome: Outcome) {
+    if snap.report_socket.is_empty() {
+        return;
+    }
+    let r = Report::new(decision, outcome);
+    let mut buf = [0u8; report::MAX_REPORT];
+    let n = report::encode(&r, &mut buf);
+    sys::send_datagram(snap.report_socket, buf.get(..n).unwrap_or_default());
+}

@@ -1,0 +1,357 @@
+//! Injection behaviour with real runtimes and snapshots encoded by core's encoder; the report
+//! datagram received on a socket named in the snapshot.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use oneagent_preload_core::report::{self, Outcome, Report};
+use oneagent_preload_core::snapshot;
+use oneagent_preload_core::{Action, Language};
+
+use super::common::*;
+
+struct Env {
+    dir: TempDir,
+    agents: Agents,
+    sock_path: PathBuf,
+    sock: UnixDatagram,
+    snap_path: PathBuf,
+    script: PathBuf,
+}
+
+fn env(tag: &str) -> Env {
+    let dir = TempDir::new(tag);
+    let agents = Agents::fake(dir.path());
+    let sock_path = dir.join("report.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let snap_path = dir.join("preload.snapshot");
+    Snap::new(&agents, &sock_path).write(&snap_path);
+    let script = dir.join("app.py");
+    std::fs::write(&script, PY_PRINT_ENV).unwrap();
+    Env {
+        dir,
+        agents,
+        sock_path,
+        sock,
+        snap_path,
+        script,
+    }
+}
+
+impl Env {
+    fn python(&self) -> Command {
+        let mut c = cmd(python(), &[self.script.to_str().unwrap()]);
+        c.env("LD_PRELOAD", so())
+            .env("ONEAGENT_PRELOAD_SNAPSHOT", &self.snap_path);
+        c
+    }
+
+    fn reports(&self) -> Vec<Report> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 512];
+        while let Ok(n) = self.sock.recv(&mut buf) {
+            out.push(report::decode(&buf[..n]).unwrap());
+        }
+        out
+    }
+}
+
+fn python_untouched(out: &std::process::Output) {
+    let env = env_lines(&out.stdout);
+    for k in OURS {
+        assert_eq!(env[k], "<unset>", "{k} set: {env:?}");
+    }
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success());
+}
+
+#[test]
+fn python_script_is_injected_and_reported() {
+    let e = env("py");
+    let out = output(&mut e.python());
+    assert!(out.status.success());
+    let env = env_lines(&out.stdout);
+    let dir = e.agents.python_dir.to_str().unwrap();
+    assert_eq!(
+        env["PYTHONPATH"],
+        format!("{dir}/opentelemetry/instrumentation/auto_instrumentation:{dir}")
+    );
+    assert_eq!(env["OTEL_SERVICE_NAME"], "app");
+    assert_eq!(env["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://127.0.0.1:4318");
+    assert_eq!(env["OTEL_EXPORTER_OTLP_PROTOCOL"], "http/protobuf");
+    assert_eq!(env["OTEL_METRICS_EXPORTER"], "none");
+    assert_eq!(env["OTEL_LOGS_EXPORTER"], "none");
+    let attrs = &env["OTEL_RESOURCE_ATTRIBUTES"];
+    assert!(
+        attrs.starts_with("host.name=testhost,service.instance.id=testhost-"),
+        "{attrs}"
+    );
+    // The agent's sitecustomize really ran.
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), PY_MARKER);
+    let reports = e.reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let r = &reports[0];
+    assert_eq!(r.action, Action::Inject);
+    assert_eq!(r.outcome, Outcome::Injected);
+    assert_eq!(r.reason_code, "instrumentable");
+    assert_eq!(r.language, Some(Language::Python));
+    assert_eq!(r.service_name.as_str(), "app");
+    assert!(r.runtime_version().is_some());
+}
+
+#[test]
+fn python_user_values_are_kept() {
+    let e = env("pyuser");
+    let out = output(
+        e.python()
+            .env("OTEL_SERVICE_NAME", "mine")
+            .env("PYTHONPATH", "/srv/lib")
+            .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod"),
+    );
+    let env = env_lines(&out.stdout);
+    assert_eq!(env["OTEL_SERVICE_NAME"], "mine");
+    assert!(env["PYTHONPATH"].ends_with(":/srv/lib"), "{env:?}");
+    assert!(env["PYTHONPATH"].contains("auto_instrumentation"));
+    assert!(
+        env["OTEL_RESOURCE_ATTRIBUTES"]
+            .starts_with("deployment.environment=prod,host.name=testhost,"),
+        "{env:?}"
+    );
+    let r = e.reports();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].service_name.as_str(), "mine");
+}
+
+#[test]
+fn kill_switch_and_disabled_service() {
+    let e = env("kill");
+    let out = output(e.python().env("ONEAGENT_PRELOAD_DISABLE", "1"));
+    python_untouched(&out);
+    assert!(
+        e.reports().is_empty(),
+        "a report was sent despite the kill switch"
+    );
+
+    let mut s = Snap::new(&e.agents, &e.sock_path);
+    s.disabled_services = vec!["app".into()];
+    s.write(&e.snap_path);
+    let out = output(&mut e.python());
+    python_untouched(&out);
+    let r = e.reports();
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].action, r[0].reason_code, r[0].outcome),
+        (Action::Skip, "disabled-service", Outcome::Skipped)
+    );
+}
+
+/// A missing, truncated, corrupt, oversized or newer snapshot: the process starts normally, with
+/// no change and no output, and no report.
+#[test]
+fn bad_snapshots_do_nothing() {
+    let e = env("badsnap");
+    let good = std::fs::read(&e.snap_path).unwrap();
+    let mut variants: Vec<(String, Option<Vec<u8>>)> = vec![("missing".into(), None)];
+    variants.push(("empty".into(), Some(Vec::new())));
+    for n in [1, 8, 23, 24, 25, good.len() / 2, good.len() - 1] {
+        variants.push((format!("truncated to {n}"), Some(good[..n].to_vec())));
+    }
+    let mut positions: Vec<usize> = (0..24).collect();
+    positions.extend((24..good.len()).step_by(17));
+    positions.push(good.len() - 1);
+    for i in positions {
+        let mut b = good.clone();
+        b[i] ^= 0x5a;
+        variants.push((format!("byte {i} corrupted"), Some(b)));
+    }
+    let mut newer = good.clone();
+    newer[8..10].copy_from_slice(&(snapshot::VERSION + 1).to_le_bytes());
+    variants.push(("newer version".into(), Some(newer)));
+    let mut big = good.clone();
+    big.resize(snapshot::MAX_SNAPSHOT + 100, 0);
+    variants.push(("oversized".into(), Some(big)));
+    for (what, bytes) in variants {
+        let _ = std::fs::remove_file(&e.snap_path);
+        if let Some(b) = &bytes {
+            std::fs::write(&e.snap_path, b).unwrap();
+        }
+        let out = output(&mut e.python());
+        let env = env_lines(&out.stdout);
+        for k in OURS {
+            assert_eq!(env[k], "<unset>", "{what}: {k} set");
+        }
+        assert!(
+            out.stderr.is_empty(),
+            "{what}: stderr {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{what}");
+    }
+    assert!(e.reports().is_empty());
+}
+
+#[test]
+fn node_script_is_injected() {
+    if !have("node") {
+        eprintln!("SKIP node: not installed");
+        return;
+    }
+    let e = env("node");
+    let js = e.dir.join("server.js");
+    std::fs::write(&js, "console.log('NODE_OPTIONS=' + process.env.NODE_OPTIONS); console.log('OTEL_SERVICE_NAME=' + process.env.OTEL_SERVICE_NAME);\n").unwrap();
+    let out = output(
+        cmd("node", &[js.to_str().unwrap()])
+            .env("LD_PRELOAD", so())
+            .env("ONEAGENT_PRELOAD_SNAPSHOT", &e.snap_path)
+            .env("NODE_OPTIONS", "--max-old-space-size=256"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = env_lines(&out.stdout);
+    assert_eq!(
+        env["NODE_OPTIONS"],
+        format!(
+            "--require {} --max-old-space-size=256",
+            e.agents.node_register.display()
+        )
+    );
+    assert_eq!(env["OTEL_SERVICE_NAME"], "server");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ONEAGENT-TEST-NODE"));
+}
+
+// --- Java -------------------------------------------------------------------------------------
+
+const AGENT_JAVA: &str = r#"public class TestAgent {
+    public static void premain(String args) { System.err.println("ONEAGENT-TEST-JAVAAGENT"); }
+}
+"#;
+
+const APP_JAVA: &str = r#"public class App {
+    public static void main(String[] a) {
+        System.out.println("JAVA_TOOL_OPTIONS=" + System.getenv("JAVA_TOOL_OPTIONS"));
+        System.out.println("OTEL_SERVICE_NAME=" + System.getenv("OTEL_SERVICE_NAME"));
+    }
+}
+"#;
+
+/// Builds the test agent jar and the app classes (once per test).
+fn build_java(dir: &Path) -> (PathBuf, PathBuf) {
+    let src = dir.join("src");
+    let classes = dir.join("classes");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(&classes).unwrap();
+    std::fs::write(src.join("TestAgent.java"), AGENT_JAVA).unwrap();
+    std::fs::write(src.join("App.java"), APP_JAVA).unwrap();
+    let st = Command::new("javac")
+        .arg("-d")
+        .arg(&classes)
+        .arg(src.join("TestAgent.java"))
+        .arg(src.join("App.java"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let manifest = dir.join("MANIFEST.MF");
+    std::fs::write(&manifest, "Premain-Class: TestAgent\n").unwrap();
+    let jar = dir.join("oneagent/agents/java/test-agent.jar");
+    std::fs::create_dir_all(jar.parent().unwrap()).unwrap();
+    let st = Command::new("jar")
+        .arg("cfm")
+        .arg(&jar)
+        .arg(&manifest)
+        .arg("-C")
+        .arg(&classes)
+        .arg("TestAgent.class")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    (jar, classes)
+}
+
+#[test]
+fn java_agent_is_applied_only_when_valid() {
+    if !(have("java") && have("javac") && have("jar")) {
+        eprintln!("SKIP java: JDK not installed");
+        return;
+    }
+    let e = env("java");
+    let (jar, classes) = build_java(e.dir.path());
+    let run = |jar_path: &Path| {
+        let mut s = Snap::new(&e.agents, &e.sock_path);
+        s.java_jar = jar_path.to_path_buf();
+        s.write(&e.snap_path);
+        output(
+            cmd("java", &["-cp", classes.to_str().unwrap(), "App"])
+                .env("LD_PRELOAD", so())
+                .env("ONEAGENT_PRELOAD_SNAPSHOT", &e.snap_path)
+                .env("JAVA_TOOL_OPTIONS", "-Xmx64m"),
+        )
+    };
+
+    let out = run(&jar);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let env = env_lines(&out.stdout);
+    assert_eq!(
+        env["JAVA_TOOL_OPTIONS"],
+        format!("-Xmx64m -javaagent:{}", jar.display())
+    );
+    assert!(
+        stderr.contains(&format!(
+            "Picked up JAVA_TOOL_OPTIONS: -Xmx64m -javaagent:{}",
+            jar.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ONEAGENT-TEST-JAVAAGENT"), "{stderr}");
+    assert_ne!(env["OTEL_SERVICE_NAME"], "null");
+    let r = e.reports();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        (r[0].language, r[0].outcome),
+        (Some(Language::Java), Outcome::Injected)
+    );
+
+    // Missing jar: no flag (the JVM would refuse to start), reported.
+    let out = run(&e.dir.join("oneagent/agents/java/missing.jar"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(env_lines(&out.stdout)["JAVA_TOOL_OPTIONS"], "-Xmx64m");
+    assert!(!stderr.contains("-javaagent"), "{stderr}");
+    assert_eq!(
+        e.reports().iter().map(|r| r.outcome).collect::<Vec<_>>(),
+        [Outcome::AgentMissing]
+    );
+
+    // Not a zip: no flag, reported.
+    let bogus = e.dir.join("oneagent/agents/java/bogus.jar");
+    std::fs::write(&bogus, "this is not a jar").unwrap();
+    let out = run(&bogus);
+    assert!(out.status.success());
+    assert_eq!(env_lines(&out.stdout)["JAVA_TOOL_OPTIONS"], "-Xmx64m");
+    assert_eq!(
+        e.reports().iter().map(|r| r.outcome).collect::<Vec<_>>(),
+        [Outcome::AgentInvalid]
+    );
+
+    // `java -version` is not a target: identical output, and JAVA_TOOL_OPTIONS untouched.
+    let mut s = Snap::new(&e.agents, &e.sock_path);
+    s.java_jar = jar.clone();
+    s.write(&e.snap_path);
+    let out = output(
+        cmd("java", &["-version"])
+            .env("LD_PRELOAD", so())
+            .env("ONEAGENT_PRELOAD_SNAPSHOT", &e.snap_path),
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("javaagent"));
+}
