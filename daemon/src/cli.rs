@@ -108,10 +108,36 @@ pub enum CtlCommand {
         /// The unit; `.service` is added when no type is given.
         unit: String,
     },
+    /// Manage the preload library in /etc/ld.so.preload (root).
+    Preload {
+        /// What to do.
+        #[command(subcommand)]
+        action: PreloadAction,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
         shell: Shell,
+    },
+}
+
+/// `oneagentctl preload …`.
+#[derive(Debug, Subcommand)]
+pub enum PreloadAction {
+    /// Verify the library, then add it to the preload file (keeps every other entry).
+    Install,
+    /// Take our entry out of the preload file (the file goes if it was the only entry).
+    Remove,
+    /// Verify the library and show the preload file and the snapshot; changes nothing.
+    Verify,
+    /// Let executables blocked by the crash circuit breaker be injected again.
+    Unblock {
+        /// The executable path, as shown by `oneagentctl status`.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        executable: Option<String>,
+        /// Unblock every blocked executable.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -197,6 +223,9 @@ sudo oneagentctl disable payments
 sudo oneagentctl enable \-\-global
 sudo oneagentctl log\-level debug
 sudo oneagentctl restart payments
+sudo oneagentctl preload verify
+sudo oneagentctl preload install
+sudo oneagentctl preload unblock /usr/bin/java
 oneagentctl completions bash > /etc/bash_completion.d/oneagentctl
 .fi
 .SH "SEE ALSO"
@@ -220,7 +249,11 @@ Methods:
 .BR RestartUnit ,
 .BR Processes ,
 .BR Pending ,
-.BR Explain ;
+.BR Explain ,
+.BR PreloadInstall ,
+.BR PreloadRemove ,
+.BR PreloadVerify ,
+.BR PreloadUnblock ;
 properties:
 .BR Version ,
 .BR State ,

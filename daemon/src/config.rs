@@ -105,6 +105,10 @@ pub struct InjectionSection {
     pub enabled: bool,
     /// The Java agent to inject.
     pub java_agent: JavaAgentKind,
+    /// The preload library that goes into `preload_file`.
+    pub library: PathBuf,
+    /// The file the loader reads for system-wide preloads.
+    pub preload_file: PathBuf,
 }
 
 impl Default for InjectionSection {
@@ -112,6 +116,8 @@ impl Default for InjectionSection {
         InjectionSection {
             enabled: true,
             java_agent: JavaAgentKind::Opentelemetry,
+            library: "/usr/lib/oneagent/liboneagent_preload.so".into(),
+            preload_file: "/etc/ld.so.preload".into(),
         }
     }
 }
@@ -261,6 +267,8 @@ impl Config {
             });
         }
         for (key, p) in [
+            ("injection.library", &self.injection.library),
+            ("injection.preload_file", &self.injection.preload_file),
             ("agents.java", &self.agents.java),
             ("agents.java_skywalking", &self.agents.java_skywalking),
             ("agents.python", &self.agents.python),

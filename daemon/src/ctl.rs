@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::cli::{CtlArgs, CtlCommand, Shell, exit};
+use crate::cli::{CtlArgs, CtlCommand, PreloadAction, Shell, exit};
 use crate::dbus::{Agent1Proxy, AgentError, BUS_NAME, StatusReport};
 use crate::explain::ExplainReport;
 use crate::inventory::ProcessEntry;
@@ -236,6 +236,51 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
             }
             .map_err(write_err)
         }
+        CtlCommand::Preload { action } => {
+            let proxy = connect().await?;
+            let (verb, report) = match action {
+                PreloadAction::Unblock { executable, all } => {
+                    let exe = if all {
+                        String::new()
+                    } else {
+                        executable.unwrap_or_default()
+                    };
+                    let n = proxy
+                        .preload_unblock(&exe)
+                        .await
+                        .map_err(|e| classify("preload unblock", e))?;
+                    return if json {
+                        writeln!(out, "{}", serde_json::json!({ "unblocked": n }))
+                    } else if n == 0 {
+                        writeln!(out, "Nothing was blocked{}.", if exe.is_empty() { String::new() } else { format!(" for {exe}") })
+                    } else {
+                        writeln!(out, "Unblocked {n} executable(s); they are injected again from their next start.")
+                    }
+                    .map_err(write_err);
+                }
+                PreloadAction::Install => ("preload install", proxy.preload_install().await),
+                PreloadAction::Remove => ("preload remove", proxy.preload_remove().await),
+                PreloadAction::Verify => ("preload verify", proxy.preload_verify().await),
+            };
+            let report = report.map_err(|e| classify(verb, e))?;
+            if json {
+                let text = serde_json::to_string_pretty(&report)
+                    .map_err(|e| CtlFailure::new(exit::FAILED, format!("encoding JSON: {e}")))?;
+                writeln!(out, "{text}").map_err(write_err)?;
+            } else {
+                out.write_all(render_preload(verb, &report).as_bytes())
+                    .map_err(write_err)?;
+            }
+            if verb == "preload verify"
+                && (!report.library_problem.is_empty() || !report.snapshot_problem.is_empty())
+            {
+                return Err(CtlFailure::new(
+                    exit::FAILED,
+                    "verification failed (see above)",
+                ));
+            }
+            Ok(())
+        }
         CtlCommand::Restart { unit } => {
             let proxy = connect().await?;
             let job = proxy
@@ -382,6 +427,66 @@ async fn explain(
         out.write_all(render_explain(&report).as_bytes())
     }
     .map_err(|e| CtlFailure::new(exit::FAILED, format!("writing output: {e}")))
+}
+
+/// The human-readable output of `preload install|remove|verify`.
+pub fn render_preload(verb: &str, r: &crate::dbus::PreloadReport) -> String {
+    let mut s = String::new();
+    match verb {
+        "preload install" if r.changed => {
+            s.push_str(&format!("Added {} to {}.\n", r.library, r.preload_file))
+        }
+        "preload install" => s.push_str(&format!(
+            "{} was already in {}; nothing changed.\n",
+            r.library, r.preload_file
+        )),
+        "preload remove" if r.changed => {
+            s.push_str(&format!("Removed our entry from {}.\n", r.preload_file))
+        }
+        "preload remove" => s.push_str(&format!(
+            "{} held no entry of ours; nothing changed.\n",
+            r.preload_file
+        )),
+        _ => {}
+    }
+    let mut row = |k: &str, v: String| s.push_str(&format!("{k:<14}{v}\n"));
+    row(
+        "library",
+        match (verb, r.library_problem.is_empty()) {
+            ("preload verify", true) => format!("{} (verified)", r.library),
+            ("preload verify", false) => format!("{} FAILED: {}", r.library, r.library_problem),
+            _ => r.library.clone(),
+        },
+    );
+    row(
+        "preload file",
+        format!(
+            "{} ({}{})",
+            r.preload_file,
+            if r.installed {
+                "ours is installed"
+            } else {
+                "ours is not installed"
+            },
+            if r.other_entries.is_empty() {
+                String::new()
+            } else {
+                format!("; other entries kept: {}", r.other_entries.join(" "))
+            }
+        ),
+    );
+    row(
+        "snapshot",
+        if r.snapshot_problem.is_empty() {
+            format!("{} ({} bytes, valid)", r.snapshot, r.snapshot_bytes)
+        } else {
+            format!("{} PROBLEM: {}", r.snapshot, r.snapshot_problem)
+        },
+    );
+    if !r.last_problem.is_empty() {
+        row("last problem", r.last_problem.clone());
+    }
+    s
 }
 
 /// The human-readable `explain` output.
@@ -615,6 +720,28 @@ pub fn render_status(r: &StatusReport) -> String {
         ),
     );
     row("otlp endpoint", r.otlp_endpoint.clone());
+    row(
+        "preload",
+        if r.preload_installed {
+            "installed".to_owned()
+        } else if r.preload_problem.is_empty() {
+            "not installed".to_owned()
+        } else {
+            format!("NOT INSTALLED: {}", r.preload_problem)
+        },
+    );
+    for b in &r.blocked {
+        row(
+            "blocked",
+            format!(
+                "{} since {}: {} (`oneagentctl preload unblock {}`)",
+                b.exe,
+                format_utc(b.blocked_at),
+                b.reason,
+                b.exe
+            ),
+        );
+    }
     row(
         "processes",
         format!(

@@ -3,13 +3,14 @@
 
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::{Config, ConfigSource, JavaAgentKind};
 use crate::dbus::{Agent1, BUS_NAME, OBJECT_PATH, StatusReport};
 use crate::decision::OwnedPolicy;
 use crate::error::{Error, Result};
+use crate::injection::breaker::CrashBreaker;
 use crate::inventory::{Inventory, ProcessEntry, ScanStats};
 use crate::logging::{LogHandle, LogLevel};
 use crate::notify;
@@ -89,6 +90,17 @@ pub struct Shared {
     inner: Mutex<Inner>,
     inventory: Mutex<Inventory>,
     event_source: Mutex<EventSource>,
+    preload: Mutex<PreloadState>,
+    breaker: Mutex<CrashBreaker>,
+}
+
+/// What the daemon knows about the preload library's installation.
+#[derive(Debug, Clone, Default)]
+pub struct PreloadState {
+    /// The last install/verify problem, empty when none.
+    pub problem: String,
+    /// The last snapshot problem, empty when none.
+    pub snapshot_problem: String,
 }
 
 impl Shared {
@@ -98,19 +110,30 @@ impl Shared {
     }
 
     /// Loads configuration and state. Nothing is served yet.
-    pub fn load(paths: Paths, log: LogHandle) -> Result<Shared> {
+    pub fn load(mut paths: Paths, log: LogHandle) -> Result<Shared> {
         notify::status("Loading configuration");
         let (config, source) = Config::load(&paths.config)?;
         log.set_level(config.daemon.log_level);
-        std::fs::create_dir_all(&paths.runtime_dir)
-            .map_err(|e| Error::io("creating runtime directory", &paths.runtime_dir, e))?;
+        for (what, dir) in [
+            ("creating runtime directory", &mut paths.runtime_dir),
+            ("creating state directory", &mut paths.state_dir),
+        ] {
+            std::fs::create_dir_all(&*dir).map_err(|e| Error::io(what, &*dir, e))?;
+            // Absolute paths: the snapshot tells every process where the report socket is.
+            *dir = std::fs::canonicalize(&*dir).map_err(|e| Error::io(what, &*dir, e))?;
+        }
         notify::status("Opening state database");
         let (store, open_report) = Store::open(&paths.state_dir)?;
         let pid = std::process::id();
         let starts = store.record_start(pid, crate::VERSION)?;
         let now = unix_now();
         let rules = store.injection_rules()?;
-        let policy = Arc::new(OwnedPolicy::build(&config, &rules, &[]));
+        let blocked: Vec<String> = store
+            .blocked_executables()?
+            .into_iter()
+            .map(|b| b.exe)
+            .collect();
+        let policy = Arc::new(OwnedPolicy::build(&config, &rules, &blocked));
         let mut inventory = Inventory::new(paths.proc_root.clone(), pid, policy);
         inventory.restore_first_seen(store.processes_first_seen()?);
         tracing::info!(
@@ -137,6 +160,8 @@ impl Shared {
             }),
             inventory: Mutex::new(inventory),
             event_source: Mutex::new(EventSource::None),
+            preload: Mutex::new(PreloadState::default()),
+            breaker: Mutex::new(CrashBreaker::default()),
             paths,
         })
     }
@@ -204,14 +229,200 @@ impl Shared {
         let policy = {
             let inner = self.lock();
             let rules = inner.store.injection_rules()?;
-            Arc::new(OwnedPolicy::build(&inner.config, &rules, &[]))
+            let blocked: Vec<String> = inner
+                .store
+                .blocked_executables()?
+                .into_iter()
+                .map(|b| b.exe)
+                .collect();
+            Arc::new(OwnedPolicy::build(&inner.config, &rules, &blocked))
         };
+        self.write_snapshot(&policy);
         for p in &policy.agent_problems {
             tracing::debug!(language = %p.language, path = %p.path, problem = %p.problem, "Agent unavailable");
         }
         let stats = self.inventory().set_policy(policy);
         self.flush_inventory();
         Ok(stats)
+    }
+
+    /// Compiles and writes the snapshot for `policy`; problems are kept for `status`.
+    fn write_snapshot(&self, policy: &OwnedPolicy) {
+        let config = self.lock().config.clone();
+        let result = crate::injection::snapshot::compile(&config, policy, &self.paths.runtime_dir)
+            .and_then(|bytes| crate::injection::snapshot::write(&self.paths.state_dir, &bytes));
+        let problem = match result {
+            Ok(changed) => {
+                if changed {
+                    tracing::info!(path = %self.snapshot_path().display(), "Preload snapshot written");
+                }
+                String::new()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Writing the preload snapshot failed; processes keep the previous one");
+                e.to_string()
+            }
+        };
+        self.preload_state().snapshot_problem = problem;
+    }
+
+    fn preload_state(&self) -> MutexGuard<'_, PreloadState> {
+        self.preload.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The snapshot file.
+    pub fn snapshot_path(&self) -> PathBuf {
+        self.paths
+            .state_dir
+            .join(crate::injection::snapshot::SNAPSHOT_FILE)
+    }
+
+    /// The report socket path.
+    pub fn report_socket_path(&self) -> PathBuf {
+        self.paths
+            .runtime_dir
+            .join(crate::injection::snapshot::REPORT_SOCKET)
+    }
+
+    /// Verifies the library and adds it to the preload file. Returns whether the file changed.
+    pub fn preload_install(&self) -> Result<bool> {
+        let (library, file) = {
+            let inner = self.lock();
+            (
+                inner.config.injection.library.clone(),
+                inner.config.injection.preload_file.clone(),
+            )
+        };
+        let result = crate::injection::verify::verify_library(&library, &self.snapshot_path())
+            .map_err(|f| Error::PreloadVerify {
+                library: library.clone(),
+                problem: f.problem,
+            })
+            .and_then(|()| {
+                crate::injection::preload_file::install(&file, &library.display().to_string())
+            });
+        match &result {
+            Ok(changed) => {
+                tracing::info!(library = %library.display(), file = %file.display(), changed, "Preload library installed");
+                self.preload_state().problem.clear();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, file = %file.display(), "Preload library not installed");
+                self.preload_state().problem = e.to_string();
+            }
+        }
+        result
+    }
+
+    /// Takes our entry out of the preload file. Returns whether the file changed.
+    pub fn preload_remove(&self) -> Result<bool> {
+        let file = self.lock().config.injection.preload_file.clone();
+        let changed = crate::injection::preload_file::remove(&file)?;
+        tracing::info!(file = %file.display(), changed, "Preload library removed");
+        self.preload_state().problem.clear();
+        Ok(changed)
+    }
+
+    /// The preload installation as it is now; `verify` also runs the library trial.
+    pub fn preload_report(
+        &self,
+        verify: bool,
+        changed: bool,
+    ) -> Result<crate::dbus::PreloadReport> {
+        let (library, file) = {
+            let inner = self.lock();
+            (
+                inner.config.injection.library.clone(),
+                inner.config.injection.preload_file.clone(),
+            )
+        };
+        let state = crate::injection::preload_file::state(&file)?;
+        let library_text = library.display().to_string();
+        let library_problem = if verify {
+            crate::injection::verify::verify_library(&library, &self.snapshot_path())
+                .err()
+                .map(|f| f.problem)
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let snapshot = crate::injection::snapshot::check(&self.paths.state_dir);
+        let preload = self.preload_state().clone();
+        Ok(crate::dbus::PreloadReport {
+            installed: state.ours.iter().any(|e| e == &library_text),
+            library: library_text,
+            verified: verify && library_problem.is_empty(),
+            library_problem,
+            preload_file: file.display().to_string(),
+            our_entries: state.ours,
+            other_entries: state.others,
+            snapshot: self.snapshot_path().display().to_string(),
+            snapshot_bytes: snapshot.as_ref().map_or(0, |n| *n as u64),
+            snapshot_problem: match snapshot {
+                Ok(_) => preload.snapshot_problem,
+                Err(e) => e,
+            },
+            last_problem: preload.problem,
+            changed,
+        })
+    }
+
+    /// Records a report of the preload library.
+    pub fn record_report(&self, report: crate::injection::report::ReceivedReport) {
+        tracing::debug!(pid = report.pid, outcome = %report.outcome, service = %report.service_name, "Preload report");
+        self.inventory().record_report(report);
+    }
+
+    /// Executables blocked by the crash circuit breaker.
+    pub fn blocked_executables(&self) -> Result<Vec<crate::store::BlockedExecutable>> {
+        self.lock().store.blocked_executables()
+    }
+
+    /// Unblocks `exe` (all when `None`); returns how many were unblocked.
+    pub fn unblock(&self, exe: Option<&str>) -> Result<usize> {
+        let n = self.lock().store.unblock_executable(exe)?;
+        self.breaker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reset(exe);
+        if n > 0 {
+            tracing::info!(
+                executable = exe.unwrap_or("*"),
+                count = n,
+                "Unblocked executables"
+            );
+            self.refresh_policy()?;
+        }
+        Ok(n)
+    }
+
+    /// Feeds an exit to the crash circuit breaker; blocks the executable when it trips.
+    fn breaker_exit(&self, exited: &crate::inventory::Exited, status: u32) {
+        let Some((at, report)) = &exited.report else {
+            return;
+        };
+        if report.outcome != "injected" || exited.entry.exe.is_empty() {
+            return;
+        }
+        let tripped = self
+            .breaker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .on_injected_exit(&exited.entry.exe, at.elapsed(), status);
+        let Some(reason) = tripped else { return };
+        let exe = exited.entry.exe.clone();
+        match self.lock().store.block_executable(&exe, &reason) {
+            Ok(_) => {
+                tracing::warn!(executable = %exe, reason = %reason, "Crash circuit breaker: injection disabled for this executable; `oneagentctl preload unblock` re-enables it");
+                notify::status(&format!("Running; injection blocked for {exe}: {reason}"));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, executable = %exe, "Recording a blocked executable failed")
+            }
+        }
+        if let Err(e) = self.refresh_policy() {
+            tracing::error!(error = %e, "Rewriting the snapshot after blocking an executable failed");
+        }
     }
 
     /// Runs a full scan of /proc (at start and as the safety net).
@@ -231,25 +442,36 @@ impl Shared {
         use crate::inventory::events::ProcEvent;
         use std::collections::HashMap;
         // Only the last event of a pid in a batch matters: an exec followed by an exit is an exit.
-        let mut last: HashMap<u32, bool> = HashMap::new();
+        let mut last: HashMap<u32, Option<u32>> = HashMap::new();
         let mut order = Vec::new();
         for e in events {
-            let (pid, alive) = match *e {
-                ProcEvent::Fork { child, .. } => (child, true),
-                ProcEvent::Exec { pid } => (pid, true),
-                ProcEvent::Exit { pid, .. } => (pid, false),
+            let (pid, exit_status) = match *e {
+                ProcEvent::Fork { child, .. } => (child, None),
+                ProcEvent::Exec { pid } => (pid, None),
+                ProcEvent::Exit { pid, status } => (pid, Some(status)),
             };
-            if last.insert(pid, alive).is_none() {
+            if last.insert(pid, exit_status).is_none() {
                 order.push(pid);
             }
         }
-        let mut inventory = self.inventory();
-        for pid in order {
-            if last.get(&pid) == Some(&true) {
-                inventory.observe(pid);
-            } else {
-                inventory.exited(pid);
+        let mut exits = Vec::new();
+        {
+            let mut inventory = self.inventory();
+            for pid in order {
+                match last.get(&pid).copied().flatten() {
+                    None => {
+                        inventory.observe(pid);
+                    }
+                    Some(status) => {
+                        if let Some(exited) = inventory.exited(pid) {
+                            exits.push((exited, status));
+                        }
+                    }
+                }
             }
+        }
+        for (exited, status) in &exits {
+            self.breaker_exit(exited, *status);
         }
     }
 
@@ -373,6 +595,9 @@ impl Shared {
             .to_owned(),
             otlp_endpoint: inner.config.exporter.otlp_endpoint.clone(),
             rules,
+            preload_installed: false,
+            preload_problem: String::new(),
+            blocked: inner.store.blocked_executables()?,
             processes: 0,
             runtime_processes: 0,
             process_events: String::new(),
@@ -386,6 +611,11 @@ impl Shared {
             report.runtime_processes = all.iter().filter(|p| p.is_runtime()).count() as u64;
             report.agent_problems = inventory.policy().agent_problems.clone();
             drop(inventory);
+            let library = self.lock().config.injection.clone();
+            report.preload_installed = crate::injection::preload_file::state(&library.preload_file)
+                .map(|s| s.ours.iter().any(|e| Path::new(e) == library.library))
+                .unwrap_or(false);
+            report.preload_problem = self.preload_state().problem.clone();
             report.process_events = match self.event_source() {
                 EventSource::None => "starting".to_owned(),
                 EventSource::Connector => "connector".to_owned(),
@@ -465,6 +695,21 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     );
     let connector = open_connector(&shared);
 
+    notify::status("Preparing injection");
+    let policy = shared.policy();
+    shared.write_snapshot(&policy);
+    let reports = match crate::injection::report::ReportSocket::bind(&shared.report_socket_path()) {
+        Ok(socket) => Some(socket),
+        Err(e) => {
+            tracing::warn!(error = %e, "Preload reports will not be received");
+            None
+        }
+    };
+    if shared.lock().config.injection.enabled {
+        // A failure is logged and shown by `status`; the daemon keeps running without injection.
+        let _ = shared.preload_install();
+    }
+
     notify::status("Connecting to the system bus");
     // The object is registered before the name is requested (the builder does it in this order),
     // so nobody can see the name without the object behind it.
@@ -506,6 +751,45 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     let mut events = Vec::new();
     loop {
         tokio::select! {
+            // In this order: signals and the watchdog (a stop or a ping never waits behind a busy
+            // host), then preload reports before process events (a process's report is always sent
+            // before its exit, and the crash circuit breaker needs to see it first).
+            biased;
+            _ = sigterm.recv() => { tracing::info!(signal = "SIGTERM", "Stopping"); break; }
+            _ = sigint.recv() => { tracing::info!(signal = "SIGINT", "Stopping"); break; }
+            _ = sighup.recv() => {
+                tracing::info!(signal = "SIGHUP", "Reloading");
+                if let Ok(generation) = shared.reload() {
+                    use crate::dbus::Agent1Signals;
+                    let emitter = iface.signal_emitter();
+                    let agent = iface.get().await;
+                    let sent = async {
+                        iface.config_reloaded(generation).await?;
+                        agent.log_level_changed(emitter).await?;
+                        agent.injection_enabled_changed(emitter).await
+                    }.await;
+                    if let Err(e) = sent {
+                        tracing::warn!(error = %e, "Emitting reload signals failed");
+                    }
+                }
+            }
+            _ = async {
+                match watchdog_tick.as_mut() {
+                    Some(t) => { t.tick().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => notify::watchdog(),
+            report = async {
+                match reports.as_ref() {
+                    Some(r) => r.next().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                shared.record_report(report);
+                if flush_at.is_none() {
+                    flush_at = Some(tokio::time::Instant::now() + FLUSH_DELAY);
+                }
+            }
             ready = async {
                 match connector.as_ref() {
                     Some(c) => c.readable().await,
@@ -542,30 +826,6 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
                 shared.full_scan();
                 shared.flush_inventory();
             }
-            _ = sigterm.recv() => { tracing::info!(signal = "SIGTERM", "Stopping"); break; }
-            _ = sigint.recv() => { tracing::info!(signal = "SIGINT", "Stopping"); break; }
-            _ = sighup.recv() => {
-                tracing::info!(signal = "SIGHUP", "Reloading");
-                if let Ok(generation) = shared.reload() {
-                    use crate::dbus::Agent1Signals;
-                    let emitter = iface.signal_emitter();
-                    let agent = iface.get().await;
-                    let sent = async {
-                        iface.config_reloaded(generation).await?;
-                        agent.log_level_changed(emitter).await?;
-                        agent.injection_enabled_changed(emitter).await
-                    }.await;
-                    if let Err(e) = sent {
-                        tracing::warn!(error = %e, "Emitting reload signals failed");
-                    }
-                }
-            }
-            _ = async {
-                match watchdog_tick.as_mut() {
-                    Some(t) => { t.tick().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => notify::watchdog(),
         }
     }
     notify::stopping();

@@ -93,6 +93,12 @@ pub struct StatusReport {
     pub otlp_endpoint: String,
     /// Rules set with `oneagentctl enable/disable`, the global one first.
     pub rules: Vec<InjectionRule>,
+    /// Whether our library is in the preload file.
+    pub preload_installed: bool,
+    /// The last preload installation problem, empty when none.
+    pub preload_problem: String,
+    /// Executables the crash circuit breaker blocked.
+    pub blocked: Vec<crate::store::BlockedExecutable>,
     /// Processes in the inventory.
     pub processes: u64,
     /// Of those, processes of a detected runtime.
@@ -101,6 +107,35 @@ pub struct StatusReport {
     pub process_events: String,
     /// Configured agents that are missing or unusable.
     pub agent_problems: Vec<crate::decision::AgentProblem>,
+}
+
+/// What the `Preload*` methods return.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+pub struct PreloadReport {
+    /// The configured library.
+    pub library: String,
+    /// Whether it was verified by this call and passed.
+    pub verified: bool,
+    /// Why verification failed, empty when it passed or did not run.
+    pub library_problem: String,
+    /// The managed preload file.
+    pub preload_file: String,
+    /// Whether the configured library is in it.
+    pub installed: bool,
+    /// Our entries in it (normally the library, or nothing).
+    pub our_entries: Vec<String>,
+    /// Everybody else's entries, which we never touch.
+    pub other_entries: Vec<String>,
+    /// The snapshot file.
+    pub snapshot: String,
+    /// Its size, 0 when unreadable.
+    pub snapshot_bytes: u64,
+    /// What is wrong with the snapshot, empty when it decodes.
+    pub snapshot_problem: String,
+    /// The last installation problem, empty when none.
+    pub last_problem: String,
+    /// Whether this call changed the preload file.
+    pub changed: bool,
 }
 
 /// The object served at [`OBJECT_PATH`].
@@ -325,6 +360,69 @@ impl Agent1 {
             &policy,
             "oneagentd",
         ))
+    }
+
+    /// Verifies the library (trivial programs run with it preloaded must behave normally) and
+    /// adds it to the preload file, keeping every other entry. Root only.
+    async fn preload_install(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<PreloadReport, AgentError> {
+        require_root(&header, conn, "installing the preload library").await?;
+        let changed = self.shared.preload_install().map_err(|e| match e {
+            crate::Error::PreloadVerify { .. } => AgentError::InvalidArgument(e.to_string()),
+            _ => AgentError::Failed(e.to_string()),
+        })?;
+        self.shared
+            .preload_report(false, changed)
+            .map_err(|e| AgentError::Failed(e.to_string()))
+    }
+
+    /// Takes our entry out of the preload file (removing the file when it was the only entry).
+    /// Root only.
+    async fn preload_remove(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<PreloadReport, AgentError> {
+        require_root(&header, conn, "removing the preload library").await?;
+        let changed = self
+            .shared
+            .preload_remove()
+            .map_err(|e| AgentError::Failed(e.to_string()))?;
+        self.shared
+            .preload_report(false, changed)
+            .map_err(|e| AgentError::Failed(e.to_string()))
+    }
+
+    /// Verifies the library and reports the preload file and snapshot. Changes nothing. Root only
+    /// (it runs programs as root).
+    async fn preload_verify(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<PreloadReport, AgentError> {
+        require_root(&header, conn, "verifying the preload library").await?;
+        self.shared
+            .preload_report(true, false)
+            .map_err(|e| AgentError::Failed(e.to_string()))
+    }
+
+    /// Lets the crash circuit breaker's blocked executable `exe` (every one when empty) be
+    /// injected again. Returns how many were unblocked. Root only.
+    async fn preload_unblock(
+        &self,
+        exe: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<u32, AgentError> {
+        require_root(&header, conn, "unblocking executables").await?;
+        let exe = (!exe.is_empty()).then_some(exe);
+        self.shared
+            .unblock(exe)
+            .map(|n| n as u32)
+            .map_err(|e| AgentError::Failed(e.to_string()))
     }
 
     /// Emitted after a successful reload, with the new configuration generation.

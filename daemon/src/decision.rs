@@ -27,9 +27,42 @@ pub struct AgentProblem {
     pub problem: String,
 }
 
+/// The marker that identifies our agents' paths in a process's environment: the longest common
+/// directory prefix of the configured agent paths (at least `/x/`), else `/oneagent/`.
+pub fn agent_marker(config: &Config) -> String {
+    let paths: Vec<String> = [
+        &config.agents.java,
+        &config.agents.java_skywalking,
+        &config.agents.python,
+        &config.agents.nodejs,
+        &config.agents.dotnet,
+    ]
+    .iter()
+    .map(|p| p.display().to_string())
+    .collect();
+    let first = paths.first().cloned().unwrap_or_default();
+    let mut common = first.len();
+    for p in &paths {
+        common = common.min(
+            first
+                .bytes()
+                .zip(p.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    let prefix = first.get(..common).unwrap_or_default();
+    match prefix.rfind('/') {
+        Some(end) if end >= 2 => prefix.get(..=end).unwrap_or("/oneagent/").to_owned(),
+        _ => "/oneagent/".to_owned(),
+    }
+}
+
 /// A policy with owned storage; [`OwnedPolicy::policy`] lends a core [`Policy`].
 #[derive(Debug, Clone)]
 pub struct OwnedPolicy {
+    /// Our agents' path marker (see [`agent_marker`]).
+    pub marker: String,
     enabled: bool,
     agents: LanguageSet,
     java_agent: CoreJavaAgent,
@@ -109,6 +142,7 @@ impl OwnedPolicy {
             }
         }
         OwnedPolicy {
+            marker: agent_marker(config),
             enabled: global.unwrap_or(config.injection.enabled),
             agents,
             java_agent,
@@ -138,8 +172,42 @@ impl OwnedPolicy {
             disabled_services: ByteList::nul(&self.disabled),
             enabled_services: ByteList::nul(&self.enabled_services),
             skip_executables: ByteList::nul(&self.skip_executables),
-            ..Policy::DEFAULT
+            own_agent_marker: self.marker.as_bytes(),
         }
+    }
+
+    /// Whether injection is enabled globally.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Languages whose agent is usable.
+    pub fn agents(&self) -> LanguageSet {
+        self.agents
+    }
+
+    /// Service names with injection disabled.
+    pub fn disabled_services(&self) -> Vec<&[u8]> {
+        self.disabled
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// Service names with injection enabled while it is off globally.
+    pub fn enabled_services(&self) -> Vec<&[u8]> {
+        self.enabled_services
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// Executables never injected (crash circuit breaker).
+    pub fn skip_executables(&self) -> Vec<&[u8]> {
+        self.skip_executables
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 }
 
@@ -330,6 +398,23 @@ mod tests {
             (v.action.as_str(), v.reason_code.as_str()),
             ("inject", "instrumentable")
         );
+    }
+
+    #[test]
+    fn the_marker_is_the_common_agent_directory() {
+        assert_eq!(
+            agent_marker(&Config::default()),
+            "/usr/lib/oneagent/agents/"
+        );
+        let mut config = Config::default();
+        config.agents.java = "/opt/a/agents/j.jar".into();
+        config.agents.java_skywalking = "/opt/a/agents/sw.jar".into();
+        config.agents.python = "/opt/a/agents/py".into();
+        config.agents.nodejs = "/opt/a/agents/r.js".into();
+        config.agents.dotnet = "/opt/a/agents/dn".into();
+        assert_eq!(agent_marker(&config), "/opt/a/agents/");
+        config.agents.dotnet = "/srv/dn".into();
+        assert_eq!(agent_marker(&config), "/oneagent/");
     }
 
     #[test]

@@ -76,6 +76,20 @@ pub enum Error {
         /// The text given.
         given: String,
     },
+    /// The preload snapshot could not be encoded.
+    #[error("compiling the preload snapshot: {problem}")]
+    Snapshot {
+        /// What the encoder refused.
+        problem: String,
+    },
+    /// The preload library failed verification and was not installed.
+    #[error("preload library {library} failed verification: {problem}")]
+    PreloadVerify {
+        /// The library.
+        library: PathBuf,
+        /// What went wrong.
+        problem: String,
+    },
     /// A service name given to enable/disable is not usable.
     #[error("invalid service name `{given}`: {why}")]
     ServiceName {

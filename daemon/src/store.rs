@@ -60,6 +60,13 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (pid, start_time)
      );",
+    // 3: executables the crash circuit breaker keeps from being injected.
+    "CREATE TABLE blocked_executables (
+        exe TEXT PRIMARY KEY NOT NULL,
+        reason TEXT NOT NULL,
+        blocked_at INTEGER NOT NULL
+     );
+     ALTER TABLE processes ADD COLUMN preload_outcome TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The newest schema version this build knows.
@@ -328,6 +335,60 @@ impl Store {
     }
 }
 
+/// An executable the crash circuit breaker blocked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+pub struct BlockedExecutable {
+    /// The executable path.
+    pub exe: String,
+    /// Why it was blocked.
+    pub reason: String,
+    /// Unix time it was blocked.
+    pub blocked_at: u64,
+}
+
+impl Store {
+    /// Executables blocked by the circuit breaker.
+    pub fn blocked_executables(&self) -> Result<Vec<BlockedExecutable>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT exe, reason, blocked_at FROM blocked_executables ORDER BY exe")
+            .map_err(db_err(&self.path))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(BlockedExecutable {
+                    exe: r.get(0)?,
+                    reason: r.get(1)?,
+                    blocked_at: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .map_err(db_err(&self.path))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err(&self.path))
+    }
+
+    /// Blocks `exe`; returns whether it was new.
+    pub fn block_executable(&self, exe: &str, reason: &str) -> Result<bool> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO blocked_executables (exe, reason, blocked_at) VALUES (?1, ?2, ?3)",
+                params![exe, reason, unix_now() as i64],
+            )
+            .map(|n| n > 0)
+            .map_err(db_err(&self.path))
+    }
+
+    /// Unblocks `exe`, or every executable when `None`; returns how many were removed.
+    pub fn unblock_executable(&self, exe: Option<&str>) -> Result<usize> {
+        match exe {
+            Some(exe) => self
+                .conn
+                .execute("DELETE FROM blocked_executables WHERE exe = ?1", [exe]),
+            None => self.conn.execute("DELETE FROM blocked_executables", []),
+        }
+        .map_err(db_err(&self.path))
+    }
+}
+
 impl Store {
     /// Applies inventory changes in one transaction.
     pub fn apply_process_changes(&mut self, changes: &crate::inventory::Changes) -> Result<()> {
@@ -347,9 +408,9 @@ impl Store {
                     "INSERT OR REPLACE INTO processes (pid, start_time, ppid, exe, command_line,
                         systemd_unit, container_id, pod_uid, language, runtime_version, action,
                         reason_code, reason, service_name, service_name_source, injection_state,
-                        pending_change, first_seen, updated_at)
+                        pending_change, first_seen, updated_at, preload_outcome)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                        ?17, ?18, ?19)",
+                        ?17, ?18, ?19, ?20)",
                 )
                 .map_err(db_err(&path))?;
             let now = unix_now() as i64;
@@ -376,6 +437,7 @@ impl Store {
                         p.pending_change,
                         p.first_seen as i64,
                         now,
+                        p.preload_outcome,
                     ])
                     .map_err(db_err(&path))?;
             }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::{OwnedPolicy, Verdict, enrich, evaluate};
 use crate::elf_cache::ElfCache;
+use crate::injection::report::ReceivedReport;
 use crate::store::unix_now;
 use procfs::{Unreadable, list_pids, read_process};
 
@@ -48,6 +49,9 @@ pub struct ProcessEntry {
     pub injection_state: String,
     /// `gains-agent` or `loses-agent` at the next start, empty when nothing changes.
     pub pending_change: String,
+    /// What the preload library reported doing in this process (`injected`, `skipped`,
+    /// `agent-missing`, …), empty when it sent no report.
+    pub preload_outcome: String,
     /// Unix time the daemon first saw this process.
     pub first_seen: u64,
 }
@@ -94,11 +98,20 @@ pub struct Inventory {
     processes: HashMap<u32, ProcessEntry>,
     elf: ElfCache,
     policy: Arc<OwnedPolicy>,
-    permissive: OwnedPolicy,
     dirty: HashSet<u32>,
     removed: Vec<(u32, u64)>,
     first_seen: HashMap<(u32, u64), u64>,
     last_unreadable_was_denied: bool,
+    reports: HashMap<u32, (std::time::Instant, ReceivedReport)>,
+}
+
+/// A process that exited, with its preload report if it sent one.
+#[derive(Debug)]
+pub struct Exited {
+    /// The inventory entry.
+    pub entry: ProcessEntry,
+    /// The report and when it arrived.
+    pub report: Option<(std::time::Instant, ReceivedReport)>,
 }
 
 fn join_command_line(cmdline: &[u8]) -> String {
@@ -124,18 +137,17 @@ fn join_command_line(cmdline: &[u8]) -> String {
 impl Inventory {
     /// An empty inventory reading `proc_root` (normally `/proc`), ignoring `self_pid`.
     pub fn new(proc_root: PathBuf, self_pid: u32, policy: Arc<OwnedPolicy>) -> Self {
-        let permissive = OwnedPolicy::build(&crate::config::Config::default(), &[], &[]);
         Inventory {
             proc_root,
             self_pid,
             processes: HashMap::new(),
             elf: ElfCache::default(),
             policy,
-            permissive,
             dirty: HashSet::new(),
             removed: Vec::new(),
             first_seen: HashMap::new(),
             last_unreadable_was_denied: false,
+            reports: HashMap::new(),
         }
     }
 
@@ -203,7 +215,8 @@ impl Inventory {
             procfs::read_runtime_details(&self.proc_root, pid, &mut raw.facts);
             enrich(&mut raw.facts, &mut self.elf);
             verdict = evaluate(&raw.facts, &self.policy);
-            ours_now = evaluate(&raw.facts, &self.permissive).already_injected;
+            // Whether our agent is configured is read from the environment whatever the policy.
+            ours_now = verdict.already_injected;
         }
         let key = (pid, raw.stat.start_time);
         if let Some(old) = self.processes.get(&pid)
@@ -215,6 +228,12 @@ impl Inventory {
         }
         let now = unix_now();
         let first_seen = *self.first_seen.entry(key).or_insert(now);
+        let report = self.reports.get(&pid).map(|(_, r)| r);
+        let preload_outcome = report.map(|r| r.outcome.clone()).unwrap_or_default();
+        let injected_by_preload = matches!(preload_outcome.as_str(), "injected" | "nothing-to-do");
+        // The preload's setenv changes the process's own copy of the environment, which
+        // /proc/PID/environ does not show: its report is the truth when there is one.
+        let ours_now = ours_now || injected_by_preload;
         let injection_state = if ours_now {
             "injected"
         } else if verdict.action == "inject" {
@@ -246,6 +265,7 @@ impl Inventory {
             verdict,
             injection_state: injection_state.to_owned(),
             pending_change: pending_change.to_owned(),
+            preload_outcome,
             first_seen,
         };
         let changed = self.processes.get(&pid) != Some(&entry);
@@ -256,13 +276,27 @@ impl Inventory {
         true
     }
 
-    /// Forgets a process that exited.
-    pub fn exited(&mut self, pid: u32) {
-        if let Some(old) = self.processes.remove(&pid) {
-            self.removed.push((pid, old.start_time));
-            self.first_seen.remove(&(pid, old.start_time));
-            self.dirty.remove(&pid);
+    /// Forgets a process that exited; returns what was known of it.
+    pub fn exited(&mut self, pid: u32) -> Option<Exited> {
+        let report = self.reports.remove(&pid);
+        let old = self.processes.remove(&pid)?;
+        self.removed.push((pid, old.start_time));
+        self.first_seen.remove(&(pid, old.start_time));
+        self.dirty.remove(&pid);
+        Some(Exited { entry: old, report })
+    }
+
+    /// Records a preload report and re-reads its process.
+    pub fn record_report(&mut self, report: ReceivedReport) {
+        let pid = report.pid;
+        if self.reports.len() > 65_536 {
+            // Reports of processes whose exit we missed: drop the ones not in the inventory.
+            let known: HashSet<u32> = self.processes.keys().copied().collect();
+            self.reports.retain(|p, _| known.contains(p));
         }
+        self.reports
+            .insert(pid, (std::time::Instant::now(), report));
+        self.observe(pid);
     }
 
     /// All processes, ordered by pid.

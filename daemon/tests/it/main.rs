@@ -12,5 +12,6 @@ mod database;
 mod docs;
 mod inventory;
 mod notify;
+mod preload;
 mod support;
 mod systemd;
