@@ -35,3 +35,13 @@ derive_bus_config() {
         -e "s#</busconfig>#  <includedir>${policy_dir}</includedir>\n</busconfig>#" \
         /usr/share/dbus-1/system.conf >"$output"
 }
+
+# The end-to-end tests' prerequisites (tests/e2e): pip for Debian's python3 (the interpreter the
+# tests run), npm and unshare, then the real OpenTelemetry agents from PyPI and npm, installed
+# once per machine into target/e2e-agents (pinned in tests/e2e/*-agent.txt).
+ensure_e2e_agents() {
+    [ -x /usr/bin/python3 ] || ensure_commands __python3__:python3
+    /usr/bin/python3 -m pip --version >/dev/null 2>&1 || ensure_commands __pip__:python3-pip
+    ensure_commands npm:npm unshare:util-linux findmnt:util-linux
+    bash tests/e2e/install_agents.sh
+}

@@ -1,0 +1,5 @@
+import os
+for k in ["PYTHONPATH", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+          "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER", "OTEL_RESOURCE_ATTRIBUTES", "JAVA_TOOL_OPTIONS",
+          "NODE_OPTIONS"]:
+    print(k + "=" + os.environ.get(k, "<unset>"))

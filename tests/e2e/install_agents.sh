@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the real OpenTelemetry agents the end-to-end tests use, once per machine, into
+# target/e2e-agents/oneagent/agents/{python,nodejs} (not committed). The path contains
+# "/oneagent/", the marker by which the preload library recognises its own agents.
+# A stamp file holds a hash of the pin files: a changed pin reinstalls that agent.
+# Usage: bash tests/e2e/install_agents.sh [REPO_ROOT]
+set -euo pipefail
+repo=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
+here="$repo/tests/e2e"
+base="$repo/target/e2e-agents/oneagent/agents"
+mkdir -p "$base"
+
+stamp_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# Python: installed with the interpreter the tests run (Debian's /usr/bin/python3), so that
+# compiled wheels (protobuf, wrapt) match it.
+py_dir="$base/python"
+py_stamp=$(stamp_of "$here/requirements-python-agent.txt")
+if [ "$(cat "$py_dir/.e2e-stamp" 2>/dev/null)" != "$py_stamp" ]; then
+    echo "==> installing the Python OpenTelemetry agent into $py_dir" >&2
+    rm -rf "$py_dir" "$py_dir.tmp"
+    /usr/bin/python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-compile \
+        --no-deps --target "$py_dir.tmp" -r "$here/requirements-python-agent.txt"
+    echo "$py_stamp" >"$py_dir.tmp/.e2e-stamp"
+    mv "$py_dir.tmp" "$py_dir"
+fi
+
+# Node.js
+node_dir="$base/nodejs"
+node_stamp=$(stamp_of "$here/package-node-agent.txt")
+if [ "$(cat "$node_dir/.e2e-stamp" 2>/dev/null)" != "$node_stamp" ]; then
+    echo "==> installing the Node.js OpenTelemetry agent into $node_dir" >&2
+    rm -rf "$node_dir" "$node_dir.tmp"
+    mkdir -p "$node_dir.tmp"
+    # shellcheck disable=SC2046
+    npm install --silent --no-audit --no-fund --save-exact --prefix "$node_dir.tmp" \
+        $(grep -v '^#' "$here/package-node-agent.txt")
+    echo "$node_stamp" >"$node_dir.tmp/.e2e-stamp"
+    mv "$node_dir.tmp" "$node_dir"
+fi
+test -f "$node_dir/node_modules/@opentelemetry/auto-instrumentations-node/build/src/register.js"
+test -f "$py_dir/opentelemetry/instrumentation/auto_instrumentation/sitecustomize.py"

@@ -1,0 +1,873 @@
+#!/usr/bin/python3
+"""End-to-end tests of system-wide injection through /etc/ld.so.preload (issue 4).
+
+Run as root from the repository root: `python3 tests/e2e/run.py` (scripts/test does, after
+building the library and the daemon and installing the agents with tests/e2e/install_agents.sh).
+
+The driver re-executes itself inside `unshare --mount --propagation private` and mounts overlays
+over /etc, /var and /run there (upper and work directories in a temporary directory), so the
+/etc/ld.so.preload, /var/lib/oneagent and /run/oneagent it writes exist only in that private
+mount namespace and vanish with it; the machine's real /etc, /usr, /var and /run are never
+written. Test applications are started plainly (a fixed PATH/HOME/LANG environment, no variable
+of ours), exactly as any process on a host with the preload installed.
+
+Prints `PASS name` / `FAIL name: why` per test and a final `N passed, M failed[, K skipped]`;
+exits 1 if anything failed.
+"""
+
+import argparse
+import gzip
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+AGENTS = os.path.join(REPO, "target/e2e-agents/oneagent/agents")
+PY_AGENT = os.path.join(AGENTS, "python")
+NODE_AGENT = os.path.join(AGENTS, "nodejs")
+NODE_REGISTER = os.path.join(
+    NODE_AGENT, "node_modules/@opentelemetry/auto-instrumentations-node/build/src/register.js"
+)
+LIB_BUILT = os.path.join(REPO, "preload/lib/target/release/liboneagent_preload.so")
+DAEMON = os.path.join(REPO, "target/debug/oneagentd")
+CTL = os.path.join(REPO, "target/debug/oneagentctl")
+PYTHON = "/usr/bin/python3"
+PRELOAD_FILE = "/etc/ld.so.preload"
+STATE_DIR = "/var/lib/oneagent"
+RUNTIME_DIR = "/run/oneagent"
+SNAPSHOT = os.path.join(STATE_DIR, "preload.snapshot")
+PLAIN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/root", "LANG": "C.UTF-8"}
+OURS = [
+    "PYTHONPATH",
+    "OTEL_SERVICE_NAME",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_LOGS_EXPORTER",
+    "OTEL_RESOURCE_ATTRIBUTES",
+]
+
+
+class Skip(Exception):
+    pass
+
+
+def host_name():
+    with open("/proc/sys/kernel/hostname") as f:
+        return f.read().strip()
+
+
+def run(argv, env=None, timeout=60, **kw):
+    """Runs argv with the plain environment (plus `env`), returns (code, stdout, stderr)."""
+    e = dict(PLAIN_ENV)
+    e.update(env or {})
+    p = subprocess.run(argv, env=e, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, **kw)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def env_lines(text):
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def sh(*argv):
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
+
+
+# --- the snapshot encoder (fallback while the daemon does not compile snapshots) --------------
+
+
+def fnv1a64(data):
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def encode_snapshot(strings, enabled=True, java_kind=0, agents=0x0F, lists=((), (), ())):
+    """preload/core's snapshot format, version 1 (see preload/core/src/snapshot.rs)."""
+    body = bytes([1 if enabled else 0, java_kind, agents, 0])
+    for s in strings:
+        body += struct.pack("<H", len(s)) + s
+    for entries in lists:
+        data = b"".join(e + b"\0" for e in entries)
+        body += struct.pack("<H", len(data)) + data
+    total = 24 + len(body)
+    return b"OASNAP\0\0" + struct.pack("<HHIQ", 1, 0, total, fnv1a64(body)) + body
+
+
+# --- the fixture ------------------------------------------------------------------------------
+
+
+class Fixture:
+    def __init__(self, tmp, mode):
+        self.tmp = tmp
+        self.mode = mode  # "daemon" or "local"
+        self.lib = os.path.join(tmp, "lib/oneagent/liboneagent_preload.so")
+        self.bin = os.path.join(tmp, "bin")
+        self.apps = os.path.join(tmp, "apps")
+        self.jar = os.path.join(tmp, "oneagent/agents/java/test-agent.jar")
+        self.procs = []
+        self.receiver = None
+        self.bus_address = None
+        self.daemon = None
+        self.baseline = {}
+
+    # Fixtures built before the preload is active (compilers then run unpreloaded, and faster).
+    def build(self):
+        for d in (self.bin, self.apps, os.path.dirname(self.lib), os.path.dirname(self.jar)):
+            os.makedirs(d, exist_ok=True)
+        for d in (self.tmp, os.path.join(self.tmp, "lib"), os.path.join(self.tmp, "oneagent")):
+            os.chmod(d, 0o755)
+        shutil.copyfile(LIB_BUILT, self.lib)
+        os.chmod(self.lib, 0o755)
+        src = os.path.join(HERE, "apps")
+        for f in ("pyshop.py", "nodeshop.js", "printenv.py", "printenv.js"):
+            shutil.copy(os.path.join(src, f), self.apps)
+        def cc(out, source, *flags, libs=()):
+            sh("gcc", *flags, "-O1", "-o", out, os.path.join(src, source), *libs)
+
+        cc(os.path.join(self.bin, "spawner"), "spawner.c")
+        cc(os.path.join(self.bin, "printenv-static"), "printenv.c", "-static")
+        os.makedirs(os.path.join(self.bin, "suid"), exist_ok=True)
+        os.makedirs(os.path.join(self.bin, "plain"), exist_ok=True)
+        # Named like a runtime so that the library takes its full path (it is "python3 app.py").
+        cc(os.path.join(self.bin, "suid/python3"), "printenv.c")
+        shutil.copy(os.path.join(self.bin, "suid/python3"), os.path.join(self.bin, "plain/python3"))
+        for d in (self.bin, os.path.join(self.bin, "suid"), os.path.join(self.bin, "plain")):
+            os.chmod(d, 0o755)
+        os.chmod(os.path.join(self.bin, "suid/python3"), 0o4755)
+        cc(os.path.join(self.tmp, "other.so"), "other.c", "-shared", "-fPIC", "-nostdlib")
+        cc(os.path.join(self.tmp, "needed.so"), "needed.c", "-shared", "-fPIC", libs=["-lm"])
+        needed = subprocess.run(["readelf", "-d", os.path.join(self.tmp, "needed.so")], capture_output=True, text=True).stdout
+        check("(NEEDED)" in needed, f"needed.so has no DT_NEEDED:\n{needed}")
+        cc(os.path.join(self.tmp, "noisy.so"), "noisy.c", "-shared", "-fPIC", "-nostdlib")
+        with open(os.path.join(self.tmp, "not-elf.so"), "w") as f:
+            f.write("this is not an ELF object\n")
+        gocache = os.path.join(REPO, "target/e2e-cache/go")
+        os.makedirs(gocache, exist_ok=True)
+        subprocess.run(
+            ["go", "build", "-buildmode=pie", "-o", os.path.join(self.bin, "gopie/python3"), os.path.join(src, "gomain.go")],
+            check=True,
+            env=dict(PLAIN_ENV, GOCACHE=gocache, GOPATH=os.path.join(gocache, "gopath"), CGO_ENABLED="0", GO111MODULE="off"),
+        )
+        classes = os.path.join(self.tmp, "classes")
+        sh("javac", "-d", classes, os.path.join(src, "TestAgent.java"), os.path.join(src, "App.java"))
+        manifest = os.path.join(self.tmp, "MANIFEST.MF")
+        with open(manifest, "w") as f:
+            f.write("Premain-Class: TestAgent\n")
+        sh("jar", "cfm", self.jar, manifest, "-C", classes, "TestAgent.class")
+        self.classes = classes
+        subprocess.run(["chmod", "-R", "a+rX", self.tmp], check=True)
+
+    def start_receiver(self):
+        sys.path.insert(0, PY_AGENT)
+        sys.path.insert(0, HERE)
+        import otlp_receiver
+
+        self.receiver = otlp_receiver.Receiver()
+
+    def config_text(self, library=None):
+        return (
+            "[injection]\n"
+            "enabled = true\n"
+            f'library = "{library or self.lib}"\n'
+            f'preload_file = "{PRELOAD_FILE}"\n'
+            'java_agent = "opentelemetry"\n'
+            "[exporter]\n"
+            f'otlp_endpoint = "{self.receiver.url}"\n'
+            "[agents]\n"
+            f'java = "{self.jar}"\n'
+            f'python = "{PY_AGENT}"\n'
+            f'nodejs = "{NODE_REGISTER}"\n'
+        )
+
+    def write_config(self, library=None):
+        path = os.path.join(self.tmp, "oneagent.toml")
+        with open(path, "w") as f:
+            f.write(self.config_text(library))
+        return path
+
+    def local_snapshot(self):
+        b = lambda s: s.encode()
+        return encode_snapshot(
+            [
+                b(self.jar),
+                b(self.jar),
+                b(PY_AGENT),
+                b(NODE_REGISTER),
+                b(os.path.join(AGENTS, "dotnet")),
+                b(self.receiver.url),
+                b"127.0.0.1:11800",
+                b(host_name()),
+                b(os.path.join(RUNTIME_DIR, "preload.sock")),
+                b"/oneagent/",
+            ]
+        )
+
+    # -- D-Bus and the daemon -----------------------------------------------------------------
+
+    def start_bus(self):
+        d = os.path.join(self.tmp, "bus")
+        policy = os.path.join(d, "system.d")
+        os.makedirs(policy)
+        os.chmod(d, 0o755)
+        shutil.copy(os.path.join(REPO, "systemd/io.oneagent.Agent1.conf"), policy)
+        sock = os.path.join(d, "system_bus_socket")
+        out = []
+        with open("/usr/share/dbus-1/system.conf") as f:
+            for line in f:
+                t = line.strip()
+                if t.startswith(("<user>", "<pidfile>", "<servicehelper>", "<includedir>", "<include ")) or t in (
+                    "<fork/>",
+                    "<syslog/>",
+                    "<standard_system_servicedirs/>",
+                ):
+                    continue
+                if t.startswith("<listen>"):
+                    line = f"  <listen>unix:path={sock}</listen>\n"
+                elif t == "</busconfig>":
+                    line = f"  <includedir>{policy}</includedir>\n</busconfig>\n"
+                out.append(line)
+        conf = os.path.join(d, "system.conf")
+        with open(conf, "w") as f:
+            f.writelines(out)
+        p = subprocess.Popen(
+            ["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        self.procs.append(p)
+        line = p.stdout.readline().decode()
+        check(line.startswith("unix:"), f"dbus-daemon printed {line!r}")
+        self.bus_address = f"unix:path={sock}"
+
+    def start_daemon(self, config):
+        log = open(os.path.join(self.tmp, f"oneagentd-{len(self.procs)}.log"), "w")
+        p = subprocess.Popen(
+            [DAEMON, "--config", config, "--state-dir", STATE_DIR, "--runtime-dir", RUNTIME_DIR],
+            env=dict(PLAIN_ENV, DBUS_SYSTEM_BUS_ADDRESS=self.bus_address, ONEAGENT_LOG="debug"),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(p)
+        self.daemon = p
+        self.daemon_log = log.name
+        return p
+
+    def stop_daemon(self):
+        if self.daemon and self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGTERM)
+            try:
+                self.daemon.wait(10)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        self.daemon = None
+
+    def daemon_log_tail(self):
+        try:
+            with open(self.daemon_log) as f:
+                return f.read()[-3000:]
+        except (OSError, AttributeError):
+            return ""
+
+    def ctl(self, *args):
+        return run([CTL, *args], env={"DBUS_SYSTEM_BUS_ADDRESS": self.bus_address or ""})
+
+    def install_preload(self):
+        """Makes /etc/ld.so.preload list the library (through the daemon when it can)."""
+        if self.mode == "local":
+            os.makedirs(STATE_DIR, exist_ok=True)
+            os.makedirs(RUNTIME_DIR, exist_ok=True)
+            with open(SNAPSHOT, "wb") as f:
+                f.write(self.local_snapshot())
+            os.chmod(SNAPSHOT, 0o644)
+            with open(PRELOAD_FILE, "w") as f:
+                f.write(self.lib + "\n")
+            return
+        self.start_bus()
+        self.start_daemon(self.write_config())
+        wait_until(lambda: preload_entries().count(self.lib) == 1 and os.path.exists(SNAPSHOT), 20,
+                   lambda: f"the daemon did not install the preload; log:\n{self.daemon_log_tail()}")
+
+    def cleanup(self):
+        self.stop_daemon()
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if self.receiver:
+            self.receiver.stop()
+
+
+def preload_entries():
+    try:
+        with open(PRELOAD_FILE) as f:
+            return f.read().split()
+    except FileNotFoundError:
+        return []
+
+
+def wait_for(pred, timeout):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def wait_until(pred, timeout, msg):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(msg() if callable(msg) else msg)
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+TESTS = []
+
+
+def test(name):
+    def deco(fn):
+        TESTS.append((name, fn))
+        return fn
+
+    return deco
+
+
+# The safety matrix: each command is run before the preload is installed (baseline) and under it.
+def matrix(fx):
+    b = fx.bin
+    py_script = os.path.join(fx.apps, "printenv.py")
+    return [
+        ("ls /", ["ls", "/"], {}),
+        ("cat", ["cat", "/etc/hostname", "/etc/os-release"], {}),
+        ("echo", ["echo", "hello", "world"], {}),
+        ("true", ["true"], {}),
+        ("false", ["false"], {}),
+        ("sh -c", ["sh", "-c", "echo sh; echo err >&2; exit 3"], {}),
+        ("bash -c", ["bash", "-c", "echo $((1+2)); exit 4"], {}),
+        ("env | sort", ["sh", "-c", "env | sort"], {}),
+        ("python3 -c", [PYTHON, "-c", "import sys; print(sys.version_info[:2]); sys.exit(5)"], {}),
+        ("python3 -c subprocess", [PYTHON, "-c", "import subprocess; print(subprocess.run(['echo', 'child']).returncode)"], {}),
+        ("java -version", ["java", "-version"], {}),
+        ("node -v", ["node", "-v"], {}),
+        ("perl -e", ["perl", "-e", "print qq(perl ok\\n); exit 5"], {}),
+        ("static binary", [os.path.join(b, "printenv-static"), "app.py"], {}),
+        ("Go PIE named python3", [os.path.join(b, "gopie/python3"), "app.py"], {}),
+        ("posix_spawn echo", [os.path.join(b, "spawner"), "spawn", "echo", "spawned"], {}),
+        ("posix_spawn sh exit 9", [os.path.join(b, "spawner"), "spawn", "sh", "-c", "exit 9"], {}),
+        ("execvp echo", [os.path.join(b, "spawner"), "execvp", "echo", "exec'd"], {}),
+        ("execvp sh exit 9", [os.path.join(b, "spawner"), "execvp", "sh", "-c", "exit 9"], {}),
+        (
+            "setuid program as uid 65534 (AT_SECURE)",
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", os.path.join(b, "suid/python3"), py_script],
+            {},
+        ),
+    ]
+
+
+def record_baseline(fx):
+    check(not os.path.exists(PRELOAD_FILE), "an /etc/ld.so.preload exists before the tests")
+    for name, argv, env in matrix(fx):
+        fx.baseline[name] = run(argv, env)
+
+
+def make_safety_test(name, argv, env):
+    def t(fx):
+        check(fx.lib in preload_entries(), "the preload is not installed")
+        got = run(argv, env)
+        want = fx.baseline[name]
+        check(got == want, f"differs under /etc/ld.so.preload:\n  without: {want!r}\n  with:    {got!r}")
+
+    return t
+
+
+@test("isolation: overlays on /etc, /var, /run; the host's /etc untouched")
+def t_isolation(fx):
+    for m in ("/etc", "/var", "/run"):
+        out = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", m], capture_output=True, text=True).stdout.split()
+        check(out and out[-1] == "overlay", f"{m} is not an overlay here: {out}")
+    probe = "/etc/.oneagent-e2e-probe"
+    with open(probe, "w") as f:
+        f.write("x")
+    # /proc/1/root is pid 1's root in the machine's own mount namespace.
+    check(not os.path.exists("/proc/1/root" + probe), "a write to /etc reached the host")
+    os.unlink(probe)
+    check(os.path.exists("/proc/1/root/etc/ld.so.preload") == HOST_HAD_PRELOAD, "host /etc/ld.so.preload changed")
+
+
+@test("receiver: decodes OTLP/HTTP traces sent plain, gzip and chunked")
+def t_receiver(fx):
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+    from opentelemetry.proto.common.v1 import common_pb2
+
+    def body(name):
+        req = trace_service_pb2.ExportTraceServiceRequest()
+        rs = req.resource_spans.add()
+        kv = rs.resource.attributes.add(key="service.name")
+        kv.value.CopyFrom(common_pb2.AnyValue(string_value="receiver-selftest"))
+        sp = rs.scope_spans.add().spans.add(name=name, kind=2)
+        sp.trace_id, sp.span_id = b"\1" * 16, b"\2" * 8
+        return req.SerializeToString()
+
+    def post(data, headers):
+        req = urllib.request.Request(fx.receiver.url + "/v1/traces", data=data, headers=headers, method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            check(r.status == 200, r.status)
+
+    post(body("plain"), {"Content-Type": "application/x-protobuf"})
+    post(gzip.compress(body("gzip")), {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})
+    raw = gzip.compress(body("chunked-gzip"))
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(raw[i : i + 7]), raw[i : i + 7]) for i in range(0, len(raw), 7)) + b"0\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", fx.receiver.port), timeout=5) as s:
+        s.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks
+        )
+        check(s.recv(100).startswith(b"HTTP/1.1 200"), "chunked upload refused")
+    names = {s.name for s in fx.receiver.wait_for(lambda s: s.service == "receiver-selftest", 5)}
+    wait_until(lambda: {s.name for s in fx.receiver.spans if s.service == "receiver-selftest"} >= {"plain", "gzip", "chunked-gzip"},
+               5, lambda: f"received {names}")
+
+
+@test("preload: /etc/ld.so.preload lists the library, the snapshot is in /var/lib/oneagent")
+def t_installed(fx):
+    check(preload_entries() == [fx.lib], f"entries {preload_entries()}")
+    check(os.path.getsize(SNAPSHOT) > 24, "snapshot too small")
+    # Any new process maps it (a plain `cat` of its own maps).
+    code, out, err = run(["cat", "/proc/self/maps"])
+    check("liboneagent_preload.so" in out, "a new process does not map the library")
+
+
+def serve_one(fx, argv, env, get_path):
+    """Starts an HTTP app plainly, sends it one request, waits for it to exit."""
+    e = dict(PLAIN_ENV)
+    e.update(env)
+    p = subprocess.Popen(argv, env=e, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    fx.procs.append(p)
+    line = p.stdout.readline().decode()
+    if not line.startswith("LISTENING "):
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError(f"app did not start: {line!r} {err.decode()[-2000:]}")
+    port = int(line.split()[1])
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{get_path}", timeout=30) as r:
+        body = r.read().decode()
+    try:
+        out, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError(f"app did not exit after its request: {err.decode()[-2000:]}")
+    check(p.returncode == 0, f"app exit {p.returncode}: {err.decode()[-2000:]}")
+    return body, err.decode()
+
+
+def check_resource(span, service):
+    r = span.resource
+    check(r.get("service.name") == service, f"service.name {r.get('service.name')!r}")
+    check(r.get("host.name") == host_name(), f"host.name {r.get('host.name')!r} (ours: {host_name()!r})")
+    sid = r.get("service.instance.id") or ""
+    check(sid.startswith(host_name() + "-"), f"service.instance.id {sid!r} is not ours")
+
+
+def python_app(fx, service, env):
+    body, err = serve_one(fx, [PYTHON, os.path.join(fx.apps, "pyshop.py")], env, "/checkout")
+    check(body == "checkout:backend-ok", body)
+    check(err == "", f"the app's stderr: {err[-2000:]}")
+    spans = fx.receiver.wait_for(lambda s: s.service == service and s.kind == "CLIENT", 15)
+    check(spans, f"no client span from {service!r}; received {fx.receiver.spans} errors {fx.receiver.errors}")
+    check(any("urllib" in s.scope for s in spans), f"spans {spans}")
+    check_resource(spans[0], service)
+
+
+@test("python: a plain `python3 pyshop.py` HTTP app sends spans as service `pyshop`")
+def t_python(fx):
+    python_app(fx, "pyshop", {})
+
+
+@test("python: a user-set OTEL_SERVICE_NAME wins")
+def t_python_user(fx):
+    python_app(fx, "py-user-name", {"OTEL_SERVICE_NAME": "py-user-name"})
+
+
+def node_app(fx, service, env):
+    body, err = serve_one(fx, ["node", os.path.join(fx.apps, "nodeshop.js")], env, "/checkout")
+    check(body == "node-ok:/checkout", body)
+    spans = fx.receiver.wait_for(lambda s: s.service == service and s.kind == "SERVER", 20)
+    check(spans, f"no server span from {service!r}; received {fx.receiver.spans} errors {fx.receiver.errors}; stderr {err[-2000:]}")
+    check(any("http" in s.scope for s in spans), f"spans {spans}")
+    check_resource(spans[0], service)
+
+
+@test("node: a plain `node nodeshop.js` HTTP app sends spans as service `nodeshop`")
+def t_node(fx):
+    node_app(fx, "nodeshop", {})
+
+
+@test("node: a user-set OTEL_SERVICE_NAME wins, the user's NODE_OPTIONS kept")
+def t_node_user(fx):
+    node_app(fx, "node-user-name", {"OTEL_SERVICE_NAME": "node-user-name", "NODE_OPTIONS": "--max-old-space-size=256"})
+
+
+@test("java: the test agent's premain runs, the user's JAVA_TOOL_OPTIONS is kept")
+def t_java(fx):
+    code, out, err = run(["java", "-cp", fx.classes, "App"], {"JAVA_TOOL_OPTIONS": "-Xmx64m"})
+    check(code == 0, err)
+    env = env_lines(out)
+    check(env["JAVA_TOOL_OPTIONS"] == f"-Xmx64m -javaagent:{fx.jar}", f"JAVA_TOOL_OPTIONS={env['JAVA_TOOL_OPTIONS']}")
+    check("ONEAGENT-E2E-JAVAAGENT" in err, f"no premain marker: {err}")
+    check(f"Picked up JAVA_TOOL_OPTIONS: -Xmx64m -javaagent:{fx.jar}" in err, err)
+    check(env["OTEL_SERVICE_NAME"] == "app", f"OTEL_SERVICE_NAME={env['OTEL_SERVICE_NAME']}")
+    check(env["OTEL_RESOURCE_ATTRIBUTES"].startswith(f"host.name={host_name()},"), env["OTEL_RESOURCE_ATTRIBUTES"])
+
+
+@test("setuid (AT_SECURE): library mapped through /etc/ld.so.preload, nothing injected; non-setuid control injected")
+def t_setuid(fx):
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    code, out, err = run(drop + [os.path.join(fx.bin, "suid/python3"), "maps"])
+    env = env_lines(out)
+    check(code == 7 and err == "", (code, err))
+    check(env["preloaded"] == "yes", "the setuid process does not map the library: AT_SECURE branch not reached")
+    check(all(env[k] == "<unset>" for k in ("PYTHONPATH", "OTEL_SERVICE_NAME")), f"setuid process injected: {env}")
+    code, out, err = run(drop + [os.path.join(fx.bin, "plain/python3"), "app.py"])
+    env = env_lines(out)
+    check(code == 7 and env["OTEL_SERVICE_NAME"] == "app", f"control not injected: {env} {err}")
+
+
+@test("spawn paths: Python targets started by posix_spawn, execvp and subprocess are injected")
+def t_spawn_targets(fx):
+    script = os.path.join(fx.apps, "printenv.py")
+    for how in ("spawn", "execvp"):
+        code, out, err = run([os.path.join(fx.bin, "spawner"), how, PYTHON, script])
+        env = env_lines(out)
+        check(code == 0 and err == "", f"{how}: {code} {err}")
+        check(f"{PY_AGENT}/opentelemetry/instrumentation/auto_instrumentation" in env["PYTHONPATH"], f"{how}: {env}")
+        check(env["OTEL_SERVICE_NAME"] == "printenv", f"{how}: {env}")
+    code, out, err = run([PYTHON, "-c", f"import subprocess, sys; sys.stdout.write(subprocess.run([{PYTHON!r}, {script!r}], capture_output=True, text=True).stdout)"])
+    env = env_lines(out)
+    check(code == 0 and env.get("OTEL_SERVICE_NAME") == "printenv", f"subprocess: {env} {err}")
+
+
+def snapshot_variants(good):
+    v = [("missing", None), ("empty", b"")]
+    for n in (8, 24, len(good) // 2, len(good) - 1):
+        v.append((f"truncated to {n} bytes", good[:n]))
+    for i in (0, 9, 13, 17, 24, 30, len(good) // 2, len(good) - 1):
+        b = bytearray(good)
+        b[i] ^= 0x5A
+        v.append((f"byte {i} corrupted", bytes(b)))
+    newer = bytearray(good)
+    newer[8:10] = struct.pack("<H", struct.unpack("<H", good[8:10])[0] + 1)
+    v.append(("newer version", bytes(newer)))
+    return v
+
+
+@test("bad snapshots: missing, empty, truncated, corrupted, newer → normal start, no output, no injection")
+def t_bad_snapshots(fx):
+    with open(SNAPSHOT, "rb") as f:
+        good = f.read()
+    script = os.path.join(fx.apps, "printenv.py")
+    node_script = os.path.join(fx.apps, "printenv.js")
+    # Positive controls with the good snapshot.
+    code, out, err = run([PYTHON, script])
+    check(env_lines(out)["OTEL_SERVICE_NAME"] == "printenv", f"control not injected: {out}")
+    code, out, err = run(["node", node_script])
+    check(env_lines(out)["NODE_OPTIONS"] == f"--require {NODE_REGISTER}", f"control not injected: {out} {err}")
+    failures = []
+    try:
+        for what, data in snapshot_variants(good):
+            if data is None:
+                os.unlink(SNAPSHOT)
+            else:
+                with open(SNAPSHOT, "wb") as f:
+                    f.write(data)
+            for argv in ([PYTHON, script], ["node", node_script]):
+                code, out, err = run(argv)
+                env = env_lines(out)
+                set_ = [k for k in OURS + ["NODE_OPTIONS"] if env.get(k, "<unset>") not in ("<unset>", "undefined")]
+                if code != 0 or err or set_:
+                    failures.append(f"{what} / {argv[0]}: exit {code}, stderr {err!r}, set {set_}")
+    finally:
+        with open(SNAPSHOT, "wb") as f:
+            f.write(good)
+        os.chmod(SNAPSHOT, 0o644)
+    check(not failures, "\n  ".join(failures))
+
+
+# --- /etc/ld.so.preload lifecycle through the daemon and the CLI ------------------------------
+
+
+def need_daemon(fx):
+    if fx.mode != "daemon":
+        raise Skip("oneagentd does not manage /etc/ld.so.preload yet (--check-config rejects [injection] library)")
+
+
+def read_preload():
+    try:
+        with open(PRELOAD_FILE, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def set_preload(content):
+    if content is None:
+        if os.path.exists(PRELOAD_FILE):
+            os.unlink(PRELOAD_FILE)
+    else:
+        with open(PRELOAD_FILE, "wb") as f:
+            f.write(content)
+
+
+@test("lifecycle: `oneagentctl preload install` twice lists the library once; verify succeeds")
+def t_install_twice(fx):
+    need_daemon(fx)
+    for _ in range(2):
+        code, out, err = fx.ctl("preload", "install")
+        check(code == 0, f"install: {code} {out} {err}")
+    check(preload_entries().count(fx.lib) == 1, f"entries {preload_entries()}")
+    code, out, err = fx.ctl("preload", "verify")
+    check(code == 0, f"verify: {code} {out} {err}")
+
+
+@test("lifecycle: remove deletes the file when ours was the only entry; install brings it back")
+def t_remove_only(fx):
+    need_daemon(fx)
+    code, out, err = fx.ctl("preload", "remove")
+    check(code == 0, f"remove: {code} {out} {err}")
+    check(read_preload() is None, f"file left behind: {read_preload()!r}")
+    code, out, err = fx.ctl("preload", "install")
+    check(code == 0 and preload_entries() == [fx.lib], f"install: {code} {err} {preload_entries()}")
+
+
+@test("lifecycle: other entries are kept, and remove restores the file byte for byte")
+def t_other_entries(fx):
+    need_daemon(fx)
+    fx.ctl("preload", "remove")
+    other = os.path.join(fx.tmp, "other.so")
+    original = f"{other}\n".encode()
+    set_preload(original)
+    try:
+        code, out, err = fx.ctl("preload", "install")
+        check(code == 0, f"install: {code} {out} {err}")
+        entries = preload_entries()
+        check(other in entries and entries.count(fx.lib) == 1, f"entries {entries}")
+        code, out, err = fx.ctl("preload", "install")
+        check(preload_entries().count(fx.lib) == 1, f"second install: {preload_entries()}")
+        # Everything still starts with two preloads listed.
+        check(run(["true"]) == (0, "", ""), "true fails with two preloads")
+        code, out, err = fx.ctl("preload", "remove")
+        check(code == 0, f"remove: {code} {out} {err}")
+        check(read_preload() == original, f"not restored: {read_preload()!r} != {original!r}")
+    finally:
+        set_preload(None)
+        fx.ctl("preload", "install")
+    check(preload_entries() == [fx.lib], f"entries {preload_entries()}")
+
+
+def refused_library(fx, bad):
+    """A daemon configured with `bad` as its library never writes it into /etc/ld.so.preload,
+    neither at start nor on `oneagentctl preload install`; `verify` fails."""
+    fx.stop_daemon()
+    set_preload(None)
+    try:
+        fx.start_daemon(fx.write_config(library=bad))
+        # The daemon installs at start: wait for it to be ready (answers on the bus), then look.
+        wait_until(lambda: fx.daemon.poll() is not None or fx.ctl("status")[0] == 0, 20, "daemon not ready")
+        check(bad not in preload_entries(), f"written at start: {read_preload()!r}")
+        if fx.daemon.poll() is None:
+            code, out, err = fx.ctl("preload", "install")
+            check(code != 0, f"`preload install` of {bad} succeeded: {out} {err}")
+            check(bad not in preload_entries(), f"written by `preload install`: {read_preload()!r}")
+            code, out, err = fx.ctl("preload", "verify")
+            check(code != 0, f"`preload verify` of {bad} succeeded: {out}")
+        check(run(["true"]) == (0, "", ""), "true fails")
+    finally:
+        # Back to the suite's state (only our library listed), whatever happened above.
+        fx.stop_daemon()
+        set_preload(None)
+        fx.start_daemon(fx.write_config())
+        reinstalled = wait_for(lambda: preload_entries() == [fx.lib], 20)
+    check(reinstalled, f"not reinstalled: {read_preload()!r}; log:\n{fx.daemon_log_tail()}")
+
+
+@test("lifecycle: a library that is not ELF is never written")
+def t_refuse_non_elf(fx):
+    need_daemon(fx)
+    refused_library(fx, os.path.join(fx.tmp, "not-elf.so"))
+
+
+@test("lifecycle: a library with DT_NEEDED is never written")
+def t_refuse_needed(fx):
+    need_daemon(fx)
+    refused_library(fx, os.path.join(fx.tmp, "needed.so"))
+
+
+@test("lifecycle: a library whose constructor prints (fails the trial runs) is never written")
+def t_refuse_noisy(fx):
+    need_daemon(fx)
+    if os.uname().machine != "x86_64":
+        raise Skip("noisy.c's constructor is x86_64 only")
+    refused_library(fx, os.path.join(fx.tmp, "noisy.so"))
+
+
+@test("lifecycle: oneagentd keeps other entries at start; remove restores the file byte for byte")
+def t_daemon_start_keeps_entries(fx):
+    need_daemon(fx)
+    other = os.path.join(fx.tmp, "other.so")
+    original = f"{other}\n".encode()
+    fx.stop_daemon()
+    set_preload(original)
+    try:
+        fx.start_daemon(fx.write_config())
+        wait_until(lambda: fx.lib in preload_entries(), 20, lambda: f"not installed; log:\n{fx.daemon_log_tail()}")
+        entries = preload_entries()
+        check(entries.count(other) == 1 and entries.count(fx.lib) == 1 and len(entries) == 2, f"entries {entries}")
+        code, out, err = fx.ctl("preload", "remove")
+        check(code == 0, f"remove: {code} {out} {err}")
+        check(read_preload() == original, f"not restored: {read_preload()!r} != {original!r}")
+    finally:
+        set_preload(None)
+        fx.ctl("preload", "install")
+    check(preload_entries() == [fx.lib], f"entries {preload_entries()}")
+
+
+@test("lifecycle: a missing library is never written")
+def t_refuse_missing(fx):
+    need_daemon(fx)
+    refused_library(fx, os.path.join(fx.tmp, "does-not-exist.so"))
+
+
+# --- driver -----------------------------------------------------------------------------------
+
+HOST_HAD_PRELOAD = os.path.exists("/proc/1/root/etc/ld.so.preload")
+
+
+def daemon_supports_injection():
+    """Whether oneagentd accepts `[injection] library` (the daemon side of issue 4)."""
+    if not (os.access(DAEMON, os.X_OK) and os.access(CTL, os.X_OK)):
+        return False
+    with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
+        f.write(f'[injection]\nenabled = true\nlibrary = "{LIB_BUILT}"\npreload_file = "/nonexistent/ld.so.preload"\n')
+        f.flush()
+        p = subprocess.run([DAEMON, "--check-config", "--config", f.name], capture_output=True)
+        return p.returncode == 0
+
+
+def inside(args):
+    tmp = tempfile.mkdtemp(prefix="oneagent-e2e-")
+    os.chmod(tmp, 0o755)
+    mounts = []
+    for m in ("/etc", "/var", "/run"):
+        up, wk = os.path.join(tmp, "upper" + m), os.path.join(tmp, "work" + m)
+        os.makedirs(up)
+        os.makedirs(wk)
+        sh("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={m},upperdir={up},workdir={wk}", m)
+        mounts.append(m)
+    if os.path.exists(PRELOAD_FILE):  # the host has one: start from none, inside only
+        os.unlink(PRELOAD_FILE)
+    fx = Fixture(tmp, args.mode)
+    passed = failed = skipped = 0
+    started = time.monotonic()
+    try:
+        fx.build()
+        fx.start_receiver()
+        record_baseline(fx)
+        fx.install_preload()
+        print(f"e2e: mode {fx.mode} (preload installed by {'oneagentd' if fx.mode == 'daemon' else 'the driver'}), "
+              f"setup {time.monotonic() - started:.1f}s", flush=True)
+        tests = list(TESTS)
+        # The safety matrix after the injection tests, before the lifecycle ones.
+        at = next(i for i, (n, _) in enumerate(tests) if n.startswith("setuid"))
+        tests[at:at] = [(f"safety: {n}", make_safety_test(n, a, e)) for n, a, e in matrix(fx)]
+        for name, fn in tests:
+            if args.only and args.only not in name:
+                continue
+            t0 = time.monotonic()
+            try:
+                fn(fx)
+                passed += 1
+                print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+            except Skip as e:
+                skipped += 1
+                print(f"SKIP {name}: {e}", flush=True)
+            except Exception as e:
+                failed += 1
+                detail = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
+                print(f"FAIL {name}: {detail}", flush=True)
+    except Exception:
+        failed += 1
+        print(f"FAIL setup: {traceback.format_exc()}", flush=True)
+        if fx.mode == "daemon":
+            print(fx.daemon_log_tail())
+    finally:
+        fx.cleanup()
+        for m in reversed(mounts):
+            subprocess.run(["umount", "-l", m])
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"e2e: {time.monotonic() - started:.1f}s")
+    line = f"{passed} passed, {failed} failed"
+    print(line + (f", {skipped} skipped" if skipped else ""))
+    return 1 if failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--mode", choices=["auto", "daemon", "local"], default="auto",
+                    help="who installs the preload: oneagentd (daemon), the driver (local), or daemon when it can (auto)")
+    ap.add_argument("--only", help="run only the tests whose name contains this")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    if args.inside:
+        sys.exit(inside(args))
+    if os.geteuid() != 0:
+        sys.exit("tests/e2e/run.py needs root (mount namespaces, overlays, setuid)")
+    for path, how in ((LIB_BUILT, "cargo build --release --manifest-path preload/lib/Cargo.toml"),
+                      (NODE_REGISTER, "bash tests/e2e/install_agents.sh"),
+                      (os.path.join(PY_AGENT, "opentelemetry"), "bash tests/e2e/install_agents.sh")):
+        if not os.path.exists(path):
+            sys.exit(f"{path} missing: run `{how}` first")
+    built = os.path.getmtime(LIB_BUILT)
+    for d in ("preload/lib/src", "preload/core/src", "preload/core/src/detect"):
+        for f in os.listdir(os.path.join(REPO, d)):
+            if os.path.getmtime(os.path.join(REPO, d, f)) > built:
+                sys.exit(f"{d}/{f} is newer than {LIB_BUILT}: rebuild with "
+                         "`cargo build --release --manifest-path preload/lib/Cargo.toml`")
+    mode = args.mode
+    if mode == "auto":
+        mode = "daemon" if daemon_supports_injection() else "local"
+    argv = ["unshare", "--mount", "--propagation", "private", "--", PYTHON, os.path.abspath(__file__), "--inside", "--mode", mode]
+    if args.only:
+        argv += ["--only", args.only]
+    if args.keep:
+        argv.append("--keep")
+    sys.stdout.flush()
+    os.execvp("unshare", argv)
+
+
+if __name__ == "__main__":
+    main()
