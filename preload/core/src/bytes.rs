@@ -111,6 +111,119 @@ pub(crate) fn write_bytes(f: &mut core::fmt::Formatter<'_>, bytes: &[u8]) -> cor
     Ok(())
 }
 
+/// A constant list of short byte strings stored as one blob (each entry: a length byte, then its
+/// bytes). Unlike a `&[&[u8]]` table it holds no pointers, so it needs no load-time relocation in a
+/// position-independent library (the preload library is loaded into every process: each relocated
+/// pointer is loader work and a dirtied page). Built at compile time by `words!` and
+/// `pairs!`.
+#[derive(Clone, Copy)]
+pub(crate) struct Words(&'static [u8]);
+
+impl Words {
+    /// Wraps a blob built by [`Words::blob`].
+    pub(crate) const fn new(blob: &'static [u8]) -> Self {
+        Self(blob)
+    }
+
+    /// The blob's length for `entries`. Compile time only (the macros call it in `const` items),
+    /// where a failed assertion, index or overflow is a build error, never a run-time panic.
+    #[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+    pub(crate) const fn blob_len(entries: &[&[u8]]) -> usize {
+        let mut n = 0;
+        let mut i = 0;
+        while i < entries.len() {
+            let e = entries[i];
+            assert!(e.len() <= 255, "table entry longer than 255 bytes");
+            n += 1 + e.len();
+            i += 1;
+        }
+        n
+    }
+
+    /// The blob for `entries` (`N` is [`Words::blob_len`]). Compile time only, like `blob_len`.
+    #[allow(
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation
+    )]
+    pub(crate) const fn blob<const N: usize>(entries: &[&[u8]]) -> [u8; N] {
+        let mut out = [0u8; N];
+        let mut at = 0;
+        let mut i = 0;
+        while i < entries.len() {
+            let e = entries[i];
+            out[at] = e.len() as u8;
+            at += 1;
+            let mut j = 0;
+            while j < e.len() {
+                out[at] = e[j];
+                at += 1;
+                j += 1;
+            }
+            i += 1;
+        }
+        assert!(at == N, "blob length mismatch");
+        out
+    }
+
+    /// The entries, in order.
+    pub(crate) fn iter(self) -> WordsIter {
+        WordsIter(self.0)
+    }
+
+    /// Whether `s` is one of the entries.
+    pub(crate) fn contains<S: AsRef<[u8]> + ?Sized>(self, s: &S) -> bool {
+        let s = s.as_ref();
+        self.iter().any(|e| e == s)
+    }
+}
+
+/// Iterator over the entries of a [`Words`].
+#[derive(Clone)]
+pub(crate) struct WordsIter(&'static [u8]);
+
+impl Iterator for WordsIter {
+    type Item = &'static [u8];
+
+    fn next(&mut self) -> Option<&'static [u8]> {
+        let (&n, rest) = self.0.split_first()?;
+        let (entry, rest) = rest.split_at_checked(usize::from(n))?;
+        self.0 = rest;
+        Some(entry)
+    }
+}
+
+/// A constant list of byte-string pairs, stored like [`Words`] (first, second, first, …).
+#[derive(Clone, Copy)]
+pub(crate) struct Pairs(pub(crate) Words);
+
+impl Pairs {
+    /// The pairs, in order.
+    pub(crate) fn iter(self) -> impl Iterator<Item = (&'static [u8], &'static [u8])> + Clone {
+        let mut it = self.0.iter();
+        core::iter::from_fn(move || Some((it.next()?, it.next()?)))
+    }
+}
+
+/// A [`Words`] table: `words![b"a", b"bc"]`.
+macro_rules! words {
+    ($($e:expr),* $(,)?) => {{
+        const ENTRIES: &[&[u8]] = &[$($e),*];
+        const BLOB: [u8; $crate::bytes::Words::blob_len(ENTRIES)] =
+            $crate::bytes::Words::blob(ENTRIES);
+        $crate::bytes::Words::new(&BLOB)
+    }};
+}
+
+/// A [`Pairs`] table: `pairs![(b"a", b"x"), (b"b", b"y")]`.
+macro_rules! pairs {
+    ($(($a:expr, $b:expr $(,)?)),* $(,)?) => {
+        $crate::bytes::Pairs($crate::bytes::words![$($a, $b),*])
+    };
+}
+
+pub(crate) use {pairs, words};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +248,19 @@ mod tests {
         assert_eq!(split_version(b"3.11d"), (&b"3.11"[..], &b"d"[..]));
         assert_eq!(tokens(b"  -a  -b\t-c ").count(), 3);
         assert_eq!(strip_deleted(b"/x (deleted)"), b"/x");
+    }
+
+    #[test]
+    fn tables() {
+        const W: Words = crate::bytes::words![b"a", b"", b"bcd"];
+        assert!(W.iter().eq([&b"a"[..], b"", b"bcd"]));
+        assert!(W.contains(b"bcd") && W.contains(b"") && !W.contains(b"bc"));
+        const E: Words = crate::bytes::words![];
+        assert_eq!(E.iter().count(), 0);
+        const P: Pairs = crate::bytes::pairs![(b"k", b"v"), (b"k2", b"")];
+        assert!(
+            P.iter()
+                .eq([(&b"k"[..], &b"v"[..]), (&b"k2"[..], &b""[..])])
+        );
     }
 }

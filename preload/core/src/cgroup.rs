@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::bytes::{is_hex, split_once, strip_prefix_ci};
+use crate::bytes::{Words, is_hex, split_once, strip_prefix_ci, words};
 
 /// At most this many lines of a cgroup file are looked at.
 const MAX_LINES: usize = 64;
@@ -49,7 +49,7 @@ pub fn systemd_unit(cgroup: &[u8]) -> Option<&[u8]> {
 }
 
 /// Units that run many unrelated programs, so their name says nothing about the application.
-const GENERIC_UNITS: &[&[u8]] = &[
+const GENERIC_UNITS: Words = words![
     b"cron",
     b"crond",
     b"anacron",
@@ -79,7 +79,7 @@ const GENERIC_UNITS: &[&[u8]] = &[
 
 /// Prefixes of unit names that run many unrelated programs (`systemd-run`'s `run-u12.service`,
 /// pm2's `pm2-root.service`, GitHub's `actions.runner.*`).
-const GENERIC_UNIT_PREFIXES: &[&[u8]] = &[b"systemd-", b"run-", b"pm2-", b"actions.runner."];
+const GENERIC_UNIT_PREFIXES: Words = words![b"systemd-", b"run-", b"pm2-", b"actions.runner."];
 
 /// The service name a unit gives: `payments.service` → `payments`, `worker@3.service` → `worker`.
 /// `None` for units that run unrelated programs (`cron`, `sshd`, `user@1000`, `systemd-*`,

@@ -37,6 +37,7 @@
 
 use core::fmt;
 
+use crate::bytes::{Words, words};
 use crate::env::MAX_ENV;
 use crate::list::ByteList;
 use crate::model::{Decision, JavaAgentKind, Language};
@@ -569,7 +570,7 @@ fn set_default(w: &mut Writer<'_>, env: &dyn EnvLookup, name: &'static [u8], val
     }
 }
 
-const DOTNET_USER_VARS: [&[u8]; 5] = [
+const DOTNET_USER_VARS: Words = words![
     b"CORECLR_ENABLE_PROFILING",
     b"CORECLR_PROFILER",
     b"CORECLR_PROFILER_PATH",
@@ -597,7 +598,7 @@ fn dotnet(
         .iter()
         .all(|k| user(env, k).is_none_or(|v| v.starts_with(home)));
     if !ours && let Some(k) = DOTNET_USER_VARS.iter().find(|k| user(env, k).is_some()) {
-        return Err(PlanError::UserConfigured(match *k {
+        return Err(PlanError::UserConfigured(match k {
             b"CORECLR_ENABLE_PROFILING" => "CORECLR_ENABLE_PROFILING",
             b"CORECLR_PROFILER" => "CORECLR_PROFILER",
             b"CORECLR_PROFILER_PATH" => "CORECLR_PROFILER_PATH",

@@ -197,12 +197,27 @@ fn language_byte(l: Option<Language>) -> u8 {
         .map_or(0, |i| i.saturating_add(1))
 }
 
+/// The index of `code` in [`Reason::CODES`], as code: the encoder runs in the preload library,
+/// where a table of string pointers would cost load-time relocations in every process.
 fn reason_byte(code: &str) -> u8 {
-    Reason::CODES
-        .iter()
-        .position(|c| *c == code)
-        .and_then(|i| u8::try_from(i).ok())
-        .unwrap_or(u8::MAX)
+    match code {
+        "unknown-input" => 0,
+        "not-runtime" => 1,
+        "not-long-running" => 2,
+        "build-tool" => 3,
+        "package-manager" => 4,
+        "interactive" => 5,
+        "tool" => 6,
+        "launcher" => 7,
+        "other-agent" => 8,
+        "report-only" => 9,
+        "skip-executable" => 10,
+        "disabled-service" => 11,
+        "disabled-global" => 12,
+        "no-agent" => 13,
+        "instrumentable" => 14,
+        _ => u8::MAX,
+    }
 }
 
 /// Encodes `report` into `out`, returning the datagram length (at most [`MAX_REPORT`]).
@@ -368,6 +383,14 @@ mod tests {
             let n = encode(&r, &mut buf);
             assert_eq!(decode(&buf[..n]).unwrap().reason_code, code);
         }
+    }
+
+    #[test]
+    fn reason_bytes_match_the_code_table() {
+        for (i, code) in Reason::CODES.iter().enumerate() {
+            assert_eq!(usize::from(reason_byte(code)), i);
+        }
+        assert_eq!(reason_byte("no-such-code"), u8::MAX);
     }
 
     #[test]

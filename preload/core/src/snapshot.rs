@@ -65,6 +65,32 @@ pub const STRING_FIELDS: [&str; 10] = [
 /// Names of the list fields, in their order in the body (used in errors).
 pub const LIST_FIELDS: [&str; 3] = ["disabled_services", "enabled_services", "skip_executables"];
 
+/// `STRING_FIELDS[i]` as code: the decoder runs in the preload library, where a table of string
+/// pointers would cost load-time relocations in every process.
+fn string_field(i: usize) -> &'static str {
+    match i {
+        0 => "java_agent_path",
+        1 => "skywalking_agent_path",
+        2 => "python_dir",
+        3 => "nodejs_register",
+        4 => "dotnet_home",
+        5 => "otlp_endpoint",
+        6 => "skywalking_backend",
+        7 => "host_name",
+        8 => "report_socket",
+        _ => "own_agent_marker",
+    }
+}
+
+/// `LIST_FIELDS[i]` as code (see [`string_field`]).
+fn list_field(i: usize) -> &'static str {
+    match i {
+        0 => "disabled_services",
+        1 => "enabled_services",
+        _ => "skip_executables",
+    }
+}
+
 /// Everything a snapshot holds, borrowed from the daemon's configuration (input of [`encode`]).
 #[derive(Clone, Copy, Debug)]
 pub struct SnapshotData<'a> {
@@ -510,7 +536,8 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotView<'_>, DecodeError> {
         return Err(DecodeError::Malformed("reserved"));
     }
     let mut strings: [&[u8]; 10] = [&[]; 10];
-    for (slot, name) in strings.iter_mut().zip(STRING_FIELDS) {
+    for (i, slot) in strings.iter_mut().enumerate() {
+        let name = string_field(i);
         let value = r.field(name)?;
         if value.contains(&0) {
             return Err(DecodeError::Malformed(name));
@@ -518,7 +545,8 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotView<'_>, DecodeError> {
         *slot = value;
     }
     let mut lists: [&[u8]; 3] = [&[]; 3];
-    for (slot, name) in lists.iter_mut().zip(LIST_FIELDS) {
+    for (i, slot) in lists.iter_mut().enumerate() {
+        let name = list_field(i);
         let blob = r.field(name)?;
         if !valid_list(blob) {
             return Err(DecodeError::Malformed(name));
@@ -565,6 +593,16 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotView<'_>, DecodeError> {
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn field_names_match_the_tables() {
+        for (i, name) in STRING_FIELDS.iter().enumerate() {
+            assert_eq!(string_field(i), *name);
+        }
+        for (i, name) in LIST_FIELDS.iter().enumerate() {
+            assert_eq!(list_field(i), *name);
+        }
+    }
     use crate::model::Language;
     use std::vec;
     use std::vec::Vec;

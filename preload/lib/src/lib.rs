@@ -6,9 +6,11 @@
 //! Rules (DESIGN §4): no libc (raw system calls), no `DT_NEEDED`, nothing exported, no panics, no
 //! heap, no output to the application, nothing at all under `AT_SECURE`.
 //!
-//! Order of work, cheapest first, so that non-runtimes (coreutils, shells) pay only a few system
-//! calls and no static buffer page:
-//! 1. `/proc/self/auxv` (stack buffer): `AT_SECURE` → return. An unreadable auxv → return.
+//! Order of work, cheapest first, so that non-runtimes (coreutils, shells) pay one system call
+//! (glibc) and write no page of the library:
+//! 1. The auxiliary vector, in place on the initial stack when the constructor's arguments are
+//!    proven to be glibc's (see `sys::InitArgs::auxv`), else `/proc/self/auxv` (musl):
+//!    `AT_SECURE` → return. An unreadable auxv → return.
 //! 2. `readlink /proc/self/exe` and the executable's `DT_NEEDED` names (from its program headers in
 //!    memory, `AT_PHDR`): `decide` on the executable alone says whether it can be a runtime at
 //!    all (the executable's basename and libraries decide the language, never argv or env). No
@@ -61,47 +63,83 @@ const AT_SECURE: u64 = 23;
 struct Auxv {
     phdr: usize,
     phnum: usize,
-    /// `None` when the vector has no `AT_SECURE` entry or no `AT_NULL` terminator (never seen;
-    /// treated as secure).
     secure: Option<u64>,
 }
 
 impl Auxv {
+    fn entry(&mut self, k: u64, v: u64) {
+        match k {
+            AT_PHDR => self.phdr = usize::try_from(v).unwrap_or(0),
+            AT_PHNUM => self.phnum = usize::try_from(v).unwrap_or(0),
+            AT_SECURE => self.secure = Some(v),
+            _ => {}
+        }
+    }
+
+    /// From the initial stack (glibc, arguments proven genuine), else from `/proc/self/auxv`.
+    /// `AT_SECURE` counts only when the vector was read up to its `AT_NULL` terminator.
+    fn read(args: sys::InitArgs) -> Option<Self> {
+        let mut a = Self::default();
+        if args.auxv(|k, v| a.entry(k, v)) {
+            return Some(a);
+        }
+        Self::from_proc()
+    }
+
+    #[inline(never)]
+    fn from_proc() -> Option<Self> {
+        let mut buf = [0u8; 2048];
+        sys::read_once(b"/proc/self/auxv\0", &mut buf).map(Self::parse)
+    }
+
     fn parse(bytes: &[u8]) -> Self {
         let mut a = Self::default();
-        let mut secure = None;
         for pair in bytes.chunks_exact(16) {
             let (k, v) = pair.split_at(8);
             let (Ok(k), Ok(v)) = (<[u8; 8]>::try_from(k), <[u8; 8]>::try_from(v)) else {
                 break;
             };
             let (k, v) = (u64::from_ne_bytes(k), u64::from_ne_bytes(v));
-            match k {
-                AT_NULL => {
-                    a.secure = secure;
-                    break;
-                }
-                AT_PHDR => a.phdr = usize::try_from(v).unwrap_or(0),
-                AT_PHNUM => a.phnum = usize::try_from(v).unwrap_or(0),
-                AT_SECURE => secure = Some(v),
-                _ => {}
+            if k == AT_NULL {
+                return a;
             }
+            a.entry(k, v);
         }
+        // No AT_NULL terminator (never seen): treated as secure.
+        a.secure = None;
         a
     }
 }
 
 /// The constructor's work (called from `sys`).
-pub(crate) fn run() {
-    let mut auxv_buf = [0u8; 2048];
-    let Some(auxv) = sys::read_once(b"/proc/self/auxv\0", &mut auxv_buf).map(Auxv::parse) else {
+pub(crate) fn run(args: sys::InitArgs) {
+    let Some(auxv) = Auxv::read(args) else {
         return;
     };
+    // `None`: no AT_SECURE entry (never seen), treated as secure.
     if auxv.secure != Some(0) {
         return;
     }
+    // Most executable paths are short: a small buffer keeps the hot path's stack to a page or
+    // two; a path that may not fit is read again into a full-size one (cold).
+    let mut exe_buf = [0u8; 256];
+    match sys::readlink_len(EXE, &mut exe_buf) {
+        Some(n) if n < exe_buf.len() => with_exe(&auxv, exe_buf.get(..n).unwrap_or_default()),
+        Some(_) => long_exe(&auxv),
+        None => with_exe(&auxv, &[]),
+    }
+}
+
+const EXE: &[u8] = b"/proc/self/exe\0";
+
+#[inline(never)]
+fn long_exe(auxv: &Auxv) {
     let mut exe_buf = [0u8; 4096];
-    let exe = sys::readlink(b"/proc/self/exe\0", &mut exe_buf).unwrap_or_default();
+    let exe = sys::readlink(EXE, &mut exe_buf).unwrap_or_default();
+    with_exe(auxv, exe);
+}
+
+fn with_exe(auxv: &Auxv, exe: &[u8]) {
     let mut needed_buf = [0u8; 2048];
     let n = elf::exe_needed(auxv.phdr, auxv.phnum, &mut needed_buf);
     let needed = needed_buf.get(..n).unwrap_or_default();
@@ -128,17 +166,23 @@ pub(crate) fn run() {
             facts.dotnet_apphost = true;
         }
     }
-    let Some(bufs) = sys::take_buffers() else {
+    let Some(mut map) = sys::BufferMap::new() else {
         return;
     };
-    candidate(facts, bufs);
+    candidate(facts, map.buffers());
 }
 
 /// Whether the executable may be a .NET apphost: `<exe>.runtimeconfig.json` beside it. Not looked
 /// for under the system directories (no apphost lives there; saves a system call per exec).
+#[inline(never)]
 fn maybe_apphost(exe: &[u8]) -> bool {
-    const SYSTEM: [&[u8]; 5] = [b"/usr/", b"/bin/", b"/sbin/", b"/lib", b"/etc/"];
-    if SYSTEM.iter().any(|p| exe.starts_with(p)) || exe.ends_with(b" (deleted)") {
+    // Written out rather than as a table of slices: a table would need load-time relocations.
+    let system = exe.starts_with(b"/usr/")
+        || exe.starts_with(b"/bin/")
+        || exe.starts_with(b"/sbin/")
+        || exe.starts_with(b"/lib")
+        || exe.starts_with(b"/etc/");
+    if system || exe.ends_with(b" (deleted)") {
         return false;
     }
     let file = AgentFile {
@@ -172,7 +216,8 @@ fn snapshot_path<'b>(env: ByteList<'_>, buf: &'b mut [u8]) -> Option<&'b [u8]> {
     .c_path(buf)
 }
 
-fn candidate(facts: ExeFacts<'_>, bufs: &'static mut sys::Buffers) {
+#[inline(never)]
+fn candidate(facts: ExeFacts<'_>, bufs: &mut sys::Buffers) {
     let sys::Buffers {
         environ,
         cmdline,

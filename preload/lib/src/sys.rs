@@ -1,11 +1,10 @@
-//! Everything `unsafe` in the library: raw system calls, the constructor, the static buffers,
+//! Everything `unsafe` in the library: raw system calls, the constructor and its start-up stack
+//! (auxiliary vector, glibc only), the candidate path's mapped buffers,
 //! reads of this process's memory (only inside ranges validated against `/proc/self/maps` or the
 //! executable's program headers), the call into the process's own `setenv`, and the memory
 //! routines the compiler may call (`memcpy` & co., hidden, never exported).
 
 use core::arch::{asm, global_asm};
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("liboneagent_preload supports x86_64 and aarch64 only");
@@ -20,6 +19,8 @@ mod nr {
     pub const EXIT_GROUP: usize = 231;
     pub const OPENAT: usize = 257;
     pub const READLINKAT: usize = 267;
+    pub const MMAP: usize = 9;
+    pub const MUNMAP: usize = 11;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -32,6 +33,8 @@ mod nr {
     pub const EXIT_GROUP: usize = 94;
     pub const OPENAT: usize = 56;
     pub const READLINKAT: usize = 78;
+    pub const MMAP: usize = 222;
+    pub const MUNMAP: usize = 215;
 }
 
 const AT_FDCWD: isize = -100;
@@ -45,6 +48,10 @@ const SOCK_DGRAM: usize = 2;
 const SOCK_CLOEXEC: usize = 0o2_000_000;
 const MSG_DONTWAIT: usize = 0x40;
 const MSG_NOSIGNAL: usize = 0x4000;
+const PROT_READ: usize = 1;
+const PROT_WRITE: usize = 2;
+const MAP_PRIVATE: usize = 0x02;
+const MAP_ANONYMOUS: usize = 0x20;
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
@@ -162,6 +169,16 @@ pub fn read_file<'b>(path: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
 
 /// `readlink(path)` into `buf` (no NUL added).
 pub fn readlink<'b>(path: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let n = readlink_len(path, buf)?;
+    if n >= buf.len() {
+        return None; // possibly truncated
+    }
+    buf.get(..n)
+}
+
+/// `readlink(path)` into `buf`: the byte count the kernel wrote (`buf.len()` means the link may be
+/// longer than `buf`), `None` on error.
+pub fn readlink_len(path: &[u8], buf: &mut [u8]) -> Option<usize> {
     if path.last() != Some(&0) {
         return None;
     }
@@ -176,11 +193,7 @@ pub fn readlink<'b>(path: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
             0,
         ],
     );
-    let n = usize::try_from(ret).ok()?;
-    if n >= buf.len() {
-        return None; // possibly truncated
-    }
-    buf.get(..n)
+    usize::try_from(ret).ok().filter(|&n| n <= buf.len())
 }
 
 /// The process id.
@@ -334,9 +347,10 @@ impl Setenv {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Static buffers for the candidate path (runtimes only: non-targets never touch them).
+// Buffers for the candidate path (runtimes only: non-targets never map them).
 
-/// Big buffers, handed out once per process.
+/// Big buffers, mapped (anonymous, private) for one candidate and unmapped afterwards: the library
+/// has no `.bss` or `.data` at all, so loading it costs no extra mapping and no zero-filled page.
 #[derive(Debug)]
 pub struct Buffers {
     /// `/proc/self/environ`.
@@ -351,43 +365,254 @@ pub struct Buffers {
     pub plan: [u8; 81_920],
 }
 
-struct Shared(UnsafeCell<Buffers>);
+/// An anonymous private mapping holding one [`Buffers`], unmapped on drop.
+#[derive(Debug)]
+pub struct BufferMap(usize);
 
-// SAFETY: the cell is only reached through `take_buffers`, which hands out its single `&mut` at
-// most once per process (an atomic swap), so no two threads can ever access it.
-unsafe impl Sync for Shared {}
+impl BufferMap {
+    const LEN: usize = size_of::<Buffers>();
 
-static BUFFERS: Shared = Shared(UnsafeCell::new(Buffers {
-    environ: [0; 65_536],
-    cmdline: [0; 65_536],
-    snapshot: [0; 65_537],
-    maps: [0; 65_536],
-    plan: [0; 81_920],
-}));
-static TAKEN: AtomicBool = AtomicBool::new(false);
+    /// Maps fresh (zeroed) buffers; `None` when the kernel refuses.
+    pub fn new() -> Option<Self> {
+        let ret = syscall6(
+            nr::MMAP,
+            [
+                0,
+                Self::LEN,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                usize::MAX, // fd -1
+                0,
+            ],
+        );
+        // Errors are -4095..=-1; a success is a page-aligned, non-null address.
+        let addr = usize::try_from(ret)
+            .ok()
+            .filter(|&a| a != 0 && a.is_multiple_of(4096))?;
+        Some(Self(addr))
+    }
 
-/// The buffers, the first time only (`None` afterwards, e.g. when the constructor runs again).
-pub fn take_buffers() -> Option<&'static mut Buffers> {
-    if TAKEN.swap(true, Ordering::AcqRel) {
+    /// The buffers (borrowed mutably from the mapping, so never aliased).
+    pub fn buffers(&mut self) -> &mut Buffers {
+        // SAFETY: `self.0` is the start of a private anonymous read-write mapping of `LEN` bytes
+        // that this value owns until drop (nothing else knows the address). The kernel zero-fills
+        // it, and `Buffers` is made of byte arrays only (alignment 1, every bit pattern valid), so
+        // the memory is a valid `Buffers`; the `&mut self` borrow makes the reference unique.
+        unsafe { &mut *(self.0 as *mut Buffers) }
+    }
+}
+
+impl Drop for BufferMap {
+    fn drop(&mut self) {
+        syscall6(nr::MUNMAP, [self.0, Self::LEN, 0, 0, 0, 0]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The start-up stack (glibc).
+
+/// The constructor's arguments as they arrived. glibc passes `(argc, argv, envp)`; musl passes
+/// nothing, so there they are whatever the registers held: [`InitArgs::auxv`] trusts them only
+/// after proving that glibc loaded this object and that they describe the initial stack.
+#[derive(Clone, Copy, Debug)]
+pub struct InitArgs {
+    argc: isize,
+    argv: usize,
+    envp: usize,
+}
+
+const WORD: usize = size_of::<usize>();
+const MAX_ARGC: usize = 1 << 20;
+const MAX_ENVC: usize = 1 << 20;
+const MAX_AUXV: usize = 512;
+const DT_STRTAB: usize = 5;
+const PT_LOAD: u32 = 1;
+const PT_DYNAMIC: u32 = 2;
+
+/// Whether glibc's loader mapped this object: glibc rewrites the address entries of every loaded
+/// object's writable dynamic section (`DT_STRTAB` among them) to absolute addresses at map time,
+/// musl never touches them. Reads only this object's own ELF header, program headers and dynamic
+/// section, which are mapped whatever the loader (the first `PT_LOAD` starts at file offset 0).
+fn loaded_by_glibc() -> bool {
+    loaded_by_glibc_inner().unwrap_or(false)
+}
+
+fn loaded_by_glibc_inner() -> Option<bool> {
+    let base = ehdr_start();
+    let at = |off: usize| base.checked_add(off);
+    // SAFETY: `__ehdr_start` is the linker-defined (hidden) symbol for this object's ELF header,
+    // which the linker defines only when the header is part of a loadable segment, i.e. mapped.
+    let (phoff, phentsize, phnum) = unsafe {
+        (
+            core::ptr::read_unaligned(at(32)? as *const u64),
+            core::ptr::read_unaligned(at(54)? as *const u16),
+            core::ptr::read_unaligned(at(56)? as *const u16),
+        )
+    };
+    if phentsize != 56 || phnum == 0 || phnum > 32 || phoff != 64 {
         return None;
     }
-    // SAFETY: the swap above returns false exactly once per process, so this is the only `&mut`
-    // ever created to the cell's contents.
-    Some(unsafe { &mut *BUFFERS.0.get() })
+    let mut dynamic = None;
+    let mut first_filesz = 0usize;
+    for i in 0..usize::from(phnum) {
+        let ph = at(i.checked_mul(56)?.checked_add(64)?)?;
+        let field = |off: usize| ph.checked_add(off);
+        // SAFETY: the program header table follows the ELF header inside the first (mapped)
+        // segment at `e_phoff` = 64 (checked above): `phnum` ≤ 32 entries of 56 bytes.
+        let (kind, offset, vaddr, filesz) = unsafe {
+            (
+                core::ptr::read_unaligned(ph as *const u32),
+                core::ptr::read_unaligned(field(8)? as *const u64),
+                core::ptr::read_unaligned(field(16)? as *const u64),
+                core::ptr::read_unaligned(field(32)? as *const u64),
+            )
+        };
+        if kind == PT_LOAD && offset == 0 && first_filesz == 0 {
+            first_filesz = usize::try_from(filesz).ok()?;
+        }
+        if kind == PT_DYNAMIC {
+            dynamic = Some(at(usize::try_from(vaddr).ok()?)?);
+        }
+    }
+    // An unrelocated DT_STRTAB value lies inside the first segment (< first_filesz); a relocated
+    // one is ≥ base. The two are told apart only when base ≥ first_filesz (always so in practice:
+    // objects are mapped far above address 0); otherwise: unknown.
+    let dynamic = dynamic?;
+    if first_filesz == 0 || base < first_filesz || !dynamic.is_multiple_of(WORD) {
+        return None;
+    }
+    for i in 0..64usize {
+        let entry = dynamic.checked_add(i.checked_mul(2 * WORD)?)?;
+        // SAFETY: PT_DYNAMIC of this object, inside its mapped, readable data segment and
+        // word-aligned (checked above); the walk stops at DT_NULL, which the linker always writes,
+        // and is bounded anyway.
+        let (tag, val) = unsafe {
+            (
+                core::ptr::read(entry as *const usize),
+                core::ptr::read(entry.checked_add(WORD)? as *const usize),
+            )
+        };
+        match tag {
+            0 => return None,
+            DT_STRTAB => return Some(val.checked_sub(base).is_some_and(|o| o < first_filesz)),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+fn ehdr_start() -> usize {
+    let addr: usize;
+    // SAFETY: computes a PC-relative address (resolved at link time against the hidden
+    // `__ehdr_start`: no dynamic relocation, no memory access).
+    unsafe {
+        asm!("lea {}, [rip + __ehdr_start]", out(reg) addr, options(nomem, nostack, pure));
+    }
+    addr
+}
+
+#[cfg(target_arch = "aarch64")]
+fn ehdr_start() -> usize {
+    let addr: usize;
+    // SAFETY: as on x86_64: a PC-relative address of the hidden `__ehdr_start`.
+    unsafe {
+        asm!(
+            "adrp {0}, __ehdr_start",
+            "add {0}, {0}, :lo12:__ehdr_start",
+            out(reg) addr,
+            options(nomem, nostack, pure),
+        );
+    }
+    addr
+}
+
+impl InitArgs {
+    /// Walks the auxiliary vector on the initial stack (it follows `envp`'s terminating NULL),
+    /// calling `f(type, value)` for each entry up to `AT_NULL` (excluded). False when the arguments
+    /// cannot be proven genuine (musl, a `dlopen`, an environment glibc already moved) or the
+    /// vector is not terminated within bounds: the caller then reads `/proc/self/auxv`.
+    pub fn auxv(self, f: impl FnMut(u64, u64)) -> bool {
+        self.auxv_inner(f).is_some()
+    }
+
+    fn auxv_inner(self, mut f: impl FnMut(u64, u64)) -> Option<()> {
+        let local = 0u8;
+        let sp = core::ptr::addr_of!(local) as usize;
+        let argc = usize::try_from(self.argc).ok()?;
+        // Structural checks first (no memory read): the kernel lays out argv[0..argc], NULL,
+        // envp[..], NULL, auxv contiguously, above the stack of everything that runs at start-up.
+        let argv_end = self
+            .argv
+            .checked_add(argc.checked_add(1)?.checked_mul(WORD)?)?;
+        if argc > MAX_ARGC
+            || self.argv == 0
+            || !self.argv.is_multiple_of(WORD)
+            || self.argv <= sp
+            || argv_end != self.envp
+        {
+            return None;
+        }
+        // Only glibc passes arguments; with any other loader they are register junk.
+        if !loaded_by_glibc() {
+            return None;
+        }
+        // From here on the arguments are glibc's `_dl_argc`, `_dl_argv` and environment, and
+        // `envp == argv + argc + 1` shows the environment is still the kernel's array on the
+        // initial stack (glibc's `__environ` moves only on `setenv`, and then it would not sit
+        // right after argv). The initial stack holds argv's NULL, the environment pointers, their
+        // NULL and the auxiliary vector contiguously; every read below stays inside that layout.
+        // SAFETY: argv[argc], the word just below envp (see above).
+        let argv_null = unsafe { core::ptr::read(self.envp.checked_sub(WORD)? as *const usize) };
+        if argv_null != 0 {
+            return None;
+        }
+        let mut p = self.envp;
+        let mut terminated = false;
+        for _ in 0..=MAX_ENVC {
+            // SAFETY: walks the environment array (see above) up to its NULL.
+            let entry = unsafe { core::ptr::read(p as *const usize) };
+            p = p.checked_add(WORD)?;
+            if entry == 0 {
+                terminated = true;
+                break;
+            }
+        }
+        if !terminated {
+            return None;
+        }
+        for _ in 0..MAX_AUXV {
+            // SAFETY: walks the auxiliary vector's (type, value) pairs, which follow the
+            // environment's NULL (see above), up to AT_NULL.
+            let (k, v) = unsafe {
+                (
+                    core::ptr::read(p as *const usize),
+                    core::ptr::read(p.checked_add(WORD)? as *const usize),
+                )
+            };
+            if k == 0 {
+                return Some(());
+            }
+            f(k as u64, v as u64);
+            p = p.checked_add(2 * WORD)?;
+        }
+        None
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The constructor.
 
-extern "C" fn oneagent_preload_init() {
-    crate::run();
+extern "C" fn oneagent_preload_init(argc: isize, argv: usize, envp: usize) {
+    crate::run(InitArgs { argc, argv, envp });
 }
 
-/// glibc calls this with `(argc, argv, envp)`, musl with nothing: it takes no arguments and reads
-/// `/proc/self` instead, so it behaves the same under both.
+/// glibc calls this with `(argc, argv, envp)`, musl with nothing (the parameters are then whatever
+/// the registers hold: plain integers, never dereferenced unless [`InitArgs::auxv`] proves them
+/// genuine). Everything but the auxiliary vector is read from `/proc/self`, the same under both.
 #[used]
 #[unsafe(link_section = ".init_array")]
-static INIT: extern "C" fn() = oneagent_preload_init;
+static INIT: extern "C" fn(isize, usize, usize) = oneagent_preload_init;
 
 // ---------------------------------------------------------------------------------------------
 // Memory routines the compiler may emit calls to. Hidden: never exported, never interposing on the

@@ -1,7 +1,7 @@
 //! .NET: the `dotnet` host (`dotnet app.dll`, SDK commands) and apphosts.
 
 use super::{Analysis, Args, Ctx};
-use crate::bytes::{basename, strip_suffix_ci};
+use crate::bytes::{Words, basename, strip_suffix_ci, words};
 use crate::model::{Language, Reason};
 use crate::name::ServiceNameSource;
 
@@ -27,7 +27,7 @@ pub(crate) fn env_agents<'a>(ctx: &Ctx<'a, '_>, a: &mut Analysis<'a>) {
 }
 
 /// Host options that take their value as the next argument.
-const VALUE_OPTIONS: &[&[u8]] = &[
+const VALUE_OPTIONS: Words = words![
     b"--additionalprobingpath",
     b"--additional-deps",
     b"--depsfile",

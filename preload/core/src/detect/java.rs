@@ -2,12 +2,14 @@
 //! `java [options] -m module[/class] [args]`, `java [options] File.java [args]`.
 
 use super::{Analysis, Args, Ctx};
-use crate::bytes::{basename, before, contains, strip_suffix_ci, tokens};
+use crate::bytes::{
+    Pairs, Words, basename, before, contains, pairs, strip_suffix_ci, tokens, words,
+};
 use crate::model::{Language, Reason};
 use crate::name::ServiceNameSource;
 
 /// Options that take their value as the next argument.
-const VALUE_OPTIONS: &[&[u8]] = &[
+const VALUE_OPTIONS: Words = words![
     b"-cp",
     b"-classpath",
     b"--class-path",
@@ -26,7 +28,7 @@ const VALUE_OPTIONS: &[&[u8]] = &[
 ];
 
 /// Options that print something and exit.
-const EXIT_OPTIONS: &[&[u8]] = &[
+const EXIT_OPTIONS: Words = words![
     b"-version",
     b"--version",
     b"-fullversion",
@@ -46,7 +48,7 @@ const EXIT_OPTIONS: &[&[u8]] = &[
 ];
 
 /// Main classes (prefixes) of build tools and compilers.
-const BUILD_MAIN_PREFIXES: &[(&[u8], &[u8])] = &[
+const BUILD_MAIN_PREFIXES: Pairs = pairs![
     (b"org.gradle.", b"gradle"),
     (b"org.codehaus.plexus.classworlds.", b"maven"),
     (b"org.apache.maven.", b"maven"),
@@ -61,7 +63,7 @@ const BUILD_MAIN_PREFIXES: &[(&[u8], &[u8])] = &[
 ];
 
 /// Jar names (prefixes) of build tools.
-const BUILD_JAR_PREFIXES: &[(&[u8], &[u8])] = &[
+const BUILD_JAR_PREFIXES: Pairs = pairs![
     (b"gradle-wrapper", b"gradle"),
     (b"gradle-launcher", b"gradle"),
     (b"maven-wrapper", b"maven"),
@@ -74,7 +76,7 @@ const BUILD_JAR_PREFIXES: &[(&[u8], &[u8])] = &[
 ];
 
 /// Well-known main classes and the service they are.
-const WELL_KNOWN_MAIN: &[(&[u8], &[u8])] = &[
+const WELL_KNOWN_MAIN: Pairs = pairs![
     (b"org.apache.catalina.startup.Bootstrap", b"tomcat"),
     (b"kafka.Kafka", b"kafka"),
     (
@@ -122,7 +124,7 @@ const WELL_KNOWN_MAIN: &[(&[u8], &[u8])] = &[
 ];
 
 /// Generic launchers whose class name says nothing about the application.
-const GENERIC_MAIN: &[&[u8]] = &[
+const GENERIC_MAIN: Words = words![
     b"org.springframework.boot.loader.JarLauncher",
     b"org.springframework.boot.loader.WarLauncher",
     b"org.springframework.boot.loader.PropertiesLauncher",
@@ -132,10 +134,10 @@ const GENERIC_MAIN: &[&[u8]] = &[
 ];
 
 /// Well-known jars and the service they are.
-const WELL_KNOWN_JAR: &[(&[u8], &[u8])] = &[(b"start", b"jetty"), (b"jboss-modules", b"wildfly")];
+const WELL_KNOWN_JAR: Pairs = pairs![(b"start", b"jetty"), (b"jboss-modules", b"wildfly")];
 
 /// Agent libraries that coexist with ours (metrics exporters, not tracers).
-const BENIGN_AGENTS: &[&[u8]] = &[b"jmx_prometheus_javaagent", b"jolokia"];
+const BENIGN_AGENTS: Words = words![b"jmx_prometheus_javaagent", b"jolokia"];
 
 /// Looks at one JVM option for agents and user-chosen names.
 fn option<'a>(
@@ -243,7 +245,7 @@ fn build_tool_class(class: &[u8]) -> Option<&'static [u8]> {
     BUILD_MAIN_PREFIXES
         .iter()
         .find(|(p, _)| class.starts_with(p))
-        .map(|(_, name)| *name)
+        .map(|(_, name)| name)
 }
 
 /// Analyses `java` arguments (after `argv[0]`).
@@ -318,7 +320,7 @@ pub(crate) fn analyze<'a>(mut args: Args<'a>, ctx: &Ctx<'a, '_>) -> Analysis<'a>
             let name = WELL_KNOWN_JAR
                 .iter()
                 .find(|(j, _)| *j == stem)
-                .map_or(stem, |(_, n)| *n);
+                .map_or(stem, |(_, n)| n);
             a.names.push(name, ServiceNameSource::Jar);
         }
         Some(Target::Class(class)) => {

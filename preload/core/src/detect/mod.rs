@@ -6,7 +6,8 @@ pub(crate) mod node;
 pub(crate) mod python;
 
 use crate::bytes::{
-    basename, contains, contains_ignore_case, is_version, split_version, strip_suffix_ci,
+    Words, basename, contains, contains_ignore_case, is_version, split_version, strip_suffix_ci,
+    words,
 };
 use crate::env::EnvView;
 use crate::list::ByteListIter;
@@ -164,7 +165,7 @@ pub(crate) fn versioned<'a>(name: &'a [u8], prefix: &[u8]) -> Option<Option<&'a 
         .then_some(Some(version))
 }
 
-const PYTHON_WRAPPERS: &[&[u8]] = &[
+const PYTHON_WRAPPERS: Words = words![
     b"gunicorn",
     b"uvicorn",
     b"celery",
@@ -196,7 +197,7 @@ const PYTHON_WRAPPERS: &[&[u8]] = &[
     b"supervisord",
 ];
 
-const NODE_WRAPPERS: &[&[u8]] = &[
+const NODE_WRAPPERS: Words = words![
     b"npm",
     b"npx",
     b"yarn",
@@ -231,12 +232,12 @@ const NODE_WRAPPERS: &[&[u8]] = &[
     b"ng",
 ];
 
-const RUBY_WRAPPERS: &[&[u8]] = &[
+const RUBY_WRAPPERS: Words = words![
     b"puma", b"rails", b"rake", b"bundle", b"bundler", b"gem", b"rackup", b"unicorn", b"sidekiq",
     b"irb", b"thin",
 ];
 
-const PHP_WRAPPERS: &[&[u8]] = &[b"composer", b"phpunit", b"artisan"];
+const PHP_WRAPPERS: Words = words![b"composer", b"phpunit", b"artisan"];
 
 /// Classifies a program name (an executable basename or `argv[0]`'s).
 pub(crate) fn classify(name: &[u8]) -> Option<Kind<'_>> {

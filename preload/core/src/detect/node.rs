@@ -1,12 +1,12 @@
 //! Node.js: the interpreter's options, then the script (or a wrapper: npm, npx, yarn, pm2, next).
 
 use super::{Analysis, Args, Ctx};
-use crate::bytes::{basename, contains, strip_suffix_ci, tokens};
+use crate::bytes::{Words, basename, contains, strip_suffix_ci, tokens, words};
 use crate::model::{Language, Reason};
 use crate::name::ServiceNameSource;
 
 /// Module names of other vendors' agents given to `--require`/`--import`/`--loader`.
-const VENDORS: &[&[u8]] = &[
+const VENDORS: Words = words![
     b"dd-trace",
     b"@datadog/",
     b"newrelic",
@@ -71,7 +71,7 @@ pub(crate) fn env_agents<'a>(ctx: &Ctx<'a, '_>, a: &mut Analysis<'a>) {
 }
 
 /// Options that take their value as the next argument.
-const VALUE_OPTIONS: &[&[u8]] = &[
+const VALUE_OPTIONS: Words = words![
     b"--title",
     b"--env-file",
     b"-C",

@@ -2,7 +2,7 @@
 //! such as gunicorn, uvicorn, celery, flask, django-admin, manage.py).
 
 use super::{Analysis, Args, Ctx, versioned};
-use crate::bytes::{basename, before, contains, dirname, strip_suffix_ci};
+use crate::bytes::{Words, basename, before, contains, dirname, strip_suffix_ci, words};
 use crate::model::{Language, Reason};
 use crate::name::ServiceNameSource;
 
@@ -122,7 +122,7 @@ pub(crate) fn interpreter<'a>(mut args: Args<'a>, ctx: &Ctx<'a, '_>) -> Analysis
 
 /// Options of the Python servers that take their value as the next argument (gunicorn, uvicorn,
 /// hypercorn, daphne, waitress, celery, flask).
-const VALUE_OPTIONS: &[&[u8]] = &[
+const VALUE_OPTIONS: Words = words![
     b"-b",
     b"--bind",
     b"-w",
@@ -264,7 +264,7 @@ fn is_app_spec(arg: &[u8]) -> bool {
 }
 
 /// Modules and scripts that print something and exit.
-const SHORT_MODULES: &[&[u8]] = &[
+const SHORT_MODULES: Words = words![
     b"pydoc",
     b"json.tool",
     b"timeit",

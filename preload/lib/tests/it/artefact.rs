@@ -96,8 +96,61 @@ fn no_panic_unwind_or_alloc_machinery() {
 fn size_is_reasonable() {
     let len = std::fs::metadata(so()).unwrap().len();
     assert!(len < 512 * 1024, "library is {len} bytes");
-    // Loadable segments: the static buffers are .bss (not in the file).
+    // Loadable segments (the candidate path's buffers are mapped at run time, not in the file).
     let ph = tool(&["readelf", "-l", "-W"]);
     assert!(!ph.contains("INTERP"), "{ph}");
     assert!(ph.contains("GNU_RELRO"), "{ph}");
+}
+
+/// Loading the library is paid by every process on the host: keep it cheap. Each load-time
+/// relocation is loader work and writes a page (a table of `&[u8]`/`&str` needs one per entry, so
+/// core keeps its tables pointer-free: `words!`/`pairs!` blobs, `match`es), and `.data`/`.bss`
+/// would add a mapping or a zero-filled page (the candidate path maps its buffers when needed).
+#[test]
+fn cheap_to_load() {
+    let rel = tool(&["readelf", "-r", "-W"]);
+    let relocs: Vec<&str> = rel
+        .lines()
+        .filter(|l| l.contains("R_X86_64_") || l.contains("R_AARCH64_"))
+        .collect();
+    // Now: the constructor's DT_INIT_ARRAY slot, 3 GOT slots (memcpy & co.), the default
+    // policy's marker and `Reason::code`'s 15-entry switch table. Was 426 with tables of slices.
+    assert!(
+        relocs.len() <= 32,
+        "{} load-time relocations (a new table of slices in core?):\n{rel}",
+        relocs.len()
+    );
+    for r in &relocs {
+        assert!(r.contains("RELATIVE"), "a symbolic relocation: {r}");
+    }
+    let sections = tool(&["readelf", "-S", "-W"]);
+    for name in [" .data ", " .bss ", " .tbss ", " .tdata "] {
+        assert!(
+            !sections.contains(name),
+            "{name} section present:\n{sections}"
+        );
+    }
+    // Three loadable segments (R, RX, RW+RELRO) and at most one writable page.
+    let ph = tool(&["readelf", "-l", "-W"]);
+    let loads: Vec<&str> = ph
+        .lines()
+        .filter(|l| l.trim_start().starts_with("LOAD"))
+        .collect();
+    assert!(loads.len() <= 3, "{} PT_LOAD segments:\n{ph}", loads.len());
+    let mut file_bytes = 0u64;
+    for l in &loads {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+        let (vaddr, filesz, memsz) = (hex(f[2]), hex(f[4]), hex(f[5]));
+        file_bytes += filesz;
+        if l.contains(" RW ") {
+            let first = vaddr / 4096;
+            let last = (vaddr + memsz.max(1) - 1) / 4096;
+            assert_eq!(first, last, "writable segment spans several pages: {l}");
+        }
+    }
+    assert!(
+        file_bytes < 128 * 1024,
+        "{file_bytes} bytes mapped from the file"
+    );
 }
