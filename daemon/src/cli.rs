@@ -114,11 +114,59 @@ pub enum CtlCommand {
         #[command(subcommand)]
         action: PreloadAction,
     },
+    /// Install the OpenTelemetry agent of a language into its configured directory (root).
+    /// Runs here, not in the daemon: pip or npm download from the usual registries (or a local
+    /// copy, --from), into a temporary directory that replaces the old one only when complete.
+    Agents {
+        /// What to do.
+        #[command(subcommand)]
+        action: AgentsAction,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
         shell: Shell,
     },
+}
+
+/// `oneagentctl agents …`.
+#[derive(Debug, Subcommand)]
+pub enum AgentsAction {
+    /// Install the agent of LANGUAGE. Python: `python3 -m pip install --target` of
+    /// opentelemetry-distro, the OTLP/HTTP exporter and instrumentations for common libraries
+    /// (aiohttp-client, asgi, celery, dbapi, django, fastapi, flask, httpx, logging, psycopg2,
+    /// pymongo, pymysql, redis, requests, sqlalchemy, sqlite3, urllib, urllib3, wsgi), all of
+    /// one release, into `[agents] python`. Node.js: `npm install --prefix` of
+    /// @opentelemetry/auto-instrumentations-node and @opentelemetry/api into the directory of
+    /// `[agents] nodejs`, plus that file (register.js), which requires the package's register
+    /// entry point.
+    Install {
+        /// python or nodejs.
+        language: AgentLanguage,
+        /// Install into this directory instead of the configured one.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The release to install: an opentelemetry-python-contrib version (default 0.66b1) or
+        /// an @opentelemetry/auto-instrumentations-node version (default 0.81.2).
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
+        /// Install without network access: a directory of wheels made with `pip download`
+        /// (Python), or an npm cache directory filled with `npm install --cache DIR` (Node.js).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// The daemon's configuration file, which names the agent paths.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+}
+
+/// Languages whose agent `oneagentctl agents install` can install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AgentLanguage {
+    /// The OpenTelemetry Python distro, from PyPI.
+    Python,
+    /// The OpenTelemetry Node.js auto-instrumentation, from npm.
+    Nodejs,
 }
 
 /// `oneagentctl preload …`.
@@ -226,11 +274,14 @@ sudo oneagentctl restart payments
 sudo oneagentctl preload verify
 sudo oneagentctl preload install
 sudo oneagentctl preload unblock /usr/bin/java
+sudo oneagentctl agents install python
+sudo oneagentctl agents install nodejs \-\-from ./oneagent\-npm\-cache
 oneagentctl completions bash > /etc/bash_completion.d/oneagentctl
 .fi
 .SH "SEE ALSO"
 .BR oneagentd (8),
-.BR oneagent.toml (5)
+.BR oneagent.toml (5),
+.BR oneagent\-preload (8)
 "#;
 
 const DAEMON_EXTRA: &str = r#".SH "D-BUS API"
@@ -336,6 +387,7 @@ Set by systemd.
 .SH "SEE ALSO"
 .BR oneagentctl (1),
 .BR oneagent.toml (5),
+.BR oneagent\-preload (8),
 .BR systemd.service (5)
 "#;
 

@@ -164,6 +164,36 @@ pub struct LogsSection {
     pub exclude: Vec<String>,
     /// How deep below each root to look.
     pub max_depth: u32,
+    /// Join Java stack traces and Python tracebacks to their first line.
+    pub multiline: bool,
+    /// Where to start files found at the very first start (no checkpoint yet): `end` or
+    /// `beginning`. Files created later, and files with a checkpoint, are always read in full.
+    pub start_at: StartAt,
+    /// Where records go: `otlp` (`[exporter] otlp_endpoint`/v1/logs) or `stdout` (a summary per
+    /// batch, for demos).
+    pub exporter: LogExporter,
+}
+
+/// Where the log pipeline starts files it has never seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    /// At their end: history is not re-sent at the first start.
+    #[default]
+    End,
+    /// At their beginning.
+    Beginning,
+}
+
+/// The log exporter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogExporter {
+    /// OTLP/HTTP protobuf.
+    #[default]
+    Otlp,
+    /// A summary line per batch on stdout.
+    Stdout,
 }
 
 impl Default for LogsSection {
@@ -174,6 +204,9 @@ impl Default for LogsSection {
             include: vec!["*.log".to_owned()],
             exclude: Vec::new(),
             max_depth: 4,
+            multiline: true,
+            start_at: StartAt::End,
+            exporter: LogExporter::Otlp,
         }
     }
 }
@@ -357,6 +390,14 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config> {
         Config::parse(Path::new("/etc/oneagent/oneagent.toml"), text)
+    }
+
+    #[test]
+    fn a_missing_file_is_the_defaults() {
+        let (config, source) = Config::load(Path::new("/nonexistent/oneagent.toml")).unwrap();
+        assert_eq!(config, Config::default());
+        assert!(matches!(source, ConfigSource::Defaults(_)));
+        assert!(source.describe().contains("built-in defaults"));
     }
 
     #[test]

@@ -121,6 +121,7 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
     let write_err =
         |e: std::io::Error| CtlFailure::new(exit::FAILED, format!("writing output: {e}"));
     match args.command {
+        CtlCommand::Agents { action } => crate::agents::run(action, json, out),
         CtlCommand::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = CtlArgs::command();

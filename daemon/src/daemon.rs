@@ -425,6 +425,29 @@ impl Shared {
         }
     }
 
+    /// Every saved log checkpoint.
+    pub fn log_checkpoints(&self) -> Result<Vec<crate::logs::tail::Checkpoint>> {
+        self.lock().store.log_checkpoints()
+    }
+
+    /// Saves log checkpoints.
+    pub fn save_log_checkpoints(
+        &self,
+        checkpoints: &[crate::logs::tail::Checkpoint],
+    ) -> Result<()> {
+        self.lock().store.save_log_checkpoints(checkpoints)
+    }
+
+    /// The most recent writer of a log file, when attribution knows it.
+    pub fn log_writer(&self, _path: &Path) -> Option<crate::logs_host::WriterIdentity> {
+        None
+    }
+
+    /// The daemon's own directories, never watched for logs.
+    pub fn own_dirs(&self) -> Vec<PathBuf> {
+        vec![self.paths.state_dir.clone(), self.paths.runtime_dir.clone()]
+    }
+
     /// Runs a full scan of /proc (at start and as the safety net).
     pub fn full_scan(&self) -> ScanStats {
         let stats = self.inventory().full_scan();
@@ -729,6 +752,21 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     tracing::info!(name = BUS_NAME, version = crate::VERSION, "Ready");
     notify::ready("Running");
 
+    let logs = {
+        let config = shared.lock().config.clone();
+        if config.logs.enabled {
+            match crate::logs_host::start(shared.clone(), &config, shared.own_dirs()) {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    tracing::error!(error = %e, "The log pipeline could not start; logs are not collected");
+                    None
+                }
+            }
+        } else {
+            None
+        }
+    };
+
     let iface = conn
         .object_server()
         .interface::<_, Agent1>(OBJECT_PATH)
@@ -830,6 +868,10 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     }
     notify::stopping();
     shared.set_state(DaemonState::Stopping);
+    if let Some(logs) = &logs {
+        // Within systemd's and our 2 s budget: a batch in flight may be sent again next start.
+        logs.stop(std::time::Duration::from_millis(1200));
+    }
     shared.flush_inventory();
     drop(iface);
     // Dropping the connection releases the name; the store closes with `shared`.

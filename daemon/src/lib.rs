@@ -3,6 +3,7 @@
 //! Engines are plain modules that know nothing of D-Bus: [`config`], [`store`]. The transports
 //! ([`dbus`], [`notify`]) are thin, and [`daemon`] wires them together.
 
+pub mod agents;
 pub mod cli;
 pub mod config;
 pub mod ctl;
@@ -16,6 +17,8 @@ pub mod explain;
 pub mod injection;
 pub mod inventory;
 pub mod logging;
+pub mod logs;
+pub mod logs_host;
 pub mod notify;
 pub mod store;
 pub mod sys;

@@ -67,6 +67,43 @@ const MIGRATIONS: &[&str] = &[
         blocked_at INTEGER NOT NULL
      );
      ALTER TABLE processes ADD COLUMN preload_outcome TEXT NOT NULL DEFAULT '';",
+    // 4: log tailing checkpoints, keyed by device and inode, validated by content signatures.
+    "CREATE TABLE log_checkpoints (
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        head_len INTEGER NOT NULL,
+        head_hash INTEGER NOT NULL,
+        tail_len INTEGER NOT NULL,
+        tail_hash INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (dev, ino)
+     );",
+    // 5: log-writer attribution: which processes write which log file.
+    "CREATE TABLE log_files (
+        id INTEGER PRIMARY KEY,
+        dev INTEGER,
+        ino INTEGER,
+        path TEXT,
+        first_seen INTEGER,
+        UNIQUE (dev, ino)
+     );
+     CREATE TABLE log_writers (
+        file_id INTEGER REFERENCES log_files(id),
+        pid INTEGER,
+        start_time INTEGER,
+        exe TEXT,
+        command_line TEXT,
+        systemd_unit TEXT,
+        container_id TEXT,
+        pod_uid TEXT,
+        service_name TEXT,
+        language TEXT,
+        first_seen INTEGER,
+        last_seen INTEGER,
+        PRIMARY KEY (file_id, pid, start_time)
+     );",
 ];
 
 /// The newest schema version this build knows.
@@ -347,6 +384,68 @@ pub struct BlockedExecutable {
 }
 
 impl Store {
+    /// Every log checkpoint.
+    pub fn log_checkpoints(&self) -> Result<Vec<crate::logs::tail::Checkpoint>> {
+        use crate::logs::tail::{Checkpoint, FileKey};
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT dev, ino, path, offset, head_len, head_hash, tail_len, tail_hash
+                 FROM log_checkpoints",
+            )
+            .map_err(db_err(&self.path))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(Checkpoint {
+                    key: FileKey {
+                        dev: r.get::<_, i64>(0)? as u64,
+                        ino: r.get::<_, i64>(1)? as u64,
+                    },
+                    path: PathBuf::from(r.get::<_, String>(2)?),
+                    offset: r.get::<_, i64>(3)? as u64,
+                    head: (r.get::<_, i64>(4)? as u64, r.get::<_, i64>(5)? as u64),
+                    tail: (r.get::<_, i64>(6)? as u64, r.get::<_, i64>(7)? as u64),
+                })
+            })
+            .map_err(db_err(&self.path))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err(&self.path))
+    }
+
+    /// Saves log checkpoints in one transaction.
+    pub fn save_log_checkpoints(
+        &mut self,
+        checkpoints: &[crate::logs::tail::Checkpoint],
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(db_err(&path))?;
+        {
+            let mut st = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO log_checkpoints
+                     (dev, ino, path, offset, head_len, head_hash, tail_len, tail_hash, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(db_err(&path))?;
+            let now = unix_now() as i64;
+            for c in checkpoints {
+                st.execute(params![
+                    c.key.dev as i64,
+                    c.key.ino as i64,
+                    c.path.display().to_string(),
+                    c.offset as i64,
+                    c.head.0 as i64,
+                    c.head.1 as i64,
+                    c.tail.0 as i64,
+                    c.tail.1 as i64,
+                    now
+                ])
+                .map_err(db_err(&path))?;
+            }
+        }
+        tx.commit().map_err(db_err(&path))
+    }
+
     /// Executables blocked by the circuit breaker.
     pub fn blocked_executables(&self) -> Result<Vec<BlockedExecutable>> {
         let mut st = self
@@ -544,6 +643,149 @@ pub fn normalise_service(name: &str) -> Result<String> {
             why,
         }),
         None => Ok(lower),
+    }
+}
+
+impl Store {
+    /// Every log file with its writers (log-writer attribution), writers oldest first.
+    pub fn log_files(&self) -> Result<Vec<crate::logs::attribute::LogFile>> {
+        use crate::logs::attribute::{FileKey, LogFile, Writer};
+        let mut files_st = self
+            .conn
+            .prepare("SELECT id, dev, ino, path, first_seen FROM log_files ORDER BY id")
+            .map_err(db_err(&self.path))?;
+        let files = files_st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    LogFile {
+                        key: FileKey {
+                            dev: r.get::<_, i64>(1)? as u64,
+                            ino: r.get::<_, i64>(2)? as u64,
+                        },
+                        path: PathBuf::from(r.get::<_, String>(3)?),
+                        first_seen: r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64,
+                        writers: Vec::new(),
+                    },
+                ))
+            })
+            .map_err(db_err(&self.path))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err(&self.path))?;
+        let mut writers_st = self
+            .conn
+            .prepare(
+                "SELECT pid, start_time, exe, command_line, systemd_unit, container_id, pod_uid,
+                    service_name, language, first_seen, last_seen
+                 FROM log_writers WHERE file_id = ?1 ORDER BY first_seen, pid",
+            )
+            .map_err(db_err(&self.path))?;
+        let mut out = Vec::with_capacity(files.len());
+        for (id, mut file) in files {
+            let text = |r: &rusqlite::Row<'_>, i| -> rusqlite::Result<String> {
+                Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default())
+            };
+            file.writers = writers_st
+                .query_map([id], |r| {
+                    Ok(Writer {
+                        pid: r.get(0)?,
+                        start_time: r.get::<_, i64>(1)? as u64,
+                        exe: text(r, 2)?,
+                        command_line: text(r, 3)?,
+                        systemd_unit: text(r, 4)?,
+                        container_id: text(r, 5)?,
+                        pod_uid: text(r, 6)?,
+                        service_name: text(r, 7)?,
+                        language: text(r, 8)?,
+                        first_seen: r.get::<_, Option<i64>>(9)?.unwrap_or(0) as u64,
+                        last_seen: r.get::<_, Option<i64>>(10)?.unwrap_or(0) as u64,
+                    })
+                })
+                .map_err(db_err(&self.path))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err(&self.path))?;
+            out.push(file);
+        }
+        Ok(out)
+    }
+
+    /// Writes log files with their complete writer lists (replacing the stored ones) and
+    /// forgets `removals`, in one transaction.
+    pub fn save_log_files(
+        &mut self,
+        upserts: &[&crate::logs::attribute::LogFile],
+        removals: &[crate::logs::attribute::FileKey],
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(db_err(&path))?;
+        {
+            let mut delete_writers = tx
+                .prepare(
+                    "DELETE FROM log_writers WHERE file_id IN
+                        (SELECT id FROM log_files WHERE dev = ?1 AND ino = ?2)",
+                )
+                .map_err(db_err(&path))?;
+            let mut delete_file = tx
+                .prepare("DELETE FROM log_files WHERE dev = ?1 AND ino = ?2")
+                .map_err(db_err(&path))?;
+            for key in removals {
+                let k = params![key.dev as i64, key.ino as i64];
+                delete_writers.execute(k).map_err(db_err(&path))?;
+                delete_file.execute(k).map_err(db_err(&path))?;
+            }
+            let mut upsert_file = tx
+                .prepare(
+                    "INSERT INTO log_files (dev, ino, path, first_seen) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (dev, ino) DO UPDATE SET path = excluded.path,
+                        first_seen = excluded.first_seen
+                     RETURNING id",
+                )
+                .map_err(db_err(&path))?;
+            let mut clear_writers = tx
+                .prepare("DELETE FROM log_writers WHERE file_id = ?1")
+                .map_err(db_err(&path))?;
+            let mut insert_writer = tx
+                .prepare(
+                    "INSERT INTO log_writers (file_id, pid, start_time, exe, command_line,
+                        systemd_unit, container_id, pod_uid, service_name, language, first_seen,
+                        last_seen)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(db_err(&path))?;
+            for file in upserts {
+                let id: i64 = upsert_file
+                    .query_row(
+                        params![
+                            file.key.dev as i64,
+                            file.key.ino as i64,
+                            file.path.to_string_lossy(),
+                            file.first_seen as i64
+                        ],
+                        |r| r.get(0),
+                    )
+                    .map_err(db_err(&path))?;
+                clear_writers.execute([id]).map_err(db_err(&path))?;
+                for w in &file.writers {
+                    insert_writer
+                        .execute(params![
+                            id,
+                            w.pid,
+                            w.start_time as i64,
+                            w.exe,
+                            w.command_line,
+                            w.systemd_unit,
+                            w.container_id,
+                            w.pod_uid,
+                            w.service_name,
+                            w.language,
+                            w.first_seen as i64,
+                            w.last_seen as i64,
+                        ])
+                        .map_err(db_err(&path))?;
+                }
+            }
+        }
+        tx.commit().map_err(db_err(&path))
     }
 }
 

@@ -13,7 +13,7 @@ fn status_reload_enable_disable_round_trip() {
     let status = bus.status();
     assert_eq!(status["state"], "running");
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(status["config_source"], "defaults");
+    assert_eq!(status["config_source"], "file");
     assert_eq!(status["injection_enabled"], true);
     assert_eq!(status["injection_source"], "config");
     assert_eq!(status["pid"], daemon.child.id());

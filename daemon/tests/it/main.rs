@@ -6,12 +6,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod attribution;
 mod bus;
 mod config_errors;
 mod database;
 mod docs;
 mod inventory;
+mod logs;
 mod notify;
+mod otlp_receiver;
 mod preload;
 mod support;
 mod systemd;

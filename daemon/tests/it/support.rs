@@ -223,6 +223,7 @@ impl<'a> DaemonSetup<'a> {
     /// Starts the daemon without waiting.
     pub fn spawn(&self) -> Daemon {
         std::fs::create_dir_all(&self.dir).unwrap();
+        self.keep_preload_file_private();
         let notify_path = self.dir.join(format!("notify-{}", rand_suffix()));
         let notify = UnixDatagram::bind(&notify_path).unwrap();
         notify
@@ -248,6 +249,33 @@ impl<'a> DaemonSetup<'a> {
             notify,
             notes: Vec::new(),
         }
+    }
+}
+
+impl DaemonSetup<'_> {
+    /// Tests must never touch the machine's /etc/ld.so.preload: unless the test's configuration
+    /// names its own `preload_file`, point it into the test directory.
+    fn keep_preload_file_private(&self) {
+        let path = self.config_path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let line = format!(
+            "preload_file = \"{}\"",
+            self.dir.join("ld.so.preload").display()
+        );
+        let new = if text.contains("preload_file") {
+            text
+        } else if text.lines().any(|l| l.trim() == "[injection]") {
+            text.replacen("[injection]", &format!("[injection]\n{line}"), 1)
+        } else {
+            format!("{text}\n[injection]\n{line}\n")
+        };
+        // Nor read the machine's /var/log: log tests configure their own roots.
+        let new = if new.lines().any(|l| l.trim() == "[logs]") {
+            new
+        } else {
+            format!("{new}\n[logs]\nenabled = false\n")
+        };
+        std::fs::write(&path, new).unwrap();
     }
 }
 

@@ -1,0 +1,12 @@
+//! Application logs: discovery under parent directories, tailing with durable checkpoints,
+//! OTLP export. The engine knows nothing of D-Bus or HTTP servers; the daemon is its
+//! [`pipeline::LogsHost`].
+
+pub mod attribute;
+pub mod discover;
+pub mod export;
+pub mod glob;
+pub mod otlp;
+pub mod pipeline;
+pub mod record;
+pub mod tail;

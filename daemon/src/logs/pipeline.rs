@@ -1,0 +1,393 @@
+//! The log pipeline: discovery → tailing → records → OTLP export → checkpoints. It runs on its
+//! own thread (file reads and HTTP are blocking; the daemon's event loop stays responsive) and
+//! talks to the daemon only through [`LogsHost`]: checkpoints and the identity of each file's
+//! writer.
+
+#![forbid(unsafe_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::discover::{Change, Discovery, DiscoveryConfig};
+use super::export::{ExportError, Exporter};
+use super::otlp::{ResourceLogs, Value, encode_request};
+use super::record::severity;
+use super::tail::{Checkpoint, FileKey, RawRecord, TailedPath, signatures};
+
+/// Bytes read from all files per round; also the most a batch holds, so memory stays bounded
+/// while the collector is down.
+pub const ROUND_BUDGET: usize = 4 << 20;
+
+/// What the pipeline needs from the daemon.
+pub trait LogsHost: Send + Sync {
+    /// Every saved checkpoint.
+    fn load_checkpoints(&self) -> Vec<Checkpoint>;
+    /// Saves checkpoints (after the exporter acknowledged their records).
+    fn save_checkpoints(&self, checkpoints: &[Checkpoint]) -> Result<(), String>;
+    /// Resource attributes of a file's records: the writer's identity when known.
+    fn resource(&self, path: &Path) -> Vec<(String, String)>;
+}
+
+/// Pipeline settings.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// What to discover.
+    pub discovery: DiscoveryConfig,
+    /// Join stack traces and tracebacks to their first line.
+    pub multiline: bool,
+    /// Start files found at the first start (no checkpoint yet) at their end.
+    pub start_at_end: bool,
+}
+
+/// Counters, shared with the metrics endpoint and `status`.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    /// Files being tailed.
+    pub files: AtomicU64,
+    /// Records exported.
+    pub records: AtomicU64,
+    /// Bytes of records exported.
+    pub bytes: AtomicU64,
+    /// Failed export attempts.
+    pub export_errors: AtomicU64,
+    /// Batches the collector rejected (not retried).
+    pub rejected_batches: AtomicU64,
+    /// Truncations detected.
+    pub truncations: AtomicU64,
+    /// Rotations followed.
+    pub rotations: AtomicU64,
+    /// Long lines split.
+    pub split_lines: AtomicU64,
+    /// Unread bytes across files at the last round.
+    pub lag_bytes: AtomicU64,
+    /// Directories watched.
+    pub watched_dirs: AtomicU64,
+}
+
+fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The pipeline.
+pub struct Pipeline {
+    config: PipelineConfig,
+    host: Arc<dyn LogsHost>,
+    exporter: Box<dyn Exporter>,
+    discovery: Discovery,
+    files: HashMap<PathBuf, TailedPath>,
+    checkpoints: HashMap<FileKey, Checkpoint>,
+    fresh_state: bool,
+    /// Counters.
+    pub stats: Arc<PipelineStats>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("files", &self.files.len())
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// Sets up discovery and loads checkpoints.
+    pub fn new(
+        config: PipelineConfig,
+        host: Arc<dyn LogsHost>,
+        exporter: Box<dyn Exporter>,
+    ) -> std::io::Result<Self> {
+        let discovery = Discovery::new(config.discovery.clone())?;
+        let checkpoints: HashMap<FileKey, Checkpoint> = host
+            .load_checkpoints()
+            .into_iter()
+            .map(|c| (c.key, c))
+            .collect();
+        Ok(Pipeline {
+            fresh_state: checkpoints.is_empty(),
+            config,
+            host,
+            exporter,
+            discovery,
+            files: HashMap::new(),
+            checkpoints,
+            stats: Arc::new(PipelineStats::default()),
+        })
+    }
+
+    fn track(&mut self, path: &Path, initial: bool) {
+        if self.files.contains_key(path) {
+            return;
+        }
+        let key = std::fs::metadata(path).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            FileKey {
+                dev: m.dev(),
+                ino: m.ino(),
+            }
+        });
+        let resume = key.and_then(|k| self.checkpoints.get(&k)).cloned();
+        let from_end = initial && self.fresh_state && self.config.start_at_end;
+        let mut tailed = TailedPath::open(path, resume.as_ref(), from_end, self.config.multiline);
+        // At start only: a checkpoint of this path whose file has moved (renamed by rotation
+        // while we were down): drain the rest of that file from the same directory. While we run,
+        // rotations are followed live (and checkpoints lag behind what was read).
+        if initial && let Some(dir) = path.parent() {
+            let stale: Vec<Checkpoint> = self
+                .checkpoints
+                .values()
+                .filter(|c| c.path == path && Some(c.key) != key)
+                .cloned()
+                .collect();
+            for cp in stale {
+                if let Some(found) = find_by_key(dir, cp.key) {
+                    tailed.drain_file(&found, &cp);
+                }
+            }
+        }
+        self.files.insert(path.to_owned(), tailed);
+    }
+
+    /// Runs until `stop` is set; a byte on `wake` interrupts a wait at once.
+    pub fn run(mut self, stop: Arc<AtomicBool>, wake: std::os::unix::net::UnixStream) {
+        for path in self.discovery.scan() {
+            self.track(&path, true);
+        }
+        let mut dirty: HashSet<PathBuf> = self.files.keys().cloned().collect();
+        let mut last_fallback = Instant::now();
+        let mut backoff = Duration::from_millis(200);
+        let mut batch: Vec<RawRecord> = Vec::new();
+        let mut batch_paths: HashMap<FileKey, PathBuf> = HashMap::new();
+        while !stop.load(Ordering::Relaxed) {
+            // 1. Read what is new, unless a batch is still waiting for the collector.
+            if batch.is_empty() {
+                let now = Instant::now();
+                let mut budget = ROUND_BUDGET;
+                let pending: Vec<PathBuf> = self
+                    .files
+                    .iter()
+                    .filter(|(p, t)| dirty.contains(*p) || t.has_pending())
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                dirty.clear();
+                for path in pending {
+                    let Some(t) = self.files.get_mut(&path) else {
+                        continue;
+                    };
+                    let before = batch.len();
+                    let notes = t.poll(now, budget, &mut batch);
+                    for r in batch.get(before..).unwrap_or_default() {
+                        budget = budget.saturating_sub(r.bytes.len());
+                        batch_paths.entry(r.key).or_insert_with(|| path.clone());
+                    }
+                    if budget == 0 {
+                        // More to read: come back next round.
+                        dirty.insert(path.clone());
+                    }
+                    self.stats
+                        .truncations
+                        .fetch_add(u64::from(notes.truncated), Ordering::Relaxed);
+                    self.stats
+                        .rotations
+                        .fetch_add(u64::from(notes.rotated), Ordering::Relaxed);
+                    self.stats
+                        .split_lines
+                        .fetch_add(notes.split_lines, Ordering::Relaxed);
+                    if notes.truncated {
+                        tracing::info!(file = %path.display(), "Log file truncated; reading it from the start");
+                    }
+                }
+                self.files.retain(|_, t| !t.finished());
+                self.stats
+                    .files
+                    .store(self.files.len() as u64, Ordering::Relaxed);
+                self.stats.lag_bytes.store(
+                    self.files.values().map(TailedPath::lag).sum(),
+                    Ordering::Relaxed,
+                );
+            }
+
+            // 2. Export; on success move the checkpoints.
+            if !batch.is_empty() {
+                match self.export(&batch, &batch_paths) {
+                    Ok(()) => {
+                        self.acknowledge(&batch, &batch_paths);
+                        batch.clear();
+                        batch_paths.clear();
+                        backoff = Duration::from_millis(200);
+                    }
+                    Err(ExportError::Rejected(why)) => {
+                        // Retrying cannot help; move on so that the pipeline does not wedge.
+                        tracing::error!(records = batch.len(), reason = %why, "The collector rejected a batch of log records");
+                        self.stats.rejected_batches.fetch_add(1, Ordering::Relaxed);
+                        self.acknowledge(&batch, &batch_paths);
+                        batch.clear();
+                        batch_paths.clear();
+                    }
+                    Err(ExportError::Retry(why)) => {
+                        self.stats.export_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(records = batch.len(), reason = %why, retry_in_ms = backoff.as_millis() as u64, "Exporting logs failed; reading is paused until it succeeds");
+                        sleep_unless(&stop, backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        continue;
+                    }
+                }
+            }
+
+            // 3. Wait for the next change (or a timeout for partial lines and scans).
+            let waiting = !dirty.is_empty() || self.files.values().any(TailedPath::has_pending);
+            // Idle means no timer at all: only inotify or the stop signal wake the thread.
+            let timeout = if !dirty.is_empty() {
+                nix::poll::PollTimeout::ZERO
+            } else if waiting {
+                nix::poll::PollTimeout::from(200u16)
+            } else if self.discovery.stats().scanned_dirs > 0 {
+                nix::poll::PollTimeout::from(5000u16)
+            } else {
+                nix::poll::PollTimeout::NONE
+            };
+            let mut fds = [
+                nix::poll::PollFd::new(self.discovery.as_fd(), nix::poll::PollFlags::POLLIN),
+                nix::poll::PollFd::new(wake.as_fd(), nix::poll::PollFlags::POLLIN),
+            ];
+            let _ = nix::poll::poll(&mut fds, timeout);
+            for change in self.discovery.read() {
+                match change {
+                    Change::File(p) => {
+                        self.track(&p, false);
+                        dirty.insert(p);
+                    }
+                    Change::Moved(p) => {
+                        if self.files.contains_key(&p) {
+                            dirty.insert(p);
+                        }
+                    }
+                    Change::Sibling(s) => {
+                        // A copy being made (copytruncate): read the original now, before the
+                        // truncation, so that as little as possible is left for the copy.
+                        for p in self.files.keys() {
+                            if p.parent() == s.parent() {
+                                dirty.insert(p.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            let stats = self.discovery.stats();
+            self.stats
+                .watched_dirs
+                .store(stats.watched_dirs as u64, Ordering::Relaxed);
+            if stats.scanned_dirs > 0 && last_fallback.elapsed() >= Duration::from_secs(5) {
+                last_fallback = Instant::now();
+                for p in self.discovery.scan_fallback() {
+                    self.track(&p, false);
+                    dirty.insert(p);
+                }
+                // Without inotify, changes are only seen by looking.
+                dirty.extend(self.files.keys().cloned());
+            }
+        }
+        // Stopping: one last attempt for what was read, so that a clean stop loses nothing and
+        // duplicates nothing.
+        if !batch.is_empty() && self.export(&batch, &batch_paths).is_ok() {
+            self.acknowledge(&batch, &batch_paths);
+        }
+    }
+
+    fn export(
+        &mut self,
+        batch: &[RawRecord],
+        paths: &HashMap<FileKey, PathBuf>,
+    ) -> Result<(), ExportError> {
+        let observed = unix_nanos();
+        let mut groups: Vec<(FileKey, ResourceLogs)> = Vec::new();
+        let mut bytes = 0u64;
+        for r in batch {
+            let idx = match groups.iter().position(|(k, _)| *k == r.key) {
+                Some(i) => i,
+                None => {
+                    let path = paths.get(&r.key).cloned().unwrap_or_default();
+                    let attrs = self.host.resource(&path);
+                    let values: Vec<(&str, Value<'_>)> = attrs
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), Value::Str(v.as_str())))
+                        .collect();
+                    groups.push((r.key, ResourceLogs::new(&values)));
+                    groups.len() - 1
+                }
+            };
+            if let Some((_, g)) = groups.get_mut(idx) {
+                g.push(observed, severity(&r.bytes), &r.bytes);
+            }
+            bytes += r.bytes.len() as u64;
+        }
+        let resources: Vec<ResourceLogs> = groups.into_iter().map(|(_, g)| g).collect();
+        let request = encode_request(&resources);
+        self.exporter.export(&request, batch.len())?;
+        self.stats
+            .records
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn acknowledge(&mut self, batch: &[RawRecord], paths: &HashMap<FileKey, PathBuf>) {
+        let mut ends: HashMap<FileKey, u64> = HashMap::new();
+        for r in batch {
+            let e = ends.entry(r.key).or_insert(0);
+            *e = (*e).max(r.end_offset);
+        }
+        let mut saved = Vec::new();
+        for (key, offset) in ends {
+            let Some(path) = paths.get(&key) else {
+                continue;
+            };
+            let file = self.files.values().find_map(|t| t.file(key));
+            let Some(file) = file else { continue };
+            let Ok((head, tail)) = signatures(file, offset) else {
+                continue;
+            };
+            let cp = Checkpoint {
+                key,
+                path: path.clone(),
+                offset,
+                head,
+                tail,
+            };
+            self.checkpoints.insert(key, cp.clone());
+            saved.push(cp);
+        }
+        if let Err(e) = self.host.save_checkpoints(&saved) {
+            tracing::error!(error = %e, "Saving log checkpoints failed; they will be saved with the next batch");
+        }
+    }
+}
+
+fn sleep_unless(stop: &AtomicBool, d: Duration) {
+    // Short steps: a stop during a long backoff is noticed within 50 ms.
+    let until = Instant::now() + d;
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(
+            Duration::from_millis(50).min(until.saturating_duration_since(Instant::now())),
+        );
+    }
+}
+
+/// The file in `dir` with identity `key`, if any (at most 4,096 entries looked at).
+fn find_by_key(dir: &Path, key: FileKey) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .take(4096)
+        .find(|e| {
+            e.metadata()
+                .is_ok_and(|m| m.dev() == key.dev && m.ino() == key.ino)
+        })
+        .map(|e| e.path())
+}
