@@ -76,6 +76,8 @@ pub enum CtlCommand {
     },
     /// List running processes whose next start would gain or lose an agent.
     Pending,
+    /// List the log files being tailed, with their writers, service, offset, lag and state.
+    Logs,
     /// Show what the preload would decide for a command and why; works without the daemon.
     Explain {
         /// An environment variable of the process (repeatable); the environment is otherwise empty,
@@ -266,6 +268,7 @@ oneagentctl status
 oneagentctl \-\-json status
 oneagentctl ps \-\-language java
 oneagentctl pending
+oneagentctl logs
 oneagentctl explain \-\-env OTEL_SERVICE_NAME=shop \-\- java \-jar /srv/shop.jar
 sudo oneagentctl disable payments
 sudo oneagentctl enable \-\-global
@@ -300,6 +303,7 @@ Methods:
 .BR RestartUnit ,
 .BR Processes ,
 .BR Pending ,
+.BR LogFiles ,
 .BR Explain ,
 .BR PreloadInstall ,
 .BR PreloadRemove ,

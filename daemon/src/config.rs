@@ -172,6 +172,12 @@ pub struct LogsSection {
     /// Where records go: `otlp` (`[exporter] otlp_endpoint`/v1/logs) or `stdout` (a summary per
     /// batch, for demos).
     pub exporter: LogExporter,
+    /// How often, at most, a file's writer attribution is re-armed while its writer keeps the file
+    /// open, so that a second writer is found (seconds).
+    pub attribution_rearm_secs: u64,
+    /// Per-service rate limit in records per second; 0 turns sampling off. Warnings and errors
+    /// are always kept; dropped records are counted.
+    pub rate_limit_per_service: u32,
 }
 
 /// Where the log pipeline starts files it has never seen.
@@ -207,6 +213,8 @@ impl Default for LogsSection {
             multiline: true,
             start_at: StartAt::End,
             exporter: LogExporter::Otlp,
+            attribution_rearm_secs: 30,
+            rate_limit_per_service: 0,
         }
     }
 }
@@ -321,6 +329,13 @@ impl Config {
                 path: path.to_owned(),
                 key: "logs.roots",
                 message: format!("`{}` must be an absolute path", root.display()),
+            });
+        }
+        if !(1..=3600).contains(&self.logs.attribution_rearm_secs) {
+            return Err(Error::ConfigValue {
+                path: path.to_owned(),
+                key: "logs.attribution_rearm_secs",
+                message: format!("{} is outside 1..=3600", self.logs.attribution_rearm_secs),
             });
         }
         if self.logs.max_depth > 64 {

@@ -185,6 +185,18 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
                     .map_err(write_err)
             }
         }
+        CtlCommand::Logs => {
+            let proxy = connect().await?;
+            let files = proxy.log_files().await.map_err(|e| classify("logs", e))?;
+            if json {
+                let text = serde_json::to_string_pretty(&files)
+                    .map_err(|e| CtlFailure::new(exit::FAILED, format!("encoding JSON: {e}")))?;
+                writeln!(out, "{text}").map_err(write_err)
+            } else {
+                out.write_all(render_log_files(&files).as_bytes())
+                    .map_err(write_err)
+            }
+        }
         CtlCommand::Pending => {
             let proxy = connect().await?;
             let pending = proxy.pending().await.map_err(|e| classify("pending", e))?;
@@ -581,6 +593,44 @@ pub fn render_processes(processes: &[ProcessEntry], all: bool) -> String {
             truncate(unit, 24),
             p.injection_state,
             truncate(&p.verdict.reason, 60),
+        ));
+    }
+    s
+}
+
+/// The human-readable `logs` table.
+pub fn render_log_files(files: &[crate::logs::pipeline::LogFileStatus]) -> String {
+    if files.is_empty() {
+        return "No log files are being tailed (see [logs] in oneagent.toml(5)).\n".to_owned();
+    }
+    let mut s = format!(
+        "{:<48} {:<22} {:>12} {:>10} {:<16} {}\n",
+        "FILE", "SERVICE", "OFFSET", "LAG", "STATE", "WRITERS"
+    );
+    for f in files {
+        let writers: Vec<String> = f
+            .writers
+            .iter()
+            .map(|(pid, svc, exe)| {
+                let exe = std::path::Path::new(exe)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                format!("{pid} {svc} ({exe})")
+            })
+            .collect();
+        s.push_str(&format!(
+            "{:<48} {:<22} {:>12} {:>10} {:<16} {}\n",
+            truncate(&f.path, 48),
+            truncate(&f.service, 22),
+            f.offset,
+            f.lag,
+            f.state,
+            if writers.is_empty() {
+                "-".to_owned()
+            } else {
+                writers.join(", ")
+            }
         ));
     }
     s

@@ -92,6 +92,19 @@ pub struct Shared {
     event_source: Mutex<EventSource>,
     preload: Mutex<PreloadState>,
     breaker: Mutex<CrashBreaker>,
+    logs: Mutex<Option<LogsView>>,
+    metrics_addr: Mutex<Option<std::net::SocketAddr>>,
+}
+
+/// What the daemon sees of the log pipeline thread.
+#[derive(Debug, Clone)]
+pub struct LogsView {
+    /// Counters.
+    pub stats: Arc<crate::logs::pipeline::PipelineStats>,
+    /// Per-service metrics.
+    pub metrics: Arc<Mutex<crate::logs::metrics::LogMetrics>>,
+    /// Files for `oneagentctl logs`.
+    pub files: Arc<Mutex<Vec<crate::logs::pipeline::LogFileStatus>>>,
 }
 
 /// What the daemon knows about the preload library's installation.
@@ -162,6 +175,8 @@ impl Shared {
             event_source: Mutex::new(EventSource::None),
             preload: Mutex::new(PreloadState::default()),
             breaker: Mutex::new(CrashBreaker::default()),
+            logs: Mutex::new(None),
+            metrics_addr: Mutex::new(None),
             paths,
         })
     }
@@ -438,9 +453,31 @@ impl Shared {
         self.lock().store.save_log_checkpoints(checkpoints)
     }
 
-    /// The most recent writer of a log file, when attribution knows it.
-    pub fn log_writer(&self, _path: &Path) -> Option<crate::logs_host::WriterIdentity> {
-        None
+    /// The log pipeline, when it runs.
+    pub fn logs_view(&self) -> Option<LogsView> {
+        self.logs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The log files being tailed.
+    pub fn log_files(&self) -> Vec<crate::logs::pipeline::LogFileStatus> {
+        self.logs_view()
+            .map(|v| v.files.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .unwrap_or_default()
+    }
+
+    /// The address the metrics endpoint listens on.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        *self.metrics_addr.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One process of the inventory.
+    pub fn process(&self, pid: u32) -> Option<ProcessEntry> {
+        self.inventory().get(pid).cloned()
+    }
+
+    /// Runs `f` with the state database.
+    pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut self.lock().store)
     }
 
     /// The daemon's own directories, never watched for logs.
@@ -618,6 +655,8 @@ impl Shared {
             .to_owned(),
             otlp_endpoint: inner.config.exporter.otlp_endpoint.clone(),
             rules,
+            metrics_listen: String::new(),
+            log_files: 0,
             preload_installed: false,
             preload_problem: String::new(),
             blocked: inner.store.blocked_executables()?,
@@ -639,6 +678,13 @@ impl Shared {
                 .map(|s| s.ours.iter().any(|e| Path::new(e) == library.library))
                 .unwrap_or(false);
             report.preload_problem = self.preload_state().problem.clone();
+            report.metrics_listen = self
+                .metrics_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            report.log_files = self.logs_view().map_or(0, |v| {
+                v.stats.files.load(std::sync::atomic::Ordering::Relaxed)
+            });
             report.process_events = match self.event_source() {
                 EventSource::None => "starting".to_owned(),
                 EventSource::Connector => "connector".to_owned(),
@@ -756,7 +802,14 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
         let config = shared.lock().config.clone();
         if config.logs.enabled {
             match crate::logs_host::start(shared.clone(), &config, shared.own_dirs()) {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    *shared.logs.lock().unwrap_or_else(|p| p.into_inner()) = Some(LogsView {
+                        stats: handle.stats.clone(),
+                        metrics: handle.metrics.clone(),
+                        files: handle.files.clone(),
+                    });
+                    Some(handle)
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "The log pipeline could not start; logs are not collected");
                     None
@@ -764,6 +817,27 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
             }
         } else {
             None
+        }
+    };
+
+    let metrics_task = {
+        let listen = shared.lock().config.metrics.listen;
+        match tokio::net::TcpListener::bind(listen).await {
+            Ok(listener) => {
+                *shared
+                    .metrics_addr
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = listener.local_addr().ok();
+                tracing::info!(address = %listen, "Serving Prometheus metrics at /metrics");
+                Some(tokio::spawn(crate::metrics_server::serve(
+                    listener,
+                    shared.clone(),
+                )))
+            }
+            Err(e) => {
+                tracing::warn!(address = %listen, error = %e, "The metrics endpoint could not listen");
+                None
+            }
         }
     };
 
@@ -868,6 +942,9 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     }
     notify::stopping();
     shared.set_state(DaemonState::Stopping);
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     if let Some(logs) = &logs {
         // Within systemd's and our 2 s budget: a batch in flight may be sent again next start.
         logs.stop(std::time::Duration::from_millis(1200));

@@ -99,6 +99,10 @@ pub struct StatusReport {
     pub preload_problem: String,
     /// Executables the crash circuit breaker blocked.
     pub blocked: Vec<crate::store::BlockedExecutable>,
+    /// The address of the Prometheus endpoint, empty when it is not listening.
+    pub metrics_listen: String,
+    /// Log files being tailed, 0 when the log pipeline is off.
+    pub log_files: u64,
     /// Processes in the inventory.
     pub processes: u64,
     /// Of those, processes of a detected runtime.
@@ -324,6 +328,12 @@ impl Agent1 {
     /// Open to everyone.
     async fn processes(&self) -> Result<Vec<ProcessEntry>, AgentError> {
         Ok(self.shared.processes())
+    }
+
+    /// The log files being tailed, with their writers, service, offset, lag and state. Open to
+    /// everyone.
+    async fn log_files(&self) -> Result<Vec<crate::logs::pipeline::LogFileStatus>, AgentError> {
+        Ok(self.shared.log_files())
     }
 
     /// Running processes whose next start would gain or lose an agent. Open to everyone.

@@ -19,6 +19,7 @@ pub mod inventory;
 pub mod logging;
 pub mod logs;
 pub mod logs_host;
+pub mod metrics_server;
 pub mod notify;
 pub mod store;
 pub mod sys;

@@ -4,13 +4,13 @@
 
 #![forbid(unsafe_code)]
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, LogExporter, StartAt};
 use crate::daemon::Shared;
+use crate::logs::attribute::{AttributionConfig, AttributionEngine};
 use crate::logs::discover::DiscoveryConfig;
 use crate::logs::export::{Exporter, OtlpHttp, Stdout};
 use crate::logs::pipeline::{LogsHost, Pipeline, PipelineConfig, PipelineStats};
@@ -21,6 +21,7 @@ use crate::logs::tail::Checkpoint;
 pub struct DaemonLogsHost {
     shared: Arc<Shared>,
     host_name: String,
+    rearm: Duration,
 }
 
 impl LogsHost for DaemonLogsHost {
@@ -37,59 +38,91 @@ impl LogsHost for DaemonLogsHost {
             .map_err(|e| e.to_string())
     }
 
-    fn resource(&self, path: &Path) -> Vec<(String, String)> {
-        let mut attrs = vec![
-            ("host.name".to_owned(), self.host_name.clone()),
-            ("log.file.path".to_owned(), path.display().to_string()),
-            (
-                "log.file.name".to_owned(),
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            ),
-        ];
-        let writer = self.shared.log_writer(path);
-        match writer {
-            Some(w) => {
-                let mut push = |k: &str, v: String| {
-                    if !v.is_empty() {
-                        attrs.push((k.to_owned(), v));
-                    }
-                };
-                push("service.name", w.service_name);
-                push("process.pid", w.pid.to_string());
-                push("process.executable.path", w.exe);
-                push("process.command_line", w.command_line);
-                push("systemd.unit", w.systemd_unit);
-                push("container.id", w.container_id);
-                push("k8s.pod.uid", w.pod_uid);
-                push("telemetry.sdk.language", w.language);
+    fn host_attributes(&self) -> Vec<(String, String)> {
+        vec![("host.name".to_owned(), self.host_name.clone())]
+    }
+
+    fn attribution(&self) -> Option<AttributionEngine> {
+        let config = AttributionConfig {
+            self_pid: std::process::id(),
+            rearm_interval: self.rearm,
+            ..AttributionConfig::default()
+        };
+        let mut engine = match AttributionEngine::new(config) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "Log records will not name their writer");
+                return None;
             }
-            None => attrs.push(("service.name".to_owned(), "unknown_service".to_owned())),
+        };
+        let shared = self.shared.clone();
+        engine.set_lookup(Box::new(move |pid: u32| shared.process(pid)));
+        match self.shared.with_store(|store| engine.load(store)) {
+            Ok(n) => tracing::debug!(files = n, "Writer attribution restored"),
+            Err(e) => tracing::warn!(error = %e, "Restoring writer attribution failed"),
         }
-        attrs
+        Some(engine)
+    }
+
+    fn writer_by_scan(&self, path: &std::path::Path) -> Option<crate::logs::attribute::Writer> {
+        let pid = scan_for_writer(path)?;
+        let entry = self.shared.process(pid)?;
+        let now = crate::store::unix_now();
+        Some(crate::logs::attribute::Writer {
+            pid: entry.pid,
+            start_time: entry.start_time,
+            exe: entry.exe,
+            command_line: entry.command_line,
+            systemd_unit: entry.systemd_unit,
+            container_id: entry.container_id,
+            pod_uid: entry.pod_uid,
+            service_name: entry.verdict.service_name,
+            language: entry.verdict.language,
+            first_seen: now,
+            last_seen: now,
+        })
+    }
+
+    fn save_attribution(&self, engine: &mut AttributionEngine) {
+        if let Err(e) = self.shared.with_store(|store| engine.save(store)) {
+            tracing::warn!(error = %e, "Saving writer attribution failed");
+        }
     }
 }
 
-/// The identity of a file's writer, for resource attributes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WriterIdentity {
-    /// Writer pid.
-    pub pid: u32,
-    /// Its executable.
-    pub exe: String,
-    /// Its command line.
-    pub command_line: String,
-    /// Its service name.
-    pub service_name: String,
-    /// Its systemd unit.
-    pub systemd_unit: String,
-    /// Its container.
-    pub container_id: String,
-    /// Its pod.
-    pub pod_uid: String,
-    /// Its runtime.
-    pub language: String,
+/// The pid of a process (not this one) with `path` open for writing, looking through
+/// `/proc/*/fd` (at most 8,192 processes and 1,024 descriptors each).
+fn scan_for_writer(path: &std::path::Path) -> Option<u32> {
+    let me = std::process::id();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten().take(8192) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten().take(1024) {
+            if std::fs::read_link(fd.path()).is_ok_and(|t| t == path) {
+                let info =
+                    std::fs::read_to_string(entry.path().join("fdinfo").join(fd.file_name()));
+                let writable = info
+                    .ok()
+                    .and_then(|t| crate::logs::attribute::parse_fdinfo_flags(&t))
+                    .is_some_and(|f| f & (libc::O_WRONLY | libc::O_RDWR) as u32 != 0);
+                if writable {
+                    return Some(pid);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// A running pipeline thread.
@@ -100,6 +133,10 @@ pub struct LogsHandle {
     done: Arc<AtomicBool>,
     /// Its counters.
     pub stats: Arc<PipelineStats>,
+    /// Per-service log metrics.
+    pub metrics: Arc<std::sync::Mutex<crate::logs::metrics::LogMetrics>>,
+    /// Files for `oneagentctl logs`.
+    pub files: Arc<std::sync::Mutex<Vec<crate::logs::pipeline::LogFileStatus>>>,
 }
 
 impl LogsHandle {
@@ -137,13 +174,17 @@ pub fn start(
         },
         multiline: config.logs.multiline,
         start_at_end: config.logs.start_at == StartAt::End,
+        rate_limit_per_service: config.logs.rate_limit_per_service,
     };
     let host = Arc::new(DaemonLogsHost {
         shared,
         host_name: crate::injection::snapshot::host_name(),
+        rearm: Duration::from_secs(config.logs.attribution_rearm_secs),
     });
     let pipeline = Pipeline::new(pipeline_config, host, exporter)?;
     let stats = pipeline.stats.clone();
+    let metrics = pipeline.metrics.clone();
+    let files = pipeline.files_status.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
     let (stop2, done2) = (stop.clone(), done.clone());
@@ -159,5 +200,7 @@ pub fn start(
         wake,
         done,
         stats,
+        metrics,
+        files,
     })
 }

@@ -6,6 +6,7 @@ pub mod attribute;
 pub mod discover;
 pub mod export;
 pub mod glob;
+pub mod metrics;
 pub mod otlp;
 pub mod pipeline;
 pub mod record;

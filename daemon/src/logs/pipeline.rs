@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::attribute::{AttributionEngine, Writer};
 use super::discover::{Change, Discovery, DiscoveryConfig};
 use super::export::{ExportError, Exporter};
 use super::otlp::{ResourceLogs, Value, encode_request};
@@ -28,8 +29,57 @@ pub trait LogsHost: Send + Sync {
     fn load_checkpoints(&self) -> Vec<Checkpoint>;
     /// Saves checkpoints (after the exporter acknowledged their records).
     fn save_checkpoints(&self, checkpoints: &[Checkpoint]) -> Result<(), String>;
-    /// Resource attributes of a file's records: the writer's identity when known.
-    fn resource(&self, path: &Path) -> Vec<(String, String)>;
+    /// Resource attributes every record carries (`host.name`).
+    fn host_attributes(&self) -> Vec<(String, String)>;
+    /// The writer attribution engine, if this host can run one (fanotify needs CAP_SYS_ADMIN),
+    /// with its saved state loaded.
+    fn attribution(&self) -> Option<AttributionEngine>;
+    /// Saves the attribution engine's state.
+    fn save_attribution(&self, engine: &mut AttributionEngine);
+    /// A process holding `path` open for writing, found by looking through /proc: the fallback
+    /// when fanotify has not named a writer yet.
+    fn writer_by_scan(&self, _path: &Path) -> Option<Writer> {
+        None
+    }
+}
+
+/// Resource attributes of one file's records, following the OpenTelemetry semantic
+/// conventions: the file, and its most recent writer when attribution knows it.
+pub fn resource_attributes(
+    host: &[(String, String)],
+    path: &Path,
+    writer: Option<&Writer>,
+) -> Vec<(String, String)> {
+    let mut attrs: Vec<(String, String)> = host.to_vec();
+    attrs.push(("log.file.path".to_owned(), path.display().to_string()));
+    attrs.push((
+        "log.file.name".to_owned(),
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    ));
+    match writer {
+        Some(w) => {
+            let mut push = |k: &str, v: String| {
+                if !v.is_empty() {
+                    attrs.push((k.to_owned(), v));
+                }
+            };
+            push("service.name", w.service_name.clone());
+            push("process.pid", w.pid.to_string());
+            push("process.executable.path", w.exe.clone());
+            push("process.command_line", w.command_line.clone());
+            push("systemd.unit", w.systemd_unit.clone());
+            push("container.id", w.container_id.clone());
+            push("k8s.pod.uid", w.pod_uid.clone());
+            push("process.runtime.name", w.language.clone());
+        }
+        None => attrs.push(("service.name".to_owned(), "unknown_service".to_owned())),
+    }
+    if !attrs.iter().any(|(k, _)| k == "service.name") {
+        attrs.push(("service.name".to_owned(), "unknown_service".to_owned()));
+    }
+    attrs
 }
 
 /// Pipeline settings.
@@ -41,6 +91,27 @@ pub struct PipelineConfig {
     pub multiline: bool,
     /// Start files found at the first start (no checkpoint yet) at their end.
     pub start_at_end: bool,
+    /// Per-service rate limit in records per second (0: off); warnings and errors are kept.
+    pub rate_limit_per_service: u32,
+}
+
+/// One file as `oneagentctl logs` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, zbus::Type)]
+pub struct LogFileStatus {
+    /// The path.
+    pub path: String,
+    /// The service its records carry.
+    pub service: String,
+    /// Its writers: pid, service and executable, most recent first.
+    pub writers: Vec<(u32, String, String)>,
+    /// Bytes read.
+    pub offset: u64,
+    /// Current size.
+    pub size: u64,
+    /// Bytes not read yet.
+    pub lag: u64,
+    /// `tailing`, or `tailing+draining` while an old rotated file is still being read.
+    pub state: String,
 }
 
 /// Counters, shared with the metrics endpoint and `status`.
@@ -66,6 +137,10 @@ pub struct PipelineStats {
     pub lag_bytes: AtomicU64,
     /// Directories watched.
     pub watched_dirs: AtomicU64,
+    /// Files with a fanotify mark.
+    pub attribution_marks: AtomicU64,
+    /// fanotify events handled.
+    pub attribution_events: AtomicU64,
 }
 
 fn unix_nanos() -> u64 {
@@ -83,6 +158,14 @@ pub struct Pipeline {
     files: HashMap<PathBuf, TailedPath>,
     checkpoints: HashMap<FileKey, Checkpoint>,
     fresh_state: bool,
+    attribution: Option<AttributionEngine>,
+    scanned_writers: HashMap<PathBuf, (Instant, Option<Writer>)>,
+    host_attributes: Vec<(String, String)>,
+    sampler: super::metrics::Sampler,
+    /// Per-service log metrics.
+    pub metrics: Arc<std::sync::Mutex<super::metrics::LogMetrics>>,
+    /// Files for `oneagentctl logs`, refreshed every round.
+    pub files_status: Arc<std::sync::Mutex<Vec<LogFileStatus>>>,
     /// Counters.
     pub stats: Arc<PipelineStats>,
 }
@@ -108,8 +191,16 @@ impl Pipeline {
             .into_iter()
             .map(|c| (c.key, c))
             .collect();
+        let attribution = host.attribution();
+        let host_attributes = host.host_attributes();
         Ok(Pipeline {
             fresh_state: checkpoints.is_empty(),
+            attribution,
+            scanned_writers: HashMap::new(),
+            host_attributes,
+            sampler: super::metrics::Sampler::new(config.rate_limit_per_service),
+            metrics: Arc::default(),
+            files_status: Arc::default(),
             config,
             host,
             exporter,
@@ -134,6 +225,11 @@ impl Pipeline {
         let resume = key.and_then(|k| self.checkpoints.get(&k)).cloned();
         let from_end = initial && self.fresh_state && self.config.start_at_end;
         let mut tailed = TailedPath::open(path, resume.as_ref(), from_end, self.config.multiline);
+        if let Some(a) = self.attribution.as_mut()
+            && let Err(e) = a.watch(path)
+        {
+            tracing::debug!(file = %path.display(), error = %e, "No writer attribution for this file");
+        }
         // At start only: a checkpoint of this path whose file has moved (renamed by rotation
         // while we were down): drain the rest of that file from the same directory. While we run,
         // rotations are followed live (and checkpoints lag behind what was read).
@@ -203,6 +299,7 @@ impl Pipeline {
                     }
                 }
                 self.files.retain(|_, t| !t.finished());
+                self.publish_files();
                 self.stats
                     .files
                     .store(self.files.len() as u64, Ordering::Relaxed);
@@ -212,7 +309,8 @@ impl Pipeline {
                 );
             }
 
-            // 2. Export; on success move the checkpoints.
+            // 2. Export; on success move the checkpoints. (A file whose writer fanotify has not
+            // named yet is looked up in /proc at its first export, so its records carry it.)
             if !batch.is_empty() {
                 match self.export(&batch, &batch_paths) {
                     Ok(()) => {
@@ -240,7 +338,9 @@ impl Pipeline {
             }
 
             // 3. Wait for the next change (or a timeout for partial lines and scans).
-            let waiting = !dirty.is_empty() || self.files.values().any(TailedPath::has_pending);
+            let waiting = !dirty.is_empty()
+                || !batch.is_empty()
+                || self.files.values().any(TailedPath::has_pending);
             // Idle means no timer at all: only inotify or the stop signal wake the thread.
             let timeout = if !dirty.is_empty() {
                 nix::poll::PollTimeout::ZERO
@@ -251,15 +351,64 @@ impl Pipeline {
             } else {
                 nix::poll::PollTimeout::NONE
             };
-            let mut fds = [
-                nix::poll::PollFd::new(self.discovery.as_fd(), nix::poll::PollFlags::POLLIN),
-                nix::poll::PollFd::new(wake.as_fd(), nix::poll::PollFlags::POLLIN),
-            ];
-            let _ = nix::poll::poll(&mut fds, timeout);
+            // Attribution re-arms on a deadline: never sleep past it.
+            let timeout = match self
+                .attribution
+                .as_ref()
+                .and_then(AttributionEngine::next_rearm)
+            {
+                Some(at) => {
+                    let ms = at
+                        .saturating_duration_since(Instant::now())
+                        .as_millis()
+                        .min(60_000) as u16;
+                    if timeout == nix::poll::PollTimeout::NONE
+                        || nix::poll::PollTimeout::from(ms) < timeout
+                    {
+                        nix::poll::PollTimeout::from(ms)
+                    } else {
+                        timeout
+                    }
+                }
+                None => timeout,
+            };
+            {
+                let mut fds = vec![
+                    nix::poll::PollFd::new(self.discovery.as_fd(), nix::poll::PollFlags::POLLIN),
+                    nix::poll::PollFd::new(wake.as_fd(), nix::poll::PollFlags::POLLIN),
+                ];
+                if let Some(a) = self.attribution.as_ref() {
+                    fds.push(nix::poll::PollFd::new(
+                        a.as_fd(),
+                        nix::poll::PollFlags::POLLIN,
+                    ));
+                }
+                let _ = nix::poll::poll(&mut fds, timeout);
+            }
+            if let Some(a) = self.attribution.as_mut() {
+                let now = Instant::now();
+                for change in a.process_events(now) {
+                    tracing::debug!(change = ?change, "Attribution");
+                }
+                a.rearm_due(now);
+                let c = a.counters();
+                self.stats
+                    .attribution_marks
+                    .store(c.marks as u64, Ordering::Relaxed);
+                self.stats
+                    .attribution_events
+                    .store(c.events, Ordering::Relaxed);
+                if a.is_dirty() {
+                    self.host.save_attribution(a);
+                }
+            }
             for change in self.discovery.read() {
                 match change {
                     Change::File(p) => {
                         self.track(&p, false);
+                        if let Some(a) = self.attribution.as_mut() {
+                            let _ = a.file_changed(&p);
+                        }
                         dirty.insert(p);
                     }
                     Change::Moved(p) => {
@@ -305,35 +454,126 @@ impl Pipeline {
         paths: &HashMap<FileKey, PathBuf>,
     ) -> Result<(), ExportError> {
         let observed = unix_nanos();
-        let mut groups: Vec<(FileKey, ResourceLogs)> = Vec::new();
+        let now = Instant::now();
+        let mut groups: Vec<(FileKey, String, ResourceLogs)> = Vec::new();
         let mut bytes = 0u64;
+        let mut delta = super::metrics::LogMetrics::default();
+        let mut kept = 0usize;
         for r in batch {
-            let idx = match groups.iter().position(|(k, _)| *k == r.key) {
+            let idx = match groups.iter().position(|(k, _, _)| *k == r.key) {
                 Some(i) => i,
                 None => {
                     let path = paths.get(&r.key).cloned().unwrap_or_default();
-                    let attrs = self.host.resource(&path);
+                    let mut writer = self
+                        .attribution
+                        .as_ref()
+                        .and_then(|a| a.writers(&path).iter().max_by_key(|w| w.last_seen))
+                        .cloned();
+                    if writer.is_none() {
+                        let due = self
+                            .scanned_writers
+                            .get(&path)
+                            .is_none_or(|(at, _)| at.elapsed() >= Duration::from_secs(5));
+                        if due {
+                            let found = self.host.writer_by_scan(&path);
+                            self.scanned_writers
+                                .insert(path.clone(), (Instant::now(), found));
+                        }
+                        writer = self.scanned_writers.get(&path).and_then(|(_, w)| w.clone());
+                    }
+                    let attrs = resource_attributes(&self.host_attributes, &path, writer.as_ref());
+                    let service = attrs
+                        .iter()
+                        .find(|(k, _)| k == "service.name")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default();
                     let values: Vec<(&str, Value<'_>)> = attrs
                         .iter()
                         .map(|(k, v)| (k.as_str(), Value::Str(v.as_str())))
                         .collect();
-                    groups.push((r.key, ResourceLogs::new(&values)));
+                    groups.push((r.key, service, ResourceLogs::new(&values)));
                     groups.len() - 1
                 }
             };
-            if let Some((_, g)) = groups.get_mut(idx) {
-                g.push(observed, severity(&r.bytes), &r.bytes);
+            if let Some((_, service, g)) = groups.get_mut(idx) {
+                let sev = severity(&r.bytes);
+                if self.sampler.keep(service, sev, now) {
+                    g.push(observed, sev, &r.bytes);
+                    delta.record(service, sev, &r.bytes);
+                    bytes += r.bytes.len() as u64;
+                    kept += 1;
+                } else {
+                    delta.sampled_out(service);
+                }
             }
-            bytes += r.bytes.len() as u64;
         }
-        let resources: Vec<ResourceLogs> = groups.into_iter().map(|(_, g)| g).collect();
-        let request = encode_request(&resources);
-        self.exporter.export(&request, batch.len())?;
-        self.stats
-            .records
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let resources: Vec<ResourceLogs> = groups.into_iter().map(|(_, _, g)| g).collect();
+        if kept > 0 {
+            let request = encode_request(&resources);
+            self.exporter.export(&request, kept)?;
+        }
+        self.stats.records.fetch_add(kept as u64, Ordering::Relaxed);
         self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let mut metrics = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        for (service, d) in delta.services {
+            let c = metrics.services.entry(service).or_default();
+            c.lines += d.lines;
+            c.bytes += d.bytes;
+            c.sampled_out += d.sampled_out;
+            for (a, b) in c.by_severity.iter_mut().zip(d.by_severity) {
+                *a += b;
+            }
+            for (t, n) in d.exceptions {
+                *c.exceptions.entry(t).or_insert(0) += n;
+            }
+        }
         Ok(())
+    }
+
+    fn publish_files(&self) {
+        let mut list: Vec<LogFileStatus> = self
+            .files
+            .iter()
+            .map(|(path, t)| {
+                let mut writers: Vec<(u32, String, String)> = self
+                    .attribution
+                    .as_ref()
+                    .map(|a| {
+                        let mut w: Vec<&Writer> = a.writers(path).iter().collect();
+                        w.sort_by_key(|w| std::cmp::Reverse(w.last_seen));
+                        w.into_iter()
+                            .map(|w| (w.pid, w.service_name.clone(), w.exe.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if writers.is_empty()
+                    && let Some((_, Some(w))) = self.scanned_writers.get(path)
+                {
+                    writers.push((w.pid, w.service_name.clone(), w.exe.clone()));
+                }
+                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                let lag = t.lag();
+                LogFileStatus {
+                    path: path.display().to_string(),
+                    service: writers
+                        .first()
+                        .map(|w| w.1.clone())
+                        .unwrap_or_else(|| "unknown_service".to_owned()),
+                    writers,
+                    offset: size.saturating_sub(lag),
+                    size,
+                    lag,
+                    state: if t.is_draining() {
+                        "tailing+draining"
+                    } else {
+                        "tailing"
+                    }
+                    .to_owned(),
+                }
+            })
+            .collect();
+        list.sort_by(|a, b| a.path.cmp(&b.path));
+        *self.files_status.lock().unwrap_or_else(|p| p.into_inner()) = list;
     }
 
     fn acknowledge(&mut self, batch: &[RawRecord], paths: &HashMap<FileKey, PathBuf>) {

@@ -216,6 +216,11 @@ impl TailedPath {
             .any(|r| !r.pending.is_empty() || r.open.is_some())
     }
 
+    /// Whether an old (rotated or deleted) file is still being read.
+    pub fn is_draining(&self) -> bool {
+        !self.draining.is_empty()
+    }
+
     /// Whether nothing is left to do: path gone and every old file drained.
     pub fn finished(&self) -> bool {
         self.current.is_none() && self.draining.is_empty()

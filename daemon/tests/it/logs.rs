@@ -349,3 +349,198 @@ fn kill_9_during_writes_and_rotations_loses_no_line() {
         "duplicates only from unacknowledged batches"
     );
 }
+
+#[test]
+fn every_record_carries_its_true_writer() {
+    require_root();
+    let receiver = Receiver::start();
+    let bus = TestBus::start(Policy::Shipped);
+    let ls = log_setup(&bus, &receiver, "gzip");
+    let _daemon = ls.setup.start();
+    let billing = ls.root.join("app/logs/billing.log");
+    let audit = ls.root.join("app/logs/audit.log");
+    // Both files exist before their writers start, as with most services.
+    append(&billing, "");
+    append(&audit, "");
+    std::thread::sleep(Duration::from_millis(300));
+    let script = bus.dir.path().join("billing_worker.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import time\nf = open({:?}, 'a', buffering=1)\nfor i in range(40):\n    f.write('billing %d\\n' % i)\n    time.sleep(0.02)\ntime.sleep(1)\n",
+            billing.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut python = std::process::Command::new(real_python())
+        .arg(&script)
+        .spawn()
+        .unwrap();
+    let mut shell = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 3>>{}; for i in $(seq 0 39); do echo audit $i >&3; sleep 0.02; done; sleep 1",
+            audit.display()
+        ))
+        .spawn()
+        .unwrap();
+    let expected: Vec<String> = (0..40)
+        .map(|i| format!("billing {i}"))
+        .chain((0..40).map(|i| format!("audit {i}")))
+        .collect();
+    expect_all(&receiver, &expected, Duration::from_secs(15));
+    python.wait().unwrap();
+    shell.wait().unwrap();
+    let records = receiver.records.lock().unwrap().clone();
+    for r in &records {
+        let text = r.text();
+        if text.starts_with("billing") {
+            assert_eq!(
+                r.attr("service.name"),
+                Some("billing_worker"),
+                "{text}: {:?}",
+                r.attributes
+            );
+            assert_eq!(r.attr("process.runtime.name"), Some("python"));
+            assert_eq!(
+                r.attr("process.pid"),
+                Some(python.id().to_string().as_str())
+            );
+        } else if text.starts_with("audit") {
+            assert_eq!(
+                r.attr("process.pid"),
+                Some(shell.id().to_string().as_str()),
+                "{text}: {:?}",
+                r.attributes
+            );
+            assert!(
+                r.attr("process.executable.path")
+                    .is_some_and(|e| e.ends_with("sh")
+                        || e.ends_with("dash")
+                        || e.ends_with("bash"))
+            );
+        }
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn metrics_sampling_and_the_logs_command() {
+    require_root();
+    let receiver = Receiver::start();
+    let bus = TestBus::start(Policy::Shipped);
+    let ls = log_setup(&bus, &receiver, "none");
+    let mut config = std::fs::read_to_string(ls.setup.config_path()).unwrap();
+    config.push_str("rate_limit_per_service = 50\n[metrics]\nlisten = \"127.0.0.1:0\"\n");
+    std::fs::write(ls.setup.config_path(), config).unwrap();
+    let daemon = ls.setup.start();
+    let file = ls.root.join("app/logs/chatty.log");
+    append(&file, "");
+    std::thread::sleep(Duration::from_millis(300));
+    let script = bus.dir.path().join("chatty_api.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import time\nf = open({:?}, 'a', buffering=1)\nfor i in range(500):\n    f.write('INFO request %d\\n' % i)\nfor i in range(5):\n    f.write('ERROR failed %d\\njava.lang.IllegalStateException: boom\\n\\tat a.B.c(B.java:1)\\n' % i)\nf.write('INFO done\\n')\ntime.sleep(2)\n",
+            file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut writer = std::process::Command::new(real_python())
+        .arg(&script)
+        .spawn()
+        .unwrap();
+    // Errors always pass the rate limit.
+    let errors: Vec<String> = (0..5)
+        .map(|i| {
+            format!("ERROR failed {i}\njava.lang.IllegalStateException: boom\n\tat a.B.c(B.java:1)")
+        })
+        .collect();
+    expect_all(&receiver, &errors, Duration::from_secs(15));
+    let status = bus.status();
+    let addr = status["metrics_listen"].as_str().unwrap().to_owned();
+    assert!(!addr.is_empty(), "{status:#}");
+    let mut text = String::new();
+    let found = wait_until(Duration::from_secs(5), || {
+        text = http_get(&addr, "/metrics");
+        text.contains("oneagent_log_sampled_out_total{service=\"chatty_api\"}")
+    });
+    if !found {
+        let err = daemon.stderr_text();
+        let relevant: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("ttribut") || l.contains("riter") || l.contains("chatty"))
+            .collect();
+        panic!("{text}\n--- daemon:\n{}", relevant.join("\n"));
+    }
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    // The last record waits for its multiline quiet period before it goes out.
+    let counted = |text: &str| -> u64 {
+        [
+            "oneagent_log_lines_total{service=\"chatty_api\"}",
+            "oneagent_log_sampled_out_total{service=\"chatty_api\"}",
+        ]
+        .iter()
+        .filter_map(|name| text.lines().find(|l| l.starts_with(name)))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()))
+        .sum()
+    };
+    wait_until(Duration::from_secs(5), || {
+        text = http_get(&addr, "/metrics");
+        counted(&text) >= 506
+    });
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+    };
+    let lines = value("oneagent_log_lines_total{service=\"chatty_api\"}");
+    let dropped = value("oneagent_log_sampled_out_total{service=\"chatty_api\"}");
+    assert_eq!(
+        lines + dropped,
+        506,
+        "every record is either exported or counted as dropped"
+    );
+    assert!(
+        dropped >= 300,
+        "the rate limit of 50/s dropped only {dropped}"
+    );
+    assert_eq!(
+        value("oneagent_log_severity_lines_total{service=\"chatty_api\",severity=\"error\"}"),
+        5
+    );
+    assert_eq!(
+        value(
+            "oneagent_log_exceptions_total{service=\"chatty_api\",type=\"java.lang.IllegalStateException\"}"
+        ),
+        5
+    );
+    assert!(text.contains("oneagent_log_files_watched 1"), "{text}");
+    assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));
+
+    let out = bus.ctl(None, &["--json", "logs"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let files: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let f = files
+        .iter()
+        .find(|f| f["path"] == file.to_str().unwrap())
+        .unwrap();
+    assert_eq!(f["service"], "chatty_api", "{f:#}");
+    assert_eq!(f["writers"][0][0], writer.id());
+    let table = stdout(&bus.ctl(None, &["logs"]));
+    assert!(
+        table.contains("chatty_api") && table.contains("chatty.log"),
+        "{table}"
+    );
+    writer.wait().unwrap();
+}
