@@ -1,0 +1,281 @@
+//! Command-line interface of `oneagent-k8s` and what each subcommand runs.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::decide::InjectConfig;
+use crate::deviceplugin::PluginConfig;
+use crate::metrics::Metrics;
+use crate::webhook::{AppState, TlsFiles};
+use crate::{Error, cache, certs, controller, detections, deviceplugin, manifests, webhook};
+
+/// oneagent's Kubernetes add-on: mutating webhook, intent controller, device plugin.
+#[derive(Debug, Parser)]
+#[command(name = "oneagent-k8s", version)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the mutating admission webhook over HTTPS.
+    Webhook(WebhookArgs),
+    /// Run the intent controller.
+    Controller(ControllerArgs),
+    /// Run the webhook and the controller in one process.
+    Run {
+        /// Webhook settings.
+        #[command(flatten)]
+        webhook: WebhookArgs,
+        /// Controller settings.
+        #[command(flatten)]
+        controller: ControllerArgs,
+    },
+    /// Run the device plugin (and the detections publisher) on this node.
+    DevicePlugin(DevicePluginArgs),
+    /// Generate a CA and a serving certificate for the webhook; print the caBundle.
+    Certs {
+        /// The webhook's Service name.
+        #[arg(long, default_value = manifests::WEBHOOK_SERVICE)]
+        service: String,
+        /// The Service's namespace.
+        #[arg(long, default_value = manifests::NAMESPACE)]
+        namespace: String,
+        /// Output directory (ca.crt, ca.key, tls.crt, tls.key).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restart the opted-in workloads of a namespace a few at a time.
+    Rollout {
+        /// The namespace.
+        #[arg(long)]
+        namespace: String,
+        /// Workloads restarted at once.
+        #[arg(long, default_value_t = 2)]
+        max_concurrent: usize,
+        /// Seconds to wait for one batch to roll out.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+    /// Write the Kubernetes manifests (packaging/k8s).
+    Manifests {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// The add-on image.
+        #[arg(long, default_value = manifests::IMAGE)]
+        image: String,
+        /// The node agent (oneagentd) image.
+        #[arg(long, default_value = manifests::NODE_IMAGE)]
+        node_image: String,
+    },
+}
+
+/// Webhook flags.
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// Listen address.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// PEM certificate (reloaded when it changes).
+    #[arg(long, default_value = "/etc/oneagent-k8s/tls/tls.crt")]
+    pub tls_cert: PathBuf,
+    /// PEM private key (reloaded when it changes).
+    #[arg(long, default_value = "/etc/oneagent-k8s/tls/tls.key")]
+    pub tls_key: PathBuf,
+    /// Seconds between checks of the TLS files.
+    #[arg(long, default_value_t = 5)]
+    pub tls_poll_secs: u64,
+    /// OTEL_EXPORTER_OTLP_ENDPOINT given to instrumented containers.
+    #[arg(long, default_value = "http://$(ONEAGENT_K8S_NODE_IP):4318")]
+    pub otlp_endpoint: String,
+}
+
+/// Controller flags.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    /// Java agent kind written into intents (`opentelemetry` or `skywalking`).
+    #[arg(long, default_value = "opentelemetry")]
+    pub agent: String,
+    /// Seconds between crash-loop checks of an opted-in workload.
+    #[arg(long, default_value_t = 60)]
+    pub recheck_secs: u64,
+}
+
+/// Device plugin flags.
+#[derive(Debug, Args)]
+pub struct DevicePluginArgs {
+    /// The kubelet's device plugin directory.
+    #[arg(long, default_value = deviceplugin::DEFAULT_DIR)]
+    pub plugin_dir: PathBuf,
+    /// The node's agent directory, mounted read-only at /var/oneagent.
+    #[arg(long, default_value = "/usr/lib/oneagent")]
+    pub agent_dir: PathBuf,
+    /// Virtual devices advertised (instrumented containers per node).
+    #[arg(long, default_value_t = 100)]
+    pub devices: usize,
+    /// This node's name (enables publishing detections from oneagentd over D-Bus).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Seconds between reads of oneagentd's detections.
+    #[arg(long, default_value_t = 30)]
+    pub detections_interval_secs: u64,
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+async fn client() -> Result<kube::Client, Error> {
+    webhook::install_crypto_provider();
+    Ok(kube::Client::try_default().await?)
+}
+
+async fn run_webhook(args: WebhookArgs, cache: cache::ClusterCache) -> Result<(), Error> {
+    let ready = Arc::new(AtomicBool::new(false));
+    tokio::spawn({
+        let cache = cache.clone();
+        let ready = ready.clone();
+        async move { cache.wait_ready(ready).await }
+    });
+    let state = AppState {
+        lookup: Arc::new(cache),
+        config: Arc::new(InjectConfig {
+            otlp_endpoint: args.otlp_endpoint,
+            ..InjectConfig::default()
+        }),
+        metrics: Arc::new(Metrics::default()),
+        ready,
+    };
+    let files = TlsFiles {
+        cert: args.tls_cert,
+        key: args.tls_key,
+        poll: Duration::from_secs(args.tls_poll_secs.max(1)),
+    };
+    tracing::info!(listen = %args.listen, "Serving the webhook");
+    webhook::serve(webhook::bind(args.listen)?, files, state, shutdown_signal()).await
+}
+
+fn controller_context(
+    client: kube::Client,
+    args: &ControllerArgs,
+    lookup: Arc<dyn crate::owner::OwnerLookup + Send + Sync>,
+) -> Arc<controller::Context> {
+    Arc::new(controller::Context {
+        client,
+        lookup,
+        agent: args.agent.clone(),
+        recheck: Duration::from_secs(args.recheck_secs.max(5)),
+    })
+}
+
+/// Runs one subcommand.
+pub async fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Webhook(args) => {
+            let client = client().await?;
+            run_webhook(args, cache::ClusterCache::start(&client)).await
+        }
+        Command::Controller(args) => {
+            let client = client().await?;
+            let namespaces = Arc::new(cache::NamespaceCache::start(&client));
+            let ctx = controller_context(client, &args, namespaces);
+            tokio::select! {
+                () = controller::run(ctx) => {}
+                () = shutdown_signal() => {}
+            }
+            Ok(())
+        }
+        Command::Run {
+            webhook,
+            controller: args,
+        } => {
+            let client = client().await?;
+            let cache = cache::ClusterCache::start(&client);
+            let ctx = controller_context(client, &args, Arc::new(cache.clone()));
+            tokio::spawn(controller::run(ctx));
+            run_webhook(webhook, cache).await
+        }
+        Command::DevicePlugin(args) => {
+            let config = PluginConfig {
+                dir: args.plugin_dir,
+                host_agent_dir: args.agent_dir,
+                devices: args.devices,
+                ..PluginConfig::default()
+            };
+            if let Some(node) = args.node_name {
+                let interval = Duration::from_secs(args.detections_interval_secs.max(5));
+                tokio::spawn(async move {
+                    let result =
+                        async { detections::run(client().await?, node, interval).await }.await;
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "Detections publisher stopped");
+                    }
+                });
+            }
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = tx.send(true);
+            });
+            deviceplugin::run(config, rx).await
+        }
+        Command::Certs {
+            service,
+            namespace,
+            out,
+        } => {
+            let bundle = certs::generate(&certs::service_dns_names(&service, &namespace))?;
+            let files = certs::write(&bundle, &out)?;
+            eprintln!(
+                "wrote {}, {} and {} (keep the keys out of version control)",
+                files.ca_cert.display(),
+                files.cert.display(),
+                files.key.display()
+            );
+            println!("{}", bundle.ca_bundle());
+            Ok(())
+        }
+        Command::Rollout {
+            namespace,
+            max_concurrent,
+            timeout_secs,
+        } => {
+            let client = client().await?;
+            let done = controller::rollout(
+                &client,
+                &namespace,
+                max_concurrent,
+                Duration::from_secs(timeout_secs),
+            )
+            .await?;
+            for name in done {
+                println!("restarted {namespace}/{name}");
+            }
+            Ok(())
+        }
+        Command::Manifests {
+            out,
+            image,
+            node_image,
+        } => {
+            std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+            for (name, contents) in manifests::render(&image, &node_image) {
+                let path = out.join(name);
+                std::fs::write(&path, contents).map_err(|e| Error::io(&path, e))?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Publishes the node daemon's detections on the owning workloads.
+//!
+//! oneagentd reports every process with its pod uid, container id and verdict over D-Bus
+//! (`io.oneagent.Agent1.Processes`). The device plugin process on each node reads them, maps
+//! (pod uid, container id) to the container's name through the pods on its node, walks the pod's
+//! owners and publishes `instrumentation.oneagent.io/detected` (container name → language) on the
+//! workload with server-side apply, only when the value changed and at most once per workload
+//! per interval.
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::{Api, Client};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::owner::{self, MapLookup, WorkloadKind};
+use crate::{ANNOTATION_DETECTED, Error};
+
+/// The daemon's verdict, in the daemon's D-Bus field order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, zbus::zvariant::Type)]
+pub struct Verdict {
+    /// `java`, `python`, … or empty.
+    pub language: String,
+    /// Runtime version.
+    pub runtime_version: String,
+    /// `inject` or `skip`.
+    pub action: String,
+    /// Stable reason code.
+    pub reason_code: String,
+    /// Human reason.
+    pub reason: String,
+    /// Our agent already configured.
+    pub already_injected: bool,
+    /// Service name.
+    pub service_name: String,
+    /// Where the name came from.
+    pub service_name_source: String,
+}
+
+/// One process as the daemon reports it (`Processes`), in the daemon's D-Bus field order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, zbus::zvariant::Type)]
+pub struct ProcessEntry {
+    /// pid
+    pub pid: u32,
+    /// start time (ticks)
+    pub start_time: u64,
+    /// parent pid
+    pub ppid: u32,
+    /// executable
+    pub exe: String,
+    /// command line
+    pub command_line: String,
+    /// systemd unit
+    pub systemd_unit: String,
+    /// container id from the cgroup path
+    pub container_id: String,
+    /// pod uid from the cgroup path
+    pub pod_uid: String,
+    /// decision
+    pub verdict: Verdict,
+    /// injection state
+    pub injection_state: String,
+    /// pending change
+    pub pending_change: String,
+    /// preload outcome
+    pub preload_outcome: String,
+    /// first seen (unix time)
+    pub first_seen: u64,
+}
+
+/// The part of oneagentd's D-Bus interface this add-on reads.
+#[zbus::proxy(
+    interface = "io.oneagent.Agent1",
+    default_service = "io.oneagent.Agent1",
+    default_path = "/io/oneagent/Agent1"
+)]
+pub trait Agent1 {
+    /// Every process in the daemon's inventory.
+    fn processes(&self) -> zbus::Result<Vec<ProcessEntry>>;
+}
+
+/// A workload's identity.
+pub type WorkloadKey = (WorkloadKind, String, String);
+
+/// Groups detections by owning workload: (kind, namespace, name) → container name → language.
+/// Pods are those of this node; processes without a language or a known container are ignored.
+pub fn group(
+    processes: &[ProcessEntry],
+    pods: &[Pod],
+    lookup: &MapLookup,
+) -> BTreeMap<WorkloadKey, BTreeMap<String, String>> {
+    // (pod uid, container id) → (pod index, container name)
+    let mut containers: HashMap<(&str, &str), (usize, &str)> = HashMap::new();
+    for (i, pod) in pods.iter().enumerate() {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        for s in pod
+            .status
+            .iter()
+            .flat_map(|s| s.container_statuses.iter().flatten())
+        {
+            // `containerd://<id>`, `cri-o://<id>`, `docker://<id>`.
+            let id = s.container_id.as_deref().unwrap_or_default();
+            let id = id.rsplit_once("://").map_or(id, |(_, id)| id);
+            containers.insert((uid, id), (i, s.name.as_str()));
+        }
+    }
+    let mut out: BTreeMap<WorkloadKey, BTreeMap<String, String>> = BTreeMap::new();
+    for p in processes {
+        if p.verdict.language.is_empty() || p.pod_uid.is_empty() {
+            continue;
+        }
+        let Some(&(i, name)) = containers.get(&(p.pod_uid.as_str(), p.container_id.as_str()))
+        else {
+            continue;
+        };
+        let Some(pod) = pods.get(i) else { continue };
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let w = owner::resolve(&pod.metadata, &ns, lookup);
+        let Some(kind) = w.kind.filter(|k| *k != WorkloadKind::Pod) else {
+            continue;
+        };
+        out.entry((kind, ns, w.name))
+            .or_default()
+            .entry(name.to_owned())
+            .or_insert_with(|| p.verdict.language.clone());
+    }
+    out
+}
+
+fn api_resource(kind: WorkloadKind) -> Option<ApiResource> {
+    let (group, version) = match kind {
+        WorkloadKind::Deployment
+        | WorkloadKind::ReplicaSet
+        | WorkloadKind::StatefulSet
+        | WorkloadKind::DaemonSet => ("apps", "v1"),
+        WorkloadKind::Job | WorkloadKind::CronJob => ("batch", "v1"),
+        WorkloadKind::Pod => return None,
+    };
+    let gvk = GroupVersionKind::gvk(group, version, kind.as_str());
+    Some(ApiResource::from_gvk(&gvk))
+}
+
+/// Publishes one workload's detections with server-side apply (this node's field manager).
+pub async fn publish(
+    client: &Client,
+    manager: &str,
+    key: &WorkloadKey,
+    detected: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let (kind, ns, name) = key;
+    let Some(ar) = api_resource(*kind) else {
+        return Ok(());
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    let body = json!({
+        "apiVersion": ar.api_version,
+        "kind": ar.kind,
+        "metadata": {"name": name, "namespace": ns,
+                     "annotations": {ANNOTATION_DETECTED: serde_json::to_string(detected)?}},
+    });
+    api.patch(
+        name,
+        &PatchParams::apply(manager).force(),
+        &Patch::Apply(body),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Reads the daemon's processes every `interval` and publishes changed detections.
+pub async fn run(client: Client, node: String, interval: Duration) -> Result<(), Error> {
+    let bus = zbus::Connection::system().await?;
+    let proxy = Agent1Proxy::new(&bus).await?;
+    let manager = format!("{}-node", crate::FIELD_MANAGER);
+    let mut published: HashMap<WorkloadKey, (BTreeMap<String, String>, Instant)> = HashMap::new();
+    let pods_api: Api<Pod> = Api::all(client.clone());
+    loop {
+        let result: Result<(), Error> = async {
+            let processes = proxy.processes().await?;
+            let pods = pods_api
+                .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+                .await?
+                .items;
+            let lookup = owner_lookup(&client, &pods).await;
+            for (key, detected) in group(&processes, &pods, &lookup) {
+                if published.get(&key).is_some_and(|(d, _)| *d == detected) {
+                    continue;
+                }
+                if let Err(e) = publish(&client, &manager, &key, &detected).await {
+                    tracing::warn!(workload = %key.2, error = %e, "Publishing detections failed");
+                    continue;
+                }
+                published.insert(key, (detected, Instant::now()));
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "Reading detections failed");
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Fetches the ReplicaSets and Jobs that own `pods` (for the owner walk).
+async fn owner_lookup(client: &Client, pods: &[Pod]) -> MapLookup {
+    let mut lookup = MapLookup::default();
+    for pod in pods {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let Some(owner) = owner::controller_of(&pod.metadata) else {
+            continue;
+        };
+        let kind = match owner.kind.as_str() {
+            "ReplicaSet" => WorkloadKind::ReplicaSet,
+            "Job" => WorkloadKind::Job,
+            _ => continue,
+        };
+        if lookup
+            .objects
+            .contains_key(&(kind, ns.to_owned(), owner.name.clone()))
+        {
+            continue;
+        }
+        let Some(ar) = api_resource(kind) else {
+            continue;
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        if let Ok(meta) = api.get_metadata(&owner.name).await {
+            lookup = lookup.with(kind, meta.metadata);
+        }
+    }
+    lookup
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_processes_by_workload_and_container() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "web-7d4b9c8f5-abcde", "namespace": "shop", "uid": "pod-1",
+                "labels": {"pod-template-hash": "7d4b9c8f5"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "name": "web-7d4b9c8f5", "uid": "rs", "controller": true}]},
+            "status": {"containerStatuses": [
+                {"name": "app", "containerID": "containerd://abc123", "ready": true,
+                 "restartCount": 0, "image": "i", "imageID": ""},
+                {"name": "proxy", "containerID": "containerd://def456", "ready": true,
+                 "restartCount": 0, "image": "i", "imageID": ""}]}
+        }))
+        .unwrap_or_default();
+        let entry = |container: &str, language: &str| ProcessEntry {
+            pod_uid: "pod-1".into(),
+            container_id: container.into(),
+            verdict: Verdict {
+                language: language.into(),
+                ..Verdict::default()
+            },
+            ..ProcessEntry::default()
+        };
+        let processes = [
+            entry("abc123", "java"),
+            entry("def456", "go"),
+            entry("def456", ""),
+            entry("unknown", "python"),
+        ];
+        let grouped = group(&processes, &[pod], &MapLookup::default());
+        let key = (
+            WorkloadKind::Deployment,
+            "shop".to_owned(),
+            "web".to_owned(),
+        );
+        let want: BTreeMap<String, String> = [
+            ("app".to_owned(), "java".to_owned()),
+            ("proxy".to_owned(), "go".to_owned()),
+        ]
+        .into();
+        assert_eq!(grouped.get(&key), Some(&want));
+        assert_eq!(grouped.len(), 1);
+    }
+
+    #[test]
+    fn dbus_signature_matches_the_daemon() {
+        use zbus::zvariant::Type as _;
+        assert_eq!(
+            ProcessEntry::SIGNATURE.to_string(),
+            "(utusssss(sssssbss)ssst)"
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! The Kubernetes manifests in `packaging/k8s/`, generated from code (`oneagent-k8s manifests
+//! --out packaging/k8s`); a test fails when the committed files drift from this source.
+use serde_json::{Value, json};
+
+use crate::{LABEL_ENABLED, RESOURCE_NAME};
+
+/// The add-on's namespace.
+pub const NAMESPACE: &str = "oneagent";
+/// The webhook's Service (and the certificate's DNS name).
+pub const WEBHOOK_SERVICE: &str = "oneagent-webhook";
+/// The Secret holding the webhook's serving certificate.
+pub const TLS_SECRET: &str = "oneagent-webhook-tls";
+/// The MutatingWebhookConfiguration's name.
+pub const WEBHOOK_CONFIG: &str = "oneagent-webhook";
+/// Default add-on image.
+pub const IMAGE: &str = "oneagent/oneagent-k8s:0.1.0";
+/// Default node agent image (oneagentd).
+pub const NODE_IMAGE: &str = "oneagent/oneagentd:0.1.0";
+
+fn labels(component: &str) -> Value {
+    json!({"app.kubernetes.io/name": "oneagent", "app.kubernetes.io/component": component})
+}
+
+fn meta(name: &str, component: &str) -> Value {
+    json!({"name": name, "namespace": NAMESPACE, "labels": labels(component)})
+}
+
+fn restricted() -> Value {
+    json!({
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "runAsNonRoot": true,
+        "runAsUser": 65532,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+fn namespace() -> Vec<Value> {
+    vec![json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": NAMESPACE, "labels": {LABEL_ENABLED: "false",
+            "pod-security.kubernetes.io/enforce": "privileged"}},
+    })]
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
+    json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
+}
+
+fn rbac() -> Vec<Value> {
+    let read = ["get", "list", "watch"];
+    let mut docs = Vec::new();
+    for (sa, rules) in [
+        (
+            "oneagent-webhook",
+            vec![
+                rule(&[""], &["namespaces"], &read),
+                rule(
+                    &["apps"],
+                    &["deployments", "replicasets", "statefulsets", "daemonsets"],
+                    &read,
+                ),
+                rule(&["batch"], &["jobs", "cronjobs"], &read),
+            ],
+        ),
+        (
+            "oneagent-controller",
+            vec![
+                rule(&[""], &["namespaces"], &read),
+                rule(&[""], &["pods"], &["list"]),
+                rule(
+                    &["apps"],
+                    &["deployments", "statefulsets", "daemonsets"],
+                    &["get", "list", "watch", "patch"],
+                ),
+                rule(
+                    &["batch"],
+                    &["cronjobs"],
+                    &["get", "list", "watch", "patch"],
+                ),
+            ],
+        ),
+        (
+            "oneagent-node",
+            vec![
+                rule(&[""], &["pods"], &["list"]),
+                rule(&["apps"], &["replicasets"], &["get"]),
+                rule(&["batch"], &["jobs"], &["get"]),
+                rule(
+                    &["apps"],
+                    &["deployments", "replicasets", "statefulsets", "daemonsets"],
+                    &["patch"],
+                ),
+                rule(&["batch"], &["jobs", "cronjobs"], &["patch"]),
+            ],
+        ),
+    ] {
+        docs.push(json!({
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(sa, sa),
+        }));
+        docs.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": sa, "labels": labels(sa)},
+            "rules": rules,
+        }));
+        docs.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": sa, "labels": labels(sa)},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": sa},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE}],
+        }));
+    }
+    docs
+}
+
+fn webhook(image: &str) -> Vec<Value> {
+    let probe = |path: &str| {
+        json!({"httpGet": {"path": path, "port": "https", "scheme": "HTTPS"},
+        "periodSeconds": 10})
+    };
+    vec![
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": meta("oneagent-webhook", "webhook"),
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels("webhook")},
+                "template": {
+                    "metadata": {"labels": labels("webhook")},
+                    "spec": {
+                        "serviceAccountName": "oneagent-webhook",
+                        "containers": [{
+                            "name": "webhook",
+                            "image": image,
+                            "args": ["webhook", "--listen", "0.0.0.0:8443",
+                                     "--tls-cert", "/etc/oneagent-k8s/tls/tls.crt",
+                                     "--tls-key", "/etc/oneagent-k8s/tls/tls.key"],
+                            "ports": [{"name": "https", "containerPort": 8443}],
+                            "readinessProbe": probe("/readyz"),
+                            "livenessProbe": probe("/healthz"),
+                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                          "limits": {"memory": "256Mi"}},
+                            "securityContext": restricted(),
+                            "volumeMounts": [{"name": "tls", "mountPath": "/etc/oneagent-k8s/tls",
+                                              "readOnly": true}],
+                        }],
+                        "volumes": [{"name": "tls", "secret": {"secretName": TLS_SECRET}}],
+                    },
+                },
+            },
+        }),
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": meta(WEBHOOK_SERVICE, "webhook"),
+            "spec": {
+                "selector": labels("webhook"),
+                "ports": [{"name": "https", "port": 443, "targetPort": "https"}],
+            },
+        }),
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": meta("oneagent-controller", "controller"),
+            "spec": {
+                "replicas": 1,
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": labels("controller")},
+                "template": {
+                    "metadata": {"labels": labels("controller")},
+                    "spec": {
+                        "serviceAccountName": "oneagent-controller",
+                        "containers": [{
+                            "name": "controller",
+                            "image": image,
+                            "args": ["controller"],
+                            "resources": {"requests": {"cpu": "20m", "memory": "64Mi"},
+                                          "limits": {"memory": "256Mi"}},
+                            "securityContext": restricted(),
+                        }],
+                    },
+                },
+            },
+        }),
+    ]
+}
+
+fn webhook_configuration() -> Vec<Value> {
+    vec![json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": WEBHOOK_CONFIG, "labels": labels("webhook")},
+        "webhooks": [{
+            "name": "pods.instrumentation.oneagent.io",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Ignore",
+            "timeoutSeconds": 5,
+            "matchPolicy": "Equivalent",
+            "reinvocationPolicy": "Never",
+            // caBundle: added at install time from `oneagent-k8s certs` (see README).
+            "clientConfig": {"service": {"name": WEBHOOK_SERVICE, "namespace": NAMESPACE,
+                                         "path": "/mutate", "port": 443}},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                       "resources": ["pods"], "scope": "Namespaced"}],
+            "namespaceSelector": {"matchExpressions": [{
+                "key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                "values": ["kube-system", NAMESPACE]}]},
+        }],
+    })]
+}
+
+fn node(image: &str, node_image: &str) -> Vec<Value> {
+    let host = |name: &str, path: &str, kind: &str| json!({"name": name, "hostPath": {"path": path, "type": kind}});
+    vec![json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": meta("oneagent-node", "node"),
+        "spec": {
+            "selector": {"matchLabels": labels("node")},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": labels("node")},
+                "spec": {
+                    "serviceAccountName": "oneagent-node",
+                    "hostPID": true,
+                    "tolerations": [{"operator": "Exists"}],
+                    "containers": [
+                        {
+                            "name": "oneagentd",
+                            "image": node_image,
+                            "command": ["/usr/sbin/oneagentd"],
+                            // fanotify, the process events connector and /proc of every process.
+                            "securityContext": {"privileged": true},
+                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                          "limits": {"memory": "512Mi"}},
+                            "volumeMounts": [
+                                {"name": "agents", "mountPath": "/usr/lib/oneagent"},
+                                {"name": "state", "mountPath": "/var/lib/oneagent"},
+                                {"name": "run", "mountPath": "/run/oneagent"},
+                                {"name": "config", "mountPath": "/etc/oneagent", "readOnly": true},
+                                {"name": "dbus", "mountPath": "/run/dbus"},
+                                {"name": "varlog", "mountPath": "/var/log", "readOnly": true},
+                            ],
+                        },
+                        {
+                            "name": "device-plugin",
+                            "image": image,
+                            "args": ["device-plugin", "--node-name", "$(NODE_NAME)"],
+                            "env": [{"name": "NODE_NAME",
+                                     "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
+                                          "limits": {"memory": "128Mi"}},
+                            // Root: the kubelet's socket directory is root-owned.
+                            "securityContext": {"allowPrivilegeEscalation": false,
+                                                "runAsUser": 0,
+                                                "readOnlyRootFilesystem": true,
+                                                "capabilities": {"drop": ["ALL"]}},
+                            "volumeMounts": [
+                                {"name": "device-plugins",
+                                 "mountPath": "/var/lib/kubelet/device-plugins"},
+                                {"name": "dbus", "mountPath": "/run/dbus", "readOnly": true},
+                            ],
+                        },
+                    ],
+                    "volumes": [
+                        host("agents", "/usr/lib/oneagent", "DirectoryOrCreate"),
+                        host("state", "/var/lib/oneagent", "DirectoryOrCreate"),
+                        host("run", "/run/oneagent", "DirectoryOrCreate"),
+                        host("config", "/etc/oneagent", "DirectoryOrCreate"),
+                        host("dbus", "/run/dbus", "Directory"),
+                        host("varlog", "/var/log", "Directory"),
+                        host("device-plugins", "/var/lib/kubelet/device-plugins", "Directory"),
+                    ],
+                },
+            },
+        },
+    })]
+}
+
+/// The files of `packaging/k8s/` and their contents.
+pub fn render(image: &str, node_image: &str) -> Vec<(&'static str, String)> {
+    let header = |what: &str| {
+        format!(
+            "# Generated by `oneagent-k8s manifests --out packaging/k8s`: do not edit.\n# {what}\n"
+        )
+    };
+    vec![
+        (
+            "00-namespace.yaml",
+            header("The add-on's namespace (never instrumented itself).")
+                + &crate::yaml::documents(&namespace()),
+        ),
+        (
+            "10-rbac.yaml",
+            header("Least-privilege service accounts for the webhook, the controller and nodes.")
+                + &crate::yaml::documents(&rbac()),
+        ),
+        (
+            "20-webhook.yaml",
+            header(&format!(
+                "Webhook and controller. Needs the Secret {TLS_SECRET} (see k8s-addon/README.md)."
+            )) + &crate::yaml::documents(&webhook(image)),
+        ),
+        (
+            "30-mutatingwebhook.yaml",
+            header(
+                "Add clientConfig.caBundle from `oneagent-k8s certs` (see k8s-addon/README.md).",
+            ) + &crate::yaml::documents(&webhook_configuration()),
+        ),
+        (
+            "40-node.yaml",
+            header(&format!(
+                "oneagentd and the device plugin ({RESOURCE_NAME}) on every node."
+            )) + &crate::yaml::documents(&node(image, node_image)),
+        ),
+    ]
+}
+
+/// Every manifest document as JSON (tests).
+pub fn documents(image: &str, node_image: &str) -> Vec<Value> {
+    let mut all = namespace();
+    all.extend(rbac());
+    all.extend(webhook(image));
+    all.extend(webhook_configuration());
+    all.extend(node(image, node_image));
+    all
+}
