@@ -117,6 +117,7 @@ pub enum CtlCommand {
         action: PreloadAction,
     },
     /// Install the OpenTelemetry agent of a language into its configured directory (root).
+    ///
     /// Runs here, not in the daemon: pip or npm download from the usual registries (or a local
     /// copy, --from), into a temporary directory that replaces the old one only when complete.
     Agents {
@@ -134,8 +135,9 @@ pub enum CtlCommand {
 /// `oneagentctl agents …`.
 #[derive(Debug, Subcommand)]
 pub enum AgentsAction {
-    /// Install the agent of LANGUAGE. Python: `python3 -m pip install --target` of
-    /// opentelemetry-distro, the OTLP/HTTP exporter and instrumentations for common libraries
+    /// Install the agent of LANGUAGE from PyPI or npm, or from a local copy (--from).
+    ///
+    /// Python: `python3 -m pip install --target` of opentelemetry-distro, the OTLP/HTTP exporter and instrumentations for common libraries
     /// (aiohttp-client, asgi, celery, dbapi, django, fastapi, flask, httpx, logging, psycopg2,
     /// pymongo, pymysql, redis, requests, sqlalchemy, sqlite3, urllib, urllib3, wsgi), all of
     /// one release, into `[agents] python`. Node.js: `npm install --prefix` of

@@ -82,8 +82,33 @@ fn nul_join<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
     out
 }
 
-/// Checks that an agent file or directory exists and is readable; a jar must be a zip archive.
-pub fn check_agent(path: &Path, jar: bool) -> Result<(), String> {
+/// What kind of agent a configured path is, and so what proves it is installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentKind {
+    /// A Java agent jar: a zip archive.
+    Jar,
+    /// A `pip install --target` directory: its auto-instrumentation `sitecustomize.py` must exist.
+    PythonDir,
+    /// The file given to `node --require`.
+    NodeFile,
+    /// `OTEL_DOTNET_AUTO_HOME`: its startup hook assembly must exist.
+    DotnetHome,
+}
+
+/// The file inside an agent directory that proves the agent is installed (an empty directory,
+/// as the package ships them, is not an agent).
+pub fn agent_marker_file(kind: AgentKind) -> Option<&'static str> {
+    match kind {
+        AgentKind::PythonDir => Some(crate::agents::PYTHON_SITECUSTOMIZE),
+        AgentKind::DotnetHome => Some("net/OpenTelemetry.AutoInstrumentation.StartupHook.dll"),
+        AgentKind::Jar | AgentKind::NodeFile => None,
+    }
+}
+
+/// Checks that an agent is installed and readable: a jar must be a zip archive, an agent
+/// directory must hold the file the runtime will load.
+pub fn check_agent(path: &Path, kind: AgentKind) -> Result<(), String> {
+    let jar = kind == AgentKind::Jar;
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "not installed (path does not exist)".to_owned(),
         std::io::ErrorKind::PermissionDenied => "not readable (permission denied)".to_owned(),
@@ -93,14 +118,22 @@ pub fn check_agent(path: &Path, jar: bool) -> Result<(), String> {
         if jar {
             return Err("is a directory, not a jar".to_owned());
         }
-        return std::fs::read_dir(path)
-            .map(|_| ())
-            .map_err(|e| format!("directory cannot be read: {e}"));
+        std::fs::read_dir(path).map_err(|e| format!("directory cannot be read: {e}"))?;
+        return match agent_marker_file(kind) {
+            Some(marker) if !path.join(marker).is_file() => Err(format!(
+                "not installed ({marker} is missing; `oneagentctl agents install` puts the agent there)"
+            )),
+            _ => Ok(()),
+        };
+    }
+    if agent_marker_file(kind).is_some() {
+        return Err("is a file, not an agent directory".to_owned());
     }
     let mut magic = [0u8; 4];
     let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
     match read {
         Err(e) if jar => Err(format!("cannot be read as a jar: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(()),
         Err(e) => Err(format!("cannot be read: {e}")),
         Ok(()) if jar && magic != *b"PK\x03\x04" => {
             Err("is not a jar (not a zip archive); a bad -javaagent stops the JVM".to_owned())
@@ -126,13 +159,21 @@ impl OwnedPolicy {
         };
         let mut agents = LanguageSet::ALL;
         let mut agent_problems = Vec::new();
-        for (language, path, jar) in [
-            (Language::Java, java_path, true),
-            (Language::Python, &config.agents.python, false),
-            (Language::NodeJs, &config.agents.nodejs, false),
-            (Language::DotNet, &config.agents.dotnet, false),
+        for (language, path, kind) in [
+            (Language::Java, java_path, AgentKind::Jar),
+            (
+                Language::Python,
+                &config.agents.python,
+                AgentKind::PythonDir,
+            ),
+            (Language::NodeJs, &config.agents.nodejs, AgentKind::NodeFile),
+            (
+                Language::DotNet,
+                &config.agents.dotnet,
+                AgentKind::DotnetHome,
+            ),
         ] {
-            if let Err(problem) = check_agent(path, jar) {
+            if let Err(problem) = check_agent(path, kind) {
                 agents = agents.without(language);
                 agent_problems.push(AgentProblem {
                     language: language.as_str().to_owned(),
@@ -380,6 +421,9 @@ mod tests {
     #[test]
     fn rules_reach_the_decision() {
         let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join(crate::agents::PYTHON_SITECUSTOMIZE);
+        std::fs::create_dir_all(site.parent().unwrap()).unwrap();
+        std::fs::write(&site, "").unwrap();
         let mut config = Config::default();
         config.agents.python = dir.path().to_owned();
         let rules = [InjectionRule {
@@ -422,9 +466,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let jar = dir.path().join("agent.jar");
         std::fs::write(&jar, b"not a zip").unwrap();
-        assert!(check_agent(&jar, true).unwrap_err().contains("not a jar"));
+        assert!(
+            check_agent(&jar, AgentKind::Jar)
+                .unwrap_err()
+                .contains("not a jar")
+        );
         std::fs::write(&jar, b"PK\x03\x04rest").unwrap();
-        assert!(check_agent(&jar, true).is_ok());
+        assert!(check_agent(&jar, AgentKind::Jar).is_ok());
+        // An empty agent directory (as the package ships it) is not an installed agent.
+        let py = dir.path().join("python");
+        std::fs::create_dir_all(&py).unwrap();
+        assert!(
+            check_agent(&py, AgentKind::PythonDir)
+                .unwrap_err()
+                .contains("sitecustomize.py is missing")
+        );
+        let site = py.join(crate::agents::PYTHON_SITECUSTOMIZE);
+        std::fs::create_dir_all(site.parent().unwrap()).unwrap();
+        std::fs::write(&site, "").unwrap();
+        assert!(check_agent(&py, AgentKind::PythonDir).is_ok());
     }
 
     #[test]

@@ -11,8 +11,15 @@ use crate::support::*;
 /// Writes agent files so that every language has an agent, and a config that points at them.
 fn config_with_agents(setup: &DaemonSetup) {
     let agents = setup.dir.join("oneagent/agents");
-    std::fs::create_dir_all(agents.join("python")).unwrap();
-    std::fs::create_dir_all(agents.join("dotnet")).unwrap();
+    let site = agents.join("python/opentelemetry/instrumentation/auto_instrumentation");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("sitecustomize.py"), "").unwrap();
+    std::fs::create_dir_all(agents.join("dotnet/net")).unwrap();
+    std::fs::write(
+        agents.join("dotnet/net/OpenTelemetry.AutoInstrumentation.StartupHook.dll"),
+        "",
+    )
+    .unwrap();
     std::fs::write(agents.join("agent.jar"), b"PK\x03\x04 test jar").unwrap();
     std::fs::write(agents.join("register.js"), b"// test\n").unwrap();
     std::fs::write(
