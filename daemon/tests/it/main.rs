@@ -13,6 +13,7 @@ mod database;
 mod docs;
 mod inventory;
 mod logs;
+mod logs_model;
 mod notify;
 mod otlp_receiver;
 mod preload;
