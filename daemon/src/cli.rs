@@ -399,6 +399,7 @@ Set by systemd.
 
 /// Renders a man page from a clap command plus hand-written sections.
 fn render_man(cmd: clap::Command, section: &str, extra: &str) -> Vec<u8> {
+    let cmd_for_commands = cmd.clone();
     let man = clap_mangen::Man::new(cmd)
         .section(section)
         .source(format!("oneagent {}", crate::VERSION))
@@ -410,9 +411,82 @@ fn render_man(cmd: clap::Command, section: &str, extra: &str) -> Vec<u8> {
     let _ = man.render_synopsis_section(&mut out);
     let _ = man.render_description_section(&mut out);
     let _ = man.render_options_section(&mut out);
-    let _ = man.render_subcommands_section(&mut out);
+    render_commands(&cmd_for_commands, &mut out);
     out.extend_from_slice(extra.as_bytes());
     out
+}
+
+/// Escapes text for roff: backslashes, and a leading `.` or `'`.
+fn roff(text: &str) -> String {
+    let t = text.replace('\\', "\\e").replace('-', "\\-");
+    if t.starts_with('.') || t.starts_with('\'') {
+        format!("\\&{t}")
+    } else {
+        t
+    }
+}
+
+/// A COMMANDS section with every subcommand, its arguments and their help, inline (clap_mangen
+/// would point at one page per subcommand, which we do not ship).
+fn render_commands(cmd: &clap::Command, out: &mut Vec<u8>) {
+    let subs: Vec<&clap::Command> = cmd
+        .get_subcommands()
+        .filter(|c| c.get_name() != "help")
+        .collect();
+    if subs.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b".SH COMMANDS\n");
+    for sub in subs {
+        let mut words = vec![sub.get_name().to_owned()];
+        for a in sub.get_arguments().filter(|a| a.is_positional()) {
+            let name = a
+                .get_value_names()
+                .and_then(|v| v.first())
+                .map_or_else(|| a.get_id().to_string().to_uppercase(), |v| v.to_string());
+            words.push(if a.is_required_set() {
+                name
+            } else {
+                format!("[{name}]")
+            });
+        }
+        for nested in sub.get_subcommands().filter(|c| c.get_name() != "help") {
+            words.push(format!("[{}]", nested.get_name()));
+        }
+        out.extend_from_slice(format!(".SS \"{}\"\n", roff(&words.join(" "))).as_bytes());
+        if let Some(about) = sub.get_long_about().or(sub.get_about()) {
+            out.extend_from_slice(format!("{}\n", roff(&about.to_string())).as_bytes());
+        }
+        for a in sub
+            .get_arguments()
+            .filter(|a| !a.is_hide_set() && a.get_id() != "help" && a.get_id() != "json")
+        {
+            let flag = match (a.get_long(), a.get_short()) {
+                (Some(l), Some(s)) => format!("\\-{s}, \\-\\-{l}"),
+                (Some(l), None) => format!("\\-\\-{}", roff(l)),
+                (None, Some(s)) => format!("\\-{s}"),
+                (None, None) => a
+                    .get_value_names()
+                    .and_then(|v| v.first())
+                    .map_or_else(|| a.get_id().to_string().to_uppercase(), |v| v.to_string()),
+            };
+            let help = a
+                .get_long_help()
+                .or(a.get_help())
+                .map(|h| roff(&h.to_string()))
+                .unwrap_or_default();
+            out.extend_from_slice(format!(".TP\n.B {flag}\n{help}\n").as_bytes());
+        }
+        for nested in sub.get_subcommands().filter(|c| c.get_name() != "help") {
+            let about = nested
+                .get_about()
+                .map(|a| roff(&a.to_string()))
+                .unwrap_or_default();
+            out.extend_from_slice(
+                format!(".TP\n.B {}\n{about}\n", roff(nested.get_name())).as_bytes(),
+            );
+        }
+    }
 }
 
 /// oneagentctl(1) as committed in `man/oneagentctl.1`.
