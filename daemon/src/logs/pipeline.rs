@@ -276,13 +276,13 @@ impl Pipeline {
                         continue;
                     };
                     let before = batch.len();
-                    let notes = t.poll(now, budget, &mut batch);
+                    // The tailer spends the budget in raw bytes read, newlines included.
+                    let notes = t.poll(now, &mut budget, &mut batch);
                     for r in batch.get(before..).unwrap_or_default() {
-                        budget = budget.saturating_sub(r.bytes.len());
                         batch_paths.entry(r.key).or_insert_with(|| path.clone());
                     }
-                    if budget == 0 {
-                        // More to read: come back next round.
+                    if notes.more || budget == 0 {
+                        // More to read: come back next round, without waiting.
                         dirty.insert(path.clone());
                     }
                     self.stats

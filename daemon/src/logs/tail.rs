@@ -133,6 +133,8 @@ pub struct PollNotes {
     pub deleted: bool,
     /// A line longer than [`MAX_RECORD_BYTES`] was split.
     pub split_lines: u64,
+    /// The read budget ran out before the end of a file: poll again at once.
+    pub more: bool,
     /// Where the current file was truncated (offset of the first unread byte) and its head.
     pub truncated_at: Option<(u64, (u64, u64))>,
 }
@@ -227,7 +229,12 @@ impl TailedPath {
     }
 
     /// Reads what is new, at most `budget` bytes, appending records to `out`.
-    pub fn poll(&mut self, now: Instant, budget: usize, out: &mut Vec<RawRecord>) -> PollNotes {
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        budget: &mut usize,
+        out: &mut Vec<RawRecord>,
+    ) -> PollNotes {
         let mut notes = PollNotes::default();
         // Has the path changed under us?
         match std::fs::metadata(&self.path) {
@@ -252,21 +259,13 @@ impl TailedPath {
                 }
             }
         }
-        let mut budget = budget;
         let multiline = self.multiline;
         let timeout = self.partial_timeout;
         // Old files first: their records come before the new file's.
         let mut still = Vec::new();
         for mut r in self.draining.drain(..) {
             let eof = read_some(
-                &mut r,
-                now,
-                &mut budget,
-                out,
-                multiline,
-                timeout,
-                &mut notes,
-                true,
+                &mut r, now, budget, out, multiline, timeout, &mut notes, true,
             );
             if !eof {
                 still.push(r);
@@ -274,16 +273,7 @@ impl TailedPath {
         }
         self.draining = still;
         if let Some(r) = self.current.as_mut() {
-            read_some(
-                r,
-                now,
-                &mut budget,
-                out,
-                multiline,
-                timeout,
-                &mut notes,
-                false,
-            );
+            read_some(r, now, budget, out, multiline, timeout, &mut notes, false);
         }
         // copytruncate: bytes written before the truncation that we had not read yet are only in
         // the copy; read them from there.
@@ -315,7 +305,7 @@ impl TailedPath {
             read_some(
                 &mut reader,
                 now,
-                &mut budget,
+                budget,
                 out,
                 multiline,
                 timeout,
@@ -533,10 +523,14 @@ fn read_some(
             });
         }
     }
+    if !eof && *budget == 0 {
+        notes.more = true;
+    }
     // Timeouts: a partial last line waits, then goes out as it is; an open multiline record is
     // closed after the same quiet period.
     let quiet = |since: Option<Instant>| since.is_some_and(|s| now.duration_since(s) >= timeout);
-    if !r.pending.is_empty() && (quiet(r.pending_since) || (draining && eof)) {
+    // Only at the end of the file: a file that ran out of budget mid-line is not "quiet".
+    if !r.pending.is_empty() && eof && (quiet(r.pending_since) || draining) {
         let line = std::mem::take(&mut r.pending);
         let end = r.offset;
         r.pending_since = None;
