@@ -48,19 +48,7 @@ fn classify(verb: &str, e: AgentError) -> CtlFailure {
         ),
         AgentError::Failed(m) => CtlFailure::new(exit::FAILED, format!("{verb} failed: {m}")),
         AgentError::ZBus(e) => {
-            let (name, message) = match &e {
-                zbus::Error::MethodError(name, message, _) => {
-                    (name.to_string(), message.clone().unwrap_or_default())
-                }
-                zbus::Error::FDO(fdo) => {
-                    use zbus::DBusError;
-                    (
-                        fdo.name().to_string(),
-                        fdo.description().unwrap_or_default().to_owned(),
-                    )
-                }
-                _ => (String::new(), String::new()),
-            };
+            let (name, message) = crate::dbus::remote_error(&e).unwrap_or_default();
             match name.as_str() {
                 "org.freedesktop.DBus.Error.ServiceUnknown"
                 | "org.freedesktop.DBus.Error.NameHasNoOwner" => CtlFailure::new(

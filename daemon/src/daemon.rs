@@ -140,13 +140,7 @@ impl Shared {
         let pid = std::process::id();
         let starts = store.record_start(pid, crate::VERSION)?;
         let now = unix_now();
-        let rules = store.injection_rules()?;
-        let blocked: Vec<String> = store
-            .blocked_executables()?
-            .into_iter()
-            .map(|b| b.exe)
-            .collect();
-        let policy = Arc::new(OwnedPolicy::build(&config, &rules, &blocked));
+        let policy = Arc::new(policy_for(&config, &store)?);
         let mut inventory = Inventory::new(paths.proc_root.clone(), pid, policy);
         inventory.restore_first_seen(store.processes_first_seen()?);
         tracing::info!(
@@ -243,14 +237,7 @@ impl Shared {
     pub fn refresh_policy(&self) -> Result<ScanStats> {
         let policy = {
             let inner = self.lock();
-            let rules = inner.store.injection_rules()?;
-            let blocked: Vec<String> = inner
-                .store
-                .blocked_executables()?
-                .into_iter()
-                .map(|b| b.exe)
-                .collect();
-            Arc::new(OwnedPolicy::build(&inner.config, &rules, &blocked))
+            Arc::new(policy_for(&inner.config, &inner.store)?)
         };
         self.write_snapshot(&policy);
         for p in &policy.agent_problems {
@@ -693,6 +680,18 @@ impl Shared {
             report
         })
     }
+}
+
+/// The policy from the configuration, the injection rules and the executables the crash circuit
+/// breaker blocked.
+fn policy_for(config: &Config, store: &Store) -> Result<OwnedPolicy> {
+    let rules = store.injection_rules()?;
+    let blocked: Vec<String> = store
+        .blocked_executables()?
+        .into_iter()
+        .map(|b| b.exe)
+        .collect();
+    Ok(OwnedPolicy::build(config, &rules, &blocked))
 }
 
 /// The safety-net rescan when process events arrive from the kernel.

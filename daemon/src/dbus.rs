@@ -168,16 +168,27 @@ async fn caller_uid(header: &Header<'_>, conn: &Connection) -> Result<u32, Agent
         .map_err(|e| AgentError::AccessDenied(format!("caller credentials unavailable: {e}")))
 }
 
-/// Turns an error of systemd's manager into one of ours.
-fn systemd_error(unit: &str, e: zbus::Error) -> AgentError {
-    let name = match &e {
-        zbus::Error::MethodError(name, _, _) => name.to_string(),
+/// The D-Bus error name and message of a method call that failed remotely (zbus keeps the
+/// well-known `org.freedesktop.DBus.Error.*` ones apart from the others); `None` for local errors.
+pub fn remote_error(e: &zbus::Error) -> Option<(String, String)> {
+    match e {
+        zbus::Error::MethodError(name, message, _) => {
+            Some((name.to_string(), message.clone().unwrap_or_default()))
+        }
         zbus::Error::FDO(fdo) => {
             use zbus::DBusError;
-            fdo.name().to_string()
+            Some((
+                fdo.name().to_string(),
+                fdo.description().unwrap_or_default().to_owned(),
+            ))
         }
-        _ => String::new(),
-    };
+        _ => None,
+    }
+}
+
+/// Turns an error of systemd's manager into one of ours.
+fn systemd_error(unit: &str, e: zbus::Error) -> AgentError {
+    let name = remote_error(&e).map(|(name, _)| name).unwrap_or_default();
     match name.as_str() {
         "org.freedesktop.systemd1.NoSuchUnit" => {
             AgentError::InvalidArgument(format!("systemd has no unit named {unit}"))

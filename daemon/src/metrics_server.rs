@@ -21,13 +21,11 @@ fn escape(v: &str) -> String {
 
 /// The exposition text.
 pub fn render(shared: &Shared) -> String {
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        name.to_owned()
-    };
-    let _ = family("oneagent_build_info", "gauge", "Version of oneagentd.");
     let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# HELP oneagent_build_info Version of oneagentd.\n# TYPE oneagent_build_info gauge"
+    );
     let _ = writeln!(
         text,
         "oneagent_build_info{{version=\"{}\"}} 1",
@@ -204,8 +202,7 @@ pub fn render(shared: &Shared) -> String {
             );
         }
     }
-    out.push_str(&text);
-    out
+    text
 }
 
 /// Serves `/metrics` on `listener` until the task is dropped.

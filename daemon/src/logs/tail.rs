@@ -118,8 +118,25 @@ struct Reader {
     last_tail: Option<(u64, u64, u64)>,
     /// Length and hash of the file's first bytes, to find its copy after copytruncate.
     head: (u64, u64),
-    /// When this generation of the file began (opened, or truncated).
-    generation: std::time::SystemTime,
+}
+
+impl Reader {
+    /// A reader of `file` at `offset`, with nothing pending; `head` is what is known of the
+    /// file's first bytes.
+    fn new(file: File, key: FileKey, offset: u64, head: (u64, u64)) -> Reader {
+        Reader {
+            file,
+            key,
+            offset,
+            pending: Vec::new(),
+            pending_since: None,
+            open: None,
+            open_since: None,
+            in_traceback: false,
+            last_tail: None,
+            head,
+        }
+    }
 }
 
 /// What a poll noticed, for counters and logs.
@@ -286,22 +303,11 @@ impl TailedPath {
             && let Ok(file) = File::open(&copy)
             && let Ok(meta) = file.metadata()
         {
-            let mut reader = Reader {
-                file,
-                key: FileKey {
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                },
-                offset,
-                pending: Vec::new(),
-                pending_since: None,
-                open: None,
-                open_since: None,
-                in_traceback: false,
-                last_tail: None,
-                head,
-                generation: std::time::SystemTime::now(),
+            let key = FileKey {
+                dev: meta.dev(),
+                ino: meta.ino(),
             };
+            let mut reader = Reader::new(file, key, offset, head);
             read_some(
                 &mut reader,
                 now,
@@ -333,19 +339,7 @@ fn open_reader(path: &Path, resume: Option<&Checkpoint>, from_end: bool) -> Opti
         _ if from_end => meta.len(),
         _ => 0,
     };
-    Some(Reader {
-        file,
-        key,
-        offset,
-        pending: Vec::new(),
-        pending_since: None,
-        open: None,
-        open_since: None,
-        in_traceback: false,
-        last_tail: None,
-        head: (0, fnv1a(&[])),
-        generation: std::time::SystemTime::now(),
-    })
+    Some(Reader::new(file, key, offset, (0, fnv1a(&[]))))
 }
 
 /// After copytruncate: the copy of the file (same directory, name starting with the file's
@@ -449,7 +443,6 @@ fn read_some(
         notes.truncated_at = Some((r.offset - r.pending.len() as u64, r.head));
         r.offset = 0;
         r.head = (0, fnv1a(&[]));
-        r.generation = std::time::SystemTime::now();
         r.pending.clear();
         r.pending_since = None;
         r.in_traceback = false;
