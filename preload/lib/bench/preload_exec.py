@@ -29,10 +29,16 @@ DRIVER = r"""
 #include <stdlib.h>
 #include <time.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
 extern char **environ;
+static double cpu_us(const struct rusage *r) {
+    return (r->ru_utime.tv_sec + r->ru_stime.tv_sec) * 1e6 + r->ru_utime.tv_usec + r->ru_stime.tv_usec;
+}
 int main(int argc, char **argv) {
     int n = atoi(argv[1]);
     struct timespec a, b;
+    struct rusage ra, rb;
+    getrusage(RUSAGE_CHILDREN, &ra);
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (int i = 0; i < n; i++) {
         pid_t pid; int st;
@@ -40,8 +46,9 @@ int main(int argc, char **argv) {
         if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return 3;
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
+    getrusage(RUSAGE_CHILDREN, &rb);
     double us = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1e3 / n;
-    printf("%.2f\n", us);
+    printf("%.2f %.2f\n", us, (cpu_us(&rb) - cpu_us(&ra)) / n);
     return 0;
 }
 """
@@ -90,12 +97,11 @@ def encode_snapshot(path, agents_root, sock):
         f.write(header + body)
 
 
-def measure(driver, n, argv, env, rounds):
-    vals = []
-    for _ in range(rounds):
-        out = subprocess.run([driver, str(n)] + argv, env=env, check=True, capture_output=True, text=True)
-        vals.append(float(out.stdout.strip()))
-    return statistics.median(vals), min(vals)
+def measure(driver, n, argv, env):
+    """One run of the driver: (wall-clock us per exec, CPU us per exec of the children)."""
+    out = subprocess.run([driver, str(n)] + argv, env=env, check=True, capture_output=True, text=True)
+    wall, cpu = out.stdout.split()
+    return float(wall), float(cpu)
 
 
 def main():
@@ -142,28 +148,32 @@ def main():
              dict(base, LD_PRELOAD=so, ONEAGENT_PRELOAD_SNAPSHOT=snap)),
         ]
         # Warm up (page cache, CPU frequency).
-        measure(driver, 200, ["/bin/true"], base, 1)
+        measure(driver, 200, ["/bin/true"], base)
         # Rounds interleave the cases, so that load changes on a shared machine hit all alike.
         samples = {name: [] for name, *_ in cases}
         for _ in range(args.rounds):
             for name, n, argv, env in cases:
-                samples[name].append(measure(driver, n, argv, env, 1)[0])
-        res = {}
-        print(f"{'case':40} {'median us/exec':>15} {'min':>10}")
+                samples[name].append(measure(driver, n, argv, env))
+        wall, cpu = {}, {}
+        print(f"{'case':40} {'wall us/exec':>13} {'min':>9} {'CPU us/exec':>12} {'min':>9}")
         for name, *_ in cases:
-            res[name] = statistics.median(samples[name])
-            print(f"{name:40} {res[name]:15.1f} {min(samples[name]):10.1f}")
-        t0 = res["/bin/true, no preload"]
-        te = res["/bin/true, empty preload"]
-        to = res["/bin/true, liboneagent_preload"]
-        p0 = res["python3 pass.py, no preload"]
-        p1 = res["python3 pass.py, ours, no snapshot"]
-        p2 = res["python3 pass.py, ours, injecting"]
-        print()
-        print(f"non-target: empty preload costs {te - t0:+.1f} us ({te / t0:.2f}x), ours {to - t0:+.1f} us "
-              f"({to / t0:.2f}x); ours above the empty library: {to - te:+.1f} us ({to / te:.3f}x)")
-        print(f"python target: ours without snapshot {p1 - p0:+.1f} us ({p1 / p0:.3f}x), "
-              f"injecting {p2 - p0:+.1f} us ({p2 / p0:.3f}x, includes the agent's sitecustomize import)")
+            w = [x[0] for x in samples[name]]
+            c = [x[1] for x in samples[name]]
+            wall[name], cpu[name] = statistics.median(w), statistics.median(c)
+            print(f"{name:40} {wall[name]:13.1f} {min(w):9.1f} {cpu[name]:12.1f} {min(c):9.1f}")
+        print("(medians of the rounds; CPU = user + system time of the spawned processes)")
+        for label, res in (("wall clock", wall), ("CPU time", cpu)):
+            t0 = res["/bin/true, no preload"]
+            te = res["/bin/true, empty preload"]
+            to = res["/bin/true, liboneagent_preload"]
+            p0 = res["python3 pass.py, no preload"]
+            p1 = res["python3 pass.py, ours, no snapshot"]
+            p2 = res["python3 pass.py, ours, injecting"]
+            print()
+            print(f"{label}, non-target: empty preload costs {te - t0:+.1f} us ({te / t0:.2f}x), ours {to - t0:+.1f} us "
+                  f"({to / t0:.2f}x); ours above the empty library: {to - te:+.1f} us ({to / te:.3f}x)")
+            print(f"{label}, python target: ours without snapshot {p1 - p0:+.1f} us ({p1 / p0:.3f}x), "
+                  f"injecting {p2 - p0:+.1f} us ({p2 / p0:.3f}x, includes the agent's sitecustomize import)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -6,16 +6,21 @@
 //! Rules (DESIGN §4): no libc (raw system calls), no `DT_NEEDED`, nothing exported, no panics, no
 //! heap, no output to the application, nothing at all under `AT_SECURE`.
 //!
-//! Order of work, cheapest first, so that non-runtimes (coreutils, shells) pay one system call
-//! (glibc) and write no page of the library:
+//! Order of work, cheapest first, so that non-runtimes (coreutils, shells) pay three cheap system
+//! calls (glibc) and write no page of the library:
 //! 1. The auxiliary vector, in place on the initial stack when the constructor's arguments are
 //!    proven to be glibc's (see `sys::InitArgs::auxv`), else `/proc/self/auxv` (musl):
 //!    `AT_SECURE` → return. An unreadable auxv → return.
-//! 2. `readlink /proc/self/exe` and the executable's `DT_NEEDED` names (from its program headers in
-//!    memory, `AT_PHDR`): `decide` on the executable alone says whether it can be a runtime at
-//!    all (the executable's basename and libraries decide the language, never argv or env). No
-//!    language → return, unless the executable may be a .NET apphost
-//!    (`<exe>.runtimeconfig.json` beside it, looked for outside `/usr`, `/bin`, `/sbin`, `/lib*`).
+//! 2. The executable's `DT_NEEDED` names (from its program headers in memory, `AT_PHDR`) and its
+//!    name: `decide` on the executable alone says whether it can be a runtime at all (the
+//!    executable's basename and libraries decide the language, never argv or env). No language →
+//!    return, unless the executable may be a .NET apphost (`<exe>.runtimeconfig.json` beside it,
+//!    looked for outside `/usr`, `/bin`, `/sbin`, `/lib*`). The name comes from the path given to
+//!    `execve` (`AT_EXECFN`) when that path names the running ELF file itself (opened without
+//!    following a symbolic link, first bytes `\x7fELF`: not a `#!` script, not a link whose name
+//!    differs from its target's) — open, read, close cost less than `readlink /proc/self/exe`,
+//!    for which the kernel builds the new process's /proc entries. Otherwise, and for every
+//!    possible runtime, `readlink /proc/self/exe` gives the name.
 //! 3. Candidates only: `/proc/self/environ` (`ONEAGENT_PRELOAD_DISABLE` → return),
 //!    `/proc/self/cmdline`, `/proc/self/cgroup`, `/proc/self/cwd`, the snapshot (default
 //!    [`DEFAULT_PATH`](oneagent_preload_core::snapshot::DEFAULT_PATH), override
@@ -57,6 +62,7 @@ const AT_NULL: u64 = 0;
 const AT_PHDR: u64 = 3;
 const AT_PHNUM: u64 = 5;
 const AT_SECURE: u64 = 23;
+const AT_EXECFN: u64 = 31;
 
 /// What the auxiliary vector says.
 #[derive(Debug, Default)]
@@ -64,6 +70,8 @@ struct Auxv {
     phdr: usize,
     phnum: usize,
     secure: Option<u64>,
+    /// Address of the path given to `execve` (a string on the initial stack), 0 if absent.
+    execfn: usize,
 }
 
 impl Auxv {
@@ -72,6 +80,7 @@ impl Auxv {
             AT_PHDR => self.phdr = usize::try_from(v).unwrap_or(0),
             AT_PHNUM => self.phnum = usize::try_from(v).unwrap_or(0),
             AT_SECURE => self.secure = Some(v),
+            AT_EXECFN => self.execfn = usize::try_from(v).unwrap_or(0),
             _ => {}
         }
     }
@@ -120,56 +129,78 @@ pub(crate) fn run(args: sys::InitArgs) {
     if auxv.secure != Some(0) {
         return;
     }
+    let mut needed_buf = [0u8; 2048];
+    let n = elf::exe_needed(auxv.phdr, auxv.phnum, &mut needed_buf);
+    let needed = needed_buf.get(..n).unwrap_or_default();
+    // The fast way out for the common case: the path given to `execve` (`AT_EXECFN`) names the
+    // running ELF file itself (no symbolic link, no `#!` script) and that executable cannot be a
+    // runtime. Checking costs three cheap system calls; `readlink /proc/self/exe` costs more than
+    // all of them (the kernel builds the new process's /proc entries for it).
+    let mut execfn_buf = [0u8; 256];
+    if let Some(execfn) = sys::auxv_string(auxv.execfn, &mut execfn_buf)
+        && sys::is_elf_file(execfn)
+        && !may_be_runtime(execfn.strip_suffix(b"\0").unwrap_or_default(), needed)
+    {
+        return;
+    }
     // Most executable paths are short: a small buffer keeps the hot path's stack to a page or
     // two; a path that may not fit is read again into a full-size one (cold).
     let mut exe_buf = [0u8; 256];
     match sys::readlink_len(EXE, &mut exe_buf) {
-        Some(n) if n < exe_buf.len() => with_exe(&auxv, exe_buf.get(..n).unwrap_or_default()),
-        Some(_) => long_exe(&auxv),
-        None => with_exe(&auxv, &[]),
+        Some(n) if n < exe_buf.len() => with_exe(exe_buf.get(..n).unwrap_or_default(), needed),
+        Some(_) => long_exe(needed),
+        None => with_exe(&[], needed),
     }
 }
 
 const EXE: &[u8] = b"/proc/self/exe\0";
 
 #[inline(never)]
-fn long_exe(auxv: &Auxv) {
+fn long_exe(needed: &[u8]) {
     let mut exe_buf = [0u8; 4096];
     let exe = sys::readlink(EXE, &mut exe_buf).unwrap_or_default();
-    with_exe(auxv, exe);
+    with_exe(exe, needed);
 }
 
-fn with_exe(auxv: &Auxv, exe: &[u8]) {
-    let mut needed_buf = [0u8; 2048];
-    let n = elf::exe_needed(auxv.phdr, auxv.phnum, &mut needed_buf);
-    let needed = needed_buf.get(..n).unwrap_or_default();
+fn with_exe(exe: &[u8], needed: &[u8]) {
     let mut facts = ExeFacts {
         path: exe,
         libraries: ByteList::nul(needed),
         ..ExeFacts::EMPTY
     };
-    if !exe.is_empty() {
-        // The language depends only on the executable (its name, its libraries): argv and env
-        // cannot make a non-runtime executable a runtime.
-        let argv0: &[&[u8]] = &[b""];
-        let quick = ProcessInput {
-            argv: ByteList::slices(argv0),
-            env: ByteList::EMPTY,
-            exe: facts,
-            cgroup: &[],
-            cwd: &[],
-        };
-        if decide(&quick, &Policy::DEFAULT).language.is_none() {
-            if !maybe_apphost(exe) {
-                return;
-            }
-            facts.dotnet_apphost = true;
+    if !exe.is_empty() && !runtime_by_image(exe, needed) {
+        if !maybe_apphost(exe) {
+            return;
         }
+        facts.dotnet_apphost = true;
     }
     let Some(mut map) = sys::BufferMap::new() else {
         return;
     };
     candidate(facts, map.buffers());
+}
+
+/// Whether the executable at `exe` (its basename and `DT_NEEDED` names) is a runtime. The
+/// language depends only on the executable: argv and env cannot make a non-runtime one a runtime.
+fn runtime_by_image(exe: &[u8], needed: &[u8]) -> bool {
+    let argv0: &[&[u8]] = &[b""];
+    let quick = ProcessInput {
+        argv: ByteList::slices(argv0),
+        env: ByteList::EMPTY,
+        exe: ExeFacts {
+            path: exe,
+            libraries: ByteList::nul(needed),
+            ..ExeFacts::EMPTY
+        },
+        cgroup: &[],
+        cwd: &[],
+    };
+    decide(&quick, &Policy::DEFAULT).language.is_some()
+}
+
+/// Whether the executable at `exe` may be a runtime: by its image, or as a .NET apphost.
+fn may_be_runtime(exe: &[u8], needed: &[u8]) -> bool {
+    runtime_by_image(exe, needed) || maybe_apphost(exe)
 }
 
 /// Whether the executable may be a .NET apphost: `<exe>.runtimeconfig.json` beside it. Not looked

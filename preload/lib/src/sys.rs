@@ -42,6 +42,10 @@ const O_RDONLY: usize = 0;
 const O_NOCTTY: usize = 0o400;
 const O_NONBLOCK: usize = 0o4000;
 const O_CLOEXEC: usize = 0o2_000_000;
+#[cfg(target_arch = "x86_64")]
+const O_NOFOLLOW: usize = 0o400_000;
+#[cfg(target_arch = "aarch64")]
+const O_NOFOLLOW: usize = 0o100_000;
 const EINTR: isize = -4;
 const AF_UNIX: usize = 1;
 const SOCK_DGRAM: usize = 2;
@@ -106,6 +110,10 @@ fn to_fd(ret: isize) -> Option<Fd> {
 
 /// Opens a NUL-terminated path read-only (no controlling tty, never blocking on a FIFO).
 pub fn open(path: &[u8]) -> Option<Fd> {
+    open_flags(path, 0)
+}
+
+fn open_flags(path: &[u8], extra: usize) -> Option<Fd> {
     if path.last() != Some(&0) {
         return None;
     }
@@ -114,12 +122,43 @@ pub fn open(path: &[u8]) -> Option<Fd> {
         [
             AT_FDCWD as usize,
             path.as_ptr() as usize,
-            O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+            O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | extra,
             0,
             0,
             0,
         ],
     ))
+}
+
+/// Whether the NUL-terminated `path` names an ELF file itself: not a symbolic link (its name would
+/// not be the executable's), not a `#!` script or a `binfmt_misc` file (the running image is then
+/// another program). Three system calls, all on the dentry cache and the page cache.
+pub fn is_elf_file(path: &[u8]) -> bool {
+    let Some(fd) = open_flags(path, O_NOFOLLOW) else {
+        return false;
+    };
+    let mut magic = [0u8; 4];
+    read_all(&fd, &mut magic) == Some(4) && magic == *b"\x7fELF"
+}
+
+/// Copies the NUL-terminated string the kernel placed at `addr` (an auxiliary vector value such as
+/// `AT_EXECFN`) into `buf`, NUL included; `None` when `addr` is 0 or the string does not fit.
+pub fn auxv_string(addr: usize, buf: &mut [u8]) -> Option<&[u8]> {
+    if addr == 0 {
+        return None;
+    }
+    for i in 0..buf.len() {
+        // SAFETY: `addr` comes from the auxiliary vector (read in place after `InitArgs::auxv`
+        // proved it genuine, or from `/proc/self/auxv`): the kernel copied a NUL-terminated string
+        // there, in the stack mapping, below the stack's end marker. Bytes are read one at a time
+        // up to and including the first NUL, so no read goes past the string.
+        let byte = unsafe { core::ptr::read(addr.checked_add(i)? as *const u8) };
+        *buf.get_mut(i)? = byte;
+        if byte == 0 {
+            return buf.get(..=i);
+        }
+    }
+    None
 }
 
 /// Reads into `buf` until it is full or the end of the file; `None` on error.

@@ -355,3 +355,50 @@ fn java_agent_is_applied_only_when_valid() {
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("javaagent"));
 }
+
+/// The non-runtime fast path looks at the path given to `execve` (`AT_EXECFN`) only when it names
+/// the running ELF file itself. A `#!` script whose name says nothing (`server`) runs the Python
+/// interpreter: it is still found and injected.
+#[test]
+fn shebang_script_with_a_plain_name_is_injected() {
+    let e = env("py-shebang");
+    let server = e.dir.join("server");
+    std::fs::write(&server, format!("#!{}\n{PY_PRINT_ENV}", python().display())).unwrap();
+    chmod(&server, 0o755);
+    let out = output(
+        cmd(&server, &[])
+            .env("LD_PRELOAD", so())
+            .env("ONEAGENT_PRELOAD_SNAPSHOT", &e.snap_path),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let env = env_lines(&out.stdout);
+    let dir = e.agents.python_dir.to_str().unwrap();
+    assert_eq!(
+        env["PYTHONPATH"],
+        format!("{dir}/opentelemetry/instrumentation/auto_instrumentation:{dir}")
+    );
+    assert_eq!(env["OTEL_SERVICE_NAME"], "server");
+}
+
+/// A symbolic link with an unrelated name (`myapp` → the Python interpreter): the link's name is
+/// not the executable's, so the real image (`/proc/self/exe`) decides, and it is Python.
+#[test]
+fn runtime_behind_a_symlink_with_another_name_is_injected() {
+    let e = env("py-symlink");
+    let real = std::fs::canonicalize(python()).unwrap();
+    let link = e.dir.join("myapp");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let out = output(
+        cmd(&link, &[e.script.to_str().unwrap()])
+            .env("LD_PRELOAD", so())
+            .env("ONEAGENT_PRELOAD_SNAPSHOT", &e.snap_path),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let env = env_lines(&out.stdout);
+    assert_ne!(env["PYTHONPATH"], "<unset>", "not injected: {env:?}");
+    // `argv[0]` differs from the interpreter's name: core takes it for the program's name.
+    assert_eq!(env["OTEL_SERVICE_NAME"], "myapp");
+    let reports = e.reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].outcome, Outcome::Injected);
+}

@@ -282,3 +282,57 @@ fn spawn_paths() {
     );
     let _ = Path::new("/");
 }
+
+/// What a non-runtime pays in system calls: the library opens its own executable (named by
+/// `AT_EXECFN`, without following a symbolic link) to read its first four bytes, and nothing else
+/// — no `/proc` access, no snapshot, no socket. `strace` sees every system call of the process.
+#[test]
+fn non_runtime_pays_three_system_calls() {
+    assert!(
+        have("strace"),
+        "strace is needed (scripts/test installs it)"
+    );
+    let s = setup("syscalls");
+    let truth = std::fs::canonicalize("/bin/true").unwrap();
+    let trace = |preload: bool| {
+        let log = s.dir.join(format!("strace-{preload}"));
+        let mut c = cmd("strace", &["-qq", "-o", log.to_str().unwrap()]);
+        c.arg(&truth);
+        if preload {
+            c.env("LD_PRELOAD", so())
+                .env("ONEAGENT_PRELOAD_SNAPSHOT", &s.snap_path);
+        }
+        let out = output(&mut c);
+        assert!(out.status.success(), "{out:?}");
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let (plain, pre) = (trace(false), trace(true));
+    // The loader's own work for the library: openat, read, fstat, mmaps, close (+ mprotect).
+    let ours: Vec<&str> = pre
+        .lines()
+        .skip_while(|l| !l.contains("liboneagent_preload.so"))
+        .filter(|l| l.contains(truth.to_str().unwrap()))
+        .collect();
+    assert_eq!(ours.len(), 1, "the executable opened once:\n{pre}");
+    assert!(ours[0].contains("O_NOFOLLOW"), "{}", ours[0]);
+    assert!(
+        !pre.contains("/proc/self"),
+        "/proc read by a non-runtime:\n{pre}"
+    );
+    assert!(
+        !pre.contains("snapshot"),
+        "snapshot read by a non-runtime:\n{pre}"
+    );
+    assert!(
+        !pre.contains("socket("),
+        "socket opened by a non-runtime:\n{pre}"
+    );
+    let count = |t: &str| t.lines().filter(|l| l.contains('(')).count();
+    let extra = count(&pre) - count(&plain);
+    // The loader's share for one preloaded library is about 9 calls here (openat, read, fstat,
+    // 4 mmaps, mprotect, close); ours adds 3.
+    assert!(
+        extra <= 14,
+        "{extra} more system calls with the library:\n{pre}"
+    );
+}
