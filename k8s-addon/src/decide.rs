@@ -613,6 +613,8 @@ fn direct_plan(
         pid: 0,
         systemd_unit: None,
         dotnet_rid: DotnetRid::current(false),
+        // The variables are the pod's own configuration: children rightly inherit them.
+        mark_inherited: false,
     };
     let mut buf = vec![0u8; 64 * 1024];
     let plan = inject::plan(&decision, &snap, &ctx, env, &mut buf).map_err(|e| e.to_string())?;

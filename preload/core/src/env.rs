@@ -27,6 +27,44 @@ pub(crate) struct EnvView<'a> {
     pub django_settings_module: Option<&'a [u8]>,
     pub pm2_name: Option<&'a [u8]>,
     pub pm_exec_path: Option<&'a [u8]>,
+    /// What an injected ancestor set ([`INJECTED_MARKER`]).
+    pub inherited: Inherited<'a>,
+}
+
+/// The variable the preload library sets beside the `OTEL_*` ones it chose for a process, naming
+/// the values it chose: `service.name=<name>,service.instance.id=<id>` (each only when set). A
+/// child process inherits the environment; with the marker it can tell our values from the user's
+/// and choose its own name and instance id. Names are sanitized (`[a-z0-9._-]`) and instance ids
+/// percent-encoded, so neither contains `,` or `=`.
+pub const INJECTED_MARKER: &str = "ONEAGENT_INJECTED";
+
+/// The values an injected ancestor chose, from [`INJECTED_MARKER`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inherited<'a> {
+    /// The `OTEL_SERVICE_NAME` it set.
+    pub service_name: Option<&'a [u8]>,
+    /// The `service.instance.id` it added to `OTEL_RESOURCE_ATTRIBUTES` (as written there).
+    pub instance_id: Option<&'a [u8]>,
+}
+
+impl<'a> Inherited<'a> {
+    /// Parses the marker's value; unknown keys and malformed pairs are ignored.
+    pub fn parse(marker: &'a [u8]) -> Self {
+        let mut out = Self::default();
+        for pair in marker.split(|&b| b == b',').take(8) {
+            match split_once(pair, b'=') {
+                Some((b"service.name", v)) if !v.is_empty() => out.service_name = Some(v),
+                Some((b"service.instance.id", v)) if !v.is_empty() => out.instance_id = Some(v),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Whether `value` of `OTEL_SERVICE_NAME` is the one an injected ancestor set.
+    pub fn is_inherited_name(&self, value: &[u8]) -> bool {
+        self.service_name == Some(value)
+    }
 }
 
 fn set<'a>(slot: &mut Option<&'a [u8]>, value: &'a [u8]) {
@@ -38,6 +76,7 @@ fn set<'a>(slot: &mut Option<&'a [u8]>, value: &'a [u8]) {
 impl<'a> EnvView<'a> {
     pub(crate) fn scan(env: ByteList<'a>) -> Self {
         let mut v = Self::default();
+        let mut marker = None;
         for entry in env.iter().take(MAX_ENV) {
             let Some((key, value)) = split_once(entry, b'=') else {
                 continue;
@@ -60,9 +99,19 @@ impl<'a> EnvView<'a> {
                 b"DJANGO_SETTINGS_MODULE" => &mut v.django_settings_module,
                 b"name" => &mut v.pm2_name,
                 b"pm_exec_path" => &mut v.pm_exec_path,
+                b"ONEAGENT_INJECTED" => &mut marker,
                 _ => continue,
             };
             set(slot, value);
+        }
+        if let Some(marker) = marker {
+            v.inherited = Inherited::parse(marker);
+            // Our choice for an ancestor is not the user's choice for this process.
+            if v.otel_service_name
+                .is_some_and(|n| v.inherited.is_inherited_name(n))
+            {
+                v.otel_service_name = None;
+            }
         }
         v
     }
@@ -76,5 +125,78 @@ impl<'a> EnvView<'a> {
                 let (k, v) = split_once(pair, b'=')?;
                 (k.trim_ascii() == b"service.name").then(|| v.trim_ascii())
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::{Policy, ProcessInput, ServiceNameSource, decide};
+    use std::string::String;
+
+    #[test]
+    fn marker_parsing() {
+        assert_eq!(
+            Inherited::parse(b"service.name=app,service.instance.id=web-01-7"),
+            Inherited {
+                service_name: Some(b"app"),
+                instance_id: Some(b"web-01-7"),
+            }
+        );
+        assert_eq!(
+            Inherited::parse(b"service.instance.id=h-1"),
+            Inherited {
+                service_name: None,
+                instance_id: Some(b"h-1"),
+            }
+        );
+        for junk in [
+            &b""[..],
+            b",,,",
+            b"service.name=",
+            b"x=y,service.name",
+            b"\xff=\xfe",
+        ] {
+            assert_eq!(Inherited::parse(junk), Inherited::default(), "{junk:?}");
+        }
+        // `EnvView::scan` matches the marker by a literal: it must be the public name.
+        let env: &[&[u8]] = &[b"ONEAGENT_INJECTED=service.name=a"];
+        let v = EnvView::scan(ByteList::slices(env));
+        assert_eq!(INJECTED_MARKER.as_bytes(), b"ONEAGENT_INJECTED");
+        assert_eq!(v.inherited.service_name, Some(&b"a"[..]));
+    }
+
+    /// A child of an injected process names itself: the inherited `OTEL_SERVICE_NAME` is ours,
+    /// not the user's, when the marker says so.
+    #[test]
+    fn inherited_service_name_is_not_explicit() {
+        let argv: &[&[u8]] = &[b"python3", b"worker.py"];
+        let name = |env: &[&[u8]]| {
+            let input = ProcessInput::new(ByteList::slices(argv), ByteList::slices(env));
+            let d = decide(&input, &Policy::DEFAULT);
+            (String::from(d.service_name.as_str()), d.service_name_source)
+        };
+        assert_eq!(
+            name(&[
+                b"OTEL_SERVICE_NAME=app",
+                b"ONEAGENT_INJECTED=service.name=app"
+            ]),
+            (String::from("worker"), ServiceNameSource::Script)
+        );
+        assert_eq!(
+            name(&[
+                b"OTEL_SERVICE_NAME=billing",
+                b"ONEAGENT_INJECTED=service.name=app"
+            ]),
+            (
+                String::from("billing"),
+                ServiceNameSource::EnvOtelServiceName
+            )
+        );
+        assert_eq!(
+            name(&[b"OTEL_SERVICE_NAME=app"]),
+            (String::from("app"), ServiceNameSource::EnvOtelServiceName)
+        );
     }
 }

@@ -29,6 +29,11 @@
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_METRICS_EXPORTER=none`, `OTEL_LOGS_EXPORTER=none`, and
 //!   `OTEL_RESOURCE_ATTRIBUTES` += `host.name`, `service.instance.id=<host>-<pid>`,
 //!   `systemd.unit` (each only when the user's attributes lack that key; values percent-encoded).
+//! * Values an injected ancestor chose are not the user's: with [`Context::mark_inherited`] the
+//!   plan also sets [`INJECTED_MARKER`](crate::INJECTED_MARKER) to the service name and instance
+//!   id it chose; in a child that inherited them, an `OTEL_SERVICE_NAME` equal to the marker's name
+//!   is replaced by the child's own, and the marker's `service.instance.id` pair is replaced by
+//!   the child's (every other attribute is kept as it is).
 //! * Agent paths must be absolute and made of `[A-Za-z0-9/._+@~-]` only: they go into
 //!   whitespace-, `:`- and `=`-separated variables, so anything else → [`PlanError::UnsafePath`].
 //!
@@ -38,7 +43,7 @@
 use core::fmt;
 
 use crate::bytes::{Words, words};
-use crate::env::MAX_ENV;
+use crate::env::{INJECTED_MARKER, Inherited, MAX_ENV};
 use crate::list::ByteList;
 use crate::model::{Decision, JavaAgentKind, Language};
 use crate::report::Outcome;
@@ -131,6 +136,9 @@ pub struct Context<'a> {
     pub systemd_unit: Option<&'a [u8]>,
     /// The .NET runtime identifier; `None` disables .NET injection.
     pub dotnet_rid: Option<DotnetRid>,
+    /// Also set [`INJECTED_MARKER`](crate::INJECTED_MARKER) (the preload library, whose values
+    /// children inherit; not the webhook, whose values are the pod's own configuration).
+    pub mark_inherited: bool,
 }
 
 /// An agent file the caller must check before applying a plan: `prefix` + `suffix` must exist, be
@@ -357,6 +365,16 @@ impl Writer<'_> {
         }
     }
 
+    /// Copies bytes already written (`start..end` of the buffer) to the end.
+    fn put_own(&mut self, start: usize, end: usize) {
+        for i in start..end {
+            match self.buf.get(i).copied() {
+                Some(b) => self.put(&[b]),
+                None => self.overflow = true,
+            }
+        }
+    }
+
     /// Writes the pieces and a NUL as the value of `name` (`name` carries its own NUL).
     fn assign(&mut self, name: &'static [u8], pieces: &[&[u8]]) {
         let start = self.pos;
@@ -364,6 +382,11 @@ impl Writer<'_> {
             self.put(p);
         }
         self.put(b"\0");
+        self.close(name, start);
+    }
+
+    /// Records `start..pos` (NUL included) as the value of `name`.
+    fn close(&mut self, name: &'static [u8], start: usize) {
         match self.items.get_mut(self.count) {
             Some(slot) if !self.overflow => {
                 *slot = Some((name, start, self.pos));
@@ -682,14 +705,6 @@ fn put_u32(w: &mut Writer<'_>, n: u32) {
     w.put(digits.get(start..).unwrap_or_default());
 }
 
-/// Whether the `k=v,k=v` list `attrs` has key `key`.
-fn has_key(attrs: &[u8], key: &[u8]) -> bool {
-    attrs.split(|&b| b == b',').take(256).any(|pair| {
-        let k = pair.split(|&b| b == b'=').next().unwrap_or_default();
-        k.trim_ascii() == key
-    })
-}
-
 fn common(
     w: &mut Writer<'_>,
     decision: &Decision<'_>,
@@ -697,62 +712,107 @@ fn common(
     ctx: &Context<'_>,
     env: &dyn EnvLookup,
 ) {
-    if !decision.service_name_source.is_explicit() && !decision.service_name.is_empty() {
-        set_default(
-            w,
-            env,
-            b"OTEL_SERVICE_NAME\0",
-            decision.service_name.as_bytes(),
-        );
+    let inherited = user(env, INJECTED_MARKER.as_bytes())
+        .map(Inherited::parse)
+        .unwrap_or_default();
+    let name = decision.service_name.as_bytes();
+    let user_name = user(env, b"OTEL_SERVICE_NAME").filter(|v| !inherited.is_inherited_name(v));
+    let set_name =
+        !decision.service_name_source.is_explicit() && !name.is_empty() && user_name.is_none();
+    if set_name {
+        w.assign(b"OTEL_SERVICE_NAME\0", &[name]);
     }
     set_default(w, env, b"OTEL_EXPORTER_OTLP_ENDPOINT\0", snap.otlp_endpoint);
     set_default(w, env, b"OTEL_METRICS_EXPORTER\0", b"none");
     set_default(w, env, b"OTEL_LOGS_EXPORTER\0", b"none");
 
     let existing = user(env, b"OTEL_RESOURCE_ATTRIBUTES");
-    let have = |k: &[u8]| existing.is_some_and(|a| has_key(a, k));
+    // The pair an injected ancestor added (`service.instance.id=<its id>`) is not the user's.
+    let inherited_pair = |pair: &[u8]| {
+        inherited.instance_id.is_some()
+            && split_pair(pair) == (b"service.instance.id".as_slice(), inherited.instance_id)
+    };
+    let drop_inherited = existing.is_some_and(|a| a.split(|&b| b == b',').any(inherited_pair));
+    let have = |k: &[u8]| {
+        existing.is_some_and(|a| {
+            a.split(|&b| b == b',')
+                .take(256)
+                .any(|pair| !inherited_pair(pair) && split_pair(pair).0 == k)
+        })
+    };
     let host = snap.host_name;
     let add_host = !host.is_empty() && !have(b"host.name");
     let add_instance = !host.is_empty() && !have(b"service.instance.id");
     let unit = ctx.systemd_unit.filter(|u| !u.is_empty());
     let add_unit = unit.is_some() && !have(b"systemd.unit");
-    if !(add_host || add_instance || add_unit) {
-        return;
-    }
-    let start = w.pos;
-    let mut first = existing.is_none();
-    if let Some(a) = existing {
-        w.put(a);
-    }
-    let mut sep = |w: &mut Writer<'_>| {
-        if !core::mem::replace(&mut first, false) {
-            w.put(b",");
+    let mut instance = None;
+    if add_host || add_instance || add_unit || drop_inherited {
+        let start = w.pos;
+        let mut first = true;
+        let mut sep = |w: &mut Writer<'_>| {
+            if !core::mem::replace(&mut first, false) {
+                w.put(b",");
+            }
+        };
+        if let Some(a) = existing {
+            if drop_inherited {
+                for pair in a.split(|&b| b == b',').filter(|p| !inherited_pair(p)) {
+                    sep(w);
+                    w.put(pair);
+                }
+            } else {
+                sep(w);
+                w.put(a);
+            }
         }
-    };
-    if add_host {
-        sep(w);
-        w.put(b"host.name=");
-        put_encoded(w, host);
-    }
-    if add_instance {
-        sep(w);
-        w.put(b"service.instance.id=");
-        put_encoded(w, host);
-        w.put(b"-");
-        put_u32(w, ctx.pid);
-    }
-    if let (true, Some(unit)) = (add_unit, unit) {
-        sep(w);
-        w.put(b"systemd.unit=");
-        put_encoded(w, unit);
-    }
-    w.put(b"\0");
-    match w.items.get_mut(w.count) {
-        Some(slot) if !w.overflow => {
-            *slot = Some((b"OTEL_RESOURCE_ATTRIBUTES\0", start, w.pos));
-            w.count = w.count.saturating_add(1);
+        if add_host {
+            sep(w);
+            w.put(b"host.name=");
+            put_encoded(w, host);
         }
-        _ => w.overflow = true,
+        if add_instance {
+            sep(w);
+            w.put(b"service.instance.id=");
+            let id_start = w.pos;
+            put_encoded(w, host);
+            w.put(b"-");
+            put_u32(w, ctx.pid);
+            instance = Some((id_start, w.pos));
+        }
+        if let (true, Some(unit)) = (add_unit, unit) {
+            sep(w);
+            w.put(b"systemd.unit=");
+            put_encoded(w, unit);
+        }
+        w.put(b"\0");
+        w.close(b"OTEL_RESOURCE_ATTRIBUTES\0", start);
+    }
+    if ctx.mark_inherited && (set_name || instance.is_some()) {
+        let start = w.pos;
+        if set_name {
+            w.put(b"service.name=");
+            w.put(name);
+        }
+        if let Some((s, e)) = instance {
+            if set_name {
+                w.put(b",");
+            }
+            w.put(b"service.instance.id=");
+            w.put_own(s, e);
+        }
+        w.put(b"\0");
+        w.close(b"ONEAGENT_INJECTED\0", start);
+    }
+}
+
+/// `key=value` → (trimmed key, value); no `=` → (trimmed pair, `None`).
+fn split_pair(pair: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match pair.iter().position(|&b| b == b'=') {
+        Some(i) => (
+            pair.get(..i).unwrap_or_default().trim_ascii(),
+            pair.get(i.saturating_add(1)..),
+        ),
+        None => (pair.trim_ascii(), None),
     }
 }
 
@@ -814,6 +874,15 @@ mod tests {
         case: &Case,
         buf_len: usize,
     ) -> Result<Vec<String>, PlanError> {
+        run_marked(data, case, buf_len, false)
+    }
+
+    fn run_marked(
+        data: &SnapshotData<'_>,
+        case: &Case,
+        buf_len: usize,
+        mark_inherited: bool,
+    ) -> Result<Vec<String>, PlanError> {
         let mut sbuf = std::vec![0u8; 4096];
         let n = encode(data, &mut sbuf).unwrap();
         let snap = decode(&sbuf[..n]).unwrap();
@@ -826,6 +895,7 @@ mod tests {
             pid: 42,
             systemd_unit: Some(b"shop.service"),
             dotnet_rid: Some(DotnetRid::LinuxX64),
+            mark_inherited,
         };
         let mut buf = std::vec![0u8; buf_len];
         let lookup = ByteList::slices(&env);
@@ -870,6 +940,89 @@ mod tests {
         let mut v: Vec<&'static str> = base.to_vec();
         v.retain(|x| !keys.contains(&x.split('=').next().unwrap()));
         v.leak()
+    }
+
+    #[test]
+    fn inherited_values_are_replaced_in_children() {
+        let pp =
+            std::format!("PYTHONPATH={PY}/opentelemetry/instrumentation/auto_instrumentation:{PY}")
+                .leak();
+        let oj = JavaAgentKind::OpenTelemetry;
+        let marked = |case: &Case| {
+            let mut got = run_marked(&data(case.kind), case, 8192, true);
+            if let Ok(v) = &mut got {
+                v.sort();
+            }
+            got
+        };
+        let sorted = |v: &[&str]| {
+            let mut v: Vec<String> = v.iter().map(|s| String::from(*s)).collect();
+            v.sort();
+            v
+        };
+        // The parent (pid 42 in these tests): the marker names what we chose.
+        let parent = Case {
+            argv: &["python3", "app.py"],
+            env: &[],
+            kind: oj,
+            want: Ok(&[]),
+        };
+        let mut want = with(&[pp], &BASE_PY).to_vec();
+        want.push("ONEAGENT_INJECTED=service.name=app,service.instance.id=web-01-42");
+        assert_eq!(marked(&parent), Ok(sorted(&want)));
+
+        // Its child `python3 worker.py` inherited everything (the parent was pid 7): its own name
+        // and instance id replace the inherited ones; the user's attribute stays, in place.
+        let inherited: &'static [&'static str] = with(
+            &[
+                pp,
+                "OTEL_SERVICE_NAME=app",
+                "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318",
+                "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+                "OTEL_METRICS_EXPORTER=none",
+                "OTEL_LOGS_EXPORTER=none",
+                "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=prod,host.name=web-01,service.instance.id=web-01-7,systemd.unit=shop.service",
+                "ONEAGENT_INJECTED=service.name=app,service.instance.id=web-01-7",
+            ],
+            &[],
+        );
+        let child = Case {
+            argv: &["python3", "worker.py"],
+            env: inherited,
+            kind: oj,
+            want: Ok(&[]),
+        };
+        assert_eq!(
+            marked(&child),
+            Ok(sorted(&[
+                "OTEL_SERVICE_NAME=worker",
+                "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=prod,host.name=web-01,systemd.unit=shop.service,service.instance.id=web-01-42",
+                "ONEAGENT_INJECTED=service.name=worker,service.instance.id=web-01-42",
+            ]))
+        );
+        // Without the marker the same values count as the user's: nothing replaced.
+        let unmarked = Case {
+            argv: &["python3", "worker.py"],
+            env: with(&[], &inherited[..inherited.len() - 1]),
+            kind: oj,
+            want: Ok(&[]),
+        };
+        assert_eq!(marked(&unmarked), Ok(Vec::new()));
+        // The parent's code changed the name before starting the child: the user's choice wins,
+        // and a user's own `service.instance.id` is never dropped.
+        let changed = Case {
+            argv: &["python3", "worker.py"],
+            env: with(
+                &[
+                    "OTEL_SERVICE_NAME=billing",
+                    "OTEL_RESOURCE_ATTRIBUTES=host.name=web-01,service.instance.id=mine,systemd.unit=shop.service",
+                ],
+                inherited,
+            ),
+            kind: oj,
+            want: Ok(&[]),
+        };
+        assert_eq!(marked(&changed), Ok(Vec::new()));
     }
 
     #[test]

@@ -130,7 +130,7 @@ pub mod snapshot;
 
 pub use cgroup::{PodUid, container_id, pod_uid, service_name_from_unit, systemd_unit};
 pub use detect::{MAX_ARGS, MAX_LIST};
-pub use env::MAX_ENV;
+pub use env::{INJECTED_MARKER, Inherited, MAX_ENV};
 pub use list::{ByteList, ByteListIter, EntrySource, NulIter, NulList};
 pub use model::{
     Action, Decision, ExeFacts, JavaAgentKind, Language, LanguageSet, Policy, ProcessInput, Reason,

@@ -326,6 +326,7 @@ fn apply(
         pid: sys::getpid(),
         systemd_unit: systemd_unit(cgroup),
         dotnet_rid: rid,
+        mark_inherited: true,
     };
     let plan = match inject::plan(decision, snap, &ctx, &env, plan_buf) {
         Ok(p) => p,

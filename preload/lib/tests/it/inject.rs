@@ -402,3 +402,54 @@ fn runtime_behind_a_symlink_with_another_name_is_injected() {
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].outcome, Outcome::Injected);
 }
+
+/// A child started by an injected process inherits the variables we set for its parent; the
+/// marker (`ONEAGENT_INJECTED`) tells them from the user's, so the child gets its own service name
+/// and instance id, and the parent's user attributes stay.
+#[test]
+fn child_of_an_injected_process_names_itself() {
+    let e = env("py-child");
+    let worker = e.dir.join("worker.py");
+    std::fs::write(
+        &worker,
+        "import os\nprint(os.getpid(), os.environ['OTEL_SERVICE_NAME'], os.environ['OTEL_RESOURCE_ATTRIBUTES'])\n",
+    )
+    .unwrap();
+    let parent = e.dir.join("shop.py");
+    std::fs::write(
+        &parent,
+        format!(
+            "import os, subprocess, sys\nprint(os.getpid(), os.environ['OTEL_SERVICE_NAME'], os.environ['OTEL_RESOURCE_ATTRIBUTES'], flush=True)\nsubprocess.run([sys.executable, {:?}], check=True)\n",
+            worker.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = output(
+        cmd(python(), &[parent.to_str().unwrap()])
+            .env("LD_PRELOAD", so())
+            .env("ONEAGENT_PRELOAD_SNAPSHOT", &e.snap_path)
+            .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, name) in lines.iter().zip(["shop", "worker"]) {
+        let (pid, service, attrs) = (line[0], line[1], line[2]);
+        assert_eq!(service, name, "{stdout}");
+        let mut keys: Vec<&str> = attrs.split(',').collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "deployment.environment=prod",
+                "host.name=testhost",
+                &format!("service.instance.id=testhost-{pid}")
+            ],
+            "{stdout}"
+        );
+    }
+    let reports = e.reports();
+    let names: Vec<&str> = reports.iter().map(|r| r.service_name.as_str()).collect();
+    assert_eq!(names, ["shop", "worker"], "{reports:?}");
+}
