@@ -462,6 +462,22 @@ class Inside:
         check(not glob.glob("/usr/lib/oneagent/agents/.python.oneagent-*"), "leftover staging dir")
         p = run(["/usr/bin/oneagentctl", "--json", "explain", "--", "python3", "/srv/app.py"], check_rc=0)
         check(not any(a.get("language") == "python" for a in json.loads(p.stdout)["agent_problems"]), p.stdout)
+        # What the package is for: a Python program started plainly (no variable of ours, no
+        # configuration) loads the agent just installed, through the preload entry and the
+        # snapshot the installed daemon left behind.
+        app = os.path.join(self.tmp, "shop.py")
+        with open(app, "w") as f:
+            f.write("import os, sys\n"
+                    "print(os.environ.get('OTEL_SERVICE_NAME'))\n"
+                    "print(os.environ.get('PYTHONPATH'))\n"
+                    "print(any(m.startswith('opentelemetry') for m in sys.modules))\n")
+        p = run(["/usr/bin/python3", app], check_rc=0)
+        lines = p.stdout.splitlines()
+        check(lines[:1] == ["shop"], f"OTEL_SERVICE_NAME: {p.stdout}{p.stderr}")
+        check(len(lines) == 3 and lines[1].startswith(f"{base}/opentelemetry/instrumentation/auto_instrumentation:{base}"),
+              f"PYTHONPATH: {p.stdout}{p.stderr}")
+        check(lines[2] == "True", f"the agent's modules were not loaded: {p.stdout}{p.stderr}")
+        print(f"    plain `python3 shop.py`: OTEL_SERVICE_NAME={lines[0]}, agent loaded")
 
     def dpkg_upgrade(self):
         with open("/etc/oneagent/oneagent.toml") as f:
