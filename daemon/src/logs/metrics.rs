@@ -46,31 +46,76 @@ pub struct LogMetrics {
     pub services: BTreeMap<String, ServiceCounters>,
 }
 
+impl ServiceCounters {
+    /// Counts one exported record: its line, bytes, severity and the exception types its
+    /// lines name (in its first 64 lines; at most 256 types are kept, later new ones are not
+    /// counted).
+    pub fn count(&mut self, severity: Severity, body: &[u8]) {
+        self.lines += 1;
+        self.bytes += body.len() as u64;
+        if let Some(n) = self.by_severity.get_mut(severity_index(severity)) {
+            *n += 1;
+        }
+        let mut rest = Some(body);
+        for _ in 0..64 {
+            let Some(text) = rest else { break };
+            let (line, next) = match memchr::memchr(b'\n', text) {
+                Some(i) => (text.get(..i).unwrap_or_default(), text.get(i + 1..)),
+                None => (text, None),
+            };
+            // `exception_type` rejects at the first byte a line that cannot name one.
+            if let Some(t) = super::record::exception_type(line) {
+                self.count_exception(t);
+            }
+            rest = next;
+        }
+    }
+
+    fn count_exception(&mut self, exception: &[u8]) {
+        let name = String::from_utf8_lossy(exception);
+        if let Some(n) = self.exceptions.get_mut(name.as_ref()) {
+            *n += 1;
+        } else if self.exceptions.len() < 256 {
+            self.exceptions.insert(name.into_owned(), 1);
+        }
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: ServiceCounters) {
+        self.lines += other.lines;
+        self.bytes += other.bytes;
+        self.sampled_out += other.sampled_out;
+        for (a, b) in self.by_severity.iter_mut().zip(other.by_severity) {
+            *a += b;
+        }
+        for (t, n) in other.exceptions {
+            *self.exceptions.entry(t).or_insert(0) += n;
+        }
+    }
+}
+
 impl LogMetrics {
     /// Counts one exported record.
     pub fn record(&mut self, service: &str, severity: Severity, body: &[u8]) {
-        let c = self.services.entry(service.to_owned()).or_default();
-        c.lines += 1;
-        c.bytes += body.len() as u64;
-        if let Some(n) = c.by_severity.get_mut(severity_index(severity)) {
-            *n += 1;
-        }
-        for line in body.split(|&b| b == b'\n').take(64) {
-            if let Some(t) = super::record::exception_type(line) {
-                let t = String::from_utf8_lossy(t).into_owned();
-                if c.exceptions.len() < 256 || c.exceptions.contains_key(&t) {
-                    *c.exceptions.entry(t).or_insert(0) += 1;
-                }
-            }
-        }
+        self.update(service, |c| c.count(severity, body));
     }
 
     /// Counts one record dropped by sampling.
     pub fn sampled_out(&mut self, service: &str) {
-        self.services
-            .entry(service.to_owned())
-            .or_default()
-            .sampled_out += 1;
+        self.update(service, |c| c.sampled_out += 1);
+    }
+
+    /// Adds the counts of a batch (made with [`ServiceCounters::count`]) to a service's.
+    pub fn add(&mut self, service: &str, delta: ServiceCounters) {
+        self.update(service, |c| c.add(delta));
+    }
+
+    /// Applies `f` to the counters of `service`; its name is copied only the first time.
+    fn update(&mut self, service: &str, f: impl FnOnce(&mut ServiceCounters)) {
+        match self.services.get_mut(service) {
+            Some(c) => f(c),
+            None => f(self.services.entry(service.to_owned()).or_default()),
+        }
     }
 }
 
@@ -96,10 +141,12 @@ impl Sampler {
             return true;
         }
         let rate = self.rate;
-        let (tokens, last) = self
-            .buckets
-            .entry(service.to_owned())
-            .or_insert((rate, now));
+        if !self.buckets.contains_key(service) {
+            self.buckets.insert(service.to_owned(), (rate, now));
+        }
+        let Some((tokens, last)) = self.buckets.get_mut(service) else {
+            return true;
+        };
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate);
         *last = now;
         if *tokens >= 1.0 {
@@ -153,5 +200,66 @@ mod tests {
             c.exceptions.get("java.lang.IllegalStateException"),
             Some(&1)
         );
+    }
+
+    #[test]
+    fn counts_of_a_batch_add_up_to_counting_one_by_one() {
+        let records: [(&str, Severity, &[u8]); 5] = [
+            ("a", Severity::Info, b"INFO ok"),
+            ("b", Severity::Error, b"ERROR x\nValueError: y"),
+            (
+                "a",
+                Severity::Error,
+                b"java.io.IOException: z\nCaused by: java.lang.Error: w",
+            ),
+            ("a", Severity::Unspecified, b"2026 plain"),
+            ("b", Severity::Warn, b"WARN y\n\tat a.b(C.java:1)"),
+        ];
+        let mut one_by_one = LogMetrics::default();
+        let mut batched = LogMetrics::default();
+        // Two batches, counted per service and added to the totals.
+        for batch in [&records[..2], &records[2..]] {
+            let mut deltas: Vec<(&str, ServiceCounters)> = Vec::new();
+            for &(service, severity, body) in batch {
+                one_by_one.record(service, severity, body);
+                match deltas.iter_mut().find(|(s, _)| *s == service) {
+                    Some((_, c)) => c.count(severity, body),
+                    None => {
+                        let mut c = ServiceCounters::default();
+                        c.count(severity, body);
+                        deltas.push((service, c));
+                    }
+                }
+            }
+            one_by_one.sampled_out("b");
+            deltas.push((
+                "b",
+                ServiceCounters {
+                    sampled_out: 1,
+                    ..ServiceCounters::default()
+                },
+            ));
+            for (service, d) in deltas {
+                batched.add(service, d);
+            }
+        }
+        assert_eq!(one_by_one.services, batched.services);
+        let a = &batched.services["a"];
+        assert_eq!((a.lines, a.bytes), (3, 7 + 52 + 10));
+        assert_eq!(a.exceptions.get("java.io.IOException"), Some(&1));
+        assert_eq!(a.exceptions.get("java.lang.Error"), Some(&1));
+        assert_eq!(batched.services["b"].sampled_out, 2);
+    }
+
+    #[test]
+    fn at_most_256_exception_types_are_kept_per_count() {
+        let mut c = ServiceCounters::default();
+        for i in 0..300 {
+            c.count(Severity::Error, format!("E{i}Error: x").as_bytes());
+        }
+        c.count(Severity::Error, b"E0Error: again");
+        assert_eq!(c.exceptions.len(), 256);
+        assert_eq!(c.exceptions.get("E0Error"), Some(&2));
+        assert_eq!(c.exceptions.get("E299Error"), None);
     }
 }

@@ -81,6 +81,126 @@ fn put_key_value(out: &mut Vec<u8>, field: u32, key: &str, v: &Value<'_>) {
     put_any_value(out, 2, v);
 }
 
+/// The severity's fields of a log record, if it has one: number (field 2) and text (field 3).
+fn severity_fields_size(severity: Severity) -> usize {
+    if severity == Severity::Unspecified {
+        0
+    } else {
+        1 + varint_len(severity as u64) + len_field_size(3, severity.text().len())
+    }
+}
+
+/// The `AnyValue` of a body: a string (field 1) when it is UTF-8, else bytes (field 7).
+fn body_value_size(body_len: usize, body_is_text: bool) -> usize {
+    len_field_size(if body_is_text { 1 } else { 7 }, body_len)
+}
+
+/// Bytes of a `LogRecord` message (without its tag and length).
+fn log_record_size(severity: Severity, body_len: usize, body_is_text: bool) -> usize {
+    severity_fields_size(severity)
+        + len_field_size(5, body_value_size(body_len, body_is_text))
+        + 1
+        + 8
+}
+
+/// Bytes one `log_records` field of a `ScopeLogs` takes: tag, length and record.
+pub fn log_record_field_len(severity: Severity, body_len: usize, body_is_text: bool) -> usize {
+    len_field_size(2, log_record_size(severity, body_len, body_is_text))
+}
+
+/// Appends one `log_records` field of a `ScopeLogs`. `body_is_text` says whether `body` is
+/// UTF-8 (sent as a string; else as bytes, unchanged).
+pub fn put_log_record(
+    out: &mut Vec<u8>,
+    observed_unix_nanos: u64,
+    severity: Severity,
+    body: &[u8],
+    body_is_text: bool,
+) {
+    let size = log_record_size(severity, body.len(), body_is_text);
+    // The fields before the body are put together on the stack and appended at once.
+    // At most 42 bytes: three tags and three varints of up to 10 bytes, and the severity.
+    let mut head = [0u8; 48];
+    let mut at = 0usize;
+    let mut put = |v: u64| {
+        let mut v = v;
+        while let Some(b) = head.get_mut(at) {
+            at += 1;
+            if v < 0x80 {
+                *b = v as u8;
+                break;
+            }
+            *b = (v as u8) | 0x80;
+            v >>= 7;
+        }
+    };
+    put((2 << 3) | u64::from(WIRE_LEN));
+    put(size as u64);
+    if severity != Severity::Unspecified {
+        let text = severity.text().as_bytes();
+        put((2 << 3) | u64::from(WIRE_VARINT));
+        put(severity as u64);
+        put((3 << 3) | u64::from(WIRE_LEN));
+        put(text.len() as u64);
+        // ASCII: every byte is its own varint.
+        for &b in text {
+            put(u64::from(b));
+        }
+    }
+    put((5 << 3) | u64::from(WIRE_LEN));
+    put(body_value_size(body.len(), body_is_text) as u64);
+    put((if body_is_text { 1 << 3 } else { 7 << 3 }) | u64::from(WIRE_LEN));
+    put(body.len() as u64);
+    out.reserve(at + body.len() + 9);
+    out.extend_from_slice(head.get(..at).unwrap_or_default());
+    out.extend_from_slice(body);
+    let mut observed = [0u8; 9];
+    observed[0] = (11 << 3) | WIRE_FIXED64;
+    observed[1..].copy_from_slice(&observed_unix_nanos.to_le_bytes());
+    out.extend_from_slice(&observed);
+}
+
+/// A `Resource` message with these attributes (`service.name`, `log.file.path`, …).
+pub fn encode_resource(attributes: &[(&str, Value<'_>)]) -> Vec<u8> {
+    let mut resource = Vec::new();
+    for (k, v) in attributes {
+        put_key_value(&mut resource, 1, k, v);
+    }
+    resource
+}
+
+fn scope_len() -> usize {
+    len_field_size(1, SCOPE_NAME.len())
+}
+
+fn scope_logs_len(records_len: usize) -> usize {
+    len_field_size(1, scope_len()) + records_len
+}
+
+fn resource_logs_len(resource_len: usize, records_len: usize) -> usize {
+    len_field_size(1, resource_len) + len_field_size(2, scope_logs_len(records_len))
+}
+
+/// Bytes one `resource_logs` field of the request takes, with `records_len` bytes of
+/// `log_records` fields.
+pub fn resource_logs_field_len(resource_len: usize, records_len: usize) -> usize {
+    len_field_size(1, resource_logs_len(resource_len, records_len))
+}
+
+/// Appends the head of one `resource_logs` field of an `ExportLogsServiceRequest`: its tag and
+/// length, the resource, and the head of its one `ScopeLogs` with the scope. Exactly
+/// `records_len` bytes of `log_records` fields ([`put_log_record`]) must follow.
+pub fn put_resource_logs_head(out: &mut Vec<u8>, resource: &[u8], records_len: usize) {
+    put_tag(out, 1, WIRE_LEN);
+    put_varint(out, resource_logs_len(resource.len(), records_len) as u64);
+    put_bytes(out, 1, resource);
+    put_tag(out, 2, WIRE_LEN);
+    put_varint(out, scope_logs_len(records_len) as u64);
+    put_tag(out, 1, WIRE_LEN);
+    put_varint(out, scope_len() as u64);
+    put_bytes(out, 1, SCOPE_NAME.as_bytes());
+}
+
 /// One resource's records, encoded as they are added.
 #[derive(Debug, Default)]
 pub struct ResourceLogs {
@@ -92,12 +212,8 @@ pub struct ResourceLogs {
 impl ResourceLogs {
     /// Starts a resource with these attributes (`service.name`, `log.file.path`, …).
     pub fn new(attributes: &[(&str, Value<'_>)]) -> Self {
-        let mut resource = Vec::new();
-        for (k, v) in attributes {
-            put_key_value(&mut resource, 1, k, v);
-        }
         ResourceLogs {
-            resource,
+            resource: encode_resource(attributes),
             records: Vec::new(),
             count: 0,
         }
@@ -120,32 +236,14 @@ impl ResourceLogs {
 
     /// Adds one log record. A body that is not UTF-8 is sent as bytes, unchanged.
     pub fn push(&mut self, observed_unix_nanos: u64, severity: Severity, body: &[u8]) {
-        let text = severity.text();
-        let body_value_size = match std::str::from_utf8(body) {
-            Ok(_) => len_field_size(1, body.len()),
-            Err(_) => len_field_size(7, body.len()),
-        };
-        let mut size = 1 + 8 + len_field_size(5, body_value_size);
-        if severity != Severity::Unspecified {
-            size += 1 + varint_len(severity as u64) + len_field_size(3, text.len());
-        }
-        let out = &mut self.records;
-        out.reserve(size + 8);
-        put_tag(out, 2, WIRE_LEN);
-        put_varint(out, size as u64);
-        if severity != Severity::Unspecified {
-            put_tag(out, 2, WIRE_VARINT);
-            put_varint(out, severity as u64);
-            put_bytes(out, 3, text.as_bytes());
-        }
-        put_tag(out, 5, WIRE_LEN);
-        put_varint(out, body_value_size as u64);
-        match std::str::from_utf8(body) {
-            Ok(_) => put_bytes(out, 1, body),
-            Err(_) => put_bytes(out, 7, body),
-        }
-        put_tag(out, 11, WIRE_FIXED64);
-        out.extend_from_slice(&observed_unix_nanos.to_le_bytes());
+        let body_is_text = std::str::from_utf8(body).is_ok();
+        put_log_record(
+            &mut self.records,
+            observed_unix_nanos,
+            severity,
+            body,
+            body_is_text,
+        );
         self.count += 1;
     }
 }
@@ -155,20 +253,14 @@ pub const SCOPE_NAME: &str = "oneagent.logs";
 
 /// Encodes an `ExportLogsServiceRequest` from resources.
 pub fn encode_request(resources: &[ResourceLogs]) -> Vec<u8> {
-    let scope_len = len_field_size(1, SCOPE_NAME.len());
-    let mut out = Vec::with_capacity(resources.iter().map(|r| r.encoded_len() + 64).sum());
+    let mut out = Vec::with_capacity(
+        resources
+            .iter()
+            .map(|r| resource_logs_field_len(r.resource.len(), r.records.len()))
+            .sum(),
+    );
     for r in resources.iter().filter(|r| !r.is_empty()) {
-        let scope_logs_len = len_field_size(1, scope_len) + r.records.len();
-        let resource_logs_len =
-            len_field_size(1, r.resource.len()) + len_field_size(2, scope_logs_len);
-        put_tag(&mut out, 1, WIRE_LEN);
-        put_varint(&mut out, resource_logs_len as u64);
-        put_bytes(&mut out, 1, &r.resource);
-        put_tag(&mut out, 2, WIRE_LEN);
-        put_varint(&mut out, scope_logs_len as u64);
-        put_tag(&mut out, 1, WIRE_LEN);
-        put_varint(&mut out, scope_len as u64);
-        put_bytes(&mut out, 1, SCOPE_NAME.as_bytes());
+        put_resource_logs_head(&mut out, &r.resource, r.records.len());
         out.extend_from_slice(&r.records);
     }
     out
@@ -208,5 +300,39 @@ mod tests {
                 .any(|w| w == expected_record.as_slice())
         );
         assert_eq!(bytes.first(), Some(&0x0a));
+    }
+
+    #[test]
+    fn sizes_announced_are_the_sizes_written() {
+        for severity in [Severity::Unspecified, Severity::Info, Severity::Fatal] {
+            for len in [0usize, 1, 100, 127, 128, 16_383, 16_384, 1 << 20] {
+                for text in [true, false] {
+                    let body = vec![b'a'; len];
+                    let mut out = Vec::new();
+                    put_log_record(&mut out, u64::MAX, severity, &body, text);
+                    assert_eq!(out.len(), log_record_field_len(severity, len, text));
+                }
+            }
+        }
+        let resource = encode_resource(&[("service.name", Value::Str("a"))]);
+        for records_len in [0usize, 1, 127, 128, 4 << 20] {
+            let mut out = Vec::new();
+            put_resource_logs_head(&mut out, &resource, records_len);
+            assert_eq!(
+                out.len() + records_len,
+                resource_logs_field_len(resource.len(), records_len)
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_go_out_as_bytes() {
+        let mut r = ResourceLogs::new(&[]);
+        r.push(1, Severity::Unspecified, b"\xff");
+        let bytes = encode_request(&[r]);
+        let expected: &[u8] = &[
+            0x12, 14, 0x2a, 3, 0x3a, 1, 0xff, 0x59, 1, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert!(bytes.ends_with(expected), "{bytes:x?}");
     }
 }

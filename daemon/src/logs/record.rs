@@ -50,46 +50,116 @@ impl Severity {
     }
 }
 
+/// Packs a lower-case ASCII word of at most 8 bytes into a `u64`, first byte lowest.
+const fn pack(word: &[u8]) -> u64 {
+    let mut packed = 0u64;
+    let mut i = 0;
+    while i < word.len() && i < 8 {
+        packed |= (word[i] as u64) << (8 * i);
+        i += 1;
+    }
+    packed
+}
+
+const TRACE: u64 = pack(b"trace");
+const FINEST: u64 = pack(b"finest");
+const FINER: u64 = pack(b"finer");
+const DEBUG: u64 = pack(b"debug");
+const FINE: u64 = pack(b"fine");
+const DBG: u64 = pack(b"dbg");
+const INFO: u64 = pack(b"info");
+const NOTICE: u64 = pack(b"notice");
+const INF: u64 = pack(b"inf");
+const WARN: u64 = pack(b"warn");
+const WARNING: u64 = pack(b"warning");
+const WRN: u64 = pack(b"wrn");
+const ERROR: u64 = pack(b"error");
+const ERR: u64 = pack(b"err");
+const SEVERE: u64 = pack(b"severe");
+const FATAL: u64 = pack(b"fatal");
+const CRITICAL: u64 = pack(b"critical");
+const CRIT: u64 = pack(b"crit");
+const PANIC: u64 = pack(b"panic");
+const EMERG: u64 = pack(b"emerg");
+const ALERT: u64 = pack(b"alert");
+
+/// The severity a level word names, ignoring case. `w` is a run of ASCII letters; only words of
+/// 3 to 8 letters that start like a level word are compared, as one packed `u64`.
 fn word(w: &[u8]) -> Option<Severity> {
-    let mut up = [0u8; 9];
-    if w.is_empty() || w.len() > up.len() {
+    if !(3..=8).contains(&w.len())
+        || !w.first().is_some_and(|&b| {
+            matches!(
+                b | 0x20,
+                b't' | b'f' | b'd' | b'i' | b'n' | b'w' | b'e' | b's' | b'c' | b'p' | b'a'
+            )
+        })
+    {
         return None;
     }
-    for (d, s) in up.iter_mut().zip(w) {
-        *d = s.to_ascii_uppercase();
-    }
-    match up.get(..w.len())? {
-        b"TRACE" | b"FINEST" | b"FINER" => Some(Severity::Trace),
-        b"DEBUG" | b"FINE" | b"DBG" => Some(Severity::Debug),
-        b"INFO" | b"NOTICE" | b"INF" => Some(Severity::Info),
-        b"WARN" | b"WARNING" | b"WRN" => Some(Severity::Warn),
-        b"ERROR" | b"ERR" | b"SEVERE" => Some(Severity::Error),
-        b"FATAL" | b"CRITICAL" | b"CRIT" | b"PANIC" | b"EMERG" | b"ALERT" => Some(Severity::Fatal),
+    // ASCII letters only: setting 0x20 lower-cases them. Packed in a register (bytes stored one
+    // by one and loaded as a u64 would stall store forwarding).
+    let packed = w
+        .iter()
+        .enumerate()
+        .fold(0u64, |p, (i, &b)| p | (u64::from(b | 0x20) << (8 * i)));
+    match packed {
+        TRACE | FINEST | FINER => Some(Severity::Trace),
+        DEBUG | FINE | DBG => Some(Severity::Debug),
+        INFO | NOTICE | INF => Some(Severity::Info),
+        WARN | WARNING | WRN => Some(Severity::Warn),
+        ERROR | ERR | SEVERE => Some(Severity::Error),
+        FATAL | CRITICAL | CRIT | PANIC | EMERG | ALERT => Some(Severity::Fatal),
         _ => None,
     }
 }
 
 /// The severity of a line, from the first level word in its first 128 bytes (`INFO`, `[WARN]`,
-/// `level=error`, `"level":"debug"`, `E0412 …` is not matched).
+/// `level=error`, `"level":"debug"`, `E0412 …` is not matched). A word is a run of ASCII letters;
+/// one cut by the 128-byte limit counts as it is cut.
 pub fn severity(line: &[u8]) -> Severity {
     let head = line.get(..line.len().min(128)).unwrap_or(line);
-    head.split(|b| !b.is_ascii_alphabetic())
-        .find_map(word)
-        .unwrap_or(Severity::Unspecified)
+    let mut rest = head;
+    loop {
+        let Some(start) = rest.iter().position(u8::is_ascii_alphabetic) else {
+            return Severity::Unspecified;
+        };
+        let from_start = rest.get(start..).unwrap_or_default();
+        let len = from_start
+            .iter()
+            .position(|b| !b.is_ascii_alphabetic())
+            .unwrap_or(from_start.len());
+        if let Some(s) = word(from_start.get(..len).unwrap_or_default()) {
+            return s;
+        }
+        rest = from_start.get(len..).unwrap_or_default();
+    }
+}
+
+/// Whether a byte may appear in an exception type's name.
+fn is_type_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'$')
 }
 
 /// The exception type a line names (`java.lang.IllegalStateException`, `ValueError`), if it is
-/// the head line of an exception.
+/// the head line of an exception: a name of letters, digits, `.`, `_` and `$` that starts with
+/// a letter, ends like an exception type and is followed by `:` or the end of the line.
 pub fn exception_type(line: &[u8]) -> Option<&[u8]> {
+    if !line.first().is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
     let line = line.strip_prefix(b"Caused by: ").unwrap_or(line);
-    let end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+    // The name runs to the first ':' (or the end); it is invalid if any byte before is not a
+    // name byte, so the scan stops at the first byte that is not.
+    let end = line
+        .iter()
+        .position(|&b| !is_type_name_byte(b))
+        .unwrap_or(line.len());
+    if line.get(end).is_some_and(|&b| b != b':') {
+        return None;
+    }
     let name = line.get(..end)?;
-    let valid = !name.is_empty()
-        && name.len() <= 200
-        && name.first().is_some_and(|b| b.is_ascii_alphabetic())
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'$'));
+    let valid =
+        !name.is_empty() && name.len() <= 200 && name.first().is_some_and(u8::is_ascii_alphabetic);
     let looks = [
         &b"Exception"[..],
         b"Error",
@@ -105,15 +175,21 @@ pub fn exception_type(line: &[u8]) -> Option<&[u8]> {
 /// Whether `line` continues the previous record in multiline mode. `in_traceback` is true while
 /// a Python traceback is open (its exception line, not indented, still belongs to it).
 pub fn is_continuation(line: &[u8], in_traceback: bool) -> bool {
-    line.first().is_some_and(|&b| b == b' ' || b == b'\t')
-        || line.starts_with(b"Caused by:")
-        || line.starts_with(b"Suppressed:")
-        || line.starts_with(b"Traceback (most recent call last):")
-        || line.starts_with(b"During handling of the above exception")
-        || line.starts_with(b"The above exception was the direct cause")
-        || (line.starts_with(b"...") && line.ends_with(b"more"))
-        || in_traceback
-        || exception_type(line).is_some()
+    // Every marker starts with one of a few bytes: look at the first byte before comparing.
+    let marker = match line.first() {
+        Some(b' ' | b'\t') => return true,
+        Some(b'C') => line.starts_with(b"Caused by:"),
+        Some(b'S') => line.starts_with(b"Suppressed:"),
+        Some(b'T') => {
+            line.starts_with(b"Traceback (most recent call last):")
+                || line.starts_with(b"The above exception was the direct cause")
+        }
+        Some(b'D') => line.starts_with(b"During handling of the above exception"),
+        Some(b'.') => line.starts_with(b"...") && line.ends_with(b"more"),
+        _ => false,
+    };
+    // `exception_type` needs a letter first: lines that start otherwise are not scanned.
+    marker || in_traceback || exception_type(line).is_some()
 }
 
 #[cfg(test)]
@@ -156,5 +232,173 @@ mod tests {
         ));
         assert!(is_continuation(b"ValueError: boom", false));
         assert!(!is_continuation(b"2026-11-25 INFO next", false));
+    }
+
+    /// The matcher as it was first written (every word upper-cased and compared with each
+    /// literal), kept as the reference for the faster one.
+    fn reference_severity(line: &[u8]) -> Severity {
+        fn reference_word(w: &[u8]) -> Option<Severity> {
+            let mut up = [0u8; 9];
+            if w.is_empty() || w.len() > up.len() {
+                return None;
+            }
+            for (d, s) in up.iter_mut().zip(w) {
+                *d = s.to_ascii_uppercase();
+            }
+            match up.get(..w.len())? {
+                b"TRACE" | b"FINEST" | b"FINER" => Some(Severity::Trace),
+                b"DEBUG" | b"FINE" | b"DBG" => Some(Severity::Debug),
+                b"INFO" | b"NOTICE" | b"INF" => Some(Severity::Info),
+                b"WARN" | b"WARNING" | b"WRN" => Some(Severity::Warn),
+                b"ERROR" | b"ERR" | b"SEVERE" => Some(Severity::Error),
+                b"FATAL" | b"CRITICAL" | b"CRIT" | b"PANIC" | b"EMERG" | b"ALERT" => {
+                    Some(Severity::Fatal)
+                }
+                _ => None,
+            }
+        }
+        let head = line.get(..line.len().min(128)).unwrap_or(line);
+        head.split(|b| !b.is_ascii_alphabetic())
+            .find_map(reference_word)
+            .unwrap_or(Severity::Unspecified)
+    }
+
+    const LEVEL_WORDS: [(&str, Severity); 21] = [
+        ("trace", Severity::Trace),
+        ("finest", Severity::Trace),
+        ("finer", Severity::Trace),
+        ("debug", Severity::Debug),
+        ("fine", Severity::Debug),
+        ("dbg", Severity::Debug),
+        ("info", Severity::Info),
+        ("notice", Severity::Info),
+        ("inf", Severity::Info),
+        ("warn", Severity::Warn),
+        ("warning", Severity::Warn),
+        ("wrn", Severity::Warn),
+        ("error", Severity::Error),
+        ("err", Severity::Error),
+        ("severe", Severity::Error),
+        ("fatal", Severity::Fatal),
+        ("critical", Severity::Fatal),
+        ("crit", Severity::Fatal),
+        ("panic", Severity::Fatal),
+        ("emerg", Severity::Fatal),
+        ("alert", Severity::Fatal),
+    ];
+
+    #[test]
+    fn every_level_word_in_every_case_and_position() {
+        for (w, expected) in LEVEL_WORDS {
+            let upper = w.to_ascii_uppercase();
+            let mut title = upper.get(..1).unwrap().to_owned();
+            title.push_str(w.get(1..).unwrap());
+            for spelled in [w.to_owned(), upper, title] {
+                for line in [
+                    spelled.clone(),
+                    format!("2026-11-25T12:00:00Z {spelled} started"),
+                    format!("[{spelled}] x"),
+                    format!("level={spelled} msg=x"),
+                    format!("{{\"level\":\"{spelled}\"}}"),
+                ] {
+                    assert_eq!(severity(line.as_bytes()), expected, "{line}");
+                }
+                // Longer or shorter words that merely contain a level word are not one.
+                for line in [format!("x{spelled}"), format!("{spelled}s ok")] {
+                    assert_eq!(
+                        severity(line.as_bytes()),
+                        reference_severity(line.as_bytes()),
+                        "{line}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_packed_matcher_agrees_with_the_reference() {
+        let mut lines: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"E0412 cannot find type".to_vec(),
+            b"informational".to_vec(),
+            b"WARNINGS".to_vec(),
+            b"CRITICALLY".to_vec(),
+            b"in fo err".to_vec(),
+            b"\xff\xfeERROR".to_vec(),
+            b"\xc3\xa9rror Error".to_vec(),
+        ];
+        // A level word cut by the 128-byte limit counts as it is cut ("INFORMATION" → "INFO").
+        let mut cut = vec![b'.'; 124];
+        cut.extend_from_slice(b"INFORMATION");
+        lines.push(cut);
+        let mut beyond = vec![b'.'; 128];
+        beyond.extend_from_slice(b"ERROR");
+        lines.push(beyond);
+        // Pseudo-random lines over an alphabet rich in level-word letters and separators.
+        let alphabet = b"tracefinsdbgowlpmTRACEFINSDBGOWLPM =[]:\"0123456789\x80\xc3";
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 40) as usize;
+            let line: Vec<u8> = (0..len)
+                .map(|i| {
+                    let r = state.rotate_left(i as u32 * 5) ^ (i as u64).wrapping_mul(0x2545_F491);
+                    alphabet[(r % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            lines.push(line);
+        }
+        for (w, _) in LEVEL_WORDS {
+            for n in 0..=w.len() {
+                lines.push(w.as_bytes().get(..n).unwrap().to_vec());
+            }
+        }
+        for line in &lines {
+            assert_eq!(
+                severity(line),
+                reference_severity(line),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn exception_types_need_a_name_then_a_colon_or_the_end() {
+        assert_eq!(
+            exception_type(b"KeyboardInterrupt"),
+            Some(&b"KeyboardInterrupt"[..])
+        );
+        assert_eq!(exception_type(b"SystemExit: 2"), Some(&b"SystemExit"[..]));
+        assert_eq!(
+            exception_type(b"a$b_c.DError:x"),
+            Some(&b"a$b_c.DError"[..])
+        );
+        assert_eq!(exception_type(b"Some Error: x"), None);
+        assert_eq!(exception_type(b"Error-x: y"), None);
+        assert_eq!(exception_type(b"1Error: x"), None);
+        assert_eq!(exception_type(b"Caused by: 1Error: x"), None);
+        assert_eq!(exception_type(b"Caused by:"), None);
+        assert_eq!(exception_type(b""), None);
+        assert_eq!(exception_type(b": Error"), None);
+        let long = [&[b'A'; 196][..], b"Error"].concat();
+        assert_eq!(exception_type(&long), None, "longer than 200 bytes");
+        assert!(exception_type(&long[1..]).is_some());
+        assert!(is_continuation(b"... 12 more", false));
+        assert!(!is_continuation(b"... 12 less", false));
+        assert!(is_continuation(b"Suppressed: x", false));
+        assert!(is_continuation(
+            b"During handling of the above exception, x",
+            false
+        ));
+        assert!(is_continuation(
+            b"The above exception was the direct cause of the following exception:",
+            false
+        ));
+        assert!(is_continuation(b"2026 anything", true));
+        assert!(!is_continuation(b"", false));
+        assert!(!is_continuation(b"Tomorrow", false));
     }
 }
