@@ -15,9 +15,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::attribute::{AttributionEngine, Writer};
 use super::discover::{Change, Discovery, DiscoveryConfig};
 use super::export::{ExportError, Exporter};
-use super::otlp::{ResourceLogs, Value, encode_request};
-use super::record::severity;
-use super::tail::{Checkpoint, FileKey, RawRecord, TailedPath, signatures};
+use super::metrics::ServiceCounters;
+use super::otlp::{self, Value};
+use super::record::{Severity, severity};
+use super::tail::{Checkpoint, FileKey, RecordBatch, TailedPath, signatures};
 
 /// Bytes read from all files per round; also the most a batch holds, so memory stays bounded
 /// while the collector is down.
@@ -149,6 +150,27 @@ fn unix_nanos() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// What the export of a batch decided for one record.
+#[derive(Debug, Clone, Copy)]
+struct RecordPlan {
+    severity: Severity,
+    kept: bool,
+    body_is_text: bool,
+}
+
+/// One resource (file) of a batch being exported.
+#[derive(Debug)]
+struct ExportGroup {
+    key: FileKey,
+    /// Index of its service in the batch's per-service counters.
+    service: usize,
+    /// The encoded `Resource`.
+    resource: Vec<u8>,
+    /// Bytes of its kept records' `log_records` fields.
+    records_len: usize,
+    kept: usize,
+}
+
 /// The pipeline.
 pub struct Pipeline {
     config: PipelineConfig,
@@ -162,6 +184,10 @@ pub struct Pipeline {
     scanned_writers: HashMap<PathBuf, (Instant, Option<Writer>)>,
     host_attributes: Vec<(String, String)>,
     sampler: super::metrics::Sampler,
+    /// Per record of the batch being exported; reused.
+    plan: Vec<RecordPlan>,
+    /// The encoded request; reused.
+    request: Vec<u8>,
     /// Per-service log metrics.
     pub metrics: Arc<std::sync::Mutex<super::metrics::LogMetrics>>,
     /// Files for `oneagentctl logs`, refreshed every round.
@@ -199,6 +225,8 @@ impl Pipeline {
             scanned_writers: HashMap::new(),
             host_attributes,
             sampler: super::metrics::Sampler::new(config.rate_limit_per_service),
+            plan: Vec::new(),
+            request: Vec::new(),
             metrics: Arc::default(),
             files_status: Arc::default(),
             config,
@@ -257,7 +285,7 @@ impl Pipeline {
         let mut dirty: HashSet<PathBuf> = self.files.keys().cloned().collect();
         let mut last_fallback = Instant::now();
         let mut backoff = Duration::from_millis(200);
-        let mut batch: Vec<RawRecord> = Vec::new();
+        let mut batch = RecordBatch::new();
         let mut batch_paths: HashMap<FileKey, PathBuf> = HashMap::new();
         while !stop.load(Ordering::Relaxed) {
             // 1. Read what is new, unless a batch is still waiting for the collector.
@@ -275,11 +303,11 @@ impl Pipeline {
                     let Some(t) = self.files.get_mut(&path) else {
                         continue;
                     };
-                    let before = batch.len();
+                    let files_before = batch.ends().len();
                     // The tailer spends the budget in raw bytes read, newlines included.
                     let notes = t.poll(now, &mut budget, &mut batch);
-                    for r in batch.get(before..).unwrap_or_default() {
-                        batch_paths.entry(r.key).or_insert_with(|| path.clone());
+                    for end in batch.ends().get(files_before..).unwrap_or_default() {
+                        batch_paths.entry(end.key).or_insert_with(|| path.clone());
                     }
                     if notes.more || budget == 0 {
                         // More to read: come back next round, without waiting.
@@ -448,86 +476,159 @@ impl Pipeline {
         }
     }
 
+    /// Encodes the batch (one resource per file, in the order the files were read) and sends
+    /// it; counts metrics once the exporter took it. Two passes over the records: the first
+    /// decides (severity, sampling, UTF-8) and sizes every resource, the second writes the
+    /// request straight from the batch's arena.
     fn export(
         &mut self,
-        batch: &[RawRecord],
+        batch: &RecordBatch,
         paths: &HashMap<FileKey, PathBuf>,
     ) -> Result<(), ExportError> {
         let observed = unix_nanos();
         let now = Instant::now();
-        let mut groups: Vec<(FileKey, String, ResourceLogs)> = Vec::new();
+        let mut groups: Vec<ExportGroup> = Vec::new();
+        let mut services: Vec<(String, ServiceCounters)> = Vec::new();
+        // Runs of consecutive records of one group: (group, first record, past the last).
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
         let mut bytes = 0u64;
-        let mut delta = super::metrics::LogMetrics::default();
         let mut kept = 0usize;
-        for r in batch {
-            let idx = match groups.iter().position(|(k, _, _)| *k == r.key) {
-                Some(i) => i,
+        self.plan.clear();
+        for (i, r) in batch.iter().enumerate() {
+            let current = runs
+                .last()
+                .map(|&(g, _, _)| g)
+                .filter(|&g| groups.get(g).is_some_and(|g| g.key == r.key));
+            let idx = match current {
+                Some(g) => g,
                 None => {
-                    let path = paths.get(&r.key).cloned().unwrap_or_default();
-                    let mut writer = self
-                        .attribution
-                        .as_ref()
-                        .and_then(|a| a.writers(&path).iter().max_by_key(|w| w.last_seen))
-                        .cloned();
-                    if writer.is_none() {
-                        let due = self
-                            .scanned_writers
-                            .get(&path)
-                            .is_none_or(|(at, _)| at.elapsed() >= Duration::from_secs(5));
-                        if due {
-                            let found = self.host.writer_by_scan(&path);
-                            self.scanned_writers
-                                .insert(path.clone(), (Instant::now(), found));
+                    let g = match groups.iter().position(|g| g.key == r.key) {
+                        Some(g) => g,
+                        None => {
+                            let group = self.export_group(r.key, paths, &mut services);
+                            groups.push(group);
+                            groups.len() - 1
                         }
-                        writer = self.scanned_writers.get(&path).and_then(|(_, w)| w.clone());
-                    }
-                    let attrs = resource_attributes(&self.host_attributes, &path, writer.as_ref());
-                    let service = attrs
-                        .iter()
-                        .find(|(k, _)| k == "service.name")
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default();
-                    let values: Vec<(&str, Value<'_>)> = attrs
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), Value::Str(v.as_str())))
-                        .collect();
-                    groups.push((r.key, service, ResourceLogs::new(&values)));
-                    groups.len() - 1
+                    };
+                    runs.push((g, i, i));
+                    g
                 }
             };
-            if let Some((_, service, g)) = groups.get_mut(idx) {
-                let sev = severity(&r.bytes);
-                if self.sampler.keep(service, sev, now) {
-                    g.push(observed, sev, &r.bytes);
-                    delta.record(service, sev, &r.bytes);
+            if let Some(run) = runs.last_mut() {
+                run.2 = i + 1;
+            }
+            let mut plan = RecordPlan {
+                severity: severity(r.bytes),
+                kept: false,
+                body_is_text: false,
+            };
+            if let Some(g) = groups.get_mut(idx)
+                && let Some((service, counters)) = services.get_mut(g.service)
+            {
+                plan.kept = self.sampler.keep(service, plan.severity, now);
+                if plan.kept {
+                    plan.body_is_text = std::str::from_utf8(r.bytes).is_ok();
+                    g.records_len +=
+                        otlp::log_record_field_len(plan.severity, r.bytes.len(), plan.body_is_text);
+                    g.kept += 1;
+                    counters.count(plan.severity, r.bytes);
                     bytes += r.bytes.len() as u64;
                     kept += 1;
                 } else {
-                    delta.sampled_out(service);
+                    counters.sampled_out += 1;
                 }
             }
+            self.plan.push(plan);
         }
-        let resources: Vec<ResourceLogs> = groups.into_iter().map(|(_, _, g)| g).collect();
         if kept > 0 {
-            let request = encode_request(&resources);
-            self.exporter.export(&request, kept)?;
+            let request = &mut self.request;
+            request.clear();
+            request.reserve(
+                groups
+                    .iter()
+                    .filter(|g| g.kept > 0)
+                    .map(|g| otlp::resource_logs_field_len(g.resource.len(), g.records_len))
+                    .sum(),
+            );
+            for (idx, g) in groups.iter().enumerate().filter(|(_, g)| g.kept > 0) {
+                otlp::put_resource_logs_head(request, &g.resource, g.records_len);
+                for &(_, first, past) in runs.iter().filter(|run| run.0 == idx) {
+                    for i in first..past {
+                        if let (Some(r), Some(p)) = (batch.get(i), self.plan.get(i))
+                            && p.kept
+                        {
+                            otlp::put_log_record(
+                                request,
+                                observed,
+                                p.severity,
+                                r.bytes,
+                                p.body_is_text,
+                            );
+                        }
+                    }
+                }
+            }
+            self.exporter.export(&self.request, kept)?;
         }
         self.stats.records.fetch_add(kept as u64, Ordering::Relaxed);
         self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
         let mut metrics = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
-        for (service, d) in delta.services {
-            let c = metrics.services.entry(service).or_default();
-            c.lines += d.lines;
-            c.bytes += d.bytes;
-            c.sampled_out += d.sampled_out;
-            for (a, b) in c.by_severity.iter_mut().zip(d.by_severity) {
-                *a += b;
-            }
-            for (t, n) in d.exceptions {
-                *c.exceptions.entry(t).or_insert(0) += n;
-            }
+        for (service, delta) in services {
+            metrics.add(&service, delta);
         }
         Ok(())
+    }
+
+    /// The resource of a file's records: its attributes (with its writer, looked up in /proc
+    /// at most every 5 s when attribution has not named one) and its service's counters.
+    fn export_group(
+        &mut self,
+        key: FileKey,
+        paths: &HashMap<FileKey, PathBuf>,
+        services: &mut Vec<(String, ServiceCounters)>,
+    ) -> ExportGroup {
+        let path = paths.get(&key).cloned().unwrap_or_default();
+        let mut writer = self
+            .attribution
+            .as_ref()
+            .and_then(|a| a.writers(&path).iter().max_by_key(|w| w.last_seen))
+            .cloned();
+        if writer.is_none() {
+            let due = self
+                .scanned_writers
+                .get(&path)
+                .is_none_or(|(at, _)| at.elapsed() >= Duration::from_secs(5));
+            if due {
+                let found = self.host.writer_by_scan(&path);
+                self.scanned_writers
+                    .insert(path.clone(), (Instant::now(), found));
+            }
+            writer = self.scanned_writers.get(&path).and_then(|(_, w)| w.clone());
+        }
+        let attrs = resource_attributes(&self.host_attributes, &path, writer.as_ref());
+        let service = attrs
+            .iter()
+            .find(|(k, _)| k == "service.name")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        let service = match services.iter().position(|(s, _)| s == service) {
+            Some(i) => i,
+            None => {
+                services.push((service.to_owned(), ServiceCounters::default()));
+                services.len() - 1
+            }
+        };
+        let values: Vec<(&str, Value<'_>)> = attrs
+            .iter()
+            .map(|(k, v)| (k.as_str(), Value::Str(v.as_str())))
+            .collect();
+        ExportGroup {
+            key,
+            service,
+            resource: otlp::encode_resource(&values),
+            records_len: 0,
+            kept: 0,
+        }
     }
 
     fn publish_files(&self) {
@@ -551,7 +652,7 @@ impl Pipeline {
                 {
                     writers.push((w.pid, w.service_name.clone(), w.exe.clone()));
                 }
-                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                let size = t.current_size();
                 let lag = t.lag();
                 LogFileStatus {
                     path: path.display().to_string(),
@@ -576,30 +677,29 @@ impl Pipeline {
         *self.files_status.lock().unwrap_or_else(|p| p.into_inner()) = list;
     }
 
-    fn acknowledge(&mut self, batch: &[RawRecord], paths: &HashMap<FileKey, PathBuf>) {
-        let mut ends: HashMap<FileKey, u64> = HashMap::new();
-        for r in batch {
-            let e = ends.entry(r.key).or_insert(0);
-            *e = (*e).max(r.end_offset);
-        }
+    fn acknowledge(&mut self, batch: &RecordBatch, paths: &HashMap<FileKey, PathBuf>) {
         let mut saved = Vec::new();
-        for (key, offset) in ends {
-            let Some(path) = paths.get(&key) else {
+        for end in batch.ends() {
+            let Some(path) = paths.get(&end.key) else {
                 continue;
             };
-            let file = self.files.values().find_map(|t| t.file(key));
+            let file = self.files.values().find_map(|t| t.file(end.key));
             let Some(file) = file else { continue };
-            let Ok((head, tail)) = signatures(file, offset) else {
+            // The tailer hashed the bytes as it read them; else read them again.
+            let Some((head, tail)) = end
+                .signatures
+                .or_else(|| signatures(file, end.end_offset).ok())
+            else {
                 continue;
             };
             let cp = Checkpoint {
-                key,
+                key: end.key,
                 path: path.clone(),
-                offset,
+                offset: end.end_offset,
                 head,
                 tail,
             };
-            self.checkpoints.insert(key, cp.clone());
+            self.checkpoints.insert(end.key, cp.clone());
             saved.push(cp);
         }
         if let Err(e) = self.host.save_checkpoints(&saved) {

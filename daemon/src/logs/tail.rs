@@ -2,11 +2,17 @@
 //! drained), copytruncate (the truncation is detected by size and by a hash of the bytes just
 //! before the offset), deletion, inode reuse. Records carry the offset just past them, so that a
 //! checkpoint only moves once the exporter has acknowledged them.
+//!
+//! Reading allocates nothing per line: files are read straight into the round's
+//! [`RecordBatch`], an arena whose records are ranges of it. A line stays where it was read
+//! (only its newline is left out) and a multiline record is one range as long as its lines
+//! follow each other with bare `\n`s; only what outlives a poll (a partial last line, an open
+//! multiline record) is copied out into the reader and back in at the next read.
 
 #![forbid(unsafe_code)]
 
-use std::fs::File;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -43,28 +49,50 @@ pub struct Checkpoint {
     pub tail: (u64, u64),
 }
 
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
 /// FNV-1a 64.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_continue(FNV_OFFSET_BASIS, bytes)
+}
+
+/// FNV-1a 64 of the bytes hashed into `hash` so far followed by `bytes`.
+fn fnv1a_continue(mut hash: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    h
+    hash
 }
 
 /// Length and hash of `len` bytes at `at` (shorter when the file is shorter).
 fn hash_range(file: &File, at: u64, len: u64) -> std::io::Result<(u64, u64)> {
-    let mut buf = vec![0u8; len as usize];
-    let mut got = 0usize;
-    while got < buf.len() {
-        let n = file.read_at(buf.get_mut(got..).unwrap_or_default(), at + got as u64)?;
+    let mut buf = [0u8; SIGNATURE_BYTES as usize];
+    let mut hash = FNV_OFFSET_BASIS;
+    let mut got = 0u64;
+    while got < len {
+        let want = (len - got).min(buf.len() as u64) as usize;
+        let n = file.read_at(buf.get_mut(..want).unwrap_or_default(), at + got)?;
         if n == 0 {
             break;
         }
-        got += n;
+        hash = fnv1a_continue(hash, buf.get(..n).unwrap_or_default());
+        got += n as u64;
     }
-    Ok((got as u64, fnv1a(buf.get(..got).unwrap_or_default())))
+    Ok((got, hash))
+}
+
+/// Opens a file to read without updating its access time (`O_NOATIME`, which needs the file's
+/// owner or CAP_FOWNER; otherwise it is opened plainly).
+fn open_for_reading(path: &Path) -> std::io::Result<File> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(path)
+    {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::open(path),
+        result => result,
+    }
 }
 
 /// The signatures for a checkpoint at `offset`.
@@ -89,15 +117,158 @@ pub fn checkpoint_valid(file: &File, checkpoint: &Checkpoint) -> bool {
     matches!((head, tail), (Ok(h), Ok(t)) if h == checkpoint.head && t == checkpoint.tail)
 }
 
-/// One record read from a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawRecord {
+/// One record of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
     /// The file it came from.
     pub key: FileKey,
     /// The record, without its trailing newline.
-    pub bytes: Vec<u8>,
+    pub bytes: &'a [u8],
     /// The offset just past the record in its file.
     pub end_offset: u64,
+}
+
+/// Where a record's bytes are in the batch's arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RecordSpan {
+    key: FileKey,
+    start: usize,
+    end: usize,
+    end_offset: u64,
+}
+
+/// Signatures of a checkpoint: length and hash of the file's head and of the bytes before the
+/// offset.
+pub type Signatures = ((u64, u64), (u64, u64));
+
+/// How far a batch's records reach into one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileEnd {
+    /// The file.
+    pub key: FileKey,
+    /// The largest end offset of its records.
+    pub end_offset: u64,
+    /// The checkpoint signatures at `end_offset`, when the tailer had the bytes at hand (else
+    /// they are read from the file).
+    pub signatures: Option<Signatures>,
+}
+
+/// The records of one round: their bytes in one arena, each record a range of it, and how far
+/// they reach into each file. Cleared and reused from round to round, so that reading
+/// allocates nothing once the arena has grown to a round's size.
+#[derive(Debug, Default)]
+pub struct RecordBatch {
+    /// The arena. `arena[..used]` is in use; the rest was zeroed once and is only overwritten
+    /// (reads need initialised memory), so it is never shrunk.
+    arena: Vec<u8>,
+    used: usize,
+    records: Vec<RecordSpan>,
+    ends: Vec<FileEnd>,
+}
+
+impl RecordBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        RecordBatch::default()
+    }
+
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// No records.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Forgets every record, keeping the memory.
+    pub fn clear(&mut self) {
+        self.used = 0;
+        self.records.clear();
+        self.ends.clear();
+    }
+
+    /// The record at `index`.
+    pub fn get(&self, index: usize) -> Option<Record<'_>> {
+        self.records.get(index).map(|s| self.record(s))
+    }
+
+    /// The records, in the order they were read.
+    pub fn iter(&self) -> impl Iterator<Item = Record<'_>> + '_ {
+        self.records.iter().map(|s| self.record(s))
+    }
+
+    /// Per file, how far the records reach, in the order the files were first read.
+    pub fn ends(&self) -> &[FileEnd] {
+        &self.ends
+    }
+
+    fn record(&self, span: &RecordSpan) -> Record<'_> {
+        Record {
+            key: span.key,
+            bytes: self.arena.get(span.start..span.end).unwrap_or_default(),
+            end_offset: span.end_offset,
+        }
+    }
+
+    /// Adds the record at `arena[start..end]`.
+    fn push_span(&mut self, key: FileKey, start: usize, end: usize, end_offset: u64) {
+        self.records.push(RecordSpan {
+            key,
+            start,
+            end,
+            end_offset,
+        });
+        // Records of one file come in runs: the last entry is nearly always the one.
+        let found = match self.ends.last_mut() {
+            Some(e) if e.key == key => Some(e),
+            _ => self.ends.iter_mut().find(|e| e.key == key),
+        };
+        match found {
+            Some(e) if e.end_offset < end_offset => {
+                e.end_offset = end_offset;
+                e.signatures = None;
+            }
+            Some(_) => {}
+            None => self.ends.push(FileEnd {
+                key,
+                end_offset,
+                signatures: None,
+            }),
+        }
+    }
+
+    /// Adds a record whose bytes are elsewhere, copying them to the arena.
+    fn push_copy(&mut self, key: FileKey, bytes: &[u8], end_offset: u64) {
+        let start = self.used;
+        self.append(bytes);
+        self.push_span(key, start, self.used, end_offset);
+    }
+
+    /// Copies `bytes` to the end of the used part of the arena.
+    fn append(&mut self, bytes: &[u8]) {
+        let start = self.used;
+        if let Some(dst) = self.spare(start, bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.used = start + bytes.len();
+    }
+
+    /// `arena[at..at + len]`, growing the arena if needed (`None` only if the length
+    /// overflows).
+    fn spare(&mut self, at: usize, len: usize) -> Option<&mut [u8]> {
+        let need = at.checked_add(len)?;
+        if self.arena.len() < need {
+            self.arena.resize(need, 0);
+        }
+        self.arena.get_mut(at..need)
+    }
+
+    /// `arena[range]`.
+    fn bytes(&self, start: usize, end: usize) -> &[u8] {
+        self.arena.get(start..end).unwrap_or_default()
+    }
 }
 
 /// An open file being read.
@@ -107,11 +278,15 @@ struct Reader {
     key: FileKey,
     /// Next byte to read.
     offset: u64,
-    /// Bytes of an incomplete line, starting at `offset - pending.len()`.
+    /// The file's size when it was last looked at.
+    size: u64,
+    /// Bytes of an incomplete line, starting at `offset - pending.len()` (between reads).
     pending: Vec<u8>,
     pending_since: Option<Instant>,
-    /// Multiline: the record being assembled and the offset past it.
-    open: Option<(Vec<u8>, u64)>,
+    /// Multiline: the bytes of the record being assembled (between reads) …
+    open: Vec<u8>,
+    /// … and the offset past it, if there is one.
+    open_end: Option<u64>,
     open_since: Option<Instant>,
     in_traceback: bool,
     /// Bytes before `offset` at the last check, to notice copytruncate.
@@ -121,21 +296,39 @@ struct Reader {
 }
 
 impl Reader {
-    /// A reader of `file` at `offset`, with nothing pending; `head` is what is known of the
-    /// file's first bytes.
-    fn new(file: File, key: FileKey, offset: u64, head: (u64, u64)) -> Reader {
+    /// A reader of `file` (`size` bytes long) at `offset`, with nothing pending; `head` is what
+    /// is known of the file's first bytes.
+    fn new(file: File, key: FileKey, offset: u64, size: u64, head: (u64, u64)) -> Reader {
         Reader {
             file,
             key,
             offset,
+            size,
             pending: Vec::new(),
             pending_since: None,
-            open: None,
+            open: Vec::new(),
+            open_end: None,
             open_since: None,
             in_traceback: false,
             last_tail: None,
             head,
         }
+    }
+
+    /// Whether a partial line or an open multiline record is kept between reads.
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty() || self.open_end.is_some()
+    }
+
+    /// Bytes the carried open record and partial line take in the arena (with the newline
+    /// that separates them).
+    fn carried_len(&self) -> usize {
+        let open = if self.open_end.is_some() {
+            self.open.len() + 1
+        } else {
+            0
+        };
+        open + self.pending.len()
     }
 }
 
@@ -214,17 +407,17 @@ impl TailedPath {
             .map(|r| &r.file)
     }
 
-    /// Unread bytes (file size minus read offset) of the current file.
+    /// Unread bytes (file size minus read offset) of the current file, from the size seen at
+    /// its last poll.
     pub fn lag(&self) -> u64 {
         self.current
             .as_ref()
-            .and_then(|r| {
-                r.file
-                    .metadata()
-                    .ok()
-                    .map(|m| m.len().saturating_sub(r.offset))
-            })
-            .unwrap_or(0)
+            .map_or(0, |r| r.size.saturating_sub(r.offset))
+    }
+
+    /// Size of the current file at its last poll (0 when the path names no file).
+    pub fn current_size(&self) -> u64 {
+        self.current.as_ref().map_or(0, |r| r.size)
     }
 
     /// Whether anything is waiting for a timeout (partial line or open multiline record).
@@ -232,7 +425,7 @@ impl TailedPath {
         self.current
             .iter()
             .chain(self.draining.iter())
-            .any(|r| !r.pending.is_empty() || r.open.is_some())
+            .any(Reader::has_pending)
     }
 
     /// Whether an old (rotated or deleted) file is still being read.
@@ -245,13 +438,8 @@ impl TailedPath {
         self.current.is_none() && self.draining.is_empty()
     }
 
-    /// Reads what is new, at most `budget` bytes, appending records to `out`.
-    pub fn poll(
-        &mut self,
-        now: Instant,
-        budget: &mut usize,
-        out: &mut Vec<RawRecord>,
-    ) -> PollNotes {
+    /// Reads what is new, at most `budget` bytes, appending records to `batch`.
+    pub fn poll(&mut self, now: Instant, budget: &mut usize, batch: &mut RecordBatch) -> PollNotes {
         let mut notes = PollNotes::default();
         // Has the path changed under us?
         match std::fs::metadata(&self.path) {
@@ -276,21 +464,16 @@ impl TailedPath {
                 }
             }
         }
-        let multiline = self.multiline;
-        let timeout = self.partial_timeout;
+        let settings = ReadSettings {
+            now,
+            multiline: self.multiline,
+            timeout: self.partial_timeout,
+        };
         // Old files first: their records come before the new file's.
-        let mut still = Vec::new();
-        for mut r in self.draining.drain(..) {
-            let eof = read_some(
-                &mut r, now, budget, out, multiline, timeout, &mut notes, true,
-            );
-            if !eof {
-                still.push(r);
-            }
-        }
-        self.draining = still;
+        self.draining
+            .retain_mut(|r| !read_some(r, &settings, budget, batch, &mut notes, true));
         if let Some(r) = self.current.as_mut() {
-            read_some(r, now, budget, out, multiline, timeout, &mut notes, false);
+            read_some(r, &settings, budget, batch, &mut notes, false);
         }
         // copytruncate: bytes written before the truncation that we had not read yet are only in
         // the copy; read them from there.
@@ -300,24 +483,15 @@ impl TailedPath {
                 .flatten()
         });
         if let Some((copy, offset, head)) = found
-            && let Ok(file) = File::open(&copy)
+            && let Ok(file) = open_for_reading(&copy)
             && let Ok(meta) = file.metadata()
         {
             let key = FileKey {
                 dev: meta.dev(),
                 ino: meta.ino(),
             };
-            let mut reader = Reader::new(file, key, offset, head);
-            read_some(
-                &mut reader,
-                now,
-                budget,
-                out,
-                multiline,
-                timeout,
-                &mut notes,
-                true,
-            );
+            let mut reader = Reader::new(file, key, offset, meta.len(), head);
+            read_some(&mut reader, &settings, budget, batch, &mut notes, true);
             self.draining.push(reader);
         }
         notes
@@ -325,7 +499,7 @@ impl TailedPath {
 }
 
 fn open_reader(path: &Path, resume: Option<&Checkpoint>, from_end: bool) -> Option<Reader> {
-    let file = File::open(path).ok()?;
+    let file = open_for_reading(path).ok()?;
     let meta = file.metadata().ok()?;
     if !meta.is_file() {
         return None;
@@ -339,7 +513,7 @@ fn open_reader(path: &Path, resume: Option<&Checkpoint>, from_end: bool) -> Opti
         _ if from_end => meta.len(),
         _ => 0,
     };
-    Some(Reader::new(file, key, offset, (0, fnv1a(&[]))))
+    Some(Reader::new(file, key, offset, meta.len(), (0, fnv1a(&[]))))
 }
 
 /// After copytruncate: the copy of the file (same directory, name starting with the file's
@@ -364,30 +538,131 @@ fn find_copy(path: &Path, head: (u64, u64), offset: u64) -> Option<PathBuf> {
         .collect();
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     candidates.into_iter().map(|(_, p)| p).find(|p| {
-        File::open(p)
+        open_for_reading(p)
             .and_then(|f| hash_range(&f, 0, head.0))
             .is_ok_and(|h| h == head)
     })
 }
 
-/// Emits a complete line through the multiline assembler.
-fn push_line(
-    r: &mut Reader,
-    line: Vec<u8>,
-    end: u64,
+/// What every read of one poll shares.
+#[derive(Debug, Clone, Copy)]
+struct ReadSettings {
     now: Instant,
     multiline: bool,
-    out: &mut Vec<RawRecord>,
+    /// Quiet period after which a partial line or an open record goes out as it is.
+    timeout: Duration,
+}
+
+/// A reader's place in the arena during one read.
+#[derive(Debug)]
+struct Scan {
+    /// Whether the carried open record and partial line have been copied into the arena (only
+    /// once something new was read, or a timeout needs them).
+    loaded: bool,
+    /// The open multiline record: its range in the arena and the offset past it.
+    open: Option<(usize, usize, u64)>,
+    /// Start of the incomplete line; it runs to the end of the used arena.
+    line_start: usize,
+    /// From `base_pos` on, the arena holds the file's bytes from `base_offset` on …
+    base_pos: usize,
+    base_offset: u64,
+    /// … except below `mirror_from`, where a multiline join moved bytes.
+    mirror_from: usize,
+    /// Where the arena's used part ended when the read began, and the end of the last record
+    /// added since: what is above is given back when the read ends.
+    region_start: usize,
+    kept_to: usize,
+}
+
+impl Scan {
+    fn new(batch: &RecordBatch) -> Scan {
+        Scan {
+            loaded: false,
+            open: None,
+            line_start: batch.used,
+            base_pos: batch.used,
+            base_offset: 0,
+            mirror_from: batch.used,
+            region_start: batch.used,
+            kept_to: batch.used,
+        }
+    }
+
+    /// The file offset of arena position `pos` (at or above `base_pos`).
+    fn offset_at(&self, pos: usize) -> u64 {
+        self.base_offset + (pos - self.base_pos) as u64
+    }
+
+    /// Adds the record at `arena[start..end]`.
+    fn push(&mut self, batch: &mut RecordBatch, key: FileKey, range: (usize, usize), end: u64) {
+        batch.push_span(key, range.0, range.1, end);
+        self.kept_to = self.kept_to.max(range.1);
+    }
+
+    /// Copies the carried open record and partial line to the end of the used arena, in file
+    /// order, with a newline between them so that a continuation line read next joins the
+    /// record in place.
+    fn load(&mut self, r: &mut Reader, batch: &mut RecordBatch) {
+        if self.loaded {
+            return;
+        }
+        self.loaded = true;
+        if let Some(end) = r.open_end.take() {
+            let start = batch.used;
+            batch.append(&r.open);
+            self.open = Some((start, batch.used, end));
+            batch.append(b"\n");
+            r.open.clear();
+        }
+        self.line_start = batch.used;
+        self.base_pos = batch.used;
+        self.base_offset = r.offset - r.pending.len() as u64;
+        self.mirror_from = batch.used;
+        batch.append(&r.pending);
+        r.pending.clear();
+    }
+
+    /// Copies what outlives the read (open record, partial line) back into the reader and gives
+    /// the arena above the last record back.
+    fn unload(self, r: &mut Reader, batch: &mut RecordBatch) {
+        if !self.loaded {
+            return;
+        }
+        if let Some((start, end, end_offset)) = self.open {
+            r.open.extend_from_slice(batch.bytes(start, end));
+            r.open_end = Some(end_offset);
+        }
+        r.pending
+            .extend_from_slice(batch.bytes(self.line_start, batch.used));
+        batch.used = self.region_start.max(self.kept_to);
+    }
+
+    /// Length and hash of the `len` file bytes before arena position `end`, if the arena holds
+    /// them as they are in the file.
+    fn hash_before(&self, batch: &RecordBatch, end: usize, len: u64) -> Option<(u64, u64)> {
+        let start = end.checked_sub(usize::try_from(len).ok()?)?;
+        (self.loaded && start >= self.mirror_from && end <= batch.used)
+            .then(|| (len, fnv1a(batch.bytes(start, end))))
+    }
+}
+
+/// Emits a complete line (`arena[start..end]`, ending at file offset `end_offset`) through the
+/// multiline assembler.
+fn push_line(
+    r: &mut Reader,
+    batch: &mut RecordBatch,
+    scan: &mut Scan,
+    start: usize,
+    end: usize,
+    end_offset: u64,
+    settings: &ReadSettings,
 ) {
-    if !multiline {
-        out.push(RawRecord {
-            key: r.key,
-            bytes: line,
-            end_offset: end,
-        });
+    if !settings.multiline {
+        scan.push(batch, r.key, (start, end), end_offset);
         return;
     }
-    let continues = r.open.is_some() && is_continuation(&line, r.in_traceback);
+    let line = batch.bytes(start, end);
+    let continues = scan.open.is_some() && is_continuation(line, r.in_traceback);
     if line.starts_with(b"Traceback (most recent call last):") {
         r.in_traceback = true;
     } else if r.in_traceback && !line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
@@ -395,33 +670,39 @@ fn push_line(
         r.in_traceback = false;
     }
     if continues
-        && let Some((record, record_end)) = r.open.as_mut()
-        && record.len() + line.len() < MAX_RECORD_BYTES
+        && let Some((open_start, open_end, open_offset)) = scan.open.as_mut()
+        && (*open_end - *open_start) + (end - start) < MAX_RECORD_BYTES
     {
-        record.push(b'\n');
-        record.extend_from_slice(&line);
-        *record_end = end;
+        if *open_end + 1 == start && batch.arena.get(*open_end) == Some(&b'\n') {
+            // The line follows the record after a bare newline: the record just grows.
+            *open_end = end;
+        } else {
+            // A "\r\n" (or a record carried from an earlier read) is in between: move the line
+            // down against the record, behind a bare newline.
+            if let Some(b) = batch.arena.get_mut(*open_end) {
+                *b = b'\n';
+            }
+            batch.arena.copy_within(start..end, *open_end + 1);
+            *open_end += 1 + (end - start);
+            scan.mirror_from = scan.mirror_from.max(end);
+        }
+        *open_offset = end_offset;
         return;
     }
-    if let Some((record, record_end)) = r.open.take() {
-        out.push(RawRecord {
-            key: r.key,
-            bytes: record,
-            end_offset: record_end,
-        });
+    if let Some((open_start, open_end, open_offset)) = scan.open.take() {
+        scan.push(batch, r.key, (open_start, open_end), open_offset);
     }
-    r.open = Some((line, end));
-    r.open_since = Some(now);
+    scan.open = Some((start, end, end_offset));
+    r.open_since = Some(settings.now);
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Reads what is new in `r` (at most `budget` bytes) into `batch`; true when the file is read to
+/// its end with nothing left pending.
 fn read_some(
     r: &mut Reader,
-    now: Instant,
+    settings: &ReadSettings,
     budget: &mut usize,
-    out: &mut Vec<RawRecord>,
-    multiline: bool,
-    timeout: Duration,
+    batch: &mut RecordBatch,
     notes: &mut PollNotes,
     draining: bool,
 ) -> bool {
@@ -429,6 +710,7 @@ fn read_some(
         Ok(m) => m.len(),
         Err(_) => return true,
     };
+    r.size = size;
     // copytruncate: the file shrank, or the bytes before our offset changed.
     let truncated = size < r.offset
         || r.last_tail.is_some_and(|(at, len, hash)| {
@@ -446,23 +728,25 @@ fn read_some(
         r.pending.clear();
         r.pending_since = None;
         r.in_traceback = false;
-        if let Some((record, end)) = r.open.take() {
-            out.push(RawRecord {
-                key: r.key,
-                bytes: record,
-                end_offset: end.min(size),
-            });
+        if let Some(end) = r.open_end.take() {
+            batch.push_copy(r.key, &r.open, end.min(size));
+            r.open.clear();
         }
         r.last_tail = None;
     }
-    let mut buf = vec![0u8; READ_CHUNK.min((*budget).max(1))];
+    let mut scan = Scan::new(batch);
+    let chunk = READ_CHUNK.min((*budget).max(1));
     let mut eof = false;
     while *budget > 0 {
-        let want = buf.len().min(*budget);
-        let n = match r
-            .file
-            .read_at(buf.get_mut(..want).unwrap_or_default(), r.offset)
-        {
+        let want = chunk.min(*budget);
+        // Read behind the room the carried bytes will take, so that they need copying only if
+        // something new arrived.
+        let carried = if scan.loaded { 0 } else { r.carried_len() };
+        let Some(dst) = batch.spare(batch.used + carried, want) else {
+            eof = true;
+            break;
+        };
+        let n = match r.file.read_at(dst, r.offset) {
             Ok(0) => {
                 eof = true;
                 break;
@@ -474,46 +758,38 @@ fn read_some(
                 break;
             }
         };
+        scan.load(r, batch);
         *budget = budget.saturating_sub(n);
-        let chunk = buf.get(..n).unwrap_or_default();
-        let chunk_start = r.offset;
+        let data_start = batch.used;
+        batch.used += n;
         r.offset += n as u64;
-        let mut line_start = 0usize;
-        for (i, &b) in chunk.iter().enumerate() {
-            if b == b'\n' {
-                let mut line = std::mem::take(&mut r.pending);
-                line.extend_from_slice(chunk.get(line_start..i).unwrap_or_default());
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                push_line(r, line, chunk_start + i as u64 + 1, now, multiline, out);
-                r.pending_since = None;
-                line_start = i + 1;
+        let mut from = data_start;
+        while let Some(i) = memchr::memchr(b'\n', batch.bytes(from, batch.used)) {
+            let newline = from + i;
+            let mut end = newline;
+            if end > scan.line_start && batch.arena.get(end - 1) == Some(&b'\r') {
+                end -= 1;
             }
+            let end_offset = scan.offset_at(newline + 1);
+            let start = scan.line_start;
+            push_line(r, batch, &mut scan, start, end, end_offset, settings);
+            r.pending_since = None;
+            scan.line_start = newline + 1;
+            from = newline + 1;
         }
-        r.pending
-            .extend_from_slice(chunk.get(line_start..).unwrap_or_default());
-        if !r.pending.is_empty() && r.pending_since.is_none() {
-            r.pending_since = Some(now);
+        if scan.line_start < batch.used && r.pending_since.is_none() {
+            r.pending_since = Some(settings.now);
         }
         // A very long line goes out in pieces: nothing is dropped, memory stays bounded.
-        while r.pending.len() >= MAX_RECORD_BYTES {
-            let rest = r.pending.split_off(MAX_RECORD_BYTES);
-            let piece = std::mem::replace(&mut r.pending, rest);
-            let end = r.offset - r.pending.len() as u64;
+        while batch.used - scan.line_start >= MAX_RECORD_BYTES {
+            let piece = (scan.line_start, scan.line_start + MAX_RECORD_BYTES);
             notes.split_lines += 1;
-            if let Some((record, record_end)) = r.open.take() {
-                out.push(RawRecord {
-                    key: r.key,
-                    bytes: record,
-                    end_offset: record_end,
-                });
+            if let Some((open_start, open_end, open_offset)) = scan.open.take() {
+                scan.push(batch, r.key, (open_start, open_end), open_offset);
             }
-            out.push(RawRecord {
-                key: r.key,
-                bytes: piece,
-                end_offset: end,
-            });
+            let piece_end = scan.offset_at(piece.1);
+            scan.push(batch, r.key, piece, piece_end);
+            scan.line_start = piece.1;
         }
     }
     if !eof && *budget == 0 {
@@ -521,22 +797,32 @@ fn read_some(
     }
     // Timeouts: a partial last line waits, then goes out as it is; an open multiline record is
     // closed after the same quiet period.
-    let quiet = |since: Option<Instant>| since.is_some_and(|s| now.duration_since(s) >= timeout);
+    let now = settings.now;
+    let quiet =
+        |since: Option<Instant>| since.is_some_and(|s| now.duration_since(s) >= settings.timeout);
+    let has_partial = if scan.loaded {
+        scan.line_start < batch.used
+    } else {
+        !r.pending.is_empty()
+    };
     // Only at the end of the file: a file that ran out of budget mid-line is not "quiet".
-    if !r.pending.is_empty() && eof && (quiet(r.pending_since) || draining) {
-        let line = std::mem::take(&mut r.pending);
-        let end = r.offset;
+    if has_partial && eof && (quiet(r.pending_since) || draining) {
+        scan.load(r, batch);
+        let (start, end) = (scan.line_start, batch.used);
         r.pending_since = None;
-        push_line(r, line, end, now, multiline, out);
+        push_line(r, batch, &mut scan, start, end, r.offset, settings);
+        scan.line_start = end;
     }
-    if (quiet(r.open_since) || (draining && eof))
-        && let Some((record, end)) = r.open.take()
-    {
-        out.push(RawRecord {
-            key: r.key,
-            bytes: record,
-            end_offset: end,
-        });
+    let has_open = if scan.loaded {
+        scan.open.is_some()
+    } else {
+        r.open_end.is_some()
+    };
+    if has_open && (quiet(r.open_since) || (draining && eof)) {
+        scan.load(r, batch);
+        if let Some((open_start, open_end, open_offset)) = scan.open.take() {
+            scan.push(batch, r.key, (open_start, open_end), open_offset);
+        }
     }
     if r.head.0 < SIGNATURE_BYTES && r.offset > r.head.0 {
         let len = r.offset.min(SIGNATURE_BYTES);
@@ -544,11 +830,283 @@ fn read_some(
             r.head = h;
         }
     }
-    if r.offset >= SIGNATURE_BYTES.min(1) {
+    // The bytes before the offset, to notice a copytruncate at the next read: unchanged if
+    // nothing was read (they were just checked), else hashed from the arena when it has them.
+    if r.offset >= 1 && r.last_tail.is_none_or(|(at, _, _)| at != r.offset) {
         let len = r.offset.min(64);
-        r.last_tail = hash_range(&r.file, r.offset - len, len)
-            .ok()
+        r.last_tail = scan
+            .hash_before(batch, batch.used, len)
+            .or_else(|| hash_range(&r.file, r.offset - len, len).ok())
             .map(|(l, h)| (r.offset, l, h));
     }
-    eof && r.pending.is_empty() && r.open.is_none()
+    sign_file_end(r, &scan, batch);
+    scan.unload(r, batch);
+    eof && r.pending.is_empty() && r.open_end.is_none()
+}
+
+/// Computes the checkpoint signatures for where the batch's records of `r` end, from the bytes
+/// in the arena, so that acknowledging the batch need not read them again.
+fn sign_file_end(r: &Reader, scan: &Scan, batch: &mut RecordBatch) {
+    if !scan.loaded || r.head.0 != SIGNATURE_BYTES {
+        return;
+    }
+    let Some(index) = batch.ends.iter().rposition(|e| e.key == r.key) else {
+        return;
+    };
+    let Some(end) = batch.ends.get(index).copied() else {
+        return;
+    };
+    if end.signatures.is_some()
+        || end.end_offset < SIGNATURE_BYTES
+        || end.end_offset < scan.base_offset
+    {
+        return;
+    }
+    let Ok(distance) = usize::try_from(end.end_offset - scan.base_offset) else {
+        return;
+    };
+    let tail = scan.hash_before(batch, scan.base_pos + distance, SIGNATURE_BYTES);
+    if let (Some(tail), Some(e)) = (tail, batch.ends.get_mut(index)) {
+        e.signatures = Some((r.head, tail));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn append(path: &Path, bytes: &[u8]) {
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
+    /// Polls until nothing more is read; the records as (bytes, end offset).
+    fn drain(
+        t: &mut TailedPath,
+        now: Instant,
+        budget: usize,
+        batch: &mut RecordBatch,
+    ) -> Vec<(Vec<u8>, u64)> {
+        let mut out = Vec::new();
+        loop {
+            let mut left = budget;
+            let notes = t.poll(now, &mut left, batch);
+            out.extend(batch.iter().map(|r| (r.bytes.to_vec(), r.end_offset)));
+            batch.clear();
+            if !notes.more {
+                return out;
+            }
+        }
+    }
+
+    fn text(records: &[(Vec<u8>, u64)]) -> Vec<(String, u64)> {
+        records
+            .iter()
+            .map(|(b, o)| (String::from_utf8_lossy(b).into_owned(), *o))
+            .collect()
+    }
+
+    const TRACE: &[u8] = b"2026 INFO one\n2026 ERROR boom\njava.lang.IllegalStateException: x\n\tat a.B.c(B.java:1)\n\tat a.B.d(B.java:2)\n2026 INFO two\n";
+
+    #[test]
+    fn records_are_ranges_of_the_arena_with_their_end_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        append(&path, TRACE);
+        let now = Instant::now();
+        for budget in [1usize, 3, 7, 64, 1 << 20] {
+            let mut t = TailedPath::open(&path, None, false, true);
+            let mut batch = RecordBatch::new();
+            let mut got = drain(&mut t, now, budget, &mut batch);
+            // The last record is open until its quiet period is over.
+            assert!(t.has_pending());
+            got.extend(drain(
+                &mut t,
+                now + Duration::from_secs(2),
+                budget,
+                &mut batch,
+            ));
+            assert_eq!(
+                text(&got),
+                [
+                    ("2026 INFO one".to_owned(), 14),
+                    (
+                        "2026 ERROR boom\njava.lang.IllegalStateException: x\n\tat a.B.c(B.java:1)\n\tat a.B.d(B.java:2)"
+                            .to_owned(),
+                        105
+                    ),
+                    ("2026 INFO two".to_owned(), 119),
+                ],
+                "budget {budget}"
+            );
+            assert!(!t.has_pending());
+        }
+    }
+
+    #[test]
+    fn crlf_lines_join_with_bare_newlines_and_carried_records_join_across_polls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let crlf: Vec<u8> = TRACE
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .flat_map(|l| [l, b"\r\n"].concat())
+            .collect();
+        let now = Instant::now();
+        let mut t = TailedPath::open(&path, None, false, true);
+        let mut batch = RecordBatch::new();
+        let mut got = Vec::new();
+        // Written a few bytes at a time: partial lines and the open record outlive each poll.
+        for piece in crlf.chunks(5) {
+            append(&path, piece);
+            got.extend(drain(&mut t, now, usize::MAX, &mut batch));
+        }
+        got.extend(drain(
+            &mut t,
+            now + Duration::from_secs(2),
+            1 << 20,
+            &mut batch,
+        ));
+        assert_eq!(
+            text(&got),
+            [
+                ("2026 INFO one".to_owned(), 15),
+                (
+                    "2026 ERROR boom\njava.lang.IllegalStateException: x\n\tat a.B.c(B.java:1)\n\tat a.B.d(B.java:2)"
+                        .to_owned(),
+                    110
+                ),
+                ("2026 INFO two".to_owned(), 125),
+            ]
+        );
+    }
+
+    #[test]
+    fn multiline_off_partial_lines_and_long_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let mut long = vec![b'x'; 2 * MAX_RECORD_BYTES + 10];
+        long.push(b'\n');
+        append(&path, b"a\n\nb\r\n");
+        append(&path, &long);
+        append(&path, b"partial");
+        let now = Instant::now();
+        let mut t = TailedPath::open(&path, None, false, false);
+        let mut batch = RecordBatch::new();
+        let got = drain(&mut t, now, usize::MAX, &mut batch);
+        let sizes: Vec<(usize, u64)> = got.iter().map(|(b, o)| (b.len(), *o)).collect();
+        let base = 6u64;
+        let m = MAX_RECORD_BYTES as u64;
+        // A line is cut where a read of 256 KiB ends with at least a piece's worth of it; the
+        // rest, ended within the next read, goes out whole.
+        let rest = 2 * m + 10 - m;
+        assert_eq!(
+            sizes,
+            [
+                (1, 2),
+                (0, 3),
+                (1, 6),
+                (MAX_RECORD_BYTES, base + m),
+                (rest as usize, base + 2 * m + 11),
+            ]
+        );
+        let whole: Vec<u8> = got.iter().skip(3).flat_map(|(b, _)| b.clone()).collect();
+        assert_eq!(whole, long[..long.len() - 1]);
+        // The partial line goes out once quiet, as it is.
+        let later = drain(&mut t, now + Duration::from_secs(2), usize::MAX, &mut batch);
+        assert_eq!(text(&later), [("partial".to_owned(), base + 2 * m + 18)]);
+    }
+
+    #[test]
+    fn signatures_from_the_arena_are_those_read_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let crlf: Vec<u8> = TRACE
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .flat_map(|l| [l, b"\r\n"].concat())
+            .collect();
+        // Joined "\r\n" lines move in the arena (their tail is read from the file again).
+        for i in 0..60 {
+            append(&path, if i % 4 == 1 { &crlf } else { TRACE });
+        }
+        let now = Instant::now();
+        let mut computed = 0;
+        for budget in [100usize, 1000, 1 << 20] {
+            let mut t = TailedPath::open(&path, None, false, true);
+            let mut batch = RecordBatch::new();
+            loop {
+                let mut left = budget;
+                let notes = t.poll(now + Duration::from_secs(2), &mut left, &mut batch);
+                for end in batch.ends() {
+                    let file = t.file(end.key).unwrap();
+                    if let Some(s) = end.signatures {
+                        computed += 1;
+                        assert_eq!(s, signatures(file, end.end_offset).unwrap());
+                    }
+                }
+                batch.clear();
+                if !notes.more {
+                    break;
+                }
+            }
+        }
+        // A record carried from an earlier poll ends before what the poll read: its tail is read
+        // from the file; a poll that reads the whole file has it at hand.
+        assert!(computed >= 1, "{computed}");
+    }
+
+    #[test]
+    fn a_reused_batch_stops_growing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let now = Instant::now();
+        let mut t = TailedPath::open(&path, None, false, true);
+        let mut batch = RecordBatch::new();
+        let mut sizes = Vec::new();
+        for _ in 0..50 {
+            for _ in 0..100 {
+                append(&path, TRACE);
+            }
+            let mut budget = usize::MAX;
+            t.poll(now, &mut budget, &mut batch);
+            assert!(!batch.is_empty());
+            sizes.push((batch.arena.capacity(), batch.records.capacity()));
+            batch.clear();
+        }
+        assert!(sizes.windows(2).skip(2).all(|w| w[0] == w[1]), "{sizes:?}");
+    }
+
+    #[test]
+    fn copytruncate_is_noticed_from_the_bytes_before_the_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        append(&path, b"first line\nsecond line\n");
+        let now = Instant::now();
+        let mut t = TailedPath::open(&path, None, false, false);
+        let mut batch = RecordBatch::new();
+        assert_eq!(drain(&mut t, now, usize::MAX, &mut batch).len(), 2);
+        // Rewritten in place to the same length: only the hash before the offset tells.
+        std::fs::write(&path, b"FIRST LINE\nSECOND LINE\nthird\n").unwrap();
+        let mut budget = usize::MAX;
+        let notes = t.poll(now, &mut budget, &mut batch);
+        assert!(notes.truncated);
+        let got: Vec<(Vec<u8>, u64)> = batch
+            .iter()
+            .map(|r| (r.bytes.to_vec(), r.end_offset))
+            .collect();
+        assert_eq!(
+            text(&got),
+            [
+                ("FIRST LINE".to_owned(), 11),
+                ("SECOND LINE".to_owned(), 23),
+                ("third".to_owned(), 29)
+            ]
+        );
+    }
 }
