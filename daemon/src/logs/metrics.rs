@@ -71,6 +71,16 @@ impl ServiceCounters {
         }
     }
 
+    /// Counts one exported record known to name no exception type (see
+    /// [`super::record::exception_type`]: none of its lines starts with a letter).
+    pub fn count_plain(&mut self, severity: Severity, len: usize) {
+        self.lines += 1;
+        self.bytes += len as u64;
+        if let Some(n) = self.by_severity.get_mut(severity_index(severity)) {
+            *n += 1;
+        }
+    }
+
     fn count_exception(&mut self, exception: &[u8]) {
         let name = String::from_utf8_lossy(exception);
         if let Some(n) = self.exceptions.get_mut(name.as_ref()) {
@@ -222,13 +232,18 @@ mod tests {
             let mut deltas: Vec<(&str, ServiceCounters)> = Vec::new();
             for &(service, severity, body) in batch {
                 one_by_one.record(service, severity, body);
-                match deltas.iter_mut().find(|(s, _)| *s == service) {
-                    Some((_, c)) => c.count(severity, body),
+                let i = match deltas.iter().position(|(s, _)| *s == service) {
+                    Some(i) => i,
                     None => {
-                        let mut c = ServiceCounters::default();
-                        c.count(severity, body);
-                        deltas.push((service, c));
+                        deltas.push((service, ServiceCounters::default()));
+                        deltas.len() - 1
                     }
+                };
+                let c = &mut deltas[i].1;
+                if body.first().is_some_and(u8::is_ascii_alphabetic) || body.contains(&b'\n') {
+                    c.count(severity, body);
+                } else {
+                    c.count_plain(severity, body.len());
                 }
             }
             one_by_one.sampled_out("b");

@@ -17,7 +17,6 @@ use super::discover::{Change, Discovery, DiscoveryConfig};
 use super::export::{ExportError, Exporter};
 use super::metrics::ServiceCounters;
 use super::otlp::{self, Value};
-use super::record::{Severity, severity};
 use super::tail::{Checkpoint, FileKey, RecordBatch, TailedPath, signatures};
 
 /// Bytes read from all files per round; also the most a batch holds, so memory stays bounded
@@ -150,14 +149,6 @@ fn unix_nanos() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// What the export of a batch decided for one record.
-#[derive(Debug, Clone, Copy)]
-struct RecordPlan {
-    severity: Severity,
-    kept: bool,
-    body_is_text: bool,
-}
-
 /// One resource (file) of a batch being exported.
 #[derive(Debug)]
 struct ExportGroup {
@@ -184,8 +175,8 @@ pub struct Pipeline {
     scanned_writers: HashMap<PathBuf, (Instant, Option<Writer>)>,
     host_attributes: Vec<(String, String)>,
     sampler: super::metrics::Sampler,
-    /// Per record of the batch being exported; reused.
-    plan: Vec<RecordPlan>,
+    /// Per record of the batch being exported, whether sampling kept it; reused.
+    kept: Vec<bool>,
     /// The encoded request; reused.
     request: Vec<u8>,
     /// Per-service log metrics.
@@ -225,7 +216,7 @@ impl Pipeline {
             scanned_writers: HashMap::new(),
             host_attributes,
             sampler: super::metrics::Sampler::new(config.rate_limit_per_service),
-            plan: Vec::new(),
+            kept: Vec::new(),
             request: Vec::new(),
             metrics: Arc::default(),
             files_status: Arc::default(),
@@ -478,8 +469,8 @@ impl Pipeline {
 
     /// Encodes the batch (one resource per file, in the order the files were read) and sends
     /// it; counts metrics once the exporter took it. Two passes over the records: the first
-    /// decides (severity, sampling, UTF-8) and sizes every resource, the second writes the
-    /// request straight from the batch's arena.
+    /// samples, counts and sizes every resource, the second writes the request straight from
+    /// the batch's arena.
     fn export(
         &mut self,
         batch: &RecordBatch,
@@ -493,7 +484,7 @@ impl Pipeline {
         let mut runs: Vec<(usize, usize, usize)> = Vec::new();
         let mut bytes = 0u64;
         let mut kept = 0usize;
-        self.plan.clear();
+        self.kept.clear();
         for (i, r) in batch.iter().enumerate() {
             let current = runs
                 .last()
@@ -517,28 +508,27 @@ impl Pipeline {
             if let Some(run) = runs.last_mut() {
                 run.2 = i + 1;
             }
-            let mut plan = RecordPlan {
-                severity: severity(r.bytes),
-                kept: false,
-                body_is_text: false,
-            };
+            let mut keep = false;
             if let Some(g) = groups.get_mut(idx)
                 && let Some((service, counters)) = services.get_mut(g.service)
             {
-                plan.kept = self.sampler.keep(service, plan.severity, now);
-                if plan.kept {
-                    plan.body_is_text = std::str::from_utf8(r.bytes).is_ok();
+                keep = self.sampler.keep(service, r.severity, now);
+                if keep {
                     g.records_len +=
-                        otlp::log_record_field_len(plan.severity, r.bytes.len(), plan.body_is_text);
+                        otlp::log_record_field_len(r.severity, r.bytes.len(), r.is_utf8);
                     g.kept += 1;
-                    counters.count(plan.severity, r.bytes);
+                    if r.may_name_exception {
+                        counters.count(r.severity, r.bytes);
+                    } else {
+                        counters.count_plain(r.severity, r.bytes.len());
+                    }
                     bytes += r.bytes.len() as u64;
                     kept += 1;
                 } else {
                     counters.sampled_out += 1;
                 }
             }
-            self.plan.push(plan);
+            self.kept.push(keep);
         }
         if kept > 0 {
             let request = &mut self.request;
@@ -554,16 +544,8 @@ impl Pipeline {
                 otlp::put_resource_logs_head(request, &g.resource, g.records_len);
                 for &(_, first, past) in runs.iter().filter(|run| run.0 == idx) {
                     for i in first..past {
-                        if let (Some(r), Some(p)) = (batch.get(i), self.plan.get(i))
-                            && p.kept
-                        {
-                            otlp::put_log_record(
-                                request,
-                                observed,
-                                p.severity,
-                                r.bytes,
-                                p.body_is_text,
-                            );
+                        if let (Some(r), Some(true)) = (batch.get(i), self.kept.get(i)) {
+                            otlp::put_log_record(request, observed, r.severity, r.bytes, r.is_utf8);
                         }
                     }
                 }

@@ -96,13 +96,18 @@ fn word(w: &[u8]) -> Option<Severity> {
     {
         return None;
     }
-    // ASCII letters only: setting 0x20 lower-cases them. Packed in a register (bytes stored one
-    // by one and loaded as a u64 would stall store forwarding).
-    let packed = w
-        .iter()
-        .enumerate()
-        .fold(0u64, |p, (i, &b)| p | (u64::from(b | 0x20) << (8 * i)));
-    match packed {
+    let mut padded = [0u8; 8];
+    if let Some(dst) = padded.get_mut(..w.len()) {
+        dst.copy_from_slice(w);
+    }
+    level(u64::from_le_bytes(padded), w.len())
+}
+
+/// The severity of the level word of `len` letters (3 to 8) in the low bytes of `raw`.
+fn level(raw: u64, len: usize) -> Option<Severity> {
+    let mask = u64::MAX >> (8 * (8 - len.clamp(1, 8)));
+    // ASCII letters only: setting 0x20 lower-cases them.
+    match (raw | (ONES * 0x20)) & mask {
         TRACE | FINEST | FINER => Some(Severity::Trace),
         DEBUG | FINE | DBG => Some(Severity::Debug),
         INFO | NOTICE | INF => Some(Severity::Info),
@@ -113,26 +118,86 @@ fn word(w: &[u8]) -> Option<Severity> {
     }
 }
 
+/// [`word`] of `head[start..end]`, loading the word as one `u64` when eight bytes are there.
+fn word_at(head: &[u8], start: usize, end: usize) -> Option<Severity> {
+    let len = end.saturating_sub(start);
+    let eight = head
+        .get(start..start + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok());
+    match eight {
+        Some(bytes)
+            if (3..=8).contains(&len)
+                && matches!(
+                    bytes[0] | 0x20,
+                    b't' | b'f' | b'd' | b'i' | b'n' | b'w' | b'e' | b's' | b'c' | b'p' | b'a'
+                ) =>
+        {
+            level(u64::from_le_bytes(bytes), len)
+        }
+        Some(_) => None,
+        None => word(head.get(start..end).unwrap_or_default()),
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Bit `i` set when byte `i` of `chunk` (eight bytes, little-endian) is an ASCII letter.
+fn letter_bits(chunk: u64) -> u32 {
+    // Setting 0x20 folds upper case onto lower case; non-ASCII bytes keep bit 7.
+    let folded = chunk | (ONES * 0x20);
+    let low = folded & (ONES * 0x7f);
+    // Per byte, without carries between bytes: bit 7 set when 0x60 < folded < 0x7b ("a"..="z")
+    // and the byte is ASCII.
+    let letters =
+        (ONES * (127 + 0x7b) - low) & !folded & (low + ONES * (127 - 0x60)) & (ONES * 0x80);
+    // Gather the eight bit-7s into the top byte, byte 0 lowest.
+    ((letters >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+}
+
 /// The severity of a line, from the first level word in its first 128 bytes (`INFO`, `[WARN]`,
 /// `level=error`, `"level":"debug"`, `E0412 …` is not matched). A word is a run of ASCII letters;
-/// one cut by the 128-byte limit counts as it is cut.
+/// one cut by the 128-byte limit counts as it is cut. The bytes are classified eight at a time.
 pub fn severity(line: &[u8]) -> Severity {
     let head = line.get(..line.len().min(128)).unwrap_or(line);
-    let mut rest = head;
-    loop {
-        let Some(start) = rest.iter().position(u8::is_ascii_alphabetic) else {
-            return Severity::Unspecified;
-        };
-        let from_start = rest.get(start..).unwrap_or_default();
-        let len = from_start
-            .iter()
-            .position(|b| !b.is_ascii_alphabetic())
-            .unwrap_or(from_start.len());
-        if let Some(s) = word(from_start.get(..len).unwrap_or_default()) {
-            return s;
+    let mut word_start: Option<usize> = None;
+    for (index, chunk) in head.chunks(8).enumerate() {
+        let mut padded = [0u8; 8];
+        if let Some(dst) = padded.get_mut(..chunk.len()) {
+            dst.copy_from_slice(chunk);
         }
-        rest = from_start.get(len..).unwrap_or_default();
+        let letters = letter_bits(u64::from_le_bytes(padded));
+        let base = index * 8;
+        let len = chunk.len();
+        let mut i = 0usize;
+        while i < len {
+            match word_start {
+                None => {
+                    // Skip to the next letter.
+                    let skip = (letters >> i).trailing_zeros() as usize;
+                    if i + skip >= len {
+                        break;
+                    }
+                    i += skip;
+                    word_start = Some(base + i);
+                }
+                Some(start) => {
+                    // Skip to the end of the word.
+                    let run = (!(letters >> i)).trailing_zeros() as usize;
+                    if i + run >= len {
+                        break;
+                    }
+                    i += run;
+                    if let Some(s) = word_at(head, start, base + i) {
+                        return s;
+                    }
+                    word_start = None;
+                }
+            }
+        }
     }
+    word_start
+        .and_then(|start| word_at(head, start, head.len()))
+        .unwrap_or(Severity::Unspecified)
 }
 
 /// Whether a byte may appear in an exception type's name.
@@ -311,6 +376,45 @@ mod tests {
                         "{line}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn letters_are_found_eight_bytes_at_a_time() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut chunk = [b'0'; 8];
+                chunk[at] = b;
+                chunk[(at + 3) % 8] = b'q';
+                let expected = chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.is_ascii_alphabetic())
+                    .fold(0u32, |m, (i, _)| m | (1 << i));
+                assert_eq!(
+                    letter_bits(u64::from_le_bytes(chunk)),
+                    expected,
+                    "{b:#x} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn words_across_every_chunk_boundary() {
+        for (w, expected) in LEVEL_WORDS {
+            for pad in 0..20 {
+                let line = format!("{}{w} x", "1".repeat(pad));
+                assert_eq!(severity(line.as_bytes()), expected, "{line}");
+                let line = format!("{}{w}", "-".repeat(pad));
+                assert_eq!(severity(line.as_bytes()), expected, "{line}");
+                let line = format!("{}{w}y", "z".repeat(pad));
+                assert_eq!(
+                    severity(line.as_bytes()),
+                    reference_severity(line.as_bytes()),
+                    "{line}"
+                );
             }
         }
     }

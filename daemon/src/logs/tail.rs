@@ -16,7 +16,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::record::is_continuation;
+use super::record::{Severity, is_continuation, severity};
 
 /// Bytes hashed at the head of a file (its signature) and just before the offset.
 pub const SIGNATURE_BYTES: u64 = 256;
@@ -126,15 +126,29 @@ pub struct Record<'a> {
     pub bytes: &'a [u8],
     /// The offset just past the record in its file.
     pub end_offset: u64,
+    /// Its severity ([`severity`] of its bytes).
+    pub severity: Severity,
+    /// Whether its bytes are UTF-8.
+    pub is_utf8: bool,
+    /// Whether it holds more than one line (a multiline record).
+    pub multiline: bool,
+    /// Whether a line of it may name an exception type: it holds more than one line or starts
+    /// with a letter (see [`super::record::exception_type`]).
+    pub may_name_exception: bool,
 }
 
-/// Where a record's bytes are in the batch's arena.
+/// Where a record's bytes are in the batch's arena, and what was learnt of them while they
+/// were in the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct RecordSpan {
     key: FileKey,
     start: usize,
     end: usize,
     end_offset: u64,
+    severity: Severity,
+    is_utf8: bool,
+    multiline: bool,
+    may_name_exception: bool,
 }
 
 /// Signatures of a checkpoint: length and hash of the file's head and of the bytes before the
@@ -209,17 +223,35 @@ impl RecordBatch {
             key: span.key,
             bytes: self.arena.get(span.start..span.end).unwrap_or_default(),
             end_offset: span.end_offset,
+            severity: span.severity,
+            is_utf8: span.is_utf8,
+            multiline: span.multiline,
+            may_name_exception: span.may_name_exception,
         }
     }
 
-    /// Adds the record at `arena[start..end]`.
-    fn push_span(&mut self, key: FileKey, start: usize, end: usize, end_offset: u64) {
-        self.records.push(RecordSpan {
+    /// Adds the record at `arena[start..end]`; `multiline` if it holds more than one line. Its
+    /// severity and whether it is UTF-8 are found now, while its bytes, just read, are in the
+    /// cache (by the time a round's batch is exported, its first bytes have left it).
+    fn push_span(
+        &mut self,
+        key: FileKey,
+        (start, end): (usize, usize),
+        end_offset: u64,
+        multiline: bool,
+    ) {
+        let bytes = self.bytes(start, end);
+        let span = RecordSpan {
             key,
             start,
             end,
             end_offset,
-        });
+            severity: severity(bytes),
+            is_utf8: std::str::from_utf8(bytes).is_ok(),
+            multiline,
+            may_name_exception: multiline || bytes.first().is_some_and(u8::is_ascii_alphabetic),
+        };
+        self.records.push(span);
         // Records of one file come in runs: the last entry is nearly always the one.
         let found = match self.ends.last_mut() {
             Some(e) if e.key == key => Some(e),
@@ -240,10 +272,10 @@ impl RecordBatch {
     }
 
     /// Adds a record whose bytes are elsewhere, copying them to the arena.
-    fn push_copy(&mut self, key: FileKey, bytes: &[u8], end_offset: u64) {
+    fn push_copy(&mut self, key: FileKey, bytes: &[u8], end_offset: u64, multiline: bool) {
         let start = self.used;
         self.append(bytes);
-        self.push_span(key, start, self.used, end_offset);
+        self.push_span(key, (start, self.used), end_offset, multiline);
     }
 
     /// Copies `bytes` to the end of the used part of the arena.
@@ -285,8 +317,10 @@ struct Reader {
     pending_since: Option<Instant>,
     /// Multiline: the bytes of the record being assembled (between reads) …
     open: Vec<u8>,
-    /// … and the offset past it, if there is one.
+    /// … the offset past it, if there is one, …
     open_end: Option<u64>,
+    /// … and whether it holds more than one line.
+    open_multiline: bool,
     open_since: Option<Instant>,
     in_traceback: bool,
     /// Bytes before `offset` at the last check, to notice copytruncate.
@@ -308,6 +342,7 @@ impl Reader {
             pending_since: None,
             open: Vec::new(),
             open_end: None,
+            open_multiline: false,
             open_since: None,
             in_traceback: false,
             last_tail: None,
@@ -553,14 +588,25 @@ struct ReadSettings {
     timeout: Duration,
 }
 
+/// The multiline record being assembled, in the arena.
+#[derive(Debug, Clone, Copy)]
+struct OpenRecord {
+    start: usize,
+    end: usize,
+    /// The offset past it in the file.
+    end_offset: u64,
+    /// More than one line joined.
+    multiline: bool,
+}
+
 /// A reader's place in the arena during one read.
 #[derive(Debug)]
 struct Scan {
     /// Whether the carried open record and partial line have been copied into the arena (only
     /// once something new was read, or a timeout needs them).
     loaded: bool,
-    /// The open multiline record: its range in the arena and the offset past it.
-    open: Option<(usize, usize, u64)>,
+    /// The open multiline record.
+    open: Option<OpenRecord>,
     /// Start of the incomplete line; it runs to the end of the used arena.
     line_start: usize,
     /// From `base_pos` on, the arena holds the file's bytes from `base_offset` on …
@@ -593,10 +639,18 @@ impl Scan {
         self.base_offset + (pos - self.base_pos) as u64
     }
 
-    /// Adds the record at `arena[start..end]`.
+    /// Adds the one-line record at `arena[start..end]`.
     fn push(&mut self, batch: &mut RecordBatch, key: FileKey, range: (usize, usize), end: u64) {
-        batch.push_span(key, range.0, range.1, end);
+        batch.push_span(key, range, end, false);
         self.kept_to = self.kept_to.max(range.1);
+    }
+
+    /// Adds the open record, if there is one.
+    fn close_open(&mut self, batch: &mut RecordBatch, key: FileKey) {
+        if let Some(o) = self.open.take() {
+            batch.push_span(key, (o.start, o.end), o.end_offset, o.multiline);
+            self.kept_to = self.kept_to.max(o.end);
+        }
     }
 
     /// Copies the carried open record and partial line to the end of the used arena, in file
@@ -607,10 +661,15 @@ impl Scan {
             return;
         }
         self.loaded = true;
-        if let Some(end) = r.open_end.take() {
+        if let Some(end_offset) = r.open_end.take() {
             let start = batch.used;
             batch.append(&r.open);
-            self.open = Some((start, batch.used, end));
+            self.open = Some(OpenRecord {
+                start,
+                end: batch.used,
+                end_offset,
+                multiline: r.open_multiline,
+            });
             batch.append(b"\n");
             r.open.clear();
         }
@@ -628,9 +687,10 @@ impl Scan {
         if !self.loaded {
             return;
         }
-        if let Some((start, end, end_offset)) = self.open {
-            r.open.extend_from_slice(batch.bytes(start, end));
-            r.open_end = Some(end_offset);
+        if let Some(o) = self.open {
+            r.open.extend_from_slice(batch.bytes(o.start, o.end));
+            r.open_end = Some(o.end_offset);
+            r.open_multiline = o.multiline;
         }
         r.pending
             .extend_from_slice(batch.bytes(self.line_start, batch.used));
@@ -670,29 +730,33 @@ fn push_line(
         r.in_traceback = false;
     }
     if continues
-        && let Some((open_start, open_end, open_offset)) = scan.open.as_mut()
-        && (*open_end - *open_start) + (end - start) < MAX_RECORD_BYTES
+        && let Some(open) = scan.open.as_mut()
+        && (open.end - open.start) + (end - start) < MAX_RECORD_BYTES
     {
-        if *open_end + 1 == start && batch.arena.get(*open_end) == Some(&b'\n') {
+        if open.end + 1 == start && batch.arena.get(open.end) == Some(&b'\n') {
             // The line follows the record after a bare newline: the record just grows.
-            *open_end = end;
+            open.end = end;
         } else {
-            // A "\r\n" (or a record carried from an earlier read) is in between: move the line
-            // down against the record, behind a bare newline.
-            if let Some(b) = batch.arena.get_mut(*open_end) {
+            // A "\r\n" is in between: move the line down against the record, behind a bare
+            // newline.
+            if let Some(b) = batch.arena.get_mut(open.end) {
                 *b = b'\n';
             }
-            batch.arena.copy_within(start..end, *open_end + 1);
-            *open_end += 1 + (end - start);
+            batch.arena.copy_within(start..end, open.end + 1);
+            open.end += 1 + (end - start);
             scan.mirror_from = scan.mirror_from.max(end);
         }
-        *open_offset = end_offset;
+        open.end_offset = end_offset;
+        open.multiline = true;
         return;
     }
-    if let Some((open_start, open_end, open_offset)) = scan.open.take() {
-        scan.push(batch, r.key, (open_start, open_end), open_offset);
-    }
-    scan.open = Some((start, end, end_offset));
+    scan.close_open(batch, r.key);
+    scan.open = Some(OpenRecord {
+        start,
+        end,
+        end_offset,
+        multiline: false,
+    });
     r.open_since = Some(settings.now);
 }
 
@@ -729,7 +793,7 @@ fn read_some(
         r.pending_since = None;
         r.in_traceback = false;
         if let Some(end) = r.open_end.take() {
-            batch.push_copy(r.key, &r.open, end.min(size));
+            batch.push_copy(r.key, &r.open, end.min(size), r.open_multiline);
             r.open.clear();
         }
         r.last_tail = None;
@@ -784,9 +848,7 @@ fn read_some(
         while batch.used - scan.line_start >= MAX_RECORD_BYTES {
             let piece = (scan.line_start, scan.line_start + MAX_RECORD_BYTES);
             notes.split_lines += 1;
-            if let Some((open_start, open_end, open_offset)) = scan.open.take() {
-                scan.push(batch, r.key, (open_start, open_end), open_offset);
-            }
+            scan.close_open(batch, r.key);
             let piece_end = scan.offset_at(piece.1);
             scan.push(batch, r.key, piece, piece_end);
             scan.line_start = piece.1;
@@ -820,9 +882,7 @@ fn read_some(
     };
     if has_open && (quiet(r.open_since) || (draining && eof)) {
         scan.load(r, batch);
-        if let Some((open_start, open_end, open_offset)) = scan.open.take() {
-            scan.push(batch, r.key, (open_start, open_end), open_offset);
-        }
+        scan.close_open(batch, r.key);
     }
     if r.head.0 < SIGNATURE_BYTES && r.offset > r.head.0 {
         let len = r.offset.min(SIGNATURE_BYTES);
@@ -982,6 +1042,39 @@ mod tests {
                     110
                 ),
                 ("2026 INFO two".to_owned(), 125),
+            ]
+        );
+    }
+
+    #[test]
+    fn records_carry_their_severity_encoding_and_line_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let now = Instant::now();
+        let mut t = TailedPath::open(&path, None, false, true);
+        let mut batch = RecordBatch::new();
+        let mut got = Vec::new();
+        // Written in pieces, so that the multiline record is carried from poll to poll.
+        for piece in [
+            &TRACE[..20],
+            &TRACE[20..70],
+            &TRACE[70..],
+            b"bad \xff\n",
+            b"x\n",
+        ] {
+            append(&path, piece);
+            let mut budget = usize::MAX;
+            t.poll(now, &mut budget, &mut batch);
+            got.extend(batch.iter().map(|r| (r.severity, r.is_utf8, r.multiline)));
+            batch.clear();
+        }
+        assert_eq!(
+            got,
+            [
+                (Severity::Info, true, false),
+                (Severity::Error, true, true),
+                (Severity::Info, true, false),
+                (Severity::Unspecified, false, false),
             ]
         );
     }
