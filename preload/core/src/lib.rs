@@ -208,6 +208,23 @@ pub fn decide<'a>(input: &ProcessInput<'a>, policy: &Policy<'_>) -> Decision<'a>
     }
 }
 
+/// The language the executable image alone implies — its basename, its libraries, Go build info,
+/// .NET apphost evidence — exactly as [`decide`] finds it for that executable with an empty
+/// command line and environment. `None` means no command line, environment or policy can make
+/// a process of this executable a runtime: the preload library's early exit for non-runtimes,
+/// which touches far less code than a whole [`decide`].
+pub fn image_language(exe: &ExeFacts<'_>) -> Option<Language> {
+    let path = strip_deleted(exe.path);
+    if path.is_empty() {
+        return None;
+    }
+    match detect::classify(basename(path)) {
+        Some(detect::Kind::Interp(language, _)) => Some(language),
+        Some(detect::Kind::Skip(language, _)) => language,
+        Some(detect::Kind::Wrapper(_)) | None => detect::image_facts_language(exe),
+    }
+}
+
 /// Steps 2 to 6 of the decision order (see the crate documentation).
 fn policy_reason<'a>(
     a: &Analysis<'a>,

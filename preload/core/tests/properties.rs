@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use oneagent_preload_core::{
     ByteList, ExeFacts, Language, LanguageSet, Policy, ProcessInput, Reason, ServiceName,
-    container_id, decide, pod_uid, service_name_from_unit, systemd_unit,
+    container_id, decide, image_language, pod_uid, service_name_from_unit, systemd_unit,
 };
 
 struct Rng(u64);
@@ -355,4 +355,104 @@ fn huge_inputs_are_bounded() {
         let elapsed = start.elapsed();
         assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     }
+}
+
+/// `image_language` is the preload library's early exit: it must say exactly what `decide` says
+/// about the executable alone, or a runtime would silently go without its agent.
+#[test]
+fn image_language_agrees_with_decide() {
+    const NAMES: &[&[u8]] = &[
+        b"java",
+        b"javac",
+        b"jshell",
+        b"keytool",
+        b"python",
+        b"python3",
+        b"python3.11",
+        b"python3.13t",
+        b"python3-config",
+        b"pypy3",
+        b"node",
+        b"node20",
+        b"nodejs",
+        b"npm",
+        b"npx",
+        b"dotnet",
+        b"ruby3.1",
+        b"php-fpm8.2",
+        b"php",
+        b"go",
+        b"gunicorn",
+        b"uvicorn",
+        b"app.py",
+        b"server.js",
+        b"bash",
+        b"sh",
+        b"true",
+        b"ls",
+        b"pip",
+        b"mvn",
+        b"gradle",
+        b"",
+        b"/",
+        b" (deleted)",
+        b"x (deleted)",
+    ];
+    const DIRS: &[&[u8]] = &[b"", b"/usr/bin/", b"/opt/app/bin/", b"./", b"/srv/"];
+    const LIBS: &[&[u8]] = &[
+        b"libjvm.so",
+        b"libjli.so",
+        b"/usr/lib/jvm/java-17/lib/libjli.so",
+        b"libpython3.11.so.1.0",
+        b"libnode.so.108",
+        b"libhostfxr.so",
+        b"/8.0.1/libcoreclr.so",
+        b"libruby-3.1.so.3.1",
+        b"libphp.so",
+        b"libc.so.6",
+        b"libm.so.6",
+    ];
+    let mut rng = Rng(0x0dd_ba11);
+    let mut seen = [0usize; 2];
+    for i in 0..20_000 {
+        let mut path = Vec::new();
+        path.extend_from_slice(DIRS[rng.below(DIRS.len())]);
+        if i % 3 == 0 {
+            piece(&mut rng, &mut path, VOCAB);
+        } else {
+            path.extend_from_slice(NAMES[rng.below(NAMES.len())]);
+        }
+        if rng.chance(5) {
+            path.extend_from_slice(b" (deleted)");
+        }
+        let n = rng.below(4);
+        let libs = entries(&mut rng, n, LIBS);
+        let facts = ExeFacts {
+            path: &path,
+            libraries: ByteList::nul(&libs),
+            go_build_info: rng.chance(5),
+            go_version: None,
+            dotnet_apphost: rng.chance(5),
+            package_json_name: None,
+        };
+        let argv0: &[&[u8]] = &[b""];
+        let quick = ProcessInput {
+            argv: ByteList::slices(argv0),
+            env: ByteList::EMPTY,
+            exe: facts,
+            cgroup: &[],
+            cwd: &[],
+        };
+        let want = decide(&quick, &Policy::DEFAULT).language;
+        assert_eq!(
+            image_language(&facts),
+            want,
+            "path {:?} libs {:?}",
+            String::from_utf8_lossy(&path),
+            String::from_utf8_lossy(&libs)
+        );
+        seen[usize::from(want.is_some())] += 1;
+    }
+    // Both outcomes were exercised, many times.
+    assert!(seen[0] > 2000 && seen[1] > 2000, "{seen:?}");
 }

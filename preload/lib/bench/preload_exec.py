@@ -151,8 +151,9 @@ def main():
         measure(driver, 200, ["/bin/true"], base)
         # Rounds interleave the cases, so that load changes on a shared machine hit all alike.
         samples = {name: [] for name, *_ in cases}
-        for _ in range(args.rounds):
-            for name, n, argv, env in cases:
+        for r in range(args.rounds):
+            # Every other round runs the cases in reverse order: no case always follows another.
+            for name, n, argv, env in (cases if r % 2 == 0 else cases[::-1]):
                 samples[name].append(measure(driver, n, argv, env))
         wall, cpu = {}, {}
         print(f"{'case':40} {'wall us/exec':>13} {'min':>9} {'CPU us/exec':>12} {'min':>9}")
@@ -174,6 +175,16 @@ def main():
                   f"({to / t0:.2f}x); ours above the empty library: {to - te:+.1f} us ({to / te:.3f}x)")
             print(f"{label}, python target: ours without snapshot {p1 - p0:+.1f} us ({p1 / p0:.3f}x), "
                   f"injecting {p2 - p0:+.1f} us ({p2 / p0:.3f}x, includes the agent's sitecustomize import)")
+        # Paired: ours minus the empty library within each round (the two runs of a round are
+        # next to each other, so a load change between rounds cancels out).
+        print()
+        e_s, o_s = samples["/bin/true, empty preload"], samples["/bin/true, liboneagent_preload"]
+        for i, label in ((0, "wall clock"), (1, "CPU time")):
+            diffs = sorted(o[i] - e[i] for e, o in zip(e_s, o_s))
+            ratios = sorted(o[i] / e[i] for e, o in zip(e_s, o_s))
+            q = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
+            print(f"{label}, paired per round: ours above the empty library {statistics.median(diffs):+.1f} us "
+                  f"(quartiles {q[0]:+.1f} .. {q[2]:+.1f}), ratio {statistics.median(ratios):.3f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -25,18 +25,15 @@ const MAX_DYN: usize = 1024;
 const MAX_CHAIN: usize = 65_536;
 
 fn u16_at(m: &Regions, addr: usize) -> Option<u16> {
-    let mut b = [0u8; 2];
-    m.read(addr, &mut b).then_some(u16::from_le_bytes(b))
+    m.read_u16(addr)
 }
 
 fn u32_at(m: &Regions, addr: usize) -> Option<u32> {
-    let mut b = [0u8; 4];
-    m.read(addr, &mut b).then_some(u32::from_le_bytes(b))
+    m.read_u32(addr)
 }
 
 fn u64_at(m: &Regions, addr: usize) -> Option<u64> {
-    let mut b = [0u8; 8];
-    m.read(addr, &mut b).then_some(u64::from_le_bytes(b))
+    m.read_u64(addr)
 }
 
 fn usize_at(m: &Regions, addr: usize) -> Option<usize> {
@@ -129,6 +126,11 @@ fn copy_str(m: &Regions, d: &Dynamic, off: usize, out: &mut [u8]) -> Option<usiz
     }
     let start = add(d.strtab, off)?;
     let max = d.strsz.saturating_sub(off).min(out.len());
+    // The whole span checked once (the common case: the string table lies in one segment),
+    // else byte by byte up to the NUL.
+    if let Some(n) = m.read_c_str(start, max, out) {
+        return Some(n);
+    }
     for (i, slot) in out.iter_mut().enumerate().take(max) {
         let mut b = [0u8; 1];
         if !m.read(add(start, i)?, &mut b) {

@@ -6,21 +6,20 @@
 //! Rules (DESIGN §4): no libc (raw system calls), no `DT_NEEDED`, nothing exported, no panics, no
 //! heap, no output to the application, nothing at all under `AT_SECURE`.
 //!
-//! Order of work, cheapest first, so that non-runtimes (coreutils, shells) pay three cheap system
-//! calls (glibc) and write no page of the library:
+//! Order of work, cheapest first, so that non-runtimes (coreutils, shells) pay one cheap system
+//! call (glibc) and write no page of the library:
 //! 1. The auxiliary vector, in place on the initial stack when the constructor's arguments are
 //!    proven to be glibc's (see `sys::InitArgs::auxv`), else `/proc/self/auxv` (musl):
 //!    `AT_SECURE` → return. An unreadable auxv → return.
 //! 2. The executable's `DT_NEEDED` names (from its program headers in memory, `AT_PHDR`) and its
-//!    name: `decide` on the executable alone says whether it can be a runtime at all (the
-//!    executable's basename and libraries decide the language, never argv or env). No language →
-//!    return, unless the executable may be a .NET apphost (`<exe>.runtimeconfig.json` beside it,
-//!    looked for outside `/usr`, `/bin`, `/sbin`, `/lib*`). The name comes from the path given to
-//!    `execve` (`AT_EXECFN`) when that path names the running ELF file itself (opened without
-//!    following a symbolic link, first bytes `\x7fELF`: not a `#!` script, not a link whose name
-//!    differs from its target's) — open, read, close cost less than `readlink /proc/self/exe`,
-//!    for which the kernel builds the new process's /proc entries. Otherwise, and for every
-//!    possible runtime, `readlink /proc/self/exe` gives the name.
+//!    name: [`image_language`] says whether it can be a runtime at all (the executable's basename
+//!    and libraries decide the language, never argv or env). No language → return, unless the
+//!    executable may be a .NET apphost (`<exe>.runtimeconfig.json` beside it, looked for outside
+//!    `/usr`, `/bin`, `/sbin`, `/lib*`). The name comes from the path given to `execve`
+//!    (`AT_EXECFN`) when that path names the running image itself (see `names_the_image`: not a
+//!    symbolic link, not a `#!` script or `binfmt_misc` file) — far cheaper than
+//!    `readlink /proc/self/exe`, for which the kernel builds the new process's /proc entries.
+//!    Otherwise, and for every possible runtime, `readlink /proc/self/exe` gives the name.
 //! 3. Candidates only: `/proc/self/environ` (`ONEAGENT_PRELOAD_DISABLE` → return),
 //!    `/proc/self/cmdline`, `/proc/self/cgroup`, `/proc/self/cwd`, the snapshot (default
 //!    [`DEFAULT_PATH`](oneagent_preload_core::snapshot::DEFAULT_PATH), override
@@ -49,7 +48,7 @@ use oneagent_preload_core::inject::{self, AgentFile, Context, DotnetRid};
 use oneagent_preload_core::report::{self, Outcome, Report};
 use oneagent_preload_core::snapshot::{self, SnapshotView};
 use oneagent_preload_core::{
-    ByteList, Decision, ExeFacts, Policy, ProcessInput, decide, systemd_unit,
+    ByteList, Decision, ExeFacts, ProcessInput, decide, image_language, systemd_unit,
 };
 
 #[panic_handler]
@@ -59,6 +58,7 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 }
 
 const AT_NULL: u64 = 0;
+const AT_EXECFD: u64 = 2;
 const AT_PHDR: u64 = 3;
 const AT_PHNUM: u64 = 5;
 const AT_SECURE: u64 = 23;
@@ -72,6 +72,10 @@ struct Auxv {
     secure: Option<u64>,
     /// Address of the path given to `execve` (a string on the initial stack), 0 if absent.
     execfn: usize,
+    /// `AT_EXECFD` present: a `binfmt_misc` interpreter was handed the program as a descriptor.
+    execfd: bool,
+    /// The constructor's arguments, when [`sys::InitArgs::auxv`] proved them genuine (glibc).
+    args: Option<sys::InitArgs>,
 }
 
 impl Auxv {
@@ -81,6 +85,7 @@ impl Auxv {
             AT_PHNUM => self.phnum = usize::try_from(v).unwrap_or(0),
             AT_SECURE => self.secure = Some(v),
             AT_EXECFN => self.execfn = usize::try_from(v).unwrap_or(0),
+            AT_EXECFD => self.execfd = true,
             _ => {}
         }
     }
@@ -90,6 +95,7 @@ impl Auxv {
     fn read(args: sys::InitArgs) -> Option<Self> {
         let mut a = Self::default();
         if args.auxv(|k, v| a.entry(k, v)) {
+            a.args = Some(args);
             return Some(a);
         }
         Self::from_proc()
@@ -138,8 +144,8 @@ pub(crate) fn run(args: sys::InitArgs) {
     // all of them (the kernel builds the new process's /proc entries for it).
     let mut execfn_buf = [0u8; 256];
     if let Some(execfn) = sys::auxv_string(auxv.execfn, &mut execfn_buf)
-        && sys::is_elf_file(execfn)
         && !may_be_runtime(execfn.strip_suffix(b"\0").unwrap_or_default(), needed)
+        && names_the_image(&auxv, execfn)
     {
         return;
     }
@@ -183,19 +189,28 @@ fn with_exe(exe: &[u8], needed: &[u8]) {
 /// Whether the executable at `exe` (its basename and `DT_NEEDED` names) is a runtime. The
 /// language depends only on the executable: argv and env cannot make a non-runtime one a runtime.
 fn runtime_by_image(exe: &[u8], needed: &[u8]) -> bool {
-    let argv0: &[&[u8]] = &[b""];
-    let quick = ProcessInput {
-        argv: ByteList::slices(argv0),
-        env: ByteList::EMPTY,
-        exe: ExeFacts {
-            path: exe,
-            libraries: ByteList::nul(needed),
-            ..ExeFacts::EMPTY
-        },
-        cgroup: &[],
-        cwd: &[],
-    };
-    decide(&quick, &Policy::DEFAULT).language.is_some()
+    image_language(&ExeFacts {
+        path: exe,
+        libraries: ByteList::nul(needed),
+        ..ExeFacts::EMPTY
+    })
+    .is_some()
+}
+
+/// Whether the NUL-terminated path given to `execve` (`AT_EXECFN`) names the running image, so
+/// that its basename is the executable's. Not when its last component is a symbolic link (the
+/// link's name is not the target's), nor for a `#!` script or a `binfmt_misc` file (the image is
+/// the interpreter). Under glibc the kernel's argv shows those: it puts the file's path among
+/// the interpreter's first arguments, so a path absent from `argv[1..=4]` that is not a link
+/// (one `readlinkat`) is the image. Otherwise (musl: no arguments; `AT_EXECFD`): the file must
+/// open without following a link and start with the ELF magic (three system calls).
+fn names_the_image(auxv: &Auxv, execfn: &[u8]) -> bool {
+    match auxv.args {
+        Some(args) if !auxv.execfd => {
+            !args.any_arg_equals(1, 4, execfn) && sys::is_not_symlink(execfn)
+        }
+        _ => sys::is_elf_file(execfn),
+    }
 }
 
 /// Whether the executable at `exe` may be a runtime: by its image, or as a .NET apphost.

@@ -47,6 +47,7 @@ const O_NOFOLLOW: usize = 0o400_000;
 #[cfg(target_arch = "aarch64")]
 const O_NOFOLLOW: usize = 0o100_000;
 const EINTR: isize = -4;
+const EINVAL: isize = -22;
 const AF_UNIX: usize = 1;
 const SOCK_DGRAM: usize = 2;
 const SOCK_CLOEXEC: usize = 0o2_000_000;
@@ -141,6 +142,31 @@ pub fn is_elf_file(path: &[u8]) -> bool {
     read_all(&fd, &mut magic) == Some(4) && magic == *b"\x7fELF"
 }
 
+/// Whether the NUL-terminated `path` exists and its last component is not a symbolic link: one
+/// `readlinkat`, which fails with `EINVAL` exactly then.
+pub fn is_not_symlink(path: &[u8]) -> bool {
+    let mut byte = [0u8; 1];
+    readlinkat(path, &mut byte) == Some(EINVAL)
+}
+
+/// The raw `readlinkat(AT_FDCWD, path, buf)` result; `None` when `path` lacks its NUL.
+fn readlinkat(path: &[u8], buf: &mut [u8]) -> Option<isize> {
+    if path.last() != Some(&0) {
+        return None;
+    }
+    Some(syscall6(
+        nr::READLINKAT,
+        [
+            AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            0,
+            0,
+        ],
+    ))
+}
+
 /// Copies the NUL-terminated string the kernel placed at `addr` (an auxiliary vector value such as
 /// `AT_EXECFN`) into `buf`, NUL included; `None` when `addr` is 0 or the string does not fit.
 pub fn auxv_string(addr: usize, buf: &mut [u8]) -> Option<&[u8]> {
@@ -218,20 +244,7 @@ pub fn readlink<'b>(path: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
 /// `readlink(path)` into `buf`: the byte count the kernel wrote (`buf.len()` means the link may be
 /// longer than `buf`), `None` on error.
 pub fn readlink_len(path: &[u8], buf: &mut [u8]) -> Option<usize> {
-    if path.last() != Some(&0) {
-        return None;
-    }
-    let ret = syscall6(
-        nr::READLINKAT,
-        [
-            AT_FDCWD as usize,
-            path.as_ptr() as usize,
-            buf.as_mut_ptr() as usize,
-            buf.len(),
-            0,
-            0,
-        ],
-    );
+    let ret = readlinkat(path, buf)?;
     usize::try_from(ret).ok().filter(|&n| n <= buf.len())
 }
 
@@ -353,6 +366,58 @@ impl Regions {
             core::ptr::copy_nonoverlapping(addr as *const u8, out.as_mut_ptr(), out.len());
         }
         true
+    }
+
+    /// The little-endian `u64` at `addr` (any alignment), if inside one range. One load: the ELF
+    /// walks read dozens of fields, and a byte copy into a buffer read back whole stalls on
+    /// store forwarding.
+    pub fn read_u64(&self, addr: usize) -> Option<u64> {
+        if !self.contains(addr, 8) {
+            return None;
+        }
+        // SAFETY: `[addr, addr + 8)` lies inside one validated range (see `read`); the read is
+        // unaligned-safe.
+        let v = unsafe { core::ptr::read_unaligned(addr as *const u64) };
+        Some(u64::from_le(v))
+    }
+
+    /// The little-endian `u32` at `addr` (any alignment), if inside one range (see `read_u64`).
+    pub fn read_u32(&self, addr: usize) -> Option<u32> {
+        if !self.contains(addr, 4) {
+            return None;
+        }
+        // SAFETY: `[addr, addr + 4)` lies inside one validated range (see `read`).
+        let v = unsafe { core::ptr::read_unaligned(addr as *const u32) };
+        Some(u32::from_le(v))
+    }
+
+    /// The little-endian `u16` at `addr` (any alignment), if inside one range (see `read_u64`).
+    pub fn read_u16(&self, addr: usize) -> Option<u16> {
+        if !self.contains(addr, 2) {
+            return None;
+        }
+        // SAFETY: `[addr, addr + 2)` lies inside one validated range (see `read`).
+        let v = unsafe { core::ptr::read_unaligned(addr as *const u16) };
+        Some(u16::from_le(v))
+    }
+
+    /// Copies the NUL-terminated string at `addr` into `out`, NUL included, reading at most
+    /// `max` bytes (and never past `out`); the bytes written, or `None` without a NUL in reach or
+    /// when the span is not inside one range.
+    pub fn read_c_str(&self, addr: usize, max: usize, out: &mut [u8]) -> Option<usize> {
+        let max = max.min(out.len());
+        if !self.contains(addr, max) {
+            return None;
+        }
+        for (i, slot) in out.iter_mut().enumerate().take(max) {
+            // SAFETY: `[addr, addr + max)` lies inside one validated range (see `read`).
+            let byte = unsafe { core::ptr::read((addr.wrapping_add(i)) as *const u8) };
+            *slot = byte;
+            if byte == 0 {
+                return i.checked_add(1);
+            }
+        }
+        None
     }
 }
 
@@ -567,6 +632,33 @@ fn ehdr_start() -> usize {
 }
 
 impl InitArgs {
+    /// Whether one of `argv[first..=last]` equals the NUL-terminated `s`. Only for arguments that
+    /// [`InitArgs::auxv`] proved genuine (the caller keeps them only then): `argv` then holds
+    /// `argc` pointers to NUL-terminated strings on the initial stack, and each comparison stops
+    /// at the first differing byte, so no read goes past a string's NUL.
+    pub fn any_arg_equals(self, first: usize, last: usize, s: &[u8]) -> bool {
+        let argc = usize::try_from(self.argc).unwrap_or(0);
+        (first..=last.min(argc.saturating_sub(1))).any(|i| {
+            let Some(slot) = i.checked_mul(WORD).and_then(|o| self.argv.checked_add(o)) else {
+                return false;
+            };
+            // SAFETY: argv[i] with i < argc, a pointer in the genuine argv array (see above).
+            let arg = unsafe { core::ptr::read(slot as *const usize) };
+            if arg == 0 {
+                return false;
+            }
+            s.iter().enumerate().all(|(j, &want)| {
+                let Some(addr) = arg.checked_add(j) else {
+                    return false;
+                };
+                // SAFETY: byte j of argv[i]; every earlier byte matched `s`, whose only NUL is
+                // its last byte, so the string has not ended before j.
+                let got = unsafe { core::ptr::read(addr as *const u8) };
+                got == want
+            })
+        })
+    }
+
     /// Walks the auxiliary vector on the initial stack (it follows `envp`'s terminating NULL),
     /// calling `f(type, value)` for each entry up to `AT_NULL` (excluded). False when the arguments
     /// cannot be proven genuine (musl, a `dlopen`, an environment glibc already moved) or the

@@ -366,6 +366,16 @@ fn jvm_version(path: &[u8]) -> Option<&[u8]> {
 
 /// The analysis of a process whose executable is not a known interpreter: libraries, Go build info
 /// and apphost evidence decide; the command line is not trusted (`exec -a java` can say anything).
+/// The language [`from_facts`] finds, without the analysis (see [`crate::image_language`]).
+pub(crate) fn image_facts_language(exe: &ExeFacts<'_>) -> Option<Language> {
+    if exe.go_build_info {
+        return Some(Language::Go);
+    }
+    library_language(exe)
+        .map(|(language, _)| language)
+        .or(exe.dotnet_apphost.then_some(Language::DotNet))
+}
+
 fn from_facts<'a>(exe: &ExeFacts<'a>, ctx: &Ctx<'a, '_>) -> Analysis<'a> {
     if exe.go_build_info {
         let mut a = Analysis::new(Some(Language::Go));
