@@ -35,6 +35,8 @@ pub struct Config {
     pub logs: LogsSection,
     /// `[metrics]`: the Prometheus endpoint.
     pub metrics: MetricsSection,
+    /// `[kubernetes]`: the snapshot for containers on a Kubernetes node.
+    pub kubernetes: KubernetesSection,
 }
 
 /// `[daemon]`.
@@ -235,6 +237,25 @@ impl Default for MetricsSection {
     }
 }
 
+/// Where containers see the node agent directory (the device plugin's read-only mount).
+pub const CONTAINER_AGENT_DIR: &str = "/var/oneagent";
+
+/// `[kubernetes]`: on a Kubernetes node, a second snapshot for containers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubernetesSection {
+    /// The node agent directory that `oneagent-k8s device-plugin` mounts read-only at
+    /// `/var/oneagent` in instrumented containers (it holds the library and `agents/`). When set,
+    /// the daemon writes `<node_agent_dir>/preload.snapshot` with every agent path under it
+    /// rewritten to `/var/oneagent/…`, and receives reports on `<node_agent_dir>/preload.sock`.
+    /// Empty (the default): no container snapshot.
+    pub node_agent_dir: PathBuf,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` in the container snapshot; empty: `[exporter]
+    /// otlp_endpoint`. The webhook sets the variable on every instrumented container (the node's
+    /// address), and a container's own value always wins, so this is only a fallback.
+    pub otlp_endpoint: String,
+}
+
 /// Where the running configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
@@ -323,6 +344,23 @@ impl Config {
                     message: format!("`{}` must be an absolute path", p.display()),
                 });
             }
+        }
+        let node_dir = &self.kubernetes.node_agent_dir;
+        if !node_dir.as_os_str().is_empty() && !node_dir.is_absolute() {
+            return Err(Error::ConfigValue {
+                path: path.to_owned(),
+                key: "kubernetes.node_agent_dir",
+                message: format!("`{}` must be an absolute path", node_dir.display()),
+            });
+        }
+        let endpoint = &self.kubernetes.otlp_endpoint;
+        let is_url = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+        if !endpoint.is_empty() && !is_url {
+            return Err(Error::ConfigValue {
+                path: path.to_owned(),
+                key: "kubernetes.otlp_endpoint",
+                message: format!("`{endpoint}` is not an http:// or https:// URL"),
+            });
         }
         if let Some(root) = self.logs.roots.iter().find(|r| !r.is_absolute()) {
             return Err(Error::ConfigValue {
@@ -490,6 +528,26 @@ mod tests {
         assert!(!config.injection.enabled);
         assert_eq!(config.injection.java_agent, JavaAgentKind::Skywalking);
         assert_eq!(config.daemon.log_level, LogLevel::Debug);
+    }
+
+    #[test]
+    fn kubernetes_keys_are_checked() {
+        let config = parse("[kubernetes]\nnode_agent_dir = \"/usr/lib/oneagent\"\n").unwrap();
+        assert_eq!(
+            config.kubernetes.node_agent_dir,
+            PathBuf::from("/usr/lib/oneagent")
+        );
+        assert_eq!(Config::default().kubernetes.node_agent_dir, PathBuf::new());
+        let err = parse("[kubernetes]\nnode_agent_dir = \"agents\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("kubernetes.node_agent_dir"),
+            "{err}"
+        );
+        let err = parse("[kubernetes]\notlp_endpoint = \"collector:4318\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("kubernetes.otlp_endpoint"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -266,6 +266,46 @@ impl Shared {
             }
         };
         self.preload_state().snapshot_problem = problem;
+        self.write_container_snapshot(&config, policy);
+    }
+
+    /// On a Kubernetes node (`[kubernetes] node_agent_dir` set), writes the containers'
+    /// snapshot `<node_agent_dir>/preload.snapshot`, atomically and only when it changes, like the
+    /// host's.
+    fn write_container_snapshot(&self, config: &Config, policy: &OwnedPolicy) {
+        let dir = &config.kubernetes.node_agent_dir;
+        if dir.as_os_str().is_empty() {
+            return;
+        }
+        let library = dir.join(crate::injection::snapshot::LIBRARY_FILE);
+        if !library.is_file() {
+            tracing::warn!(
+                library = %library.display(),
+                "The node agent directory has no preload library; containers get no agents until it is installed"
+            );
+        }
+        let result = std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io("creating node agent directory", dir, e))
+            .and_then(|()| crate::injection::snapshot::compile_for_containers(config, policy, dir))
+            .and_then(|bytes| crate::injection::snapshot::write(dir, &bytes));
+        match result {
+            Ok(true) => tracing::info!(
+                path = %dir.join(crate::injection::snapshot::SNAPSHOT_FILE).display(),
+                "Container preload snapshot written"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::error!(
+                error = %e,
+                "Writing the container preload snapshot failed; containers keep the previous one"
+            ),
+        }
+    }
+
+    /// The containers' report socket (`<node_agent_dir>/preload.sock`), when configured.
+    pub fn container_report_socket_path(&self) -> Option<PathBuf> {
+        let inner = self.lock();
+        let dir = &inner.config.kubernetes.node_agent_dir;
+        (!dir.as_os_str().is_empty()).then(|| dir.join(crate::injection::snapshot::REPORT_SOCKET))
     }
 
     fn preload_state(&self) -> MutexGuard<'_, PreloadState> {
@@ -773,6 +813,12 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
             None
         }
     };
+    // On a Kubernetes node, containers report through the node agent directory.
+    let container_reports = shared.container_report_socket_path().and_then(|path| {
+        crate::injection::report::ReportSocket::bind(&path)
+            .map_err(|e| tracing::warn!(error = %e, "Preload reports from containers will not be received"))
+            .ok()
+    });
     if shared.lock().config.injection.enabled {
         // A failure is logged and shown by `status`; the daemon keeps running without injection.
         let _ = shared.preload_install();
@@ -892,6 +938,17 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
             } => notify::watchdog(),
             report = async {
                 match reports.as_ref() {
+                    Some(r) => r.next().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                shared.record_report(report);
+                if flush_at.is_none() {
+                    flush_at = Some(tokio::time::Instant::now() + FLUSH_DELAY);
+                }
+            }
+            report = async {
+                match container_reports.as_ref() {
                     Some(r) => r.next().await,
                     None => std::future::pending().await,
                 }

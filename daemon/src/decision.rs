@@ -64,6 +64,7 @@ pub struct OwnedPolicy {
     /// Our agents' path marker (see [`agent_marker`]).
     pub marker: String,
     enabled: bool,
+    global_rule: Option<bool>,
     agents: LanguageSet,
     java_agent: CoreJavaAgent,
     disabled: Vec<u8>,
@@ -185,6 +186,7 @@ impl OwnedPolicy {
         OwnedPolicy {
             marker: agent_marker(config),
             enabled: global.unwrap_or(config.injection.enabled),
+            global_rule: global,
             agents,
             java_agent,
             disabled: nul_join(
@@ -220,6 +222,13 @@ impl OwnedPolicy {
     /// Whether injection is enabled globally.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Whether containers are instrumented: in Kubernetes the webhook opts pods in (namespace and
+    /// workload labels), so only an explicit global rule (`oneagentctl disable --global`, the
+    /// node's kill switch) turns them off; `[injection] enabled` is about host processes.
+    pub fn enabled_in_containers(&self) -> bool {
+        self.global_rule.unwrap_or(true)
     }
 
     /// Languages whose agent is usable.

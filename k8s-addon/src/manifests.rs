@@ -210,6 +210,38 @@ fn webhook_configuration() -> Vec<Value> {
     })]
 }
 
+/// The node agent directory on every node: the preload library, `agents/` and the containers'
+/// snapshot, mounted read-only at `/var/oneagent` in instrumented containers.
+pub const NODE_AGENT_DIR: &str = "/usr/lib/oneagent";
+/// Where the node image keeps the script that installs its library and agents on the node.
+pub const INSTALL_SCRIPT: &str = "/usr/libexec/oneagent/install-node-agents";
+/// The node agent's ConfigMap (its `oneagent.toml`).
+pub const NODE_CONFIG: &str = "oneagent-node-config";
+
+/// oneagentd's configuration on a node: the containers' snapshot in the node agent directory.
+pub fn node_config() -> String {
+    format!(
+        "# oneagentd in the DaemonSet oneagent-node (see oneagent.toml(5)).\n\
+         [kubernetes]\n\
+         # The device plugin mounts this directory read-only at /var/oneagent in instrumented\n\
+         # containers; oneagentd writes the containers' preload.snapshot into it.\n\
+         node_agent_dir = \"{NODE_AGENT_DIR}\"\n\
+         \n\
+         [injection]\n\
+         # Host processes: the DaemonSet does not manage the node's /etc/ld.so.preload (install\n\
+         # the package on the node for that). Pods are opted in by the webhook.\n\
+         enabled = false\n"
+    )
+}
+
+fn node_configmap() -> Vec<Value> {
+    vec![json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": meta(NODE_CONFIG, "node"),
+        "data": {"oneagent.toml": node_config()},
+    })]
+}
+
 fn node(image: &str, node_image: &str) -> Vec<Value> {
     let host = |name: &str, path: &str, kind: &str| json!({"name": name, "hostPath": {"path": path, "type": kind}});
     vec![json!({
@@ -224,6 +256,18 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                     "serviceAccountName": "oneagent-node",
                     "hostPID": true,
                     "tolerations": [{"operator": "Exists"}],
+                    // The library and agents of the node image, installed into the node agent
+                    // directory by rename (running containers keep the files they mapped).
+                    "initContainers": [{
+                        "name": "install-agents",
+                        "image": node_image,
+                        "command": [INSTALL_SCRIPT, "/host-agents"],
+                        "securityContext": {"allowPrivilegeEscalation": false,
+                                            "runAsUser": 0,
+                                            "readOnlyRootFilesystem": true,
+                                            "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "agents", "mountPath": "/host-agents"}],
+                    }],
                     "containers": [
                         {
                             "name": "oneagentd",
@@ -234,7 +278,7 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
                                           "limits": {"memory": "512Mi"}},
                             "volumeMounts": [
-                                {"name": "agents", "mountPath": "/usr/lib/oneagent"},
+                                {"name": "agents", "mountPath": NODE_AGENT_DIR},
                                 {"name": "state", "mountPath": "/var/lib/oneagent"},
                                 {"name": "run", "mountPath": "/run/oneagent"},
                                 {"name": "config", "mountPath": "/etc/oneagent", "readOnly": true},
@@ -245,7 +289,8 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                         {
                             "name": "device-plugin",
                             "image": image,
-                            "args": ["device-plugin", "--node-name", "$(NODE_NAME)"],
+                            "args": ["device-plugin", "--node-name", "$(NODE_NAME)",
+                                     "--agent-dir", NODE_AGENT_DIR],
                             "env": [{"name": "NODE_NAME",
                                      "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
                             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
@@ -263,10 +308,10 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                         },
                     ],
                     "volumes": [
-                        host("agents", "/usr/lib/oneagent", "DirectoryOrCreate"),
+                        host("agents", NODE_AGENT_DIR, "DirectoryOrCreate"),
                         host("state", "/var/lib/oneagent", "DirectoryOrCreate"),
                         host("run", "/run/oneagent", "DirectoryOrCreate"),
-                        host("config", "/etc/oneagent", "DirectoryOrCreate"),
+                        {"name": "config", "configMap": {"name": NODE_CONFIG}},
                         host("dbus", "/run/dbus", "Directory"),
                         host("varlog", "/var/log", "Directory"),
                         host("device-plugins", "/var/lib/kubelet/device-plugins", "Directory"),
@@ -311,7 +356,7 @@ pub fn render(image: &str, node_image: &str) -> Vec<(&'static str, String)> {
             "40-node.yaml",
             header(&format!(
                 "oneagentd and the device plugin ({RESOURCE_NAME}) on every node."
-            )) + &crate::yaml::documents(&node(image, node_image)),
+            )) + &crate::yaml::documents(&[node_configmap(), node(image, node_image)].concat()),
         ),
     ]
 }
@@ -322,6 +367,7 @@ pub fn documents(image: &str, node_image: &str) -> Vec<Value> {
     all.extend(rbac());
     all.extend(webhook(image));
     all.extend(webhook_configuration());
+    all.extend(node_configmap());
     all.extend(node(image, node_image));
     all
 }

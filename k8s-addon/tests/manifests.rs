@@ -92,3 +92,138 @@ fn yaml_round_trips_through_python() {
     let parsed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(parsed, manifests::documents(IMAGE, NODE_IMAGE));
 }
+
+fn container<'a>(pod_spec: &'a serde_json::Value, list: &str, name: &str) -> &'a serde_json::Value {
+    pod_spec[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {list} {name}"))
+}
+
+#[test]
+fn the_node_agent_directory_is_the_same_everywhere() {
+    let docs = manifests::documents(IMAGE, NODE_IMAGE);
+    let ds = docs.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
+    let spec = &ds["spec"]["template"]["spec"];
+    let volume = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "agents")
+        .unwrap();
+    assert_eq!(volume["hostPath"]["path"], manifests::NODE_AGENT_DIR);
+    // oneagentd sees the directory at the node's path, so the configured agent paths and
+    // node_agent_dir are the same inside its container and on the node.
+    let daemon = container(spec, "containers", "oneagentd");
+    assert!(
+        daemon["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "agents" && m["mountPath"] == manifests::NODE_AGENT_DIR)
+    );
+    assert!(manifests::node_config().contains(&format!(
+        "node_agent_dir = \"{}\"",
+        manifests::NODE_AGENT_DIR
+    )));
+    let config = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == manifests::NODE_CONFIG)
+        .unwrap();
+    assert_eq!(config["data"]["oneagent.toml"], manifests::node_config());
+    // The device plugin mounts that same directory at /var/oneagent.
+    let plugin = container(spec, "containers", "device-plugin");
+    let args: Vec<&str> = plugin["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let at = args.iter().position(|a| *a == "--agent-dir").unwrap();
+    assert_eq!(args[at + 1], manifests::NODE_AGENT_DIR);
+    let plugin_default = oneagent_k8s::deviceplugin::PluginConfig::default();
+    assert_eq!(
+        plugin_default.host_agent_dir,
+        std::path::Path::new(manifests::NODE_AGENT_DIR)
+    );
+    assert_eq!(plugin_default.container_agent_dir, "/var/oneagent");
+    // The init container fills it from the node image.
+    let init = container(spec, "initContainers", "install-agents");
+    assert_eq!(init["image"], NODE_IMAGE);
+    assert_eq!(init["command"][0], manifests::INSTALL_SCRIPT);
+    let target = init["command"][1].as_str().unwrap();
+    assert!(
+        init["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "agents" && m["mountPath"] == target)
+    );
+}
+
+#[test]
+fn install_node_agents_replaces_files_by_rename_and_keeps_the_snapshot() {
+    use std::os::unix::fs::MetadataExt as _;
+    let script = dir().join("install-node-agents.sh");
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("image");
+    let node = tmp.path().join("node");
+    std::fs::create_dir_all(image.join("agents/python/otel")).unwrap();
+    std::fs::write(image.join("liboneagent_preload.so"), b"new library").unwrap();
+    std::fs::write(image.join("agents/python/otel/site file.py"), b"# agent").unwrap();
+    std::fs::create_dir_all(&node).unwrap();
+    std::fs::write(node.join("liboneagent_preload.so"), b"old library").unwrap();
+    std::fs::write(node.join("preload.snapshot"), b"OASNAP from oneagentd").unwrap();
+    // A process of a running container keeps the old library open.
+    let held = std::fs::File::open(node.join("liboneagent_preload.so")).unwrap();
+    let old_inode = held.metadata().unwrap().ino();
+
+    let run = || {
+        std::process::Command::new("sh")
+            .arg(&script)
+            .arg(&node)
+            .env("ONEAGENT_IMAGE_AGENTS", &image)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(node.join("liboneagent_preload.so")).unwrap(),
+        b"new library"
+    );
+    assert_eq!(
+        std::fs::read(node.join("agents/python/otel/site file.py")).unwrap(),
+        b"# agent"
+    );
+    let new_inode = std::fs::metadata(node.join("liboneagent_preload.so"))
+        .unwrap()
+        .ino();
+    assert_ne!(old_inode, new_inode, "the library was rewritten in place");
+    let mut old = String::new();
+    std::io::Read::read_to_string(&mut &held, &mut old).unwrap();
+    assert_eq!(old, "old library", "the open file changed under its reader");
+    assert_eq!(
+        std::fs::read(node.join("preload.snapshot")).unwrap(),
+        b"OASNAP from oneagentd"
+    );
+    // Unchanged files are left alone the second time.
+    let out = run();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("updated"));
+    assert_eq!(
+        std::fs::metadata(node.join("liboneagent_preload.so"))
+            .unwrap()
+            .ino(),
+        new_inode
+    );
+    // An image without the library is refused.
+    std::fs::remove_file(image.join("liboneagent_preload.so")).unwrap();
+    assert!(!run().status.success());
+}

@@ -7,15 +7,17 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use oneagent_preload_core::JavaAgentKind as CoreJavaAgent;
 use oneagent_preload_core::snapshot::{self, MAX_SNAPSHOT, SnapshotData};
+use oneagent_preload_core::{JavaAgentKind as CoreJavaAgent, Language, LanguageSet};
 
-use crate::config::{Config, JavaAgentKind};
+use crate::config::{CONTAINER_AGENT_DIR, Config, JavaAgentKind};
 use crate::decision::OwnedPolicy;
 use crate::error::{Error, Result};
 
 /// The snapshot's file name in the state directory.
 pub const SNAPSHOT_FILE: &str = "preload.snapshot";
+/// The preload library's file name in the node agent directory (Kubernetes).
+pub const LIBRARY_FILE: &str = "liboneagent_preload.so";
 /// The report socket's file name in the runtime directory.
 pub const REPORT_SOCKET: &str = "preload.sock";
 
@@ -26,36 +28,156 @@ pub fn host_name() -> String {
         .unwrap_or_default()
 }
 
-/// Encodes the snapshot for `config` and `policy`.
+/// The paths, endpoint and available agents that differ between the host's snapshot and the
+/// containers' one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The OpenTelemetry Java agent jar.
+    pub java: Vec<u8>,
+    /// The SkyWalking Java agent jar.
+    pub skywalking: Vec<u8>,
+    /// The Python agent directory.
+    pub python: Vec<u8>,
+    /// The Node.js register file.
+    pub nodejs: Vec<u8>,
+    /// `OTEL_DOTNET_AUTO_HOME`.
+    pub dotnet: Vec<u8>,
+    /// Where processes send their report datagram.
+    pub report_socket: Vec<u8>,
+    /// The marker of our agents' paths in a process's environment.
+    pub marker: Vec<u8>,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` when the process has none.
+    pub otlp_endpoint: Vec<u8>,
+    /// Languages whose agent can be used.
+    pub agents: LanguageSet,
+    /// Whether processes are instrumented at all.
+    pub enabled: bool,
+}
+
+fn path_bytes(p: &Path) -> Vec<u8> {
+    p.as_os_str().as_encoded_bytes().to_vec()
+}
+
+/// The host's placement: the configured paths as they are.
+pub fn host_placement(config: &Config, policy: &OwnedPolicy, runtime_dir: &Path) -> Placement {
+    Placement {
+        java: path_bytes(&config.agents.java),
+        skywalking: path_bytes(&config.agents.java_skywalking),
+        python: path_bytes(&config.agents.python),
+        nodejs: path_bytes(&config.agents.nodejs),
+        dotnet: path_bytes(&config.agents.dotnet),
+        report_socket: path_bytes(&runtime_dir.join(REPORT_SOCKET)),
+        marker: policy.marker.as_bytes().to_vec(),
+        otlp_endpoint: config.exporter.otlp_endpoint.as_bytes().to_vec(),
+        agents: policy.agents(),
+        enabled: policy.enabled(),
+    }
+}
+
+/// `path` as containers see it when `node_agent_dir` is mounted at [`CONTAINER_AGENT_DIR`];
+/// `None` when the path is outside that directory (containers cannot see it).
+pub fn in_container(path: &Path, node_agent_dir: &Path) -> Option<PathBuf> {
+    let rest = path.strip_prefix(node_agent_dir).ok()?;
+    Some(Path::new(CONTAINER_AGENT_DIR).join(rest))
+}
+
+/// The containers' placement: every agent path under `node_agent_dir` rewritten to
+/// `/var/oneagent/…`; a language whose agent lies outside it is unavailable in containers. The
+/// report socket is `/var/oneagent/preload.sock` (the daemon binds
+/// `<node_agent_dir>/preload.sock`; sending to a socket works through a read-only mount).
+/// Injection is on unless the global rule turns it off (the webhook opted the pod in).
+pub fn container_placement(
+    config: &Config,
+    policy: &OwnedPolicy,
+    node_agent_dir: &Path,
+) -> Placement {
+    let mut agents = policy.agents();
+    let mut rewrite =
+        |path: &Path, language: Option<Language>| match in_container(path, node_agent_dir) {
+            Some(p) => path_bytes(&p),
+            None => {
+                if let Some(language) = language {
+                    agents = agents.without(language);
+                }
+                Vec::new()
+            }
+        };
+    let (java_lang, skywalking_lang) = match config.injection.java_agent {
+        JavaAgentKind::Opentelemetry => (Some(Language::Java), None),
+        JavaAgentKind::Skywalking => (None, Some(Language::Java)),
+    };
+    let java = rewrite(&config.agents.java, java_lang);
+    let skywalking = rewrite(&config.agents.java_skywalking, skywalking_lang);
+    let python = rewrite(&config.agents.python, Some(Language::Python));
+    let nodejs = rewrite(&config.agents.nodejs, Some(Language::NodeJs));
+    let dotnet = rewrite(&config.agents.dotnet, Some(Language::DotNet));
+    let marker = in_container(Path::new(&policy.marker), node_agent_dir)
+        .map(|p| {
+            let mut m = path_bytes(&p);
+            if m.last() != Some(&b'/') {
+                m.push(b'/');
+            }
+            m
+        })
+        .unwrap_or_else(|| format!("{CONTAINER_AGENT_DIR}/").into_bytes());
+    let endpoint = match config.kubernetes.otlp_endpoint.as_str() {
+        "" => &config.exporter.otlp_endpoint,
+        e => e,
+    };
+    Placement {
+        java,
+        skywalking,
+        python,
+        nodejs,
+        dotnet,
+        report_socket: format!("{CONTAINER_AGENT_DIR}/{REPORT_SOCKET}").into_bytes(),
+        marker,
+        otlp_endpoint: endpoint.as_bytes().to_vec(),
+        agents,
+        enabled: policy.enabled_in_containers(),
+    }
+}
+
+/// Encodes the snapshot for `config` and `policy`, with the host's paths.
 pub fn compile(config: &Config, policy: &OwnedPolicy, runtime_dir: &Path) -> Result<Vec<u8>> {
-    let bytes = |p: &Path| p.as_os_str().as_encoded_bytes().to_vec();
-    let java = bytes(&config.agents.java);
-    let skywalking = bytes(&config.agents.java_skywalking);
-    let python = bytes(&config.agents.python);
-    let nodejs = bytes(&config.agents.nodejs);
-    let dotnet = bytes(&config.agents.dotnet);
-    let socket = bytes(&runtime_dir.join(REPORT_SOCKET));
+    encode(config, policy, &host_placement(config, policy, runtime_dir))
+}
+
+/// Encodes the containers' snapshot (see [`container_placement`]).
+pub fn compile_for_containers(
+    config: &Config,
+    policy: &OwnedPolicy,
+    node_agent_dir: &Path,
+) -> Result<Vec<u8>> {
+    encode(
+        config,
+        policy,
+        &container_placement(config, policy, node_agent_dir),
+    )
+}
+
+fn encode(config: &Config, policy: &OwnedPolicy, place: &Placement) -> Result<Vec<u8>> {
     let host = host_name();
     let disabled = policy.disabled_services();
     let enabled = policy.enabled_services();
     let skip = policy.skip_executables();
     let data = SnapshotData {
-        enabled: policy.enabled(),
+        enabled: place.enabled,
         java_agent: match config.injection.java_agent {
             JavaAgentKind::Opentelemetry => CoreJavaAgent::OpenTelemetry,
             JavaAgentKind::Skywalking => CoreJavaAgent::SkyWalking,
         },
-        agents: policy.agents(),
-        java_agent_path: &java,
-        skywalking_agent_path: &skywalking,
-        python_dir: &python,
-        nodejs_register: &nodejs,
-        dotnet_home: &dotnet,
-        otlp_endpoint: config.exporter.otlp_endpoint.as_bytes(),
+        agents: place.agents,
+        java_agent_path: &place.java,
+        skywalking_agent_path: &place.skywalking,
+        python_dir: &place.python,
+        nodejs_register: &place.nodejs,
+        dotnet_home: &place.dotnet,
+        otlp_endpoint: &place.otlp_endpoint,
         skywalking_backend: config.exporter.skywalking_backend.as_bytes(),
         host_name: host.as_bytes(),
-        report_socket: &socket,
-        own_agent_marker: policy.marker.as_bytes(),
+        report_socket: &place.report_socket,
+        own_agent_marker: &place.marker,
         disabled_services: &disabled,
         enabled_services: &enabled,
         skip_executables: &skip,
@@ -142,6 +264,83 @@ mod tests {
         );
         assert_eq!(view.own_agent_marker, b"/usr/lib/oneagent/agents/");
         assert_eq!(view.enabled, policy.enabled());
+    }
+
+    #[test]
+    fn the_container_snapshot_names_paths_under_var_oneagent() {
+        let node = tempfile::tempdir().unwrap();
+        let agents = node.path().join("agents");
+        let python = agents.join("python");
+        let site = python.join(crate::agents::PYTHON_SITECUSTOMIZE);
+        std::fs::create_dir_all(site.parent().unwrap()).unwrap();
+        std::fs::write(&site, "").unwrap();
+        let jar = agents.join("java/opentelemetry-javaagent.jar");
+        std::fs::create_dir_all(jar.parent().unwrap()).unwrap();
+        std::fs::write(&jar, b"PK\x03\x04 jar").unwrap();
+        let mut config = Config::default();
+        config.agents.python = python.clone();
+        config.agents.java = jar;
+        // Node.js lives outside the node agent directory: containers cannot see it.
+        let outside = tempfile::tempdir().unwrap();
+        let register = outside.path().join("register.js");
+        std::fs::write(&register, "").unwrap();
+        config.agents.nodejs = register;
+        config.kubernetes.node_agent_dir = node.path().to_owned();
+        config.injection.enabled = false;
+        let policy = OwnedPolicy::build(&config, &[], &[]);
+        assert!(policy.agents().contains(Language::NodeJs));
+        let bytes = compile_for_containers(&config, &policy, node.path()).unwrap();
+        let view = snapshot::decode(&bytes).unwrap();
+        assert_eq!(view.python_dir, b"/var/oneagent/agents/python");
+        assert_eq!(
+            view.java_agent_path,
+            b"/var/oneagent/agents/java/opentelemetry-javaagent.jar"
+        );
+        assert_eq!(view.report_socket, b"/var/oneagent/preload.sock");
+        assert_eq!(view.otlp_endpoint, b"http://127.0.0.1:4318");
+        assert!(view.agents.contains(Language::Python));
+        assert!(view.agents.contains(Language::Java));
+        assert!(!view.agents.contains(Language::NodeJs));
+        assert_eq!(view.nodejs_register, b"");
+        assert!(view.own_agent_marker.starts_with(b"/var/oneagent/"));
+        // `[injection] enabled` is about host processes; the webhook opted the pod in.
+        assert!(view.enabled);
+        let off = [crate::store::InjectionRule {
+            scope: crate::store::GLOBAL_SCOPE.into(),
+            enabled: false,
+            updated_at: 0,
+            updated_by_uid: 0,
+        }];
+        let killed = OwnedPolicy::build(&config, &off, &[]);
+        let bytes = compile_for_containers(&config, &killed, node.path()).unwrap();
+        assert!(
+            !snapshot::decode(&bytes).unwrap().enabled,
+            "the global rule is the node's kill switch"
+        );
+
+        config.kubernetes.otlp_endpoint = "http://collector.observability:4318".into();
+        let view_bytes = compile_for_containers(&config, &policy, node.path()).unwrap();
+        let view = snapshot::decode(&view_bytes).unwrap();
+        assert_eq!(view.otlp_endpoint, b"http://collector.observability:4318");
+        // The host's snapshot keeps the host's paths.
+        let host = compile(&config, &policy, Path::new("/run/oneagent")).unwrap();
+        let host = snapshot::decode(&host).unwrap();
+        assert_eq!(host.python_dir, python.as_os_str().as_encoded_bytes());
+        assert_eq!(host.otlp_endpoint, b"http://127.0.0.1:4318");
+    }
+
+    #[test]
+    fn only_paths_under_the_node_agent_dir_are_visible_in_containers() {
+        let node = Path::new("/usr/lib/oneagent");
+        assert_eq!(
+            in_container(Path::new("/usr/lib/oneagent/agents/python"), node),
+            Some(PathBuf::from("/var/oneagent/agents/python"))
+        );
+        assert_eq!(
+            in_container(Path::new("/usr/lib/oneagent-other/x"), node),
+            None
+        );
+        assert_eq!(in_container(Path::new("/opt/agent.jar"), node), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod config_errors;
 mod database;
 mod docs;
 mod inventory;
+mod kubernetes;
 mod logs;
 mod logs_model;
 mod notify;
