@@ -57,10 +57,10 @@ pub enum Command {
         /// The namespace.
         #[arg(long)]
         namespace: String,
-        /// Workloads restarted at once.
+        /// Workloads restarting at once; the next starts when one has rolled out.
         #[arg(long, default_value_t = 2)]
         max_concurrent: usize,
-        /// Seconds to wait for one batch to roll out.
+        /// Seconds to wait for one workload to roll out.
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
     },
@@ -127,6 +127,9 @@ pub struct DevicePluginArgs {
     /// Seconds between reads of oneagentd's detections.
     #[arg(long, default_value_t = 30)]
     pub detections_interval_secs: u64,
+    /// At most this many detection patches a second (across workloads).
+    #[arg(long, default_value_t = 5)]
+    pub detections_max_patches_per_sec: u32,
 }
 
 async fn shutdown_signal() {
@@ -215,10 +218,16 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
                 ..PluginConfig::default()
             };
             if let Some(node) = args.node_name {
-                let interval = Duration::from_secs(args.detections_interval_secs.max(5));
+                let settings = detections::PublishSettings {
+                    interval: Duration::from_secs(args.detections_interval_secs.max(5)),
+                    max_patches_per_sec: args.detections_max_patches_per_sec.max(1),
+                };
                 tokio::spawn(async move {
-                    let result =
-                        async { detections::run(client().await?, node, interval).await }.await;
+                    let result = async {
+                        let bus = zbus::Connection::system().await?;
+                        detections::run(client().await?, bus, node, settings).await
+                    }
+                    .await;
                     if let Err(e) = result {
                         tracing::warn!(error = %e, "Detections publisher stopped");
                     }
@@ -253,13 +262,12 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             timeout_secs,
         } => {
             let client = client().await?;
-            let done = controller::rollout(
-                &client,
-                &namespace,
+            let options = controller::RolloutOptions {
                 max_concurrent,
-                Duration::from_secs(timeout_secs),
-            )
-            .await?;
+                timeout: Duration::from_secs(timeout_secs),
+                ..controller::RolloutOptions::default()
+            };
+            let done = controller::rollout(&client, &namespace, &options).await?;
             for name in done {
                 println!("restarted {namespace}/{name}");
             }

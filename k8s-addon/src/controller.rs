@@ -330,11 +330,32 @@ async fn opted_in_names<K: Workload>(
         .collect())
 }
 
+/// How `rollout` paces restarts.
+#[derive(Clone, Copy, Debug)]
+pub struct RolloutOptions {
+    /// Workloads restarting at once (at least 1): the next starts when one has rolled out.
+    pub max_concurrent: usize,
+    /// How long one workload may take to roll out.
+    pub timeout: Duration,
+    /// How often a restarting workload's status is read.
+    pub poll: Duration,
+}
+
+impl Default for RolloutOptions {
+    fn default() -> Self {
+        Self {
+            max_concurrent: 2,
+            timeout: Duration::from_secs(600),
+            poll: Duration::from_secs(2),
+        }
+    }
+}
+
 async fn restart_and_wait<K: Workload>(
     client: &Client,
     ns: &str,
     name: &str,
-    timeout: Duration,
+    options: &RolloutOptions,
 ) -> Result<(), Error> {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     api.patch(
@@ -345,11 +366,11 @@ async fn restart_and_wait<K: Workload>(
     .await?;
     let start = Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(options.poll).await;
         if api.get(name).await?.rolled_out() {
             return Ok(());
         }
-        if start.elapsed() > timeout {
+        if start.elapsed() > options.timeout {
             return Err(Error::Timeout(format!(
                 "rollout of {} {ns}/{name}",
                 K::KIND
@@ -358,13 +379,14 @@ async fn restart_and_wait<K: Workload>(
     }
 }
 
-/// Restarts the opted-in Deployments, StatefulSets and DaemonSets of `ns`, at most
-/// `max_concurrent` at a time, waiting for each batch to roll out. Returns the restarted names.
+/// Restarts the opted-in Deployments, StatefulSets and DaemonSets of `ns` (like `kubectl
+/// rollout restart`), at most `max_concurrent` at a time: each is restarted, then its status
+/// polled until it has rolled out, and only then does the next one start. Stops at the first
+/// failure or timeout. Returns the restarted workloads (`Kind/name`), in completion order.
 pub async fn rollout(
     client: &Client,
     ns: &str,
-    max_concurrent: usize,
-    timeout: Duration,
+    options: &RolloutOptions,
 ) -> Result<Vec<String>, Error> {
     let ns_labels = Api::<Namespace>::all(client.clone())
         .get_metadata(ns)
@@ -374,26 +396,26 @@ pub async fn rollout(
     let mut all = opted_in_names::<Deployment>(client, ns, ns_labels.as_ref()).await?;
     all.extend(opted_in_names::<StatefulSet>(client, ns, ns_labels.as_ref()).await?);
     all.extend(opted_in_names::<DaemonSet>(client, ns, ns_labels.as_ref()).await?);
-    let mut done = Vec::new();
-    for batch in all.chunks(max_concurrent.max(1)) {
-        let waits = batch.iter().map(|(kind, name)| async move {
-            match kind {
+    let mut restarts = std::pin::pin!(
+        futures_util::stream::iter(all.into_iter().map(|(kind, name)| async move {
+            let result = match kind {
                 WorkloadKind::Deployment => {
-                    restart_and_wait::<Deployment>(client, ns, name, timeout).await
+                    restart_and_wait::<Deployment>(client, ns, &name, options).await
                 }
                 WorkloadKind::StatefulSet => {
-                    restart_and_wait::<StatefulSet>(client, ns, name, timeout).await
+                    restart_and_wait::<StatefulSet>(client, ns, &name, options).await
                 }
-                _ => restart_and_wait::<DaemonSet>(client, ns, name, timeout).await,
-            }
-        });
-        for r in futures_util::future::join_all(waits).await {
-            r?;
-        }
-        for (kind, name) in batch {
-            tracing::info!(%kind, %ns, %name, "Restarted");
-            done.push(format!("{kind}/{name}"));
-        }
+                _ => restart_and_wait::<DaemonSet>(client, ns, &name, options).await,
+            };
+            result.map(|()| (kind, name))
+        }))
+        .buffer_unordered(options.max_concurrent.max(1))
+    );
+    let mut done = Vec::new();
+    while let Some(result) = restarts.next().await {
+        let (kind, name) = result?;
+        tracing::info!(%kind, %ns, %name, "Restarted");
+        done.push(format!("{kind}/{name}"));
     }
     Ok(done)
 }

@@ -4,8 +4,8 @@
 //! (`io.oneagent.Agent1.Processes`). The device plugin process on each node reads them, maps
 //! (pod uid, container id) to the container's name through the pods on its node, walks the pod's
 //! owners and publishes `instrumentation.oneagent.io/detected` (container name → language) on the
-//! workload with server-side apply, only when the value changed and at most once per workload
-//! per interval.
+//! workload with server-side apply, only when the value changed, at most
+//! [`PublishSettings::max_patches_per_sec`] patches a second.
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -170,38 +170,145 @@ pub async fn publish(
     Ok(())
 }
 
-/// Reads the daemon's processes every `interval` and publishes changed detections.
-pub async fn run(client: Client, node: String, interval: Duration) -> Result<(), Error> {
-    let bus = zbus::Connection::system().await?;
-    let proxy = Agent1Proxy::new(&bus).await?;
-    let manager = format!("{}-node", crate::FIELD_MANAGER);
-    let mut published: HashMap<WorkloadKey, (BTreeMap<String, String>, Instant)> = HashMap::new();
-    let pods_api: Api<Pod> = Api::all(client.clone());
-    loop {
-        let result: Result<(), Error> = async {
-            let processes = proxy.processes().await?;
-            let pods = pods_api
-                .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
-                .await?
-                .items;
-            let lookup = owner_lookup(&client, &pods).await;
-            for (key, detected) in group(&processes, &pods, &lookup) {
-                if published.get(&key).is_some_and(|(d, _)| *d == detected) {
-                    continue;
-                }
-                if let Err(e) = publish(&client, &manager, &key, &detected).await {
-                    tracing::warn!(workload = %key.2, error = %e, "Publishing detections failed");
-                    continue;
-                }
-                published.insert(key, (detected, Instant::now()));
-            }
-            Ok(())
+/// How often the publisher reads the daemon and how fast it writes to the API server.
+#[derive(Clone, Copy, Debug)]
+pub struct PublishSettings {
+    /// Between two reads of the daemon's processes.
+    pub interval: Duration,
+    /// At most this many patches per second, across all workloads (a node that starts with many
+    /// workloads does not burst the API server). At least 1.
+    pub max_patches_per_sec: u32,
+}
+
+impl Default for PublishSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(30),
+            max_patches_per_sec: 5,
         }
-        .await;
-        if let Err(e) = result {
+    }
+}
+
+/// Spaces events evenly: at most `per_sec` a second, no bursts.
+#[derive(Clone, Debug)]
+pub struct RateLimiter {
+    spacing: Duration,
+    next: Option<Instant>,
+}
+
+impl RateLimiter {
+    /// At most `per_sec` (at least 1) events a second.
+    pub fn new(per_sec: u32) -> Self {
+        Self {
+            spacing: Duration::from_secs(1) / per_sec.max(1),
+            next: None,
+        }
+    }
+
+    /// When the next event may happen, given that it is `now`, and books that slot.
+    pub fn reserve(&mut self, now: Instant) -> Instant {
+        let at = self.next.map_or(now, |next| next.max(now));
+        self.next = Some(at + self.spacing);
+        at
+    }
+}
+
+/// What one publishing round did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Workloads patched.
+    pub published: usize,
+    /// Workloads whose detections had not changed since the last patch.
+    pub unchanged: usize,
+    /// Patches that failed (retried next round).
+    pub failed: usize,
+}
+
+/// Publishes one node's detections: remembers what it wrote, patches only changes, rate-limited.
+pub struct Publisher {
+    client: Client,
+    node: String,
+    manager: String,
+    limiter: RateLimiter,
+    published: HashMap<WorkloadKey, BTreeMap<String, String>>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("node", &self.node)
+            .field("manager", &self.manager)
+            .field("limiter", &self.limiter)
+            .field("published", &self.published.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    /// A publisher for `node` writing with the field manager `oneagent-k8s-node`.
+    pub fn new(client: Client, node: String, settings: &PublishSettings) -> Self {
+        Self {
+            client,
+            node,
+            manager: node_field_manager(),
+            limiter: RateLimiter::new(settings.max_patches_per_sec),
+            published: HashMap::new(),
+        }
+    }
+
+    /// One round: the daemon's processes and this node's pods → patches for what changed.
+    pub async fn round(&mut self, agent: &Agent1Proxy<'_>) -> Result<Round, Error> {
+        let processes = agent.processes().await?;
+        let pods_api: Api<Pod> = Api::all(self.client.clone());
+        let pods = pods_api
+            .list(&ListParams::default().fields(&format!("spec.nodeName={}", self.node)))
+            .await?
+            .items;
+        let lookup = owner_lookup(&self.client, &pods).await;
+        let mut round = Round::default();
+        for (key, detected) in group(&processes, &pods, &lookup) {
+            if self.published.get(&key) == Some(&detected) {
+                round.unchanged += 1;
+                continue;
+            }
+            let at = self.limiter.reserve(Instant::now());
+            tokio::time::sleep_until(at.into()).await;
+            match publish(&self.client, &self.manager, &key, &detected).await {
+                Ok(()) => {
+                    tracing::info!(kind = %key.0, namespace = %key.1, workload = %key.2, "Published detections");
+                    self.published.insert(key, detected);
+                    round.published += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(kind = %key.0, namespace = %key.1, workload = %key.2, error = %e, "Publishing detections failed");
+                    round.failed += 1;
+                }
+            }
+        }
+        Ok(round)
+    }
+}
+
+/// The field manager of every node's detections.
+pub fn node_field_manager() -> String {
+    format!("{}-node", crate::FIELD_MANAGER)
+}
+
+/// Reads the daemon's processes on `bus` every `settings.interval` and publishes changed
+/// detections, forever.
+pub async fn run(
+    client: Client,
+    bus: zbus::Connection,
+    node: String,
+    settings: PublishSettings,
+) -> Result<(), Error> {
+    let agent = Agent1Proxy::new(&bus).await?;
+    let mut publisher = Publisher::new(client, node, &settings);
+    loop {
+        if let Err(e) = publisher.round(&agent).await {
             tracing::warn!(error = %e, "Reading detections failed");
         }
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(settings.interval).await;
     }
 }
 
@@ -281,6 +388,20 @@ mod tests {
         .into();
         assert_eq!(grouped.get(&key), Some(&want));
         assert_eq!(grouped.len(), 1);
+    }
+
+    #[test]
+    fn the_rate_limiter_spaces_events_evenly() {
+        let mut limiter = RateLimiter::new(4);
+        let t0 = Instant::now();
+        assert_eq!(limiter.reserve(t0), t0);
+        assert_eq!(limiter.reserve(t0), t0 + Duration::from_millis(250));
+        assert_eq!(limiter.reserve(t0), t0 + Duration::from_millis(500));
+        // After a quiet period the next event goes at once; no burst is saved up.
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(limiter.reserve(later), later);
+        assert_eq!(limiter.reserve(later), later + Duration::from_millis(250));
+        assert_eq!(RateLimiter::new(0).spacing, Duration::from_secs(1));
     }
 
     #[test]

@@ -9,6 +9,8 @@ mod support;
 
 mod controller;
 mod decide;
+mod detections;
 mod deviceplugin;
 mod manifests;
+mod rollout;
 mod webhook;

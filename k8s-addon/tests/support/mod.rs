@@ -2,6 +2,8 @@
 //! client.
 #![allow(dead_code)]
 
+pub mod apiserver;
+pub mod bus;
 pub mod client;
 
 use k8s_openapi::api::core::v1::Pod;
