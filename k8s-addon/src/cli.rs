@@ -14,6 +14,12 @@ use crate::webhook::{AppState, TlsFiles};
 use crate::{Error, cache, certs, controller, detections, deviceplugin, manifests, webhook};
 
 /// oneagent's Kubernetes add-on: mutating webhook, intent controller, device plugin.
+///
+/// Opted-in pods (label instrumentation.oneagent.io/enabled=true on the namespace or the
+/// workload) get tracing with no change to their image or manifests: the webhook computes a
+/// JSONPatch from the pod being created and its workload's intent, the device plugin mounts the
+/// node agent directory read-only at /var/oneagent, and the controller keeps the intent on the
+/// workloads without restarting anything. The webhook never denies a pod.
 #[derive(Debug, Parser)]
 #[command(name = "oneagent-k8s", version)]
 pub struct Cli {
@@ -43,37 +49,37 @@ pub enum Command {
     /// Generate a CA and a serving certificate for the webhook; print the caBundle.
     Certs {
         /// The webhook's Service name.
-        #[arg(long, default_value = manifests::WEBHOOK_SERVICE)]
+        #[arg(long, value_name = "NAME", default_value = manifests::WEBHOOK_SERVICE)]
         service: String,
         /// The Service's namespace.
-        #[arg(long, default_value = manifests::NAMESPACE)]
+        #[arg(long, value_name = "NAMESPACE", default_value = manifests::NAMESPACE)]
         namespace: String,
         /// Output directory (ca.crt, ca.key, tls.crt, tls.key).
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
     /// Restart the opted-in workloads of a namespace a few at a time.
     Rollout {
         /// The namespace.
-        #[arg(long)]
+        #[arg(long, value_name = "NAMESPACE")]
         namespace: String,
         /// Workloads restarting at once; the next starts when one has rolled out.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, value_name = "N", default_value_t = 2)]
         max_concurrent: usize,
         /// Seconds to wait for one workload to roll out.
-        #[arg(long, default_value_t = 600)]
+        #[arg(long, value_name = "SECS", default_value_t = 600)]
         timeout_secs: u64,
     },
     /// Write the Kubernetes manifests (packaging/k8s).
     Manifests {
         /// Output directory.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// The add-on image.
-        #[arg(long, default_value = manifests::IMAGE)]
+        #[arg(long, value_name = "IMAGE", default_value = manifests::IMAGE)]
         image: String,
         /// The node agent (oneagentd) image.
-        #[arg(long, default_value = manifests::NODE_IMAGE)]
+        #[arg(long, value_name = "IMAGE", default_value = manifests::NODE_IMAGE)]
         node_image: String,
     },
 }
@@ -82,19 +88,31 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct WebhookArgs {
     /// Listen address.
-    #[arg(long, default_value = "0.0.0.0:8443")]
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
     /// PEM certificate (reloaded when it changes).
-    #[arg(long, default_value = "/etc/oneagent-k8s/tls/tls.crt")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/oneagent-k8s/tls/tls.crt"
+    )]
     pub tls_cert: PathBuf,
     /// PEM private key (reloaded when it changes).
-    #[arg(long, default_value = "/etc/oneagent-k8s/tls/tls.key")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/oneagent-k8s/tls/tls.key"
+    )]
     pub tls_key: PathBuf,
     /// Seconds between checks of the TLS files.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub tls_poll_secs: u64,
     /// OTEL_EXPORTER_OTLP_ENDPOINT given to instrumented containers.
-    #[arg(long, default_value = "http://$(ONEAGENT_K8S_NODE_IP):4318")]
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://$(ONEAGENT_K8S_NODE_IP):4318"
+    )]
     pub otlp_endpoint: String,
 }
 
@@ -102,10 +120,10 @@ pub struct WebhookArgs {
 #[derive(Debug, Args)]
 pub struct ControllerArgs {
     /// Java agent kind written into intents (`opentelemetry` or `skywalking`).
-    #[arg(long, default_value = "opentelemetry")]
+    #[arg(long, value_name = "KIND", default_value = "opentelemetry")]
     pub agent: String,
     /// Seconds between crash-loop checks of an opted-in workload.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub recheck_secs: u64,
 }
 
@@ -113,22 +131,22 @@ pub struct ControllerArgs {
 #[derive(Debug, Args)]
 pub struct DevicePluginArgs {
     /// The kubelet's device plugin directory.
-    #[arg(long, default_value = deviceplugin::DEFAULT_DIR)]
+    #[arg(long, value_name = "DIR", default_value = deviceplugin::DEFAULT_DIR)]
     pub plugin_dir: PathBuf,
     /// The node's agent directory, mounted read-only at /var/oneagent.
-    #[arg(long, default_value = "/usr/lib/oneagent")]
+    #[arg(long, value_name = "DIR", default_value = manifests::NODE_AGENT_DIR)]
     pub agent_dir: PathBuf,
     /// Virtual devices advertised (instrumented containers per node).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = 100)]
     pub devices: usize,
     /// This node's name (enables publishing detections from oneagentd over D-Bus).
-    #[arg(long)]
+    #[arg(long, value_name = "NODE")]
     pub node_name: Option<String>,
     /// Seconds between reads of oneagentd's detections.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub detections_interval_secs: u64,
     /// At most this many detection patches a second (across workloads).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, value_name = "N", default_value_t = 5)]
     pub detections_max_patches_per_sec: u32,
 }
 

@@ -10,7 +10,8 @@
 //!   node agents' `instrumentation.oneagent.io/detected`, the crash-loop guard and `rollout`.
 //! * [`deviceplugin`] — registers `oneagent.io/agents` with the kubelet (v1beta1) and mounts the
 //!   agent directory read-only; [`detections`] publishes the node daemon's detections.
-//! * [`certs`] — a CA and a serving certificate per install; [`manifests`] — `packaging/k8s/`.
+//! * [`certs`] — a CA and a serving certificate per install; [`manifests`] — `packaging/k8s/`;
+//!   [`manpage`] — `oneagent-k8s(8)`.
 #![forbid(unsafe_code)]
 
 pub mod admission;
@@ -24,6 +25,7 @@ pub mod deviceplugin;
 mod error;
 pub mod intent;
 pub mod manifests;
+pub mod manpage;
 pub mod metrics;
 pub mod owner;
 pub mod webhook;

@@ -11,6 +11,7 @@ mod controller;
 mod decide;
 mod detections;
 mod deviceplugin;
+mod docs;
 mod manifests;
 mod rollout;
 mod webhook;

@@ -186,6 +186,11 @@ def deb_contents(deb):
             check(f.readline().startswith("#compdef oneagentctl"), "zsh completion")
         k8s = os.path.exists(os.path.join(root, "usr/bin/oneagent-k8s"))
         print(f"    oneagent-k8s in the package: {'yes' if k8s else 'no (not in the workspace)'}")
+        k8s_man = os.path.join(root, "usr/share/man/man8/oneagent-k8s.8.gz")
+        check(os.path.exists(k8s_man) == k8s, "oneagent-k8s(8) ships exactly with oneagent-k8s")
+        if k8s:
+            with gzip.open(k8s_man, "rt") as f:
+                check("rollout" in f.read(), "oneagent-k8s(8) lacks rollout")
     finally:
         shutil.rmtree(root)
 
