@@ -75,12 +75,19 @@ pub enum Command {
         /// Output directory.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// The add-on image.
-        #[arg(long, value_name = "IMAGE", default_value = manifests::IMAGE)]
-        image: String,
-        /// The node agent (oneagentd) image.
-        #[arg(long, value_name = "IMAGE", default_value = manifests::NODE_IMAGE)]
-        node_image: String,
+        /// Registry (repository prefix) of the images: REGISTRY/oneagent-k8s:TAG and
+        /// REGISTRY/oneagentd:TAG, as packaging/k8s/build-images builds them.
+        #[arg(long, value_name = "REGISTRY", default_value = manifests::REGISTRY)]
+        registry: String,
+        /// Tag of the images.
+        #[arg(long, value_name = "TAG", default_value = manifests::TAG)]
+        tag: String,
+        /// The add-on image, instead of REGISTRY/oneagent-k8s:TAG.
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
+        /// The node agent (oneagentd) image, instead of REGISTRY/oneagentd:TAG.
+        #[arg(long, value_name = "IMAGE")]
+        node_image: Option<String>,
     },
 }
 
@@ -293,11 +300,18 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Manifests {
             out,
+            registry,
+            tag,
             image,
             node_image,
         } => {
+            let defaults = manifests::Images::new(&registry, &tag);
+            let images = manifests::Images {
+                addon: image.unwrap_or(defaults.addon),
+                node: node_image.unwrap_or(defaults.node),
+            };
             std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-            for (name, contents) in manifests::render(&image, &node_image) {
+            for (name, contents) in manifests::render(&images) {
                 let path = out.join(name);
                 std::fs::write(&path, contents).map_err(|e| Error::io(&path, e))?;
             }

@@ -100,10 +100,12 @@ Restart the opted\-in workloads of a namespace, two at a time:
 oneagent\-k8s rollout \-\-namespace shop \-\-max\-concurrent 2
 .EE
 .PP
-Manifests for your registry:
+Manifests for images built and pushed with
+.B packaging/k8s/build\-images
+to your registry:
 .PP
 .EX
-oneagent\-k8s manifests \-\-out k8s/ \-\-image registry.example.com/oneagent/oneagent\-k8s:0.1.0
+oneagent\-k8s manifests \-\-out k8s/ \-\-registry registry.example.com/oneagent \-\-tag 0.1.0
 .EE
 .SH "SEE ALSO"
 .BR oneagentd (8),

@@ -1,7 +1,7 @@
 //! The committed manifests in packaging/k8s match their source, and hold the contracts.
 use std::path::PathBuf;
 
-use oneagent_k8s::manifests::{self, IMAGE, NODE_IMAGE};
+use oneagent_k8s::manifests::{self, Images};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../packaging/k8s")
@@ -9,7 +9,7 @@ fn dir() -> PathBuf {
 
 #[test]
 fn committed_manifests_do_not_drift() {
-    let rendered = manifests::render(IMAGE, NODE_IMAGE);
+    let rendered = manifests::render(&Images::default());
     for (name, contents) in &rendered {
         let path = dir().join(name);
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
@@ -32,7 +32,7 @@ fn committed_manifests_do_not_drift() {
 
 #[test]
 fn webhook_configuration_contract() {
-    let docs = manifests::documents(IMAGE, NODE_IMAGE);
+    let docs = manifests::documents(&Images::default());
     let cfg = docs
         .iter()
         .find(|d| d["kind"] == "MutatingWebhookConfiguration")
@@ -74,7 +74,7 @@ fn yaml_round_trips_through_python() {
         .spawn()
         .and_then(|mut child| {
             use std::io::Write as _;
-            let all: String = manifests::render(IMAGE, NODE_IMAGE)
+            let all: String = manifests::render(&Images::default())
                 .into_iter()
                 .map(|(_, c)| c)
                 .collect::<Vec<_>>()
@@ -90,7 +90,7 @@ fn yaml_round_trips_through_python() {
         return;
     }
     let parsed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(parsed, manifests::documents(IMAGE, NODE_IMAGE));
+    assert_eq!(parsed, manifests::documents(&Images::default()));
 }
 
 fn container<'a>(pod_spec: &'a serde_json::Value, list: &str, name: &str) -> &'a serde_json::Value {
@@ -104,7 +104,7 @@ fn container<'a>(pod_spec: &'a serde_json::Value, list: &str, name: &str) -> &'a
 
 #[test]
 fn the_node_agent_directory_is_the_same_everywhere() {
-    let docs = manifests::documents(IMAGE, NODE_IMAGE);
+    let docs = manifests::documents(&Images::default());
     let ds = docs.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
     let spec = &ds["spec"]["template"]["spec"];
     let volume = spec["volumes"]
@@ -151,7 +151,7 @@ fn the_node_agent_directory_is_the_same_everywhere() {
     assert_eq!(plugin_default.container_agent_dir, "/var/oneagent");
     // The init container fills it from the node image.
     let init = container(spec, "initContainers", "install-agents");
-    assert_eq!(init["image"], NODE_IMAGE);
+    assert_eq!(init["image"], Images::default().node);
     assert_eq!(init["command"][0], manifests::INSTALL_SCRIPT);
     let target = init["command"][1].as_str().unwrap();
     assert!(

@@ -12,6 +12,7 @@ mod decide;
 mod detections;
 mod deviceplugin;
 mod docs;
+mod images;
 mod manifests;
 mod rollout;
 mod webhook;
