@@ -454,22 +454,38 @@ class Inside:
                     env={"PATH": os.environ.get("PATH", PATH_ENV)}, timeout=30)
         if probe.returncode != 0:
             raise Skip("PyPI is not reachable from this host")
+        # As on a host: the daemon runs (its snapshot says no Python agent yet) while the agent
+        # is installed.
+        self.start_daemon()
+        try:
+            self.install_python_with_daemon_running()
+        finally:
+            self.stop_daemon()
+
+    def install_python_with_daemon_running(self):
         t0 = time.monotonic()
-        p = run(["/usr/bin/oneagentctl", "agents", "install", "python"], timeout=300,
-                env={"PATH": os.environ.get("PATH", PATH_ENV)})
-        check(p.returncode == 0, p.stdout[-3000:] + p.stderr)
+        installed = run(["/usr/bin/oneagentctl", "agents", "install", "python"], timeout=300,
+                        env={"PATH": os.environ.get("PATH", PATH_ENV)})
+        out = installed.stdout
+        check(installed.returncode == 0, out[-3000:] + installed.stderr)
         print(f"    real `oneagentctl agents install python` from PyPI: {time.monotonic() - t0:.1f}s")
-        check("==> [4/4] moving into place: /usr/lib/oneagent/agents/python" in p.stdout, p.stdout[-2000:])
-        check("installed the Python agent: opentelemetry-distro" in p.stdout, p.stdout[-2000:])
+        check("==> [4/4] moving into place: /usr/lib/oneagent/agents/python" in out, out[-2000:])
+        check("installed the Python agent: opentelemetry-distro" in out, out[-2000:])
         base = "/usr/lib/oneagent/agents/python"
         check(os.path.isfile(f"{base}/opentelemetry/instrumentation/auto_instrumentation/sitecustomize.py"), "no sitecustomize")
         check(os.path.isfile(f"{base}/.oneagent-install.json"), "no stamp")
         check(not glob.glob("/usr/lib/oneagent/agents/.python.oneagent-*"), "leftover staging dir")
         p = run(["/usr/bin/oneagentctl", "--json", "explain", "--", "python3", "/srv/app.py"], check_rc=0)
         check(not any(a.get("language") == "python" for a in json.loads(p.stdout)["agent_problems"]), p.stdout)
-        # What the package is for: a Python program started plainly (no variable of ours, no
-        # configuration) loads the agent just installed, through the preload entry and the
-        # snapshot the installed daemon left behind.
+        # What the package is for: `sudo oneagentctl reload`, as the install summary says, makes
+        # the daemon re-check its agents and rewrite the snapshot; then a Python program started
+        # plainly (no variable of ours, no configuration) loads the agent.
+        check("sudo oneagentctl reload" in out, out[-2000:])
+        r = self.ctl("reload")
+        check(r.returncode == 0, r.stdout + r.stderr)
+        self.shop_gets_the_agent(base)
+
+    def shop_gets_the_agent(self, base):
         app = os.path.join(self.tmp, "shop.py")
         with open(app, "w") as f:
             f.write("import os, sys\n"
