@@ -277,22 +277,24 @@ impl Shared {
         if dir.as_os_str().is_empty() {
             return;
         }
-        let library = dir.join(crate::injection::snapshot::LIBRARY_FILE);
-        if !library.is_file() {
-            tracing::warn!(
-                library = %library.display(),
-                "The node agent directory has no preload library; containers get no agents until it is installed"
-            );
-        }
         let result = std::fs::create_dir_all(dir)
             .map_err(|e| Error::io("creating node agent directory", dir, e))
             .and_then(|()| crate::injection::snapshot::compile_for_containers(config, policy, dir))
             .and_then(|bytes| crate::injection::snapshot::write(dir, &bytes));
         match result {
-            Ok(true) => tracing::info!(
-                path = %dir.join(crate::injection::snapshot::SNAPSHOT_FILE).display(),
-                "Container preload snapshot written"
-            ),
+            Ok(true) => {
+                tracing::info!(
+                    path = %dir.join(crate::injection::snapshot::SNAPSHOT_FILE).display(),
+                    "Container preload snapshot written"
+                );
+                let library = dir.join(crate::injection::snapshot::LIBRARY_FILE);
+                if !library.is_file() {
+                    tracing::warn!(
+                        library = %library.display(),
+                        "The node agent directory has no preload library; containers get no agents until it is installed"
+                    );
+                }
+            }
             Ok(false) => {}
             Err(e) => tracing::error!(
                 error = %e,
