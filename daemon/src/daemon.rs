@@ -827,20 +827,7 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     }
 
     notify::status("Connecting to the system bus");
-    // The object is registered before the name is requested (the builder does it in this order),
-    // so nobody can see the name without the object behind it.
-    let conn = zbus::connection::Builder::system()
-        .serve_at(OBJECT_PATH, Agent1::new(shared.clone()))
-        .name(BUS_NAME)
-        // zbus allows replacement by default: a second daemon would silently steal the name.
-        .allow_name_replacements(false)
-        .replace_existing_names(false)
-        .build()
-        .await
-        .map_err(|source| Error::Bus {
-            action: "connecting to the system bus and owning io.oneagent.Agent1",
-            source,
-        })?;
+    let conn = own_bus_name(&shared).await?;
     shared.set_state(DaemonState::Running);
     tracing::info!(name = BUS_NAME, version = crate::VERSION, "Ready");
     notify::ready("Running");
@@ -1013,4 +1000,57 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     drop(conn);
     tracing::info!("Stopped");
     Ok(())
+}
+
+/// How long to wait between attempts to own the bus name while the bus's policy refuses it.
+const POLICY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Connects to the system bus, serves the object and owns [`BUS_NAME`]. The object is registered
+/// before the name is requested (the builder does it in this order), so nobody can see the name
+/// without the object behind it. While the bus's policy refuses the name (`AccessDenied`: our
+/// policy file is not installed yet, as on a Kubernetes node where the DaemonSet's init container
+/// has just put it in the host's `/etc/dbus-1/system.d`), the bus is asked to reload its
+/// configuration (dbus-broker does not watch the directory) and the name is asked for again.
+async fn own_bus_name(shared: &Arc<Shared>) -> Result<zbus::Connection> {
+    let mut warned = false;
+    loop {
+        let result = zbus::connection::Builder::system()
+            .serve_at(OBJECT_PATH, Agent1::new(shared.clone()))
+            .name(BUS_NAME)
+            // zbus allows replacement by default: a second daemon would silently steal the name.
+            .allow_name_replacements(false)
+            .replace_existing_names(false)
+            .build()
+            .await;
+        let error = match result {
+            Ok(conn) => return Ok(conn),
+            Err(e) => e,
+        };
+        let denied = crate::dbus::remote_error(&error)
+            .is_some_and(|(name, _)| name == "org.freedesktop.DBus.Error.AccessDenied");
+        if !denied {
+            return Err(Error::Bus {
+                action: "connecting to the system bus and owning io.oneagent.Agent1",
+                source: error,
+            });
+        }
+        if !warned {
+            warned = true;
+            tracing::warn!(
+                name = BUS_NAME,
+                error = %error,
+                policy = "/usr/share/dbus-1/system.d/io.oneagent.Agent1.conf",
+                "The system bus refuses our name: its policy for io.oneagent.Agent1 is not installed \
+                 or not loaded. Asking the bus to reload its configuration and trying again every 2 s"
+            );
+            notify::status("Waiting for the D-Bus policy of io.oneagent.Agent1");
+        }
+        if let Ok(conn) = zbus::Connection::system().await
+            && let Ok(bus) = zbus::fdo::DBusProxy::new(&conn).await
+            && let Err(e) = bus.reload_config().await
+        {
+            tracing::debug!(error = %e, "ReloadConfig failed");
+        }
+        tokio::time::sleep(POLICY_RETRY).await;
+    }
 }

@@ -283,16 +283,18 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                     "hostPID": true,
                     "tolerations": [{"operator": "Exists"}],
                     // The library and agents of the node image, installed into the node agent
-                    // directory by rename (running containers keep the files they mapped).
+                    // directory by rename (running containers keep the files they mapped), and
+                    // the D-Bus policy that lets oneagentd own its name on the host's bus.
                     "initContainers": [{
                         "name": "install-agents",
                         "image": node_image,
-                        "command": [INSTALL_SCRIPT, "/host-agents"],
+                        "command": [INSTALL_SCRIPT, "/host-agents", "/host-dbus-policy"],
                         "securityContext": {"allowPrivilegeEscalation": false,
                                             "runAsUser": 0,
                                             "readOnlyRootFilesystem": true,
                                             "capabilities": {"drop": ["ALL"]}},
-                        "volumeMounts": [{"name": "agents", "mountPath": "/host-agents"}],
+                        "volumeMounts": [{"name": "agents", "mountPath": "/host-agents"},
+                                         {"name": "dbus-policy", "mountPath": "/host-dbus-policy"}],
                     }],
                     "containers": [
                         {
@@ -339,6 +341,7 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                         host("run", "/run/oneagent", "DirectoryOrCreate"),
                         {"name": "config", "configMap": {"name": NODE_CONFIG}},
                         host("dbus", "/run/dbus", "Directory"),
+                        host("dbus-policy", "/etc/dbus-1/system.d", "DirectoryOrCreate"),
                         host("varlog", "/var/log", "Directory"),
                         host("device-plugins", "/var/lib/kubelet/device-plugins", "Directory"),
                     ],

@@ -227,3 +227,45 @@ fn install_node_agents_replaces_files_by_rename_and_keeps_the_snapshot() {
     std::fs::remove_file(image.join("liboneagent_preload.so")).unwrap();
     assert!(!run().status.success());
 }
+
+/// The init container also installs the D-Bus policy into the host's `/etc/dbus-1/system.d`
+/// (mounted), by rename, only when it changed; the shipped file is what the image carries.
+#[test]
+fn install_node_agents_installs_the_dbus_policy() {
+    let script = dir().join("install-node-agents.sh");
+    let shipped = dir().join("../../systemd/io.oneagent.Agent1.conf");
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("image");
+    std::fs::create_dir_all(&image).unwrap();
+    std::fs::write(image.join("liboneagent_preload.so"), b"library").unwrap();
+    let policy_dir = tmp.path().join("system.d");
+    let run = |policy: &std::path::Path| {
+        std::process::Command::new("sh")
+            .arg(&script)
+            .arg(tmp.path().join("node"))
+            .arg(&policy_dir)
+            .env("ONEAGENT_IMAGE_AGENTS", &image)
+            .env("ONEAGENT_IMAGE_POLICY", policy)
+            .output()
+            .unwrap()
+    };
+    let out = run(&shipped);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed = policy_dir.join("io.oneagent.Agent1.conf");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(&shipped).unwrap()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("updated the D-Bus policy"));
+    let out = run(&shipped);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("D-Bus policy"));
+    let names: Vec<_> = std::fs::read_dir(&policy_dir).unwrap().collect();
+    assert_eq!(names.len(), 1, "temporary files left: {names:?}");
+    // An image without the policy file is refused rather than half-installed.
+    assert!(!run(&tmp.path().join("missing.conf")).status.success());
+}

@@ -245,3 +245,29 @@ fn second_daemon_on_the_same_bus_fails_cleanly() {
     let err = second.stderr_text();
     assert!(err.contains("io.oneagent.Agent1"), "{err}");
 }
+
+/// On a Kubernetes node the DaemonSet's init container installs our D-Bus policy into the host's
+/// `/etc/dbus-1/system.d` just before the daemon starts: while the bus refuses the name, the
+/// daemon says so, asks the bus to reload its configuration and tries again, and becomes ready
+/// once the policy is there — it does not exit.
+#[test]
+fn waits_for_the_bus_policy_instead_of_exiting() {
+    let bus = TestBus::start(Policy::Missing);
+    let mut daemon = DaemonSetup::new(&bus).spawn();
+    daemon.wait_for(
+        "STATUS=Waiting for the D-Bus policy of io.oneagent.Agent1",
+        Duration::from_secs(10),
+    );
+    let out = bus.ctl(None, &["status"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "not running yet: {}",
+        stderr(&out)
+    );
+    assert!(daemon.is_running(), "the daemon exited without the policy");
+    bus.install_policy();
+    daemon.wait_for("READY=1", Duration::from_secs(15));
+    let out = bus.ctl(None, &["status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -40,6 +40,8 @@ pub enum Policy {
     Shipped,
     /// Everyone may call everything: proves the daemon's own uid check.
     Permissive,
+    /// None of ours: the bus refuses our name until the test installs the policy.
+    Missing,
 }
 
 /// A private dbus-daemon configured like the system bus.
@@ -68,6 +70,7 @@ impl TestBus {
                 assert_ne!(open, text, "policy file has no default context");
                 std::fs::write(policy_dir.join("io.oneagent.Agent1.conf"), open).unwrap();
             }
+            Policy::Missing => {}
         }
         // Lets root own systemd's name, as systemd's own policy file does, for the fake manager.
         std::fs::write(
@@ -99,6 +102,15 @@ impl TestBus {
             dir,
             address: format!("unix:path={}", socket.display()),
         }
+    }
+
+    /// Installs the shipped policy file into the bus's policy directory (by rename, as the
+    /// Kubernetes node's init container does).
+    pub fn install_policy(&self) {
+        let dir = self.dir.path().join("system.d");
+        let tmp = dir.join(".io.oneagent.Agent1.conf.tmp");
+        std::fs::copy(repo().join("systemd/io.oneagent.Agent1.conf"), &tmp).unwrap();
+        std::fs::rename(&tmp, dir.join("io.oneagent.Agent1.conf")).unwrap();
     }
 
     /// Runs oneagentctl as root (`uid = None`) or as another uid, on this bus.
@@ -334,6 +346,11 @@ impl Daemon {
         self.signal(nix::sys::signal::Signal::SIGTERM);
         let status = wait_timeout(&mut self.child, Duration::from_secs(10));
         (status, t0.elapsed())
+    }
+
+    /// Whether the daemon process is still alive.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn stderr_text(mut self) -> String {
