@@ -207,9 +207,10 @@ impl std::fmt::Debug for Context {
 
 /// Brings one workload's intent annotation in line with [`desired_intent`].
 pub async fn reconcile<K: Workload>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = obj
-        .namespace()
-        .ok_or_else(|| Error::Invalid(format!("{} without namespace", K::KIND)))?;
+    let ns = obj.namespace().ok_or(Error::MissingField {
+        kind: K::KIND.as_str(),
+        field: "metadata.namespace",
+    })?;
     let name = obj.name_any();
     let ns_labels = ctx.lookup.namespace_labels(&ns);
     let meta = obj.meta();
@@ -371,10 +372,12 @@ async fn restart_and_wait<K: Workload>(
             return Ok(());
         }
         if start.elapsed() > options.timeout {
-            return Err(Error::Timeout(format!(
-                "rollout of {} {ns}/{name}",
-                K::KIND
-            )));
+            return Err(Error::RolloutTimeout {
+                kind: K::KIND.as_str(),
+                namespace: ns.to_owned(),
+                name: name.to_owned(),
+                after: options.timeout,
+            });
         }
     }
 }

@@ -12,9 +12,16 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
-    /// TLS material is unusable.
-    #[error("TLS: {0}")]
-    Tls(String),
+    /// TLS material is unusable (unreadable, not PEM, no key, key and certificate mismatch).
+    #[error("TLS certificate {cert} / key {key}: {source}")]
+    Tls {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// What rustls or the file system said.
+        source: std::io::Error,
+    },
     /// Certificate generation failed.
     #[error("certificate generation: {0}")]
     Certs(#[from] rcgen::Error),
@@ -34,11 +41,25 @@ pub enum Error {
     #[error("D-Bus: {0}")]
     Dbus(#[from] zbus::Error),
     /// An object lacks something it must have.
-    #[error("invalid object: {0}")]
-    Invalid(String),
-    /// A rollout did not finish in time.
-    #[error("timed out: {0}")]
-    Timeout(String),
+    #[error("invalid object: {kind} without {field}")]
+    MissingField {
+        /// The object's kind (`Deployment`).
+        kind: &'static str,
+        /// What it lacks (`metadata.namespace`).
+        field: &'static str,
+    },
+    /// A workload's rollout did not finish in time.
+    #[error("timed out after {}s waiting for the rollout of {kind} {namespace}/{name}", .after.as_secs())]
+    RolloutTimeout {
+        /// The workload's kind.
+        kind: &'static str,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// How long it was given.
+        after: std::time::Duration,
+    },
 }
 
 impl From<tonic::Status> for Error {
@@ -52,15 +73,15 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::Io { .. } => "io",
-            Self::Tls(_) => "tls",
+            Self::Tls { .. } => "tls",
             Self::Certs(_) => "certs",
             Self::Kube(_) => "kube",
             Self::Json(_) => "json",
             Self::Grpc(_) => "grpc",
             Self::Transport(_) => "transport",
             Self::Dbus(_) => "dbus",
-            Self::Invalid(_) => "invalid",
-            Self::Timeout(_) => "timeout",
+            Self::MissingField { .. } => "invalid",
+            Self::RolloutTimeout { .. } => "timeout",
         }
     }
 

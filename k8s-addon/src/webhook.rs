@@ -150,7 +150,11 @@ pub async fn serve(
     install_crypto_provider();
     let config = RustlsConfig::from_pem_file(&files.cert, &files.key)
         .await
-        .map_err(|e| Error::Tls(format!("{}: {e}", files.cert.display())))?;
+        .map_err(|source| Error::Tls {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+            source,
+        })?;
     let reload = tokio::spawn(watch_tls(config.clone(), files, state.metrics.clone()));
     let handle = axum_server::Handle::new();
     let h = handle.clone();

@@ -205,7 +205,7 @@ async fn a_workload_that_never_rolls_out_times_out_and_stops_the_rollout() {
     let err = controller::rollout(&api.client(), "shop", &opts)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Timeout(_)), "{err}");
+    assert!(matches!(err, Error::RolloutTimeout { .. }), "{err}");
     assert!(err.to_string().contains("shop/a"), "{err}");
     let patches = restarts(&api.requests());
     assert_eq!(
