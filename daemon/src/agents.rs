@@ -1203,8 +1203,8 @@ pub fn render_summary(s: &InstallSummary) -> String {
     if s.configured {
         text.push_str(&format!(
             "    {what} processes get it from their next start once the daemon has re-checked its \
-             agents: `sudo oneagentctl reload`; `oneagentctl pending` lists running processes that \
-             would gain it.\n"
+             agents (a running oneagentd is asked to, else `sudo oneagentctl reload`); \
+             `oneagentctl pending` lists running processes that would gain it.\n"
         ));
     } else {
         let key = match s.language.as_str() {

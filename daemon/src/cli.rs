@@ -143,7 +143,8 @@ pub enum AgentsAction {
     /// one release, into `[agents] python`. Node.js: `npm install --prefix` of
     /// @opentelemetry/auto-instrumentations-node and @opentelemetry/api into the directory of
     /// `[agents] nodejs`, plus that file (register.js), which requires the package's register
-    /// entry point.
+    /// entry point. A running oneagentd is then asked to re-check its agents (a reload), so
+    /// processes get the agent from their next start.
     Install {
         /// python or nodejs.
         language: AgentLanguage,

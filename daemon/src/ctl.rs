@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::cli::{CtlArgs, CtlCommand, PreloadAction, Shell, exit};
+use crate::cli::{AgentsAction, CtlArgs, CtlCommand, PreloadAction, Shell, exit};
 use crate::dbus::{Agent1Proxy, AgentError, BUS_NAME, StatusReport};
 use crate::explain::ExplainReport;
 use crate::inventory::ProcessEntry;
@@ -103,13 +103,43 @@ async fn connect() -> Result<Agent1Proxy<'static>, CtlFailure> {
     }
 }
 
+/// After a successful `agents install`, a running daemon re-checks its agents at once: its
+/// snapshot said the agent was missing, so without a reload no process would get it. Best
+/// effort: with no daemon, or without the right to reload, the summary's `sudo oneagentctl
+/// reload` stands. JSON output stays the install summary alone.
+async fn reload_after_install(json: bool, out: &mut dyn Write) {
+    let Ok(proxy) = connect().await else {
+        return;
+    };
+    let line = match proxy.reload().await {
+        Ok(generation) => format!(
+            "    oneagentd re-checked its agents (configuration generation {generation}): \
+             processes get the agent from their next start.\n"
+        ),
+        Err(e) => format!(
+            "    oneagentd did not reload ({}); run `sudo oneagentctl reload`.\n",
+            classify("reload", e).message
+        ),
+    };
+    if !json {
+        let _ = out.write_all(line.as_bytes());
+    }
+}
+
 /// Runs one oneagentctl invocation, writing its output to `out`.
 pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
     let json = args.json;
     let write_err =
         |e: std::io::Error| CtlFailure::new(exit::FAILED, format!("writing output: {e}"));
     match args.command {
-        CtlCommand::Agents { action } => crate::agents::run(action, json, out),
+        CtlCommand::Agents { action } => {
+            let installs = matches!(action, AgentsAction::Install { .. });
+            crate::agents::run(action, json, out)?;
+            if installs {
+                reload_after_install(json, out).await;
+            }
+            Ok(())
+        }
         CtlCommand::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = CtlArgs::command();
