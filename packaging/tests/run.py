@@ -464,8 +464,9 @@ class Inside:
 
     def install_python_with_daemon_running(self):
         t0 = time.monotonic()
+        # The daemon listens on the test's private bus: the CLI finds it as it would the system bus.
         installed = run(["/usr/bin/oneagentctl", "agents", "install", "python"], timeout=300,
-                        env={"PATH": os.environ.get("PATH", PATH_ENV)})
+                        env={"PATH": os.environ.get("PATH", PATH_ENV), "DBUS_SYSTEM_BUS_ADDRESS": self.bus})
         out = installed.stdout
         check(installed.returncode == 0, out[-3000:] + installed.stderr)
         print(f"    real `oneagentctl agents install python` from PyPI: {time.monotonic() - t0:.1f}s")
