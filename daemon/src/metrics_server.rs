@@ -135,30 +135,20 @@ pub fn render(shared: &Shared) -> String {
             );
         }
         let metrics = logs.metrics.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(
-            text,
-            "# HELP oneagent_log_lines_total Log records per service.\n# TYPE oneagent_log_lines_total counter"
+        per_service(
+            &mut text,
+            &metrics.services,
+            "oneagent_log_lines_total",
+            "Log records per service.",
+            |c| c.lines,
         );
-        for (svc, c) in &metrics.services {
-            let _ = writeln!(
-                text,
-                "oneagent_log_lines_total{{service=\"{}\"}} {}",
-                escape(svc),
-                c.lines
-            );
-        }
-        let _ = writeln!(
-            text,
-            "# HELP oneagent_log_bytes_total Log bytes per service.\n# TYPE oneagent_log_bytes_total counter"
+        per_service(
+            &mut text,
+            &metrics.services,
+            "oneagent_log_bytes_total",
+            "Log bytes per service.",
+            |c| c.bytes,
         );
-        for (svc, c) in &metrics.services {
-            let _ = writeln!(
-                text,
-                "oneagent_log_bytes_total{{service=\"{}\"}} {}",
-                escape(svc),
-                c.bytes
-            );
-        }
         let _ = writeln!(
             text,
             "# HELP oneagent_log_severity_lines_total Log records per service and severity.\n# TYPE oneagent_log_severity_lines_total counter"
@@ -189,20 +179,30 @@ pub fn render(shared: &Shared) -> String {
                 );
             }
         }
-        let _ = writeln!(
-            text,
-            "# HELP oneagent_log_sampled_out_total Log records dropped by the per-service rate limit.\n# TYPE oneagent_log_sampled_out_total counter"
+        per_service(
+            &mut text,
+            &metrics.services,
+            "oneagent_log_sampled_out_total",
+            "Log records dropped by the per-service rate limit.",
+            |c| c.sampled_out,
         );
-        for (svc, c) in &metrics.services {
-            let _ = writeln!(
-                text,
-                "oneagent_log_sampled_out_total{{service=\"{}\"}} {}",
-                escape(svc),
-                c.sampled_out
-            );
-        }
     }
     text
+}
+
+/// One counter family with a `service` label: its HELP and TYPE lines, then one sample per
+/// service.
+fn per_service(
+    text: &mut String,
+    services: &std::collections::BTreeMap<String, crate::logs::metrics::ServiceCounters>,
+    name: &str,
+    help: &str,
+    value: impl Fn(&crate::logs::metrics::ServiceCounters) -> u64,
+) {
+    let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (svc, c) in services {
+        let _ = writeln!(text, "{name}{{service=\"{}\"}} {}", escape(svc), value(c));
+    }
 }
 
 /// Serves `/metrics` on `listener` until the task is dropped.
