@@ -37,14 +37,16 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            tracing::error!(error = %e, "Cannot start the async runtime");
+            tracing::error!(error = %e, "Cannot start the async runtime: {e}");
             return ExitCode::from(daemon_exit::FAILED);
         }
     };
     match runtime.block_on(daemon::run(paths, log)) {
         Ok(()) => ExitCode::from(daemon_exit::OK),
         Err(e) => {
-            tracing::error!(error = %e, "oneagentd failed");
+            // The reason in the message itself: `systemctl status` and `journalctl -u` show
+            // only the message, not the fields.
+            tracing::error!(error = %e, "oneagentd failed: {e}");
             ExitCode::from(match e {
                 Error::ConfigParse { .. } | Error::ConfigValue { .. } => daemon_exit::CONFIG,
                 Error::Database { .. } | Error::SchemaTooNew { .. } | Error::Io { .. } => {
