@@ -8,8 +8,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use oneagent_preload_core::{
-    ByteList, ExeFacts, JavaAgentKind as CoreJavaAgent, Language, LanguageSet, Policy,
-    ProcessInput, decide,
+    ByteList, ExeFacts, JavaAgentKind as CoreJavaAgent, Language, LanguageSet, OwnAgents, Policy,
+    ProcessInput, decide, dotnet_app,
 };
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +70,9 @@ pub struct OwnedPolicy {
     disabled: Vec<u8>,
     enabled_services: Vec<u8>,
     skip_executables: Vec<u8>,
+    /// Our agents' exact paths (java, skywalking, python, nodejs, dotnet), as the snapshot has
+    /// them: `already_injected` means exactly these paths.
+    own_agents: [String; 5],
     /// Agents that are configured but cannot be used, with the reason.
     pub agent_problems: Vec<AgentProblem>,
 }
@@ -202,6 +205,14 @@ impl OwnedPolicy {
                     .map(|r| r.scope.as_bytes()),
             ),
             skip_executables: nul_join(skip_executables.iter().map(|s| s.as_bytes())),
+            own_agents: [
+                &config.agents.java,
+                &config.agents.java_skywalking,
+                &config.agents.python,
+                &config.agents.nodejs,
+                &config.agents.dotnet,
+            ]
+            .map(|p| p.display().to_string()),
             agent_problems,
         }
     }
@@ -216,6 +227,13 @@ impl OwnedPolicy {
             enabled_services: ByteList::nul(&self.enabled_services),
             skip_executables: ByteList::nul(&self.skip_executables),
             own_agent_marker: self.marker.as_bytes(),
+            own_agents: OwnAgents {
+                java: self.own_agents[0].as_bytes(),
+                skywalking: self.own_agents[1].as_bytes(),
+                python: self.own_agents[2].as_bytes(),
+                nodejs: self.own_agents[3].as_bytes(),
+                dotnet: self.own_agents[4].as_bytes(),
+            },
         }
     }
 
@@ -280,6 +298,10 @@ pub struct ProcessFacts {
     pub dotnet_apphost: bool,
     /// `name` of the nearest package.json of a Node script.
     pub package_json_name: Option<Vec<u8>>,
+    /// A .NET application's target framework, from its runtimeconfig.json.
+    pub dotnet_target: Option<Vec<u8>>,
+    /// The .NET application's deps.json references OpenTelemetry packages.
+    pub dotnet_references_otel: bool,
     /// `/proc/PID/cgroup`.
     pub cgroup: Vec<u8>,
     /// The working directory.
@@ -319,6 +341,8 @@ pub fn evaluate(facts: &ProcessFacts, policy: &OwnedPolicy) -> Verdict {
             go_version: facts.go_version.as_deref(),
             dotnet_apphost: facts.dotnet_apphost,
             package_json_name: facts.package_json_name.as_deref(),
+            dotnet_target: facts.dotnet_target.as_deref(),
+            dotnet_references_otel: facts.dotnet_references_otel,
         },
         cgroup: &facts.cgroup,
         cwd: &facts.cwd,
@@ -361,6 +385,49 @@ pub fn enrich(facts: &mut ProcessFacts, elf_cache: &mut crate::elf_cache::ElfCac
     if facts.package_json_name.is_none() && !facts.cwd.is_empty() {
         facts.package_json_name = node_package_name(facts);
     }
+    dotnet_files(facts);
+}
+
+/// A .NET application's runtimeconfig.json (target framework) and deps.json (OpenTelemetry
+/// packages), read as the preload library reads them (paths relative to the process's cwd).
+fn dotnet_files(facts: &mut ProcessFacts) {
+    use std::os::unix::ffi::OsStrExt;
+    let is_dotnet = Path::new(std::ffi::OsStr::from_bytes(&facts.exe))
+        .file_name()
+        .is_some_and(|n| n == "dotnet")
+        || facts.dotnet_apphost;
+    if !is_dotnet {
+        return;
+    }
+    let Some(files) = dotnet_app::app_files(ByteList::nul(&facts.cmdline), &facts.exe) else {
+        return;
+    };
+    let resolve = |c_path: Option<&[u8]>| {
+        let path = c_path?.strip_suffix(b"\0")?;
+        let path = Path::new(std::ffi::OsStr::from_bytes(path));
+        Some(if path.is_relative() && !facts.cwd.is_empty() {
+            Path::new(std::ffi::OsStr::from_bytes(&facts.cwd)).join(path)
+        } else {
+            path.to_path_buf()
+        })
+    };
+    let mut buf = vec![0u8; 8192];
+    let read = |path: Option<PathBuf>, limit: u64| {
+        let mut out = Vec::new();
+        std::fs::File::open(path?)
+            .ok()?
+            .take(limit)
+            .read_to_end(&mut out)
+            .ok()?;
+        Some(out)
+    };
+    let runtimeconfig = read(resolve(files.runtimeconfig_path(&mut buf)), 1 << 20);
+    facts.dotnet_target = runtimeconfig
+        .as_deref()
+        .and_then(dotnet_app::target_framework)
+        .map(<[u8]>::to_vec);
+    facts.dotnet_references_otel = read(resolve(files.deps_path(&mut buf)), 16 << 20)
+        .is_some_and(|deps| dotnet_app::references_otel(&deps));
 }
 
 /// The `name` of the nearest package.json above a Node script given as the first argument that

@@ -36,10 +36,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
-use oneagent_preload_core::inject::{self, Context, DotnetRid, EnvLookup};
+use oneagent_preload_core::inject::{self, Context, DotnetDirs, DotnetRid, EnvLookup};
 use oneagent_preload_core::snapshot::SnapshotView;
 use oneagent_preload_core::{
-    ByteList, JavaAgentKind, Language, LanguageSet, NulList, Policy, ProcessInput,
+    ByteList, JavaAgentKind, Language, LanguageSet, NulList, OwnAgents, Policy, ProcessInput,
 };
 use serde_json::{Value, json};
 
@@ -583,6 +583,13 @@ fn direct_plan(
     let policy = Policy {
         java_agent,
         agents: LanguageSet::INJECTABLE,
+        own_agents: OwnAgents {
+            java: java_path.as_bytes(),
+            skywalking: sw_path.as_bytes(),
+            python: python.as_bytes(),
+            nodejs: node.as_bytes(),
+            dotnet: dotnet.as_bytes(),
+        },
         ..Policy::DEFAULT
     };
     let input = ProcessInput::new(ByteList::slices(argv), ByteList::slices(&entry_refs));
@@ -615,6 +622,9 @@ fn direct_plan(
         dotnet_rid: DotnetRid::current(false),
         // The variables are the pod's own configuration: children rightly inherit them.
         mark_inherited: false,
+        // The agent directory is mounted from the node, out of the webhook's sight: the packaged
+        // .NET agent ships both directories.
+        dotnet_dirs: DotnetDirs::BOTH,
     };
     let mut buf = vec![0u8; 64 * 1024];
     let plan = inject::plan(&decision, &snap, &ctx, env, &mut buf).map_err(|e| e.to_string())?;

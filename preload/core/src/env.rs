@@ -27,8 +27,48 @@ pub(crate) struct EnvView<'a> {
     pub django_settings_module: Option<&'a [u8]>,
     pub pm2_name: Option<&'a [u8]>,
     pub pm_exec_path: Option<&'a [u8]>,
+    pub otel_dotnet_auto_home: Option<&'a [u8]>,
+    pub ld_preload: Option<&'a [u8]>,
+    /// [`KILL_SWITCH`]'s value.
+    pub kill_switch: Option<&'a [u8]>,
+    /// The runtimes' own version variables, as official container images set them.
+    pub java_version: Option<&'a [u8]>,
+    pub node_version: Option<&'a [u8]>,
+    pub python_version: Option<&'a [u8]>,
+    pub dotnet_version: Option<&'a [u8]>,
+    pub ruby_version: Option<&'a [u8]>,
+    pub php_version: Option<&'a [u8]>,
+    /// The first documented variable of another vendor's agent (see [`crate::vendor`]) whose
+    /// vendor has not switched its agent off: `(name, vendor)`.
+    pub vendor_env: Option<(&'a [u8], &'static [u8])>,
     /// What an injected ancestor set ([`INJECTED_MARKER`]).
     pub inherited: Inherited<'a>,
+}
+
+/// The per-process kill switch: set to a true value, the preload library does nothing at all in
+/// that process (and `decide` says `opted-out`). See [`kill_switch_on`].
+pub const KILL_SWITCH: &str = "ONEAGENT_PRELOAD_DISABLE";
+
+/// Whether a value of [`KILL_SWITCH`] turns the library off. Unset, empty or blank, and the
+/// false spellings `0`, `false`, `no`, `off`, `n`, `f` (ASCII case and surrounding whitespace
+/// ignored) leave it on; every other value (`1`, `true`, `yes`, `on`, and anything unrecognised,
+/// since a kill switch must fail safe) turns it off.
+pub fn kill_switch_on(value: Option<&[u8]>) -> bool {
+    value.is_some_and(|v| !v.trim_ascii().is_empty() && !is_false(v))
+}
+
+/// The false spellings of a boolean variable: `0`, `false`, `no`, `off`, `n`, `f` (ASCII case and
+/// surrounding whitespace ignored).
+pub fn is_false(value: &[u8]) -> bool {
+    let v = value.trim_ascii();
+    [&b"0"[..], b"false", b"no", b"off", b"n", b"f"]
+        .iter()
+        .any(|f| v.eq_ignore_ascii_case(f))
+}
+
+/// Whether a value is unset, empty or only ASCII whitespace: a blank value counts as unset.
+pub fn is_blank(value: Option<&[u8]>) -> bool {
+    value.is_none_or(|v| v.trim_ascii().is_empty())
 }
 
 /// The variable the preload library sets beside the `OTEL_*` ones it chose for a process, naming
@@ -67,6 +107,26 @@ impl<'a> Inherited<'a> {
     }
 }
 
+/// Vendors whose off switch is set (at most 8 remembered; more is no realistic environment).
+#[derive(Default)]
+struct OffSwitches {
+    vendors: [&'static [u8]; 8],
+    len: usize,
+}
+
+impl OffSwitches {
+    fn push(&mut self, vendor: &'static [u8]) {
+        if let Some(slot) = self.vendors.get_mut(self.len) {
+            *slot = vendor;
+            self.len = self.len.saturating_add(1);
+        }
+    }
+
+    fn contains(&self, vendor: &[u8]) -> bool {
+        self.vendors.iter().take(self.len).any(|v| *v == vendor)
+    }
+}
+
 fn set<'a>(slot: &mut Option<&'a [u8]>, value: &'a [u8]) {
     if slot.is_none() {
         *slot = Some(value);
@@ -77,6 +137,7 @@ impl<'a> EnvView<'a> {
     pub(crate) fn scan(env: ByteList<'a>) -> Self {
         let mut v = Self::default();
         let mut marker = None;
+        let mut off = OffSwitches::default();
         for entry in env.iter().take(MAX_ENV) {
             let Some((key, value)) = split_once(entry, b'=') else {
                 continue;
@@ -100,9 +161,41 @@ impl<'a> EnvView<'a> {
                 b"name" => &mut v.pm2_name,
                 b"pm_exec_path" => &mut v.pm_exec_path,
                 b"ONEAGENT_INJECTED" => &mut marker,
-                _ => continue,
+                b"OTEL_DOTNET_AUTO_HOME" => &mut v.otel_dotnet_auto_home,
+                b"LD_PRELOAD" => &mut v.ld_preload,
+                b"ONEAGENT_PRELOAD_DISABLE" => &mut v.kill_switch,
+                b"JAVA_VERSION" => &mut v.java_version,
+                b"NODE_VERSION" => &mut v.node_version,
+                b"PYTHON_VERSION" => &mut v.python_version,
+                b"DOTNET_VERSION" => &mut v.dotnet_version,
+                b"RUBY_VERSION" => &mut v.ruby_version,
+                b"PHP_VERSION" => &mut v.php_version,
+                _ => {
+                    if let Some(vendor) = crate::vendor::off_switch(key, value) {
+                        off.push(vendor);
+                    } else if v.vendor_env.is_none()
+                        && !value.trim_ascii().is_empty()
+                        && let Some(vendor) = crate::vendor::env_signal(key)
+                    {
+                        v.vendor_env = Some((key, vendor));
+                    }
+                    continue;
+                }
             };
             set(slot, value);
+        }
+        if let Some((_, vendor)) = v.vendor_env
+            && off.contains(vendor)
+        {
+            // Rare: that vendor switched its agent off. Look for another vendor's signal.
+            v.vendor_env = env.iter().take(MAX_ENV).find_map(|entry| {
+                let (key, value) = split_once(entry, b'=')?;
+                let vendor = crate::vendor::env_signal(key)?;
+                (!value.trim_ascii().is_empty()
+                    && crate::vendor::off_switch(key, value).is_none()
+                    && !off.contains(vendor))
+                .then_some((key, vendor))
+            });
         }
         if let Some(marker) = marker {
             v.inherited = Inherited::parse(marker);

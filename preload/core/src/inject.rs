@@ -7,9 +7,13 @@
 //! # Rules
 //!
 //! * Values the user set are never replaced: list variables get our part appended or prepended,
-//!   other variables are set only when unset or empty.
+//!   other variables are set only when unset or empty. A blank value (only whitespace:
+//!   `NODE_OPTIONS='   '`) counts as unset, so no stray separator is left around ours.
 //! * Our own part already present (inherited from an injected parent, or set by hand) → that
-//!   variable is left alone; when the decision says our agent is already configured
+//!   variable is left alone. "Present" means a whole option token with our exact path
+//!   (`-javaagent:<jar>[=…]`, `--require <register.js>`/`-r`/`--require=`, the exact `PYTHONPATH`
+//!   or `DOTNET_*` entry), never a substring (`-Dbackup.agent=<jar>.bak` is not our agent) — the
+//!   same rules [`decide`](crate::decide) uses for [`Decision::already_injected`]; when the decision says our agent is already configured
 //!   ([`Decision::already_injected`]) no agent flag is added at all, but missing plain variables are
 //!   still filled in.
 //! * Java (OpenTelemetry): `JAVA_TOOL_OPTIONS` += ` -javaagent:<jar>` (never `JAVA_OPTS`, which
@@ -23,8 +27,12 @@
 //! * .NET: `CORECLR_ENABLE_PROFILING=1`, `CORECLR_PROFILER={918728DD-…}`,
 //!   `CORECLR_PROFILER_PATH=<home>/<rid>/OpenTelemetry.AutoInstrumentation.Native.so`,
 //!   `DOTNET_STARTUP_HOOKS`, `DOTNET_ADDITIONAL_DEPS`, `DOTNET_SHARED_STORE` (`:`-lists, ours
-//!   appended), `OTEL_DOTNET_AUTO_HOME`. Any profiler variable the user set (`CORECLR_*`,
-//!   `OTEL_DOTNET_AUTO_HOME`) that is not ours → [`PlanError::UserConfigured`]: we stand down.
+//!   appended after the user's entries, as the OpenTelemetry .NET auto-instrumentation's own
+//!   injectors compose them; the last two only when `<home>/AdditionalDeps` and `<home>/store`
+//!   exist, [`Context::dotnet_dirs`]), `OTEL_DOTNET_AUTO_HOME`. Any profiler variable the user
+//!   set (`CORECLR_*`, `OTEL_DOTNET_AUTO_HOME`) that is not ours → we stand down
+//!   ([`decide`](crate::decide) already says `other-agent`/`opted-out`; the plan refuses with
+//!   [`PlanError::UserConfigured`] as a second line).
 //! * OpenTelemetry agents: `OTEL_SERVICE_NAME` (unless the name came from the user),
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_METRICS_EXPORTER=none`, `OTEL_LOGS_EXPORTER=none`, and
 //!   `OTEL_RESOURCE_ATTRIBUTES` += `host.name`, `service.instance.id=<host>-<pid>`,
@@ -139,7 +147,31 @@ pub struct Context<'a> {
     /// Also set [`INJECTED_MARKER`](crate::INJECTED_MARKER) (the preload library, whose values
     /// children inherit; not the webhook, whose values are the pod's own configuration).
     pub mark_inherited: bool,
+    /// Which of the .NET agent's optional directories exist (`DOTNET_ADDITIONAL_DEPS` and
+    /// `DOTNET_SHARED_STORE` point only at directories that exist).
+    pub dotnet_dirs: DotnetDirs,
 }
+
+/// Which of the .NET agent's optional directories exist: `<home>/AdditionalDeps` and
+/// `<home>/store` (see [`DOTNET_DIRS`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DotnetDirs {
+    /// `<home>/AdditionalDeps` is a directory.
+    pub additional_deps: bool,
+    /// `<home>/store` is a directory.
+    pub store: bool,
+}
+
+impl DotnetDirs {
+    /// Both present (the packaged agent ships both).
+    pub const BOTH: Self = Self {
+        additional_deps: true,
+        store: true,
+    };
+}
+
+/// The .NET agent's optional directories, relative to its home, in [`DotnetDirs`] order.
+pub const DOTNET_DIRS: [&[u8]; 2] = [b"/AdditionalDeps", b"/store"];
 
 /// An agent file the caller must check before applying a plan: `prefix` + `suffix` must exist, be
 /// readable and start with `magic` (empty: any content).
@@ -397,13 +429,10 @@ impl Writer<'_> {
     }
 }
 
-/// A non-empty value of `name`.
+/// The user's value of `name`, when it is set and not blank (a value of only whitespace counts
+/// as unset: ours replaces it instead of gaining stray separators around it).
 fn user<'e>(env: &'e dyn EnvLookup, name: &[u8]) -> Option<&'e [u8]> {
-    env.get(name).filter(|v| !v.is_empty())
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+    env.get(name).filter(|v| !v.trim_ascii().is_empty())
 }
 
 fn safe_path(path: &[u8]) -> bool {
@@ -442,8 +471,8 @@ pub fn plan<'b>(
             };
             check_path(jar)?;
             if add_agent {
-                let ours_present =
-                    user(env, b"JAVA_TOOL_OPTIONS").is_some_and(|v| contains(v, jar));
+                let ours_present = user(env, b"JAVA_TOOL_OPTIONS")
+                    .is_some_and(|v| crate::own::java_agent_in(v, jar));
                 if !ours_present {
                     append(
                         &mut w,
@@ -475,7 +504,7 @@ pub fn plan<'b>(
             check_path(dir)?;
             let ours_present = user(env, b"PYTHONPATH").is_some_and(|v| {
                 v.split(|&b| b == b':')
-                    .any(|part| part.strip_prefix(dir) == Some(PYTHON_AUTO_DIR))
+                    .any(|part| crate::own::python_auto_entry(part, dir))
             });
             if add_agent && !ours_present {
                 prepend(
@@ -496,7 +525,8 @@ pub fn plan<'b>(
         Language::NodeJs => {
             let register = snap.nodejs_register;
             check_path(register)?;
-            let ours_present = user(env, b"NODE_OPTIONS").is_some_and(|v| contains(v, register));
+            let ours_present = user(env, b"NODE_OPTIONS")
+                .is_some_and(|v| crate::own::node_require_in(v, register));
             if add_agent && !ours_present {
                 prepend(
                     &mut w,
@@ -612,14 +642,14 @@ fn dotnet(
     let rid = ctx.dotnet_rid.ok_or(PlanError::NotInject)?;
     // Ours when the profiler is our CLSID and every path set points into our home.
     let ours = user(env, b"CORECLR_PROFILER")
-        .is_some_and(|v| v.eq_ignore_ascii_case(DOTNET_PROFILER_GUID))
+        .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(DOTNET_PROFILER_GUID))
         && [
             &b"CORECLR_PROFILER_PATH"[..],
             b"CORECLR_PROFILER_PATH_64",
             b"OTEL_DOTNET_AUTO_HOME",
         ]
         .iter()
-        .all(|k| user(env, k).is_none_or(|v| v.starts_with(home)));
+        .all(|k| user(env, k).is_none_or(|v| crate::own::in_dir(v, home)));
     if !ours && let Some(k) = DOTNET_USER_VARS.iter().find(|k| user(env, k).is_some()) {
         return Err(PlanError::UserConfigured(match k {
             b"CORECLR_ENABLE_PROFILING" => "CORECLR_ENABLE_PROFILING",
@@ -642,14 +672,22 @@ fn dotnet(
             ],
         );
     }
-    for (name, suffix) in [
+    for (name, suffix, exists) in [
         (
             &b"DOTNET_STARTUP_HOOKS\0"[..],
             &b"/net/OpenTelemetry.AutoInstrumentation.StartupHook.dll"[..],
+            true,
         ),
-        (b"DOTNET_ADDITIONAL_DEPS\0", b"/AdditionalDeps"),
-        (b"DOTNET_SHARED_STORE\0", b"/store"),
+        (
+            b"DOTNET_ADDITIONAL_DEPS\0",
+            b"/AdditionalDeps",
+            ctx.dotnet_dirs.additional_deps,
+        ),
+        (b"DOTNET_SHARED_STORE\0", b"/store", ctx.dotnet_dirs.store),
     ] {
+        if !exists {
+            continue;
+        }
         let key = name.strip_suffix(b"\0").unwrap_or(name);
         let present = user(env, key).is_some_and(|v| {
             v.split(|&b| b == b':')
@@ -896,6 +934,7 @@ mod tests {
             systemd_unit: Some(b"shop.service"),
             dotnet_rid: Some(DotnetRid::LinuxX64),
             mark_inherited,
+            dotnet_dirs: DotnetDirs::BOTH,
         };
         let mut buf = std::vec![0u8; buf_len];
         let lookup = ByteList::slices(&env);
@@ -1290,18 +1329,68 @@ mod tests {
                 kind: oj,
                 want: Ok(with(&[hooks], full)),
             },
-            // A user's profiler configuration: stand down.
+            // A user's profiler configuration: decide() stands down already (other-agent), so
+            // there is nothing to plan; `user_configured_is_a_second_line` covers the plan's own
+            // check.
             Case {
                 argv: &["dotnet", "/app/Orders.Api.dll"],
                 env: &["OTEL_DOTNET_AUTO_HOME=/opt/otel"],
                 kind: oj,
-                want: Err(PlanError::UserConfigured("OTEL_DOTNET_AUTO_HOME")),
+                want: Err(PlanError::NotInject),
             },
             Case {
                 argv: &["dotnet", "/app/Orders.Api.dll"],
                 env: &["CORECLR_PROFILER_PATH=/opt/x.so"],
                 kind: oj,
-                want: Err(PlanError::UserConfigured("CORECLR_PROFILER_PATH")),
+                want: Err(PlanError::NotInject),
+            },
+            Case {
+                argv: &["dotnet", "/app/Orders.Api.dll"],
+                env: &["CORECLR_ENABLE_PROFILING=0"],
+                kind: oj,
+                want: Err(PlanError::NotInject),
+            },
+            // Every user list is composed: ours appended after the user's entries.
+            Case {
+                argv: &["dotnet", "/app/Orders.Api.dll"],
+                env: &[
+                    "DOTNET_ADDITIONAL_DEPS=/srv/deps",
+                    "DOTNET_SHARED_STORE=/srv/store:/srv/store2",
+                ],
+                kind: oj,
+                want: Ok(with(
+                    &[
+                        std::format!("DOTNET_ADDITIONAL_DEPS=/srv/deps:{NET}/AdditionalDeps")
+                            .leak(),
+                        std::format!("DOTNET_SHARED_STORE=/srv/store:/srv/store2:{NET}/store")
+                            .leak(),
+                    ],
+                    full,
+                )),
+            },
+            // Blank values count as unset: no stray `:`.
+            Case {
+                argv: &["dotnet", "/app/Orders.Api.dll"],
+                env: &[
+                    "DOTNET_STARTUP_HOOKS=  ",
+                    "DOTNET_ADDITIONAL_DEPS=\t",
+                    "CORECLR_PROFILER= ",
+                ],
+                kind: oj,
+                want: Ok(full),
+            },
+            // Our own GUID and paths inherited from an injected parent are ours, not another agent.
+            Case {
+                argv: &["dotnet", "/app/Orders.Api.dll"],
+                env: &[
+                    "CORECLR_PROFILER={918728dd-259f-4a6a-ac2b-b85e1b658318}",
+                    "CORECLR_ENABLE_PROFILING=1",
+                ],
+                kind: oj,
+                want: Ok(without(
+                    &["CORECLR_PROFILER", "CORECLR_ENABLE_PROFILING"],
+                    full,
+                )),
             },
             // Ours inherited: nothing added twice.
             Case {
@@ -1321,6 +1410,220 @@ mod tests {
             },
         ] {
             check(&case);
+        }
+    }
+
+    /// The plan's own stand-down, for callers whose decision did not see the variables.
+    #[test]
+    fn user_configured_is_a_second_line() {
+        let mut sbuf = [0u8; 4096];
+        let n = encode(&data(JavaAgentKind::OpenTelemetry), &mut sbuf).unwrap();
+        let snap = decode(&sbuf[..n]).unwrap();
+        let argv: &[&[u8]] = &[b"dotnet", b"/app/Orders.Api.dll"];
+        let decision = decide(
+            &ProcessInput::new(ByteList::slices(argv), ByteList::EMPTY),
+            &snap.policy(),
+        );
+        assert!(decision.is_inject());
+        let ctx = Context {
+            pid: 1,
+            systemd_unit: None,
+            dotnet_rid: Some(DotnetRid::LinuxX64),
+            mark_inherited: false,
+            dotnet_dirs: DotnetDirs::BOTH,
+        };
+        for (var, name) in [
+            (
+                &b"OTEL_DOTNET_AUTO_HOME=/opt/otel"[..],
+                "OTEL_DOTNET_AUTO_HOME",
+            ),
+            (b"CORECLR_PROFILER_PATH=/opt/x.so", "CORECLR_PROFILER_PATH"),
+            (b"CORECLR_ENABLE_PROFILING=0", "CORECLR_ENABLE_PROFILING"),
+        ] {
+            let env: &[&[u8]] = &[var];
+            let mut buf = [0u8; 4096];
+            assert_eq!(
+                plan(&decision, &snap, &ctx, &ByteList::slices(env), &mut buf).map(|p| p.len()),
+                Err(PlanError::UserConfigured(name))
+            );
+        }
+    }
+
+    /// `DOTNET_ADDITIONAL_DEPS` and `DOTNET_SHARED_STORE` only for directories that exist.
+    #[test]
+    fn dotnet_optional_directories() {
+        let mut sbuf = [0u8; 4096];
+        let n = encode(&data(JavaAgentKind::OpenTelemetry), &mut sbuf).unwrap();
+        let snap = decode(&sbuf[..n]).unwrap();
+        let argv: &[&[u8]] = &[b"dotnet", b"/app/Orders.Api.dll"];
+        let decision = decide(
+            &ProcessInput::new(ByteList::slices(argv), ByteList::EMPTY),
+            &snap.policy(),
+        );
+        for (dirs, deps, store) in [
+            (DotnetDirs::BOTH, true, true),
+            (DotnetDirs::default(), false, false),
+            (
+                DotnetDirs {
+                    additional_deps: true,
+                    store: false,
+                },
+                true,
+                false,
+            ),
+            (
+                DotnetDirs {
+                    additional_deps: false,
+                    store: true,
+                },
+                false,
+                true,
+            ),
+        ] {
+            let ctx = Context {
+                pid: 1,
+                systemd_unit: None,
+                dotnet_rid: Some(DotnetRid::LinuxX64),
+                mark_inherited: false,
+                dotnet_dirs: dirs,
+            };
+            let mut buf = [0u8; 4096];
+            let p = plan(&decision, &snap, &ctx, &ByteList::EMPTY, &mut buf).unwrap();
+            assert_eq!(p.get(b"DOTNET_ADDITIONAL_DEPS").is_some(), deps, "{dirs:?}");
+            assert_eq!(p.get(b"DOTNET_SHARED_STORE").is_some(), store, "{dirs:?}");
+            assert!(p.get(b"DOTNET_STARTUP_HOOKS").is_some());
+        }
+    }
+
+    /// "Already configured" only for whole tokens with our exact path, and what `decide` says
+    /// (`already_injected`) always matches what the plan does (no flag added, or added).
+    #[test]
+    fn exact_tokens_and_decide_agree() {
+        let oj = JavaAgentKind::OpenTelemetry;
+        let base_java = with(&["OTEL_SERVICE_NAME=orders"], &BASE_OTEL);
+        let base_node = with(&["OTEL_SERVICE_NAME=server"], &BASE_OTEL);
+        let jto = |user: &str| -> &'static str {
+            if user.is_empty() {
+                std::format!("JAVA_TOOL_OPTIONS=-javaagent:{JAR}").leak()
+            } else {
+                std::format!("JAVA_TOOL_OPTIONS={user} -javaagent:{JAR}").leak()
+            }
+        };
+        let no = |user: &str| -> &'static str {
+            if user.is_empty() {
+                std::format!("NODE_OPTIONS=--require {NODE}").leak()
+            } else {
+                std::format!("NODE_OPTIONS=--require {NODE} {user}").leak()
+            }
+        };
+        let bak = std::format!("-Dbackup.agent={JAR}.bak");
+        let prop = std::format!("-Dx=-javaagent:{JAR}");
+        let node_bak = std::format!("--require {NODE}.bak");
+        let node_title = std::format!("--title={NODE}");
+        let cases: Vec<(Vec<&str>, Vec<String>, Vec<&'static str>, bool)> = std::vec![
+            // Java: our jar's name inside another option is not our agent.
+            (std::vec!["java", "-jar", "/srv/orders-1.2.jar"], std::vec![std::format!("JAVA_TOOL_OPTIONS={bak}")],
+                with(&[jto(&bak)], base_java).to_vec(), false),
+            (std::vec!["java", "-jar", "/srv/orders-1.2.jar"], std::vec![std::format!("JAVA_TOOL_OPTIONS={prop}")],
+                with(&[jto(&prop)], base_java).to_vec(), false),
+            // Our exact token, with agent arguments, is ours.
+            (std::vec!["java", "-jar", "/srv/orders-1.2.jar"], std::vec![std::format!("JAVA_TOOL_OPTIONS=-javaagent:{JAR}=debug")],
+                base_java.to_vec(), true),
+            // Node: exact --require/-r/--require= values only.
+            (std::vec!["node", "/srv/app/server.js"], std::vec![std::format!("NODE_OPTIONS={node_bak}")],
+                with(&[no(&node_bak)], base_node).to_vec(), false),
+            (std::vec!["node", "/srv/app/server.js"], std::vec![std::format!("NODE_OPTIONS={node_title}")],
+                with(&[no(&node_title)], base_node).to_vec(), false),
+            (std::vec!["node", "/srv/app/server.js"], std::vec![std::format!("NODE_OPTIONS=-r {NODE}")],
+                base_node.to_vec(), true),
+            (std::vec!["node", "/srv/app/server.js"], std::vec![std::format!("NODE_OPTIONS=--require={NODE}")],
+                base_node.to_vec(), true),
+            // Python: the agent directory alone does not load the agent; the exact
+            // auto_instrumentation entry does.
+            (std::vec!["python3", "app.py"], std::vec![std::format!("PYTHONPATH={PY}")],
+                with(&[std::format!("PYTHONPATH={PY}/opentelemetry/instrumentation/auto_instrumentation:{PY}:{PY}").leak()], &BASE_PY).to_vec(), false),
+            // A trailing slash is the same directory to Python: ours.
+            (std::vec!["python3", "app.py"], std::vec![std::format!("PYTHONPATH={PY}/opentelemetry/instrumentation/auto_instrumentation/")],
+                BASE_PY.to_vec(), true),
+            // Another OpenTelemetry install's entry is another agent: nothing to plan.
+            (std::vec!["python3", "app.py"], std::vec![String::from("PYTHONPATH=/otel-auto-instrumentation-python/opentelemetry/instrumentation/auto_instrumentation:/otel-auto-instrumentation-python")],
+                std::vec![], false),
+        ];
+        let mut sbuf = [0u8; 4096];
+        let n = encode(&data(oj), &mut sbuf).unwrap();
+        let snap = decode(&sbuf[..n]).unwrap();
+        for (argv, env, want, already) in cases {
+            let env_refs: Vec<&'static str> =
+                env.iter().map(|e| &*String::clone(e).leak()).collect();
+            let argv_refs: Vec<&'static str> = argv.clone();
+            let case = Case {
+                argv: argv_refs.leak(),
+                env: env_refs.clone().leak(),
+                kind: oj,
+                // No assignment at all: the decision is to skip.
+                want: if want.is_empty() {
+                    Err(PlanError::NotInject)
+                } else {
+                    Ok(want.leak())
+                },
+            };
+            check(&case);
+            let a: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
+            let e: Vec<&[u8]> = env_refs.iter().map(|s| s.as_bytes()).collect();
+            let d = decide(
+                &ProcessInput::new(ByteList::slices(&a), ByteList::slices(&e)),
+                &snap.policy(),
+            );
+            assert_eq!(d.already_injected, already, "{argv:?} {env:?}");
+        }
+    }
+
+    /// A blank user value is replaced by ours, with no stray separator around it.
+    #[test]
+    fn blank_values_count_as_unset() {
+        let oj = JavaAgentKind::OpenTelemetry;
+        let base_java = with(&["OTEL_SERVICE_NAME=orders"], &BASE_OTEL);
+        let base_node = with(&["OTEL_SERVICE_NAME=server"], &BASE_OTEL);
+        let jto = std::format!("JAVA_TOOL_OPTIONS=-javaagent:{JAR}").leak();
+        let no = std::format!("NODE_OPTIONS=--require {NODE}").leak();
+        let pp =
+            std::format!("PYTHONPATH={PY}/opentelemetry/instrumentation/auto_instrumentation:{PY}")
+                .leak();
+        for blank in [" ", "   ", "\t", " \t \n", "\r\n"] {
+            let e = |k: &str| -> &'static [&'static str] {
+                std::vec![&*std::format!("{k}={blank}").leak()].leak()
+            };
+            check(&Case {
+                argv: &["java", "-jar", "/srv/orders-1.2.jar"],
+                env: e("JAVA_TOOL_OPTIONS"),
+                kind: oj,
+                want: Ok(with(&[jto], base_java)),
+            });
+            check(&Case {
+                argv: &["node", "/srv/app/server.js"],
+                env: e("NODE_OPTIONS"),
+                kind: oj,
+                want: Ok(with(&[no], base_node)),
+            });
+            check(&Case {
+                argv: &["python3", "app.py"],
+                env: e("PYTHONPATH"),
+                kind: oj,
+                want: Ok(with(&[pp], &BASE_PY)),
+            });
+            // A blank OTEL_SERVICE_NAME or attribute list is no user value either.
+            check(&Case {
+                argv: &["python3", "app.py"],
+                env: e("OTEL_RESOURCE_ATTRIBUTES"),
+                kind: oj,
+                want: Ok(with(&[pp], &BASE_PY)),
+            });
+            check(&Case {
+                argv: &["python3", "app.py"],
+                env: e("OTEL_EXPORTER_OTLP_ENDPOINT"),
+                kind: oj,
+                want: Ok(with(&[pp], &BASE_PY)),
+            });
         }
     }
 

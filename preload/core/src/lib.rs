@@ -120,20 +120,26 @@
 mod bytes;
 mod cgroup;
 mod detect;
+pub mod dotnet_app;
 mod env;
 pub mod inject;
 mod list;
 mod model;
 mod name;
+mod own;
 pub mod report;
 pub mod snapshot;
+pub mod vendor;
 
 pub use cgroup::{PodUid, container_id, pod_uid, service_name_from_unit, systemd_unit};
 pub use detect::{MAX_ARGS, MAX_LIST};
-pub use env::{INJECTED_MARKER, Inherited, MAX_ENV};
+pub use env::{
+    INJECTED_MARKER, Inherited, KILL_SWITCH, MAX_ENV, is_blank, is_false, kill_switch_on,
+};
 pub use list::{ByteList, ByteListIter, EntrySource, NulIter, NulList};
 pub use model::{
-    Action, Decision, ExeFacts, JavaAgentKind, Language, LanguageSet, Policy, ProcessInput, Reason,
+    Action, Decision, ExeFacts, JavaAgentKind, Language, LanguageSet, OwnAgents, Policy,
+    ProcessInput, Reason,
 };
 pub use name::{ServiceName, ServiceNameSource};
 
@@ -177,7 +183,10 @@ pub fn decide<'a>(input: &ProcessInput<'a>, policy: &Policy<'_>) -> Decision<'a>
     let env = EnvView::scan(input.env);
     let ctx = Ctx {
         env,
-        marker: policy.own_agent_marker,
+        own: own::Own {
+            marker: policy.own_agent_marker,
+            agents: policy.own_agents,
+        },
         cwd: input.cwd,
         package_json_name: input.exe.package_json_name,
     };
@@ -263,8 +272,12 @@ fn policy_reason<'a>(
     if !policy.agents.contains(language) {
         return Reason::NoAgent(language);
     }
-    if let Some((what, place)) = a.foreign {
-        return Reason::OtherAgent { what, place };
+    if let Some((what, place, vendor)) = a.foreign {
+        return Reason::OtherAgent {
+            vendor,
+            what,
+            place,
+        };
     }
     Reason::Instrumentable {
         language,

@@ -208,10 +208,29 @@ pub enum Reason<'a> {
     Launcher(&'a [u8]),
     /// `other-agent`: another vendor's agent or profiler is configured.
     OtherAgent {
+        /// The vendor (`Datadog`, `New Relic`, …; see [`crate::vendor`]), empty when unknown.
+        vendor: &'static [u8],
         /// The agent as configured (a `-javaagent:` token, an env name, a `--require` value).
         what: &'a [u8],
         /// Where it was found (` in JAVA_TOOL_OPTIONS`), or empty for the command line.
         place: &'static str,
+    },
+    /// `opted-out`: the process's environment turns injection off: the kill switch
+    /// ([`KILL_SWITCH`](crate::KILL_SWITCH) set to a true value) or, for .NET,
+    /// `CORECLR_ENABLE_PROFILING=0`.
+    OptedOut(&'a [u8]),
+    /// `multiple-runtimes`: the executable embeds two runtimes (`libjvm` and `libpython`): which
+    /// one runs the application cannot be told, so neither agent is given.
+    MultipleRuntimes(Language, Language),
+    /// `unsupported-runtime`: the runtime version or target framework is one our agent does not
+    /// support (a .NET application built for `net6.0`).
+    Unsupported {
+        /// The runtime.
+        language: Language,
+        /// What was found (`net6.0`).
+        what: &'a [u8],
+        /// What is supported (`.NET 8 or later`).
+        supported: &'static str,
     },
     /// `report-only`: Go, Ruby, PHP are detected and reported, nothing is injected.
     ReportOnly(Language),
@@ -252,11 +271,14 @@ impl Reason<'_> {
             Self::DisabledGlobal => "disabled-global",
             Self::NoAgent(_) => "no-agent",
             Self::Instrumentable { .. } => "instrumentable",
+            Self::OptedOut(_) => "opted-out",
+            Self::MultipleRuntimes(..) => "multiple-runtimes",
+            Self::Unsupported { .. } => "unsupported-runtime",
         }
     }
 
     /// Every reason code, for documentation and metrics label sets.
-    pub const CODES: [&'static str; 15] = [
+    pub const CODES: [&'static str; 18] = [
         "unknown-input",
         "not-runtime",
         "not-long-running",
@@ -272,6 +294,9 @@ impl Reason<'_> {
         "disabled-global",
         "no-agent",
         "instrumentable",
+        "opted-out",
+        "multiple-runtimes",
+        "unsupported-runtime",
     ];
 }
 
@@ -307,10 +332,38 @@ impl fmt::Display for Reason<'_> {
                 write_bytes(f, name)?;
                 f.write_str(" (the program it starts is decided on its own)")
             }
-            Self::OtherAgent { what, place } => {
+            Self::OtherAgent {
+                vendor,
+                what,
+                place,
+            } => {
                 f.write_str("other agent present: ")?;
+                if !vendor.is_empty() {
+                    write_bytes(f, vendor)?;
+                    f.write_str(": ")?;
+                }
                 write_bytes(f, what)?;
                 f.write_str(place)
+            }
+            Self::OptedOut(what) => {
+                f.write_str("opted out: ")?;
+                write_bytes(f, what)?;
+                f.write_str(" in the environment")
+            }
+            Self::MultipleRuntimes(a, b) => {
+                write!(
+                    f,
+                    "the executable embeds two runtimes ({a} and {b}): not instrumented"
+                )
+            }
+            Self::Unsupported {
+                language,
+                what,
+                supported,
+            } => {
+                write!(f, "{language} ")?;
+                write_bytes(f, what)?;
+                write!(f, ": not supported by our agent ({supported})")
             }
             Self::ReportOnly(lang) => write!(f, "{lang}: no injection (report only)"),
             Self::SkipExecutable => {
@@ -352,6 +405,12 @@ pub struct ExeFacts<'a> {
     pub dotnet_apphost: bool,
     /// The `name` from the nearest `package.json` of a Node.js script, if the caller read it.
     pub package_json_name: Option<&'a [u8]>,
+    /// A .NET application's target framework (`net8.0`, or the `Microsoft.NETCore.App` version),
+    /// from its `*.runtimeconfig.json` (see [`crate::dotnet_app`]), if the caller read it.
+    pub dotnet_target: Option<&'a [u8]>,
+    /// The .NET application's `*.deps.json` references OpenTelemetry packages (it is
+    /// instrumented already; a second copy would conflict).
+    pub dotnet_references_otel: bool,
 }
 
 impl ExeFacts<'_> {
@@ -363,6 +422,8 @@ impl ExeFacts<'_> {
         go_version: None,
         dotnet_apphost: false,
         package_json_name: None,
+        dotnet_target: None,
+        dotnet_references_otel: false,
     };
 }
 
@@ -410,13 +471,54 @@ pub struct Policy<'a> {
     pub enabled_services: ByteList<'a>,
     /// Executable paths never injected (the crash circuit breaker fills this).
     pub skip_executables: ByteList<'a>,
-    /// A byte string that identifies our own agents' paths (default `/oneagent/`). Paths that also
-    /// contain `dynatrace` are never ours (Dynatrace installs to `/opt/dynatrace/oneagent/`).
+    /// A byte string that identifies our own agents' paths (default `/oneagent/`), used only for
+    /// a language whose path in `own_agents` is empty. Paths that also contain `dynatrace` are
+    /// never ours (Dynatrace installs to `/opt/dynatrace/oneagent/`).
     pub own_agent_marker: &'a [u8],
+    /// Our agents' exact paths: our agent is "already configured" only when exactly this path is
+    /// given as a whole option (`-javaagent:<java>`, `--require <nodejs>`, the `PYTHONPATH` entry
+    /// `<python>/opentelemetry/instrumentation/auto_instrumentation`, profiler paths under
+    /// `<dotnet>/`).
+    pub own_agents: OwnAgents<'a>,
+}
+
+/// Our agents' configured paths (as in the snapshot); an empty path falls back to the marker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnAgents<'a> {
+    /// The OpenTelemetry Java agent jar.
+    pub java: &'a [u8],
+    /// The SkyWalking Java agent jar.
+    pub skywalking: &'a [u8],
+    /// The Python agent directory (a `pip install --target` directory).
+    pub python: &'a [u8],
+    /// The Node.js file given to `--require`.
+    pub nodejs: &'a [u8],
+    /// The .NET agent's home (`OTEL_DOTNET_AUTO_HOME`).
+    pub dotnet: &'a [u8],
+}
+
+impl OwnAgents<'_> {
+    /// The default install paths (DESIGN §3 and §10).
+    pub const DEFAULT: OwnAgents<'static> = OwnAgents {
+        java: b"/usr/lib/oneagent/agents/java/opentelemetry-javaagent.jar",
+        skywalking: b"/usr/lib/oneagent/agents/skywalking/skywalking-agent.jar",
+        python: b"/usr/lib/oneagent/agents/python",
+        nodejs: b"/usr/lib/oneagent/agents/nodejs/register.js",
+        dotnet: b"/usr/lib/oneagent/agents/dotnet",
+    };
+    /// No paths: the marker decides.
+    pub const NONE: OwnAgents<'static> = OwnAgents {
+        java: b"",
+        skywalking: b"",
+        python: b"",
+        nodejs: b"",
+        dotnet: b"",
+    };
 }
 
 impl Policy<'_> {
-    /// Enabled, every agent available, OpenTelemetry for Java, empty lists, marker `/oneagent/`.
+    /// Enabled, every agent available, OpenTelemetry for Java, empty lists, marker `/oneagent/`,
+    /// our agents at their default paths ([`OwnAgents::DEFAULT`]).
     pub const DEFAULT: Policy<'static> = Policy {
         enabled: true,
         agents: LanguageSet::ALL,
@@ -425,6 +527,7 @@ impl Policy<'_> {
         enabled_services: ByteList::EMPTY,
         skip_executables: ByteList::EMPTY,
         own_agent_marker: b"/oneagent/",
+        own_agents: OwnAgents::DEFAULT,
     };
 }
 

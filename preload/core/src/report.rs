@@ -216,6 +216,9 @@ fn reason_byte(code: &str) -> u8 {
         "disabled-global" => 12,
         "no-agent" => 13,
         "instrumentable" => 14,
+        "opted-out" => 15,
+        "multiple-runtimes" => 16,
+        "unsupported-runtime" => 17,
         _ => u8::MAX,
     }
 }

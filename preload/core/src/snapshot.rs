@@ -201,6 +201,13 @@ impl<'a> SnapshotView<'a> {
             enabled_services: ByteList::Nul(self.enabled_services),
             skip_executables: ByteList::Nul(self.skip_executables),
             own_agent_marker: self.own_agent_marker,
+            own_agents: crate::model::OwnAgents {
+                java: self.java_agent_path,
+                skywalking: self.skywalking_agent_path,
+                python: self.python_dir,
+                nodejs: self.nodejs_register,
+                dotnet: self.dotnet_home,
+            },
         }
     }
 }

@@ -36,6 +36,8 @@ struct Row {
     text: Option<&'static str>,
     version: Option<&'static str>,
     already: bool,
+    tfm: Option<&'static str>,
+    otel_deps: bool,
 }
 
 /// `argv`, expected language (`-` for none), action, reason code, service name, name source.
@@ -66,6 +68,8 @@ const fn r(
         text: None,
         version: None,
         already: false,
+        tfm: None,
+        otel_deps: false,
     }
 }
 
@@ -121,6 +125,18 @@ impl Row {
     const fn already(self) -> Self {
         Row {
             already: true,
+            ..self
+        }
+    }
+    const fn tfm(self, tfm: &'static str) -> Self {
+        Row {
+            tfm: Some(tfm),
+            ..self
+        }
+    }
+    const fn otel_deps(self) -> Self {
+        Row {
+            otel_deps: true,
             ..self
         }
     }
@@ -282,10 +298,10 @@ const ROWS: &[Row] = &[
     r(&["go", "build", "./..."], "go", "skip", "build-tool", "go", "executable").exe("/usr/lib/go-1.22/bin/go").go("go1.22.3"),
     // ---- Java: agents and names
     r(&["java", "-javaagent:/opt/dd-java-agent.jar", "-jar", "app.jar"], "java", "skip", "other-agent", "app", "jar").exe(JAVA)
-        .text("other agent present: -javaagent:/opt/dd-java-agent.jar"),
+        .text("other agent present: Datadog: -javaagent:/opt/dd-java-agent.jar"),
     r(&["java", "-jar", "app.jar"], "java", "skip", "other-agent", "app", "jar").exe(JAVA)
         .env(&["JAVA_TOOL_OPTIONS=-Xmx1g -javaagent:/opt/newrelic/newrelic.jar"])
-        .text("other agent present: -javaagent:/opt/newrelic/newrelic.jar in JAVA_TOOL_OPTIONS"),
+        .text("other agent present: New Relic: -javaagent:/opt/newrelic/newrelic.jar in JAVA_TOOL_OPTIONS"),
     r(&["java", "-agentpath:/opt/yjp/bin/linux-x86-64/libyjpagent.so=port=10001", "-jar", "app.jar"],
         "java", "skip", "other-agent", "app", "jar").exe(JAVA),
     r(&["java", "-agentpath:/opt/dynatrace/oneagent/agent/lib64/liboneagentloader.so", "-jar", "app.jar"],
@@ -379,13 +395,17 @@ const ROWS: &[Row] = &[
     r(&["/usr/bin/python3", "/usr/local/bin/ddtrace-run", "gunicorn", "app:app"], "python", "skip", "other-agent", "ddtrace-run", "script").exe(PY),
     r(&["python3", "app.py"], "python", "skip", "other-agent", "app", "script").exe(PY)
         .env(&["PYTHONPATH=/srv/lib:/usr/local/lib/python3.11/site-packages/ddtrace/bootstrap"])
-        .text("other agent present: ddtrace in PYTHONPATH"),
+        .text("other agent present: Datadog: /usr/local/lib/python3.11/site-packages/ddtrace/bootstrap in PYTHONPATH"),
     r(&["python3", "app.py"], "python", "skip", "other-agent", "app", "script").exe(PY)
         .env(&["PYTHONPATH=/usr/local/lib/python3.11/site-packages/opentelemetry/instrumentation/auto_instrumentation"]),
     r(&["/usr/bin/python3", "/usr/local/bin/opentelemetry-instrument", "python", "app.py"],
         "python", "skip", "other-agent", "opentelemetry-instrument", "script").exe(PY),
     r(&["python3", "app.py"], "python", "inject", "instrumentable", "app", "script").exe(PY)
-        .env(&["PYTHONPATH=/usr/lib/oneagent/agents/python"]).already(),
+        .env(&["PYTHONPATH=/usr/lib/oneagent/agents/python/opentelemetry/instrumentation/auto_instrumentation:/usr/lib/oneagent/agents/python"]).already(),
+    // The agent directory alone does not load the agent (its sitecustomize directory does): not
+    // "already configured", the plan adds the entry.
+    r(&["python3", "app.py"], "python", "inject", "instrumentable", "app", "script").exe(PY)
+        .env(&["PYTHONPATH=/usr/lib/oneagent/agents/python"]),
     // ---- Node.js
     r(&["node", "server.js"], "nodejs", "inject", "instrumentable", "server", "script").exe(NODE)
         .text("instrumentable nodejs application"),
@@ -415,7 +435,7 @@ const ROWS: &[Row] = &[
     r(&["node", "/usr/lib/node_modules/pm2/lib/ProcessContainerFork.js"], "nodejs", "inject", "instrumentable", "api-gateway", "pm2")
         .exe(NODE).env(&["pm_id=0", "name=api-gateway", "pm_exec_path=/srv/gw/index.js"]),
     r(&["node", "app.js"], "nodejs", "skip", "other-agent", "app", "script").exe(NODE)
-        .env(&["NODE_OPTIONS=--require dd-trace/init"]).text("other agent present: dd-trace/init in NODE_OPTIONS"),
+        .env(&["NODE_OPTIONS=--require dd-trace/init"]).text("other agent present: Datadog: dd-trace/init in NODE_OPTIONS"),
     r(&["node", "--import", "@opentelemetry/auto-instrumentations-node/register", "app.js"],
         "nodejs", "skip", "other-agent", "app", "script").exe(NODE),
     r(&["node", "app.js"], "nodejs", "skip", "other-agent", "app", "script").exe(NODE).env(&["NODE_OPTIONS=-r newrelic"]),
@@ -441,7 +461,7 @@ const ROWS: &[Row] = &[
     r(&["dotnet", "Orders.Api.dll"], "dotnet", "skip", "other-agent", "orders.api", "dll").exe(DOTNET)
         .env(&["CORECLR_ENABLE_PROFILING=1", "CORECLR_PROFILER={846F5F1C-F9AE-4B07-969E-05C26BC060D8}",
                "CORECLR_PROFILER_PATH=/opt/datadog/Datadog.Trace.ClrProfiler.Native.so"])
-        .text("other agent present: CORECLR_PROFILER"),
+        .text("other agent present: Datadog: {846F5F1C-F9AE-4B07-969E-05C26BC060D8} in CORECLR_PROFILER"),
     r(&["dotnet", "Orders.Api.dll"], "dotnet", "inject", "instrumentable", "orders.api", "dll").exe(DOTNET)
         .env(&["CORECLR_ENABLE_PROFILING=1", "CORECLR_PROFILER={918728DD-259F-4A6A-AC2B-B85E1B658318}",
                "CORECLR_PROFILER_PATH_64=/usr/lib/oneagent/agents/dotnet/linux-x64/OpenTelemetry.AutoInstrumentation.Native.so"])
@@ -532,6 +552,8 @@ fn check(row: &Row) -> Result<(), String> {
             go_version: row.go.map(str::as_bytes),
             dotnet_apphost: row.apphost,
             package_json_name: row.pkg.map(str::as_bytes),
+            dotnet_target: row.tfm.map(str::as_bytes),
+            dotnet_references_otel: row.otel_deps,
         },
         cgroup: row.cgroup.as_bytes(),
         cwd: row.cwd.as_bytes(),

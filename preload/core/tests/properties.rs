@@ -95,6 +95,14 @@ const VOCAB: &[&[u8]] = &[
     b"/usr/lib/jvm/java-17/bin/",
     b"server.js",
     b"main:app",
+    b"irb",
+    b"pry",
+    b"composer",
+    b"-i",
+    b"/usr/share/dotnet/sdk/8.0.100/MSBuild.dll",
+    b"testhost.dll",
+    b"-javaagent:/usr/lib/oneagent/agents/java/opentelemetry-javaagent.jar",
+    b"--require=/usr/lib/oneagent/agents/nodejs/register.js",
 ];
 
 const ENV_KEYS: &[&[u8]] = &[
@@ -115,6 +123,17 @@ const ENV_KEYS: &[&[u8]] = &[
     b"name",
     b"pm_exec_path",
     b"PATH",
+    b"LD_PRELOAD",
+    b"ONEAGENT_PRELOAD_DISABLE",
+    b"DD_TRACE_AGENT_URL",
+    b"DD_TRACE_ENABLED",
+    b"NEW_RELIC_LICENSE_KEY",
+    b"NEW_RELIC_ENABLED",
+    b"DT_TENANT",
+    b"OTEL_DOTNET_AUTO_HOME",
+    b"CORECLR_PROFILER_PATH",
+    b"JAVA_VERSION",
+    b"NODE_VERSION",
     b"",
 ];
 
@@ -270,6 +289,8 @@ fn random_inputs_hold_invariants() {
             go_version: rng.chance(10).then_some(&b"go1.22"[..]),
             dotnet_apphost: rng.chance(5),
             package_json_name: rng.chance(20).then_some(&argv[..argv.len().min(9)]),
+            dotnet_target: rng.chance(10).then_some(&b"net6.0"[..]),
+            dotnet_references_otel: rng.chance(10),
         };
         input.cgroup = &cgroup;
         input.cwd = if rng.chance(50) { &exe } else { b"" };
@@ -409,6 +430,8 @@ fn image_language_agrees_with_decide() {
         b"/8.0.1/libcoreclr.so",
         b"libruby-3.1.so.3.1",
         b"libphp.so",
+        b"libphp8.2.so",
+        b"libnode.so.115",
         b"libc.so.6",
         b"libm.so.6",
     ];
@@ -434,6 +457,8 @@ fn image_language_agrees_with_decide() {
             go_version: None,
             dotnet_apphost: rng.chance(5),
             package_json_name: None,
+            dotnet_target: rng.chance(5).then_some(&b"netcoreapp3.1"[..]),
+            dotnet_references_otel: rng.chance(5),
         };
         let argv0: &[&[u8]] = &[b""];
         let quick = ProcessInput {

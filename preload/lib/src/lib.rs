@@ -44,11 +44,12 @@ mod maps;
 #[allow(unsafe_code)]
 mod sys;
 
-use oneagent_preload_core::inject::{self, AgentFile, Context, DotnetRid};
+use oneagent_preload_core::inject::{self, AgentFile, Context, DotnetDirs, DotnetRid};
 use oneagent_preload_core::report::{self, Outcome, Report};
 use oneagent_preload_core::snapshot::{self, SnapshotView};
 use oneagent_preload_core::{
-    ByteList, Decision, ExeFacts, ProcessInput, decide, image_language, systemd_unit,
+    ByteList, Decision, ExeFacts, Language, ProcessInput, decide, dotnet_app, image_language,
+    kill_switch_on, systemd_unit,
 };
 
 #[panic_handler]
@@ -186,6 +187,66 @@ fn with_exe(exe: &[u8], needed: &[u8]) {
     candidate(facts, map.buffers());
 }
 
+/// What a .NET application's own files say (core's [`dotnet_app`]): its target framework (from
+/// `<app>.runtimeconfig.json`, into `rc_buf`) and whether `<app>.deps.json` references
+/// OpenTelemetry packages (scanned in chunks through `deps_buf`, at most 16 MiB). Paths are
+/// relative to the process's working directory, as the host resolves them.
+#[inline(never)]
+fn dotnet_facts<'b>(
+    argv: ByteList<'_>,
+    exe: &[u8],
+    rc_buf: &'b mut [u8],
+    deps_buf: &mut [u8],
+) -> (Option<&'b [u8]>, bool) {
+    let Some(files) = dotnet_app::app_files(argv, exe) else {
+        return (None, false);
+    };
+    let mut path = [0u8; 4200];
+    let target = files
+        .runtimeconfig_path(&mut path)
+        .and_then(|p| sys::read_file(p, rc_buf))
+        .and_then(dotnet_app::target_framework);
+    let references = files
+        .deps_path(&mut path)
+        .and_then(sys::open)
+        .is_some_and(|fd| scan_deps(&fd, deps_buf));
+    (target, references)
+}
+
+/// Reads a deps.json in chunks, carrying [`dotnet_app::DEPS_OVERLAP`] bytes between them so that
+/// no match is split; bounded to 256 chunks.
+fn scan_deps(fd: &sys::Fd, buf: &mut [u8]) -> bool {
+    const OVERLAP: usize = dotnet_app::DEPS_OVERLAP;
+    let mut carried = 0usize;
+    for _ in 0..256 {
+        let Some(rest) = buf.get_mut(carried..) else {
+            return false;
+        };
+        let Some(n) = sys::read_all(fd, rest) else {
+            return false;
+        };
+        let filled = carried.saturating_add(n);
+        let chunk = buf.get(..filled).unwrap_or_default();
+        if dotnet_app::references_otel(chunk) {
+            return true;
+        }
+        if filled < buf.len() {
+            return false; // end of file
+        }
+        // The last bytes to the front (a plain loop: no slice-range panic path in the library).
+        let keep = OVERLAP.min(filled);
+        let from = filled.saturating_sub(keep);
+        for i in 0..keep {
+            let b = buf.get(from.saturating_add(i)).copied().unwrap_or(0);
+            if let Some(d) = buf.get_mut(i) {
+                *d = b;
+            }
+        }
+        carried = keep;
+    }
+    false
+}
+
 /// Whether the executable at `exe` (its basename and `DT_NEEDED` names) is a runtime. The
 /// language depends only on the executable: argv and env cannot make a non-runtime one a runtime.
 fn runtime_by_image(exe: &[u8], needed: &[u8]) -> bool {
@@ -240,11 +301,11 @@ fn maybe_apphost(exe: &[u8]) -> bool {
     file.c_path(&mut path).and_then(sys::open).is_some()
 }
 
-/// Whether `ONEAGENT_PRELOAD_DISABLE` is set to anything but empty or `0`.
+/// Whether the kill switch (`ONEAGENT_PRELOAD_DISABLE`) is on: core's [`kill_switch_on`] (any
+/// value but blank and the false spellings `0`, `false`, `no`, `off`, `n`, `f`).
 fn disabled(env: ByteList<'_>) -> bool {
     use oneagent_preload_core::inject::EnvLookup as _;
-    env.get(b"ONEAGENT_PRELOAD_DISABLE")
-        .is_some_and(|v| !v.is_empty() && v != b"0")
+    kill_switch_on(env.get(oneagent_preload_core::KILL_SWITCH.as_bytes()))
 }
 
 /// The snapshot path (NUL-terminated, in `buf`): `ONEAGENT_PRELOAD_SNAPSHOT` or the default.
@@ -270,6 +331,8 @@ fn candidate(facts: ExeFacts<'_>, bufs: &mut sys::Buffers) {
         snapshot: snap_buf,
         maps,
         plan,
+        runtimeconfig,
+        deps,
     } = bufs;
     let environ = sys::read_file(b"/proc/self/environ\0", environ).unwrap_or_default();
     let env = ByteList::nul(environ);
@@ -291,10 +354,21 @@ fn candidate(facts: ExeFacts<'_>, bufs: &mut sys::Buffers) {
     let Ok(snap) = snapshot::decode(bytes) else {
         return;
     };
+    let argv = ByteList::nul(cmdline);
+    let (dotnet_target, dotnet_references_otel) =
+        if image_language(&facts) == Some(Language::DotNet) || facts.dotnet_apphost {
+            dotnet_facts(argv, facts.path, runtimeconfig, deps)
+        } else {
+            (None, false)
+        };
     let input = ProcessInput {
-        argv: ByteList::nul(cmdline),
+        argv,
         env,
-        exe: facts,
+        exe: ExeFacts {
+            dotnet_target,
+            dotnet_references_otel,
+            ..facts
+        },
         cgroup,
         cwd,
     };
@@ -342,6 +416,11 @@ fn apply(
         systemd_unit: systemd_unit(cgroup),
         dotnet_rid: rid,
         mark_inherited: true,
+        dotnet_dirs: if decision.language == Some(Language::DotNet) {
+            dotnet_dirs(snap.dotnet_home)
+        } else {
+            DotnetDirs::default()
+        },
     };
     let plan = match inject::plan(decision, snap, &ctx, &env, plan_buf) {
         Ok(p) => p,
@@ -373,6 +452,25 @@ fn apply(
         Outcome::Injected
     } else {
         Outcome::SetenvFailed
+    }
+}
+
+/// Which of the .NET agent's optional directories exist (two `openat` with `O_DIRECTORY`).
+#[inline(never)]
+fn dotnet_dirs(home: &[u8]) -> DotnetDirs {
+    let [deps, store] = inject::DOTNET_DIRS.map(|suffix| {
+        let mut path = [0u8; 4200];
+        AgentFile {
+            prefix: home,
+            suffix,
+            magic: b"",
+        }
+        .c_path(&mut path)
+        .is_some_and(sys::is_dir)
+    });
+    DotnetDirs {
+        additional_deps: deps,
+        store,
     }
 }
 

@@ -46,6 +46,10 @@ const O_CLOEXEC: usize = 0o2_000_000;
 const O_NOFOLLOW: usize = 0o400_000;
 #[cfg(target_arch = "aarch64")]
 const O_NOFOLLOW: usize = 0o100_000;
+#[cfg(target_arch = "x86_64")]
+const O_DIRECTORY: usize = 0o200_000;
+#[cfg(target_arch = "aarch64")]
+const O_DIRECTORY: usize = 0o40_000;
 const EINTR: isize = -4;
 const EINVAL: isize = -22;
 const AF_UNIX: usize = 1;
@@ -129,6 +133,11 @@ fn open_flags(path: &[u8], extra: usize) -> Option<Fd> {
             0,
         ],
     ))
+}
+
+/// Whether the NUL-terminated `path` is a directory (one `openat` with `O_DIRECTORY`).
+pub fn is_dir(path: &[u8]) -> bool {
+    open_flags(path, O_DIRECTORY).is_some()
 }
 
 /// Whether the NUL-terminated `path` names an ELF file itself: not a symbolic link (its name would
@@ -467,6 +476,10 @@ pub struct Buffers {
     pub maps: [u8; 65_536],
     /// The environment plan's values.
     pub plan: [u8; 81_920],
+    /// A .NET application's `*.runtimeconfig.json` (touched only for .NET processes).
+    pub runtimeconfig: [u8; 16_384],
+    /// Chunks of a .NET application's `*.deps.json` (touched only for .NET processes).
+    pub deps: [u8; 65_536],
 }
 
 /// An anonymous private mapping holding one [`Buffers`], unmapped on drop.

@@ -71,6 +71,8 @@ pub fn run(data: &[u8]) {
             go_version: (flags & 4 != 0).then_some(cwd),
             dotnet_apphost: flags & 8 != 0,
             package_json_name: pkg,
+            dotnet_target: (flags & 128 != 0).then_some(cwd),
+            dotnet_references_otel: flags & 1 != 0,
         },
         cgroup,
         cwd,
@@ -88,6 +90,17 @@ pub fn run(data: &[u8]) {
         enabled_services: ByteList::nul(env),
         skip_executables: ByteList::nul(libs),
         own_agent_marker: if flags & 64 == 0 { b"/oneagent/" } else { b"" },
+        own_agents: if flags & 64 == 0 {
+            oneagent_preload_core::OwnAgents::DEFAULT
+        } else {
+            oneagent_preload_core::OwnAgents {
+                java: cwd,
+                skywalking: b"",
+                python: exe,
+                nodejs: pkg.unwrap_or_default(),
+                dotnet: cwd,
+            }
+        },
     };
     for policy in [Policy::DEFAULT, policy] {
         let d = decide(&input, &policy);

@@ -172,7 +172,7 @@ fn option<'a>(
     } else {
         return;
     };
-    if ctx.is_ours(path) {
+    if ctx.own.java(path) {
         a.ours = true;
     } else if !BENIGN_AGENTS.iter().any(|b| contains(basename(path), b)) {
         a.set_foreign(tok, place);

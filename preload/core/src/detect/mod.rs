@@ -6,8 +6,7 @@ pub(crate) mod node;
 pub(crate) mod python;
 
 use crate::bytes::{
-    Words, basename, contains, contains_ignore_case, is_version, split_version, strip_suffix_ci,
-    words,
+    Words, basename, contains, is_version, split_version, strip_prefix_ci, strip_suffix_ci, words,
 };
 use crate::env::EnvView;
 use crate::list::ByteListIter;
@@ -28,18 +27,9 @@ pub(crate) type Args<'a> = core::iter::Take<ByteListIter<'a>>;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ctx<'a, 'm> {
     pub env: EnvView<'a>,
-    pub marker: &'m [u8],
+    pub own: crate::own::Own<'m>,
     pub cwd: &'a [u8],
     pub package_json_name: Option<&'a [u8]>,
-}
-
-impl Ctx<'_, '_> {
-    /// Whether an agent path is ours: it contains the marker, and is not Dynatrace's "OneAgent".
-    pub(crate) fn is_ours(&self, path: &[u8]) -> bool {
-        !self.marker.is_empty()
-            && contains(path, self.marker)
-            && !contains_ignore_case(path, b"dynatrace")
-    }
 }
 
 /// Name candidates an analyzer found, in priority order.
@@ -76,7 +66,8 @@ pub(crate) struct Analysis<'a> {
     /// A name the user chose on the command line (Java system properties).
     pub user_name: Option<(&'a [u8], ServiceNameSource)>,
     pub names: Names<'a>,
-    pub foreign: Option<(&'a [u8], &'static str)>,
+    /// Another vendor's agent: `(what, place, vendor)`.
+    pub foreign: Option<(&'a [u8], &'static str, &'static [u8])>,
     pub ours: bool,
 }
 
@@ -105,9 +96,21 @@ impl<'a> Analysis<'a> {
         }
     }
 
+    /// Another agent (its vendor found from `what` by [`crate::vendor::of_path`]).
     pub(crate) fn set_foreign(&mut self, what: &'a [u8], place: &'static str) {
+        let vendor = crate::vendor::of_path(what).unwrap_or_default();
+        self.set_foreign_vendor(what, place, vendor);
+    }
+
+    /// Another vendor's agent, the vendor known (empty when not).
+    pub(crate) fn set_foreign_vendor(
+        &mut self,
+        what: &'a [u8],
+        place: &'static str,
+        vendor: &'static [u8],
+    ) {
         if self.foreign.is_none() {
-            self.foreign = Some((crate::bytes::cap(what, MAX_DETAIL), place));
+            self.foreign = Some((crate::bytes::cap(what, MAX_DETAIL), place, vendor));
         }
     }
 }
@@ -177,6 +180,8 @@ const PYTHON_WRAPPERS: Words = words![
     b"ddtrace-run",
     b"newrelic-admin",
     b"opentelemetry-instrument",
+    b"elasticapm-run",
+    b"splunk-py-trace",
     b"pipx",
     b"poetry",
     b"pdm",
@@ -194,6 +199,8 @@ const PYTHON_WRAPPERS: Words = words![
     b"twine",
     b"ipython",
     b"ipython3",
+    b"bpython",
+    b"ptpython",
     b"supervisord",
 ];
 
@@ -233,11 +240,29 @@ const NODE_WRAPPERS: Words = words![
 ];
 
 const RUBY_WRAPPERS: Words = words![
-    b"puma", b"rails", b"rake", b"bundle", b"bundler", b"gem", b"rackup", b"unicorn", b"sidekiq",
-    b"irb", b"thin",
+    b"puma", b"rails", b"rake", b"bundle", b"bundler", b"rackup", b"unicorn", b"sidekiq", b"thin",
 ];
 
-const PHP_WRAPPERS: Words = words![b"composer", b"phpunit", b"artisan"];
+const PHP_WRAPPERS: Words = words![b"artisan"];
+
+/// REPLs, package managers, test runners and linters of Ruby and PHP: scripts of a report-only
+/// runtime that are no application (reported as what they are, not as `report-only`).
+fn script_tool(name: &[u8]) -> Option<(Language, Reason<'_>)> {
+    use Language::{Php, Ruby};
+    Some(match name {
+        b"irb" | b"pry" => (Ruby, Reason::Interactive("interactive ruby shell")),
+        b"gem" => (Ruby, Reason::PackageManager(name)),
+        b"rspec" | b"rubocop" | b"minitest" | b"brakeman" | b"standardrb" => {
+            (Ruby, Reason::BuildTool(name))
+        }
+        b"psysh" => (Php, Reason::Interactive("interactive php shell")),
+        b"composer" | b"composer.phar" | b"pecl" | b"pear" => (Php, Reason::PackageManager(name)),
+        b"phpunit" | b"phpstan" | b"psalm" | b"php-cs-fixer" | b"phpcs" | b"phpcbf" | b"pest" => {
+            (Php, Reason::BuildTool(name))
+        }
+        _ => return None,
+    })
+}
 
 /// Classifies a program name (an executable basename or `argv[0]`'s).
 pub(crate) fn classify(name: &[u8]) -> Option<Kind<'_>> {
@@ -288,6 +313,8 @@ pub(crate) fn classify(name: &[u8]) -> Option<Kind<'_>> {
                 .or_else(|| versioned(name, b"php-cgi"))
             {
                 Interp(Php, v)
+            } else if let Some((language, reason)) = script_tool(name) {
+                Skip(Some(language), reason)
             } else if PYTHON_WRAPPERS.contains(&name)
                 || versioned(name, b"pip").is_some()
                 || strip_suffix_ci(name, b".py").is_some()
@@ -312,10 +339,37 @@ pub(crate) fn classify(name: &[u8]) -> Option<Kind<'_>> {
     Some(kind)
 }
 
-/// The language and version that the executable's libraries reveal.
-fn library_language<'a>(exe: &ExeFacts<'a>) -> Option<(Language, Option<&'a [u8]>)> {
-    exe.libraries.iter().take(MAX_LIST).find_map(|lib| {
-        let name = basename(lib);
+/// What the executable's libraries reveal: no runtime, one (with its version when the library
+/// name or directory carries it), or two different ones.
+#[derive(Clone, Copy, Debug)]
+enum Libraries<'a> {
+    None,
+    One(Language, Option<&'a [u8]>),
+    Two(Language, Language),
+}
+
+/// The language and version that the executable's libraries reveal; two different runtimes
+/// (`libjvm` and `libpython` in one executable) are reported as such.
+fn library_languages<'a>(exe: &ExeFacts<'a>) -> Libraries<'a> {
+    let mut found = Libraries::None;
+    for lib in exe.libraries.iter().take(MAX_LIST) {
+        let Some((language, version)) = library_language(lib) else {
+            continue;
+        };
+        found = match found {
+            Libraries::None => Libraries::One(language, version),
+            Libraries::One(l, v) if l == language => Libraries::One(l, v.or(version)),
+            Libraries::One(l, _) => return Libraries::Two(l, language),
+            two @ Libraries::Two(..) => two,
+        };
+    }
+    found
+}
+
+/// The language and version one library name reveals.
+fn library_language(lib: &[u8]) -> Option<(Language, Option<&[u8]>)> {
+    let name = basename(lib);
+    {
         if name.starts_with(b"libjvm.so") || name.starts_with(b"libjli.so") {
             Some((Language::Java, jvm_version(lib)))
         } else if let Some(rest) = name.strip_prefix(b"libpython") {
@@ -328,7 +382,9 @@ fn library_language<'a>(exe: &ExeFacts<'a>) -> Option<(Language, Option<&'a [u8]
                 .unwrap_or(v);
             let v = v.strip_suffix(b"t").unwrap_or(v);
             (v.starts_with(b"3") && is_version(v)).then_some((Language::Python, Some(v)))
-        } else if name.starts_with(b"libnode.so") {
+        } else if let Some(abi) = name.strip_prefix(b"libnode.so.") {
+            Some((Language::NodeJs, node_abi_version(abi)))
+        } else if name == b"libnode.so" {
             Some((Language::NodeJs, None))
         } else if name.starts_with(b"libcoreclr.so")
             || name.starts_with(b"libhostfxr.so")
@@ -336,13 +392,48 @@ fn library_language<'a>(exe: &ExeFacts<'a>) -> Option<(Language, Option<&'a [u8]
         {
             let dir = crate::bytes::dirname(lib).map(basename);
             Some((Language::DotNet, dir.filter(|d| is_version(d))))
-        } else if name.starts_with(b"libruby") {
-            Some((Language::Ruby, None))
-        } else if name.starts_with(b"libphp") {
-            Some((Language::Php, None))
+        } else if let Some(rest) = name.strip_prefix(b"libruby") {
+            // `libruby-3.1.so.3.1`, `libruby.so.3.2`
+            let rest = rest.strip_prefix(b"-").unwrap_or(rest);
+            let v = match rest.strip_prefix(b".so.") {
+                Some(v) => v,
+                None => before_so(rest),
+            };
+            Some((Language::Ruby, Some(v).filter(|v| is_version(v))))
+        } else if let Some(rest) = name.strip_prefix(b"libphp") {
+            // `libphp8.2.so`, `libphp.so`
+            let v = before_so(rest);
+            Some((Language::Php, Some(v).filter(|v| is_version(v))))
         } else {
             None
         }
+    }
+}
+
+/// The part of a library name before `.so`.
+fn before_so(name: &[u8]) -> &[u8] {
+    match name.windows(3).position(|w| w == b".so") {
+        Some(at) => name.get(..at).unwrap_or(name),
+        None => name,
+    }
+}
+
+/// Node.js's `libnode.so.<NODE_MODULE_VERSION>`: the ABI number names a major release.
+fn node_abi_version(abi: &[u8]) -> Option<&'static [u8]> {
+    Some(match abi {
+        b"83" => b"14",
+        b"88" => b"15",
+        b"93" => b"16",
+        b"102" => b"17",
+        b"108" => b"18",
+        b"111" => b"19",
+        b"115" => b"20",
+        b"120" => b"21",
+        b"127" => b"22",
+        b"131" => b"23",
+        b"137" => b"24",
+        b"141" => b"25",
+        _ => return None,
     })
 }
 
@@ -371,9 +462,11 @@ pub(crate) fn image_facts_language(exe: &ExeFacts<'_>) -> Option<Language> {
     if exe.go_build_info {
         return Some(Language::Go);
     }
-    library_language(exe)
-        .map(|(language, _)| language)
-        .or(exe.dotnet_apphost.then_some(Language::DotNet))
+    match library_languages(exe) {
+        Libraries::One(language, _) => Some(language),
+        Libraries::Two(..) => None,
+        Libraries::None => exe.dotnet_apphost.then_some(Language::DotNet),
+    }
 }
 
 fn from_facts<'a>(exe: &ExeFacts<'a>, ctx: &Ctx<'a, '_>) -> Analysis<'a> {
@@ -382,13 +475,16 @@ fn from_facts<'a>(exe: &ExeFacts<'a>, ctx: &Ctx<'a, '_>) -> Analysis<'a> {
         a.version = exe.go_version.map(|v| v.strip_prefix(b"go").unwrap_or(v));
         return a;
     }
-    let found = library_language(exe).or(exe.dotnet_apphost.then_some((Language::DotNet, None)));
-    let Some((lang, version)) = found else {
-        return Analysis::skip(None, Reason::NotRuntime);
+    let (lang, version) = match library_languages(exe) {
+        Libraries::One(lang, version) => (lang, version),
+        Libraries::Two(a, b) => return Analysis::skip(None, Reason::MultipleRuntimes(a, b)),
+        Libraries::None if exe.dotnet_apphost => (Language::DotNet, None),
+        Libraries::None => return Analysis::skip(None, Reason::NotRuntime),
     };
     let mut a = Analysis::new(Some(lang));
     a.version = version;
     env_agents(lang, ctx, &mut a);
+    finish(exe, ctx, &mut a);
     a
 }
 
@@ -490,10 +586,66 @@ pub(crate) fn analyze<'a>(
     };
     a.version = version.or_else(|| match lang {
         Language::Java => jvm_version(exe_path),
-        Language::Python | Language::DotNet => library_language(exe).and_then(|(_, v)| v),
-        _ => None,
+        _ => match library_languages(exe) {
+            Libraries::One(l, v) if l == lang => v,
+            _ => None,
+        },
     });
+    finish(exe, ctx, &mut a);
     a
+}
+
+/// What every analysis of a runtime ends with: the signals that do not depend on the command
+/// line (the kill switch, other vendors' variables and preloaded libraries, the .NET
+/// application's own files) and the version from the runtime's version variable when nothing
+/// else gave one.
+fn finish<'a>(exe: &ExeFacts<'a>, ctx: &Ctx<'a, '_>, a: &mut Analysis<'a>) {
+    let Some(language) = a.language else {
+        return;
+    };
+    if a.version.is_none() {
+        a.version = env_version(language, &ctx.env);
+    }
+    if crate::env::kill_switch_on(ctx.env.kill_switch) {
+        // The strongest skip: the preload library does nothing at all in this process.
+        a.skip = Some(Reason::OptedOut(crate::env::KILL_SWITCH.as_bytes()));
+        return;
+    }
+    if language.is_report_only() {
+        return;
+    }
+    if language == Language::DotNet {
+        dotnet::app_facts(exe, a);
+    }
+    if let Some((key, vendor)) = ctx.env.vendor_env {
+        a.set_foreign_vendor(key, " in the environment", vendor);
+    }
+    if let Some((lib, vendor)) = ctx.env.ld_preload.and_then(crate::vendor::ld_preload) {
+        a.set_foreign_vendor(lib, " in LD_PRELOAD", vendor);
+    }
+}
+
+/// The version from the runtime's own variable, as official container images set it
+/// (`JAVA_VERSION=jdk-17.0.9+9`, `NODE_VERSION=20.11.0`, `PYTHON_VERSION=3.12.1`,
+/// `DOTNET_VERSION=8.0.1`): the leading digits-and-dots after an optional `jdk-`/`v` prefix.
+fn env_version<'a>(language: Language, env: &EnvView<'a>) -> Option<&'a [u8]> {
+    let raw = match language {
+        Language::Java => env.java_version,
+        Language::NodeJs => env.node_version,
+        Language::Python => env.python_version,
+        Language::DotNet => env.dotnet_version,
+        Language::Ruby => env.ruby_version,
+        Language::Php => env.php_version,
+        Language::Go => None,
+    }?;
+    let raw = raw.trim_ascii();
+    let raw = strip_prefix_ci(raw, b"jdk-")
+        .or_else(|| strip_prefix_ci(raw, b"jdk"))
+        .or_else(|| raw.strip_prefix(b"v"))
+        .unwrap_or(raw);
+    let (v, _) = split_version(raw);
+    let v = v.strip_suffix(b".").unwrap_or(v);
+    is_version(v).then_some(v)
 }
 
 #[cfg(test)]

@@ -1,27 +1,9 @@
 //! Node.js: the interpreter's options, then the script (or a wrapper: npm, npx, yarn, pm2, next).
 
 use super::{Analysis, Args, Ctx};
-use crate::bytes::{Words, basename, contains, strip_suffix_ci, tokens, words};
+use crate::bytes::{Words, basename, strip_suffix_ci, tokens, words};
 use crate::model::{Language, Reason};
 use crate::name::ServiceNameSource;
-
-/// Module names of other vendors' agents given to `--require`/`--import`/`--loader`.
-const VENDORS: Words = words![
-    b"dd-trace",
-    b"@datadog/",
-    b"newrelic",
-    b"elastic-apm-node",
-    b"@opentelemetry/",
-    b"@splunk/otel",
-    b"appdynamics",
-    b"@instana/",
-    b"@dynatrace",
-    b"@sentry/node",
-    b"@honeycombio/",
-    b"@google-cloud/trace-agent",
-    b"signalfx",
-    b"@contrast/",
-];
 
 /// Options that preload a module; their value is checked for agents.
 fn is_preload_option(opt: &[u8]) -> bool {
@@ -48,10 +30,10 @@ fn check_module<'a>(
     ctx: &Ctx<'a, '_>,
     a: &mut Analysis<'a>,
 ) {
-    if ctx.is_ours(module) {
+    if ctx.own.node(module) {
         a.ours = true;
-    } else if VENDORS.iter().any(|v| contains(module, v)) {
-        a.set_foreign(module, place);
+    } else if let Some(vendor) = crate::vendor::of_path(module) {
+        a.set_foreign_vendor(module, place, vendor);
     }
 }
 
@@ -167,8 +149,8 @@ pub(crate) fn interpreter<'a>(mut args: Args<'a>, ctx: &Ctx<'a, '_>) -> Analysis
 fn merge<'a>(mut interp: Analysis<'a>, prog: Analysis<'a>) -> Analysis<'a> {
     interp.skip = prog.skip;
     interp.names = prog.names;
-    if let Some((what, place)) = prog.foreign {
-        interp.set_foreign(what, place);
+    if let Some((what, place, vendor)) = prog.foreign {
+        interp.set_foreign_vendor(what, place, vendor);
     }
     interp.ours |= prog.ours;
     interp

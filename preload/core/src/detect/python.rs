@@ -2,7 +2,7 @@
 //! such as gunicorn, uvicorn, celery, flask, django-admin, manage.py).
 
 use super::{Analysis, Args, Ctx, versioned};
-use crate::bytes::{Words, basename, before, contains, dirname, strip_suffix_ci, words};
+use crate::bytes::{Words, basename, before, dirname, strip_suffix_ci, words};
 use crate::model::{Language, Reason};
 use crate::name::ServiceNameSource;
 
@@ -24,19 +24,11 @@ pub(crate) fn env_agents<'a>(ctx: &Ctx<'a, '_>, a: &mut Analysis<'a>) {
         .split(|&b| b == b':')
         .take(super::MAX_LIST)
     {
-        if ctx.is_ours(entry) {
+        if ctx.own.python_entry(entry) {
             a.ours = true;
-            continue;
-        }
-        for vendor in [
-            &b"ddtrace"[..],
-            b"newrelic",
-            b"elasticapm",
-            b"opentelemetry",
-        ] {
-            if contains(entry, vendor) {
-                a.set_foreign(vendor, " in PYTHONPATH");
-            }
+        } else if ctx.own.in_python_dir(entry) {
+        } else if let Some(vendor) = crate::vendor::of_path(entry) {
+            a.set_foreign_vendor(entry, " in PYTHONPATH", vendor);
         }
     }
 }
@@ -48,18 +40,19 @@ pub(crate) fn interpreter<'a>(mut args: Args<'a>, ctx: &Ctx<'a, '_>) -> Analysis
         env_agents(ctx, &mut a);
         a
     };
+    let mut interactive = false;
     while let Some(arg) = args.next() {
         if arg == b"-" {
             return skip(Reason::Interactive("python reading its program from stdin"));
         }
         if arg == b"--" {
             return match args.next() {
-                Some(script) => program(Prog::Script(script), args, ctx, b""),
+                Some(script) => repl(interactive, program(Prog::Script(script), args, ctx, b"")),
                 None => skip(Reason::Interactive("interactive python without a script")),
             };
         }
         let Some(body) = arg.strip_prefix(b"-") else {
-            return program(Prog::Script(arg), args, ctx, b"");
+            return repl(interactive, program(Prog::Script(arg), args, ctx, b""));
         };
         if let Some(long) = body.strip_prefix(b"-") {
             match long {
@@ -93,7 +86,7 @@ pub(crate) fn interpreter<'a>(mut args: Args<'a>, ctx: &Ctx<'a, '_>) -> Analysis
                         Some(tail)
                     };
                     return match module {
-                        Some(m) => program(Prog::Module(m), args, ctx, b""),
+                        Some(m) => repl(interactive, program(Prog::Module(m), args, ctx, b"")),
                         None => skip(Reason::NotLongRunning {
                             program: "python -m without a module",
                             arg: b"",
@@ -112,12 +105,21 @@ pub(crate) fn interpreter<'a>(mut args: Args<'a>, ctx: &Ctx<'a, '_>) -> Analysis
                         arg,
                     });
                 }
+                b'i' => interactive = true,
                 _ => {}
             }
             rest = tail;
         }
     }
     skip(Reason::Interactive("interactive python without a script"))
+}
+
+/// `python -i PROGRAM` runs the program, then a REPL: interactive.
+fn repl(interactive: bool, mut a: Analysis<'_>) -> Analysis<'_> {
+    if interactive {
+        a.set_skip(Reason::Interactive("interactive python (-i)"));
+    }
+    a
 }
 
 /// Options of the Python servers that take their value as the next argument (gunicorn, uvicorn,
@@ -382,7 +384,11 @@ pub(crate) fn program<'a>(
                 .push_opt(settings.map(app_top), ServiceNameSource::PythonApp);
             a.names.push(key, script_source);
         }
-        b"ddtrace-run" | b"newrelic-admin" | b"opentelemetry-instrument" | b"elasticapm-run" => {
+        b"ddtrace-run"
+        | b"newrelic-admin"
+        | b"opentelemetry-instrument"
+        | b"elasticapm-run"
+        | b"splunk-py-trace" => {
             a.set_foreign(key, "");
             a.names.push(key, script_source);
         }
@@ -396,7 +402,7 @@ pub(crate) fn program<'a>(
         | b"sphinx-build" | b"cProfile" | b"profile" | b"pdb" | b"trace" => {
             a.set_skip(Reason::BuildTool(key));
         }
-        b"ipython" | b"ipython3" | b"IPython" | b"code" | b"idlelib" => {
+        b"ipython" | b"ipython3" | b"IPython" | b"code" | b"idlelib" | b"bpython" | b"ptpython" => {
             a.set_skip(Reason::Interactive("interactive python shell"));
         }
         k if SHORT_MODULES.contains(&k) => a.set_skip(Reason::NotLongRunning {

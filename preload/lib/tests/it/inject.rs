@@ -133,12 +133,27 @@ fn python_user_values_are_kept() {
 #[test]
 fn kill_switch_and_disabled_service() {
     let e = env("kill");
-    let out = output(e.python().env("ONEAGENT_PRELOAD_DISABLE", "1"));
-    python_untouched(&out);
-    assert!(
-        e.reports().is_empty(),
-        "a report was sent despite the kill switch"
-    );
+    // The contract (oneagent-preload(8)): blank and the false spellings leave the library on,
+    // every other value turns it off.
+    for on in ["1", "true", "TRUE", "yes", "on", " 1 ", "anything"] {
+        let out = output(e.python().env("ONEAGENT_PRELOAD_DISABLE", on));
+        python_untouched(&out);
+        assert!(
+            e.reports().is_empty(),
+            "a report was sent despite the kill switch {on:?}"
+        );
+    }
+    for off in ["", " ", "0", "false", "False", "no", "off", "OFF", " n "] {
+        let out = output(e.python().env("ONEAGENT_PRELOAD_DISABLE", off));
+        let env = env_lines(&out.stdout);
+        assert_eq!(
+            env["OTEL_SERVICE_NAME"], "app",
+            "kill switch {off:?}: {env:?}"
+        );
+        let r = e.reports();
+        assert_eq!(r.len(), 1, "kill switch {off:?}");
+        assert_eq!(r[0].outcome, Outcome::Injected, "kill switch {off:?}");
+    }
 
     let mut s = Snap::new(&e.agents, &e.sock_path);
     s.disabled_services = vec!["app".into()];
@@ -151,6 +166,45 @@ fn kill_switch_and_disabled_service() {
         (r[0].action, r[0].reason_code, r[0].outcome),
         (Action::Skip, "disabled-service", Outcome::Skipped)
     );
+}
+
+/// Another vendor's documented variables or preloaded library: nothing is set, the report names
+/// the reason (`other-agent`); our own library in `LD_PRELOAD` is no other agent.
+#[test]
+fn other_vendors_stand_us_down() {
+    let e = env("vendors");
+    for (k, v) in [
+        ("DD_TRACE_AGENT_URL", "http://127.0.0.1:8126"),
+        ("NEW_RELIC_LICENSE_KEY", "x"),
+        ("ELASTIC_APM_SERVER_URL", "http://apm:8200"),
+        ("DT_TENANT", "abc"),
+        ("INSTANA_AGENT_HOST", "10.0.0.1"),
+        ("APPDYNAMICS_CONTROLLER_HOST_NAME", "c"),
+        ("PYTHONPATH", "/opt/datadog/ddtrace/bootstrap"),
+    ] {
+        let out = output(e.python().env(k, v));
+        let env = env_lines(&out.stdout);
+        assert_eq!(env["OTEL_SERVICE_NAME"], "<unset>", "{k}: {env:?}");
+        let r = e.reports();
+        assert_eq!(r.len(), 1, "{k}");
+        assert_eq!(
+            (r[0].action, r[0].reason_code, r[0].outcome),
+            (Action::Skip, "other-agent", Outcome::Skipped),
+            "{k}"
+        );
+    }
+    // The vendor's own off switch: its variables are no signal.
+    let out = output(
+        e.python()
+            .env("DD_TRACE_AGENT_URL", "http://127.0.0.1:8126")
+            .env("DD_TRACE_ENABLED", "false"),
+    );
+    assert_eq!(env_lines(&out.stdout)["OTEL_SERVICE_NAME"], "app");
+    assert_eq!(e.reports()[0].outcome, Outcome::Injected);
+    // Our own library, listed in LD_PRELOAD (as the Kubernetes webhook does): injected.
+    let out = output(&mut e.python());
+    assert_eq!(env_lines(&out.stdout)["OTEL_SERVICE_NAME"], "app");
+    assert_eq!(e.reports()[0].outcome, Outcome::Injected);
 }
 
 /// A missing, truncated, corrupt, oversized or newer snapshot: the process starts normally, with
