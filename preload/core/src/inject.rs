@@ -1520,7 +1520,9 @@ mod tests {
         let prop = std::format!("-Dx=-javaagent:{JAR}");
         let node_bak = std::format!("--require {NODE}.bak");
         let node_title = std::format!("--title={NODE}");
-        let cases: Vec<(Vec<&str>, Vec<String>, Vec<&'static str>, bool)> = std::vec![
+        /// argv, env, the plan's assignments (empty: skip), `already_injected`.
+        type Row = (Vec<&'static str>, Vec<String>, Vec<&'static str>, bool);
+        let cases: Vec<Row> = std::vec![
             // Java: our jar's name inside another option is not our agent.
             (std::vec!["java", "-jar", "/srv/orders-1.2.jar"], std::vec![std::format!("JAVA_TOOL_OPTIONS={bak}")],
                 with(&[jto(&bak)], base_java).to_vec(), false),

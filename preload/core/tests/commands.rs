@@ -466,6 +466,10 @@ const ROWS: &[Row] = &[
         .env(&["CORECLR_ENABLE_PROFILING=1", "CORECLR_PROFILER={918728DD-259F-4A6A-AC2B-B85E1B658318}",
                "CORECLR_PROFILER_PATH_64=/usr/lib/oneagent/agents/dotnet/linux-x64/OpenTelemetry.AutoInstrumentation.Native.so"])
         .already(),
+    r(&["dotnet", "/app/Legacy.dll"], "dotnet", "skip", "unsupported-runtime", "legacy", "dll").exe(DOTNET).tfm("net6.0")
+        .text("dotnet net6.0: not supported by our agent (.NET 8 or later)"),
+    r(&["dotnet", "/app/Orders.Api.dll"], "dotnet", "inject", "instrumentable", "orders.api", "dll").exe(DOTNET).tfm("net8.0"),
+    r(&["/app/Traced"], "dotnet", "skip", "other-agent", "traced", "executable").exe("/app/Traced").apphost().otel_deps(),
     r(&["pwsh"], "-", "skip", "not-runtime", "pwsh", "executable").exe("/opt/microsoft/powershell/7/pwsh")
         .libs(&["/opt/microsoft/powershell/7/libhostfxr.so"]),
     r(&["bash"], "-", "skip", "not-runtime", "bash", "executable").exe("/usr/bin/bash")

@@ -2,4 +2,5 @@
 
 mod commands;
 mod fuzz_input;
+mod peers;
 mod properties;

@@ -503,9 +503,37 @@ fn env_agents<'a>(lang: Language, ctx: &Ctx<'a, '_>, a: &mut Analysis<'a>) {
 fn script_language<'a>(lang: Language, interp_mode: bool, cmd: &Command<'a>) -> Analysis<'a> {
     let mut a = Analysis::new(Some(lang));
     let mut args = cmd.args.clone();
+    let php = lang == Language::Php;
     let mut script = if interp_mode {
         let mut found = None;
         while let Some(arg) = args.next() {
+            let skip = match arg {
+                b"-v" | b"--version" | b"-h" | b"--help" | b"-i" | b"--info" | b"-m"
+                | b"--modules" | b"-l" | b"--syntax-check" | b"--ini"
+                    if php || matches!(arg, b"-v" | b"--version" | b"-h" | b"--help") =>
+                {
+                    Some(Reason::NotLongRunning {
+                        program: if php { "php" } else { "ruby" },
+                        arg,
+                    })
+                }
+                b"-a" | b"--interactive" if php => {
+                    Some(Reason::Interactive("interactive php shell"))
+                }
+                b"-r" | b"--run" if php => Some(Reason::NotLongRunning {
+                    program: "inline code (-r)",
+                    arg: b"",
+                }),
+                b"-e" if !php => Some(Reason::NotLongRunning {
+                    program: "inline code (-e)",
+                    arg: b"",
+                }),
+                _ => None,
+            };
+            if let Some(reason) = skip {
+                a.set_skip(reason);
+                return a;
+            }
             match arg {
                 b"-I" | b"-r" | b"-C" | b"-E" | b"-c" | b"-d" | b"-t" | b"-S" => {
                     args.next();
@@ -514,7 +542,6 @@ fn script_language<'a>(lang: Language, interp_mode: bool, cmd: &Command<'a>) -> 
                     found = args.next();
                     break;
                 }
-                b"-e" => break,
                 _ if arg.starts_with(b"-") => {}
                 _ => {
                     found = Some(arg);
@@ -528,12 +555,36 @@ fn script_language<'a>(lang: Language, interp_mode: bool, cmd: &Command<'a>) -> 
     };
     if let Some(s) = script {
         let base = basename(s);
-        if matches!(base, b"bundle" | b"bundler") && args.next() == Some(b"exec") {
-            script = args.next().or(script);
+        if matches!(base, b"bundle" | b"bundler") {
+            match args.clone().next() {
+                Some(b"exec") => {
+                    args.next();
+                    script = args.next().or(script);
+                }
+                None
+                | Some(b"install" | b"update" | b"add" | b"remove" | b"outdated" | b"lock") => {
+                    a.set_skip(Reason::PackageManager(b"bundle"));
+                }
+                Some(_) => {}
+            }
         }
     }
     if let Some(s) = script {
         let base = basename(s);
+        if let Some((_, reason)) = script_tool(base) {
+            a.set_skip(reason);
+        }
+        match (base, args.clone().next()) {
+            (b"rails", Some(b"console" | b"c" | b"dbconsole" | b"db")) => {
+                a.set_skip(Reason::Interactive("interactive rails console"));
+            }
+            (b"artisan", Some(b"tinker")) => {
+                a.set_skip(Reason::Interactive(
+                    "interactive php shell (artisan tinker)",
+                ));
+            }
+            _ => {}
+        }
         let stem = strip_suffix_ci(base, b".rb")
             .or_else(|| strip_suffix_ci(base, b".php"))
             .unwrap_or(base);
@@ -603,8 +654,18 @@ fn finish<'a>(exe: &ExeFacts<'a>, ctx: &Ctx<'a, '_>, a: &mut Analysis<'a>) {
     let Some(language) = a.language else {
         return;
     };
-    if a.version.is_none() {
-        a.version = env_version(language, &ctx.env);
+    // The runtime's version variable fills in a missing version, and refines one from a name
+    // (`python3` → `3`, `openjdk-11` → `11`) that it extends; it never contradicts the
+    // executable (`node20` stays `20` under `NODE_VERSION=18.0.0`).
+    if let Some(from_env) = env_version(language, &ctx.env) {
+        let refines = |v: &[u8]| {
+            from_env
+                .strip_prefix(v)
+                .is_some_and(|rest| rest.starts_with(b"."))
+        };
+        if a.version.is_none_or(refines) {
+            a.version = Some(from_env);
+        }
     }
     if crate::env::kill_switch_on(ctx.env.kill_switch) {
         // The strongest skip: the preload library does nothing at all in this process.
