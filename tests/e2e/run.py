@@ -160,7 +160,9 @@ class Fixture:
         gocache = os.path.join(REPO, "target/e2e-cache/go")
         os.makedirs(gocache, exist_ok=True)
         subprocess.run(
-            ["go", "build", "-buildmode=pie", "-o", os.path.join(self.bin, "gopie/python3"), os.path.join(src, "gomain.go")],
+            # The toolchain by absolute path: the build runs with the plain PATH, and Go may live
+            # outside it (/usr/local/go/bin).
+            [shutil.which("go") or "go", "build", "-buildmode=pie", "-o", os.path.join(self.bin, "gopie/python3"), os.path.join(src, "gomain.go")],
             check=True,
             env=dict(PLAIN_ENV, GOCACHE=gocache, GOPATH=os.path.join(gocache, "gopath"), CGO_ENABLED="0", GO111MODULE="off"),
         )
@@ -541,6 +543,188 @@ def t_java(fx):
     check(f"Picked up JAVA_TOOL_OPTIONS: -Xmx64m -javaagent:{fx.jar}" in err, err)
     check(env["OTEL_SERVICE_NAME"] == "app", f"OTEL_SERVICE_NAME={env['OTEL_SERVICE_NAME']}")
     check(env["OTEL_RESOURCE_ATTRIBUTES"].startswith(f"host.name={host_name()},"), env["OTEL_RESOURCE_ATTRIBUTES"])
+
+
+# --- issue 13: what peers' test suites check, with real processes -----------------------------
+
+
+def vendor_libs(fx):
+    """Other vendors' preload libraries, by their real install paths under the temporary
+    directory (harmless dependency-free objects: the loader maps them, nothing runs)."""
+    libs = {}
+    for vendor, rel in (
+        ("Datadog", "opt/datadog-packages/datadog-apm-inject/stable/inject/launcher.preload.so"),
+        ("Dynatrace", "opt/dynatrace/oneagent/agent/lib64/liboneagentproc.so"),
+        ("OpenTelemetry", "usr/lib/opentelemetry/libotelinject.so"),
+    ):
+        path = os.path.join(fx.tmp, "vendors", rel)
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            shutil.copy(os.path.join(fx.tmp, "other.so"), path)
+            subprocess.run(["chmod", "-R", "a+rX", os.path.join(fx.tmp, "vendors")], check=True)
+        libs[vendor] = path
+    return libs
+
+
+def runtimes(fx):
+    """(name, argv, how to tell it was injected from its output) for real python3, node, java."""
+    return [
+        ("python3", [PYTHON, os.path.join(fx.apps, "printenv.py")]),
+        ("node", ["node", os.path.join(fx.apps, "printenv.js")]),
+        ("java", ["java", "-cp", fx.classes, "App"]),
+    ]
+
+
+def injected(name, code, out, err):
+    """Whether a printenv run got our agent (and, for Java, whether the agent really loaded)."""
+    env = env_lines(out)
+    check(code == 0, f"{name}: exit {code}: {err[-2000:]}")
+    service = env.get("OTEL_SERVICE_NAME")
+    got = service not in (None, "<unset>", "null")
+    if name == "java":
+        check(got == ("ONEAGENT-E2E-JAVAAGENT" in err), f"java: service {service!r} but stderr {err!r}")
+    return got
+
+
+def explain(fx, env, argv):
+    """`oneagentctl --json explain` from the running daemon (None outside daemon mode)."""
+    if fx.mode != "daemon":
+        return None
+    args = ["--json", "explain"]
+    for k, v in env.items():
+        args += ["--env", f"{k}={v}"]
+    code, out, err = fx.ctl(*args, "--", *argv)
+    check(code == 0, f"explain: {code} {err}")
+    import json
+
+    return json.loads(out)
+
+
+@test("peers: another vendor's variables or preloaded library stand us down (python3, node, java), named in explain")
+def t_peers_vendors(fx):
+    libs = vendor_libs(fx)
+    cases = [
+        ({"DD_TRACE_AGENT_URL": "http://127.0.0.1:8126"}, "Datadog: DD_TRACE_AGENT_URL in the environment"),
+        ({"DD_TRACE_SAMPLE_RATE": "1"}, "Datadog: DD_TRACE_SAMPLE_RATE in the environment"),
+        ({"NEW_RELIC_LICENSE_KEY": "0123456789"}, "New Relic: NEW_RELIC_LICENSE_KEY in the environment"),
+        ({"APPDYNAMICS_CONTROLLER_HOST_NAME": "ctl.example"}, "AppDynamics: APPDYNAMICS_CONTROLLER_HOST_NAME in the environment"),
+        ({"DT_TENANT": "abc12345"}, "Dynatrace: DT_TENANT in the environment"),
+        ({"ELASTIC_APM_SERVER_URL": "http://apm:8200"}, "Elastic: ELASTIC_APM_SERVER_URL in the environment"),
+        ({"INSTANA_AGENT_HOST": "10.0.0.1"}, "Instana: INSTANA_AGENT_HOST in the environment"),
+        ({"SPLUNK_ACCESS_TOKEN": "t"}, "Splunk: SPLUNK_ACCESS_TOKEN in the environment"),
+        ({"CONTRAST__API__URL": "https://app.contrastsecurity.com"}, "Contrast Security: CONTRAST__API__URL in the environment"),
+        ({"LD_PRELOAD": libs["Datadog"]}, f"Datadog: {libs['Datadog']} in LD_PRELOAD"),
+        ({"LD_PRELOAD": libs["Dynatrace"]}, f"Dynatrace: {libs['Dynatrace']} in LD_PRELOAD"),
+        ({"LD_PRELOAD": f"{fx.lib} {libs['OpenTelemetry']}"}, f"OpenTelemetry: {libs['OpenTelemetry']} in LD_PRELOAD"),
+    ]
+    failures = []
+    for env, reason in cases:
+        for name, argv in runtimes(fx):
+            code, out, err = run(argv, env)
+            if injected(name, code, out, err):
+                failures.append(f"{name} with {env}: injected ({out!r})")
+            ex = explain(fx, env, argv)
+            want = f"other agent present: {reason}"
+            if ex is not None and (ex["action"], ex["reason_code"], ex["reason"]) != ("skip", "other-agent", want):
+                failures.append(f"explain {name} with {env}: {ex['action']} {ex['reason']!r}, want {want!r}")
+    # Controls: the vendor's own off switch, tags shared with log shippers, our own library in
+    # LD_PRELOAD: injected, and explain says so.
+    for env in (
+        {"DD_TRACE_AGENT_URL": "http://127.0.0.1:8126", "DD_TRACE_ENABLED": "false"},
+        {"DD_ENV": "prod", "DD_SERVICE": "shop", "DD_VERSION": "1"},
+        {"LD_PRELOAD": fx.lib},
+    ):
+        for name, argv in runtimes(fx):
+            code, out, err = run(argv, env)
+            if not injected(name, code, out, err):
+                failures.append(f"{name} with {env}: not injected ({out!r} {err[-500:]!r})")
+            ex = explain(fx, env, argv)
+            if ex is not None and ex["action"] != "inject":
+                failures.append(f"explain {name} with {env}: {ex['reason']!r}")
+    check(not failures, "\n  ".join(failures))
+
+
+@test("peers: our agent counts as configured only as a whole option with our exact path")
+def t_peers_exact_tokens(fx):
+    failures = []
+    java = ["java", "-cp", fx.classes, "App"]
+    # Our jar's path inside another option: the agent is added (and really loads), explain agrees.
+    bak = f"-Dbackup.agent={fx.jar}.bak"
+    code, out, err = run(java, {"JAVA_TOOL_OPTIONS": bak})
+    got = env_lines(out).get("JAVA_TOOL_OPTIONS")
+    if got != f"{bak} -javaagent:{fx.jar}" or err.count("ONEAGENT-E2E-JAVAAGENT") != 1:
+        failures.append(f"java {bak}: JAVA_TOOL_OPTIONS={got!r}, stderr {err!r}")
+    ex = explain(fx, {"JAVA_TOOL_OPTIONS": bak}, java)
+    if ex is not None and (ex["action"], ex["already_injected"]) != ("inject", False):
+        failures.append(f"explain java {bak}: {ex}")
+    # Our exact token: nothing added, the agent loads once, explain says already configured.
+    ours = f"-Xmx64m -javaagent:{fx.jar}"
+    code, out, err = run(java, {"JAVA_TOOL_OPTIONS": ours})
+    got = env_lines(out).get("JAVA_TOOL_OPTIONS")
+    if got != ours or err.count("ONEAGENT-E2E-JAVAAGENT") != 1:
+        failures.append(f"java {ours}: JAVA_TOOL_OPTIONS={got!r}, stderr {err!r}")
+    ex = explain(fx, {"JAVA_TOOL_OPTIONS": ours}, java)
+    if ex is not None and (ex["action"], ex["already_injected"]) != ("inject", True):
+        failures.append(f"explain java {ours}: {ex}")
+    # Node: our register path as another option's value is not our --require.
+    node = ["node", os.path.join(fx.apps, "printenv.js")]
+    title = f"--title={NODE_REGISTER}"
+    code, out, err = run(node, {"NODE_OPTIONS": title})
+    got = env_lines(out).get("NODE_OPTIONS")
+    if got != f"--require {NODE_REGISTER} {title}":
+        failures.append(f"node {title}: NODE_OPTIONS={got!r} {err[-500:]!r}")
+    code, out, err = run(node, {"NODE_OPTIONS": f"--require={NODE_REGISTER}"})
+    got = env_lines(out).get("NODE_OPTIONS")
+    if got != f"--require={NODE_REGISTER}":
+        failures.append(f"node --require=: NODE_OPTIONS={got!r}")
+    # Python: the agent directory alone does not load the agent; its sitecustomize entry does.
+    py = [PYTHON, os.path.join(fx.apps, "printenv.py")]
+    auto = f"{PY_AGENT}/opentelemetry/instrumentation/auto_instrumentation"
+    code, out, err = run(py, {"PYTHONPATH": PY_AGENT})
+    got = env_lines(out).get("PYTHONPATH")
+    if got != f"{auto}:{PY_AGENT}:{PY_AGENT}":
+        failures.append(f"python PYTHONPATH={PY_AGENT}: {got!r}")
+    ex = explain(fx, {"PYTHONPATH": PY_AGENT}, py)
+    if ex is not None and (ex["action"], ex["already_injected"]) != ("inject", False):
+        failures.append(f"explain python PYTHONPATH={PY_AGENT}: {ex}")
+    check(not failures, "\n  ".join(failures))
+
+
+@test("peers: blank NODE_OPTIONS, JAVA_TOOL_OPTIONS, PYTHONPATH count as unset (no stray separators)")
+def t_peers_blank(fx):
+    failures = []
+    auto = f"{PY_AGENT}/opentelemetry/instrumentation/auto_instrumentation"
+    for blank in ("   ", "\t", " \t "):
+        code, out, err = run(["node", os.path.join(fx.apps, "printenv.js")], {"NODE_OPTIONS": blank})
+        got = env_lines(out).get("NODE_OPTIONS")
+        if got != f"--require {NODE_REGISTER}":
+            failures.append(f"NODE_OPTIONS={blank!r}: {got!r}")
+        code, out, err = run(["java", "-cp", fx.classes, "App"], {"JAVA_TOOL_OPTIONS": blank})
+        got = env_lines(out).get("JAVA_TOOL_OPTIONS")
+        if got != f"-javaagent:{fx.jar}" or f"Picked up JAVA_TOOL_OPTIONS: -javaagent:{fx.jar}\n" not in err:
+            failures.append(f"JAVA_TOOL_OPTIONS={blank!r}: {got!r} {err!r}")
+        code, out, err = run([PYTHON, os.path.join(fx.apps, "printenv.py")], {"PYTHONPATH": blank})
+        got = env_lines(out).get("PYTHONPATH")
+        if got != f"{auto}:{PY_AGENT}":
+            failures.append(f"PYTHONPATH={blank!r}: {got!r}")
+    check(not failures, "\n  ".join(failures))
+
+
+@test("peers: ONEAGENT_PRELOAD_DISABLE: true spellings turn the library off, false ones do not; explain agrees")
+def t_peers_kill_switch(fx):
+    failures = []
+    for value, off in [("1", True), ("true", True), ("TRUE", True), ("yes", True), ("on", True),
+                       ("0", False), ("false", False), ("False", False), ("no", False), ("off", False), ("", False), (" ", False)]:
+        env = {"ONEAGENT_PRELOAD_DISABLE": value}
+        for name, argv in runtimes(fx):
+            code, out, err = run(argv, env)
+            if injected(name, code, out, err) == off:
+                failures.append(f"{name} ONEAGENT_PRELOAD_DISABLE={value!r}: {'injected' if off else 'not injected'}")
+            ex = explain(fx, env, argv)
+            want = ("skip", "opted-out") if off else ("inject", "instrumentable")
+            if ex is not None and (ex["action"], ex["reason_code"]) != want:
+                failures.append(f"explain {name} ONEAGENT_PRELOAD_DISABLE={value!r}: {ex['reason']!r}")
+    check(not failures, "\n  ".join(failures))
 
 
 @test("setuid (AT_SECURE): library mapped through /etc/ld.so.preload, nothing injected; non-setuid control injected")

@@ -189,6 +189,25 @@ pub(crate) fn ld_preload(value: &[u8]) -> Option<(&[u8], &'static [u8])> {
         .find_map(|e| of_path(e).map(|v| (e, v)))
 }
 
+/// The tables, for documentation and its drift test: `(kind, pattern, vendor)` with kind
+/// `path` ([`PATH_WORDS`]), `env` ([`ENV_SIGNALS`]), `off` ([`ENV_OFF_SWITCHES`]) or `clsid`
+/// ([`DOTNET_PROFILERS`]).
+pub fn table() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    let kind = |k: &'static str, t: Pairs| {
+        t.iter().filter_map(move |(p, v)| {
+            Some((
+                k,
+                core::str::from_utf8(p).ok()?,
+                core::str::from_utf8(v).ok()?,
+            ))
+        })
+    };
+    kind("path", PATH_WORDS)
+        .chain(kind("env", ENV_SIGNALS))
+        .chain(kind("off", ENV_OFF_SWITCHES))
+        .chain(kind("clsid", DOTNET_PROFILERS))
+}
+
 /// Every vendor named in the tables, each once, in table order (for documentation tests).
 pub fn vendors() -> impl Iterator<Item = &'static str> {
     let mut seen: [&'static [u8]; 64] = [&[]; 64];
