@@ -237,6 +237,13 @@ impl OwnedPolicy {
         }
     }
 
+    /// The policy with every agent available (tests that run without agents on disk).
+    #[cfg(test)]
+    pub fn with_all_agents_for_tests(mut self) -> Self {
+        self.agents = LanguageSet::ALL;
+        self
+    }
+
     /// Whether injection is enabled globally.
     pub fn enabled(&self) -> bool {
         self.enabled

@@ -202,6 +202,59 @@ mod tests {
         assert_eq!(r.script, script.display().to_string());
     }
 
+    /// `explain` says what the preload would do: another vendor named, the .NET application's
+    /// own files read (target framework, OpenTelemetry references), the kill switch.
+    #[test]
+    fn explain_agrees_with_the_preload_rules() {
+        let config = crate::config::Config::default();
+        let policy = OwnedPolicy::build(&config, &[], &[]).with_all_agents_for_tests();
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("Orders.Api.dll");
+        std::fs::write(&app, b"MZ").unwrap();
+        let app_s = app.to_str().unwrap().to_owned();
+        let rc = dir.path().join("Orders.Api.runtimeconfig.json");
+        let deps = dir.path().join("Orders.Api.deps.json");
+        let dotnet = |env: &[&str]| {
+            let env: Vec<String> = env.iter().map(|s| (*s).to_owned()).collect();
+            explain(
+                &["dotnet".into(), app_s.clone()],
+                &env,
+                "/usr/share/dotnet/dotnet",
+                "",
+                &policy,
+                "t",
+            )
+            .verdict
+        };
+        std::fs::write(&rc, r#"{"runtimeOptions":{"tfm":"net8.0"}}"#).unwrap();
+        assert_eq!(dotnet(&[]).reason_code, "instrumentable");
+        std::fs::write(&rc, r#"{"runtimeOptions":{"tfm":"net6.0"}}"#).unwrap();
+        let v = dotnet(&[]);
+        assert_eq!(
+            (v.action.as_str(), v.reason_code.as_str()),
+            ("skip", "unsupported-runtime")
+        );
+        std::fs::write(&rc, r#"{"runtimeOptions":{"tfm":"net9.0"}}"#).unwrap();
+        std::fs::write(
+            &deps,
+            r#"{"libraries":{"OpenTelemetry/1.9.0":{"type":"package"}}}"#,
+        )
+        .unwrap();
+        let v = dotnet(&[]);
+        assert_eq!(v.reason_code, "other-agent");
+        assert!(v.reason.contains("OpenTelemetry"), "{}", v.reason);
+        std::fs::remove_file(&deps).unwrap();
+        let v = dotnet(&["NEW_RELIC_LICENSE_KEY=k"]);
+        assert_eq!(
+            v.reason,
+            "other agent present: New Relic: NEW_RELIC_LICENSE_KEY in the environment"
+        );
+        let v = dotnet(&["ONEAGENT_PRELOAD_DISABLE=true"]);
+        assert_eq!(v.reason_code, "opted-out");
+        let v = dotnet(&["ONEAGENT_PRELOAD_DISABLE=false"]);
+        assert_eq!(v.reason_code, "instrumentable");
+    }
+
     #[test]
     fn missing_commands_keep_their_argv() {
         let r = resolve(&["no-such-command-xyz".into()], "/usr/bin:/bin");

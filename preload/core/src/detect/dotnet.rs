@@ -57,6 +57,10 @@ pub(crate) fn env_agents<'a>(ctx: &Ctx<'a, '_>, a: &mut Analysis<'a>) {
 /// The application's own files, as the caller read them: a target framework our agent does not
 /// support, or OpenTelemetry packages already referenced.
 pub(crate) fn app_facts<'a>(exe: &ExeFacts<'a>, a: &mut Analysis<'a>) {
+    // A .NET global or local tool's apphost (`~/.dotnet/tools/csharpier`): a tool.
+    if contains(exe.path, b"/.dotnet/tools/") {
+        a.set_skip(Reason::Tool(basename(exe.path)));
+    }
     if let Some(target) = exe.dotnet_target
         && !crate::dotnet_app::supported(target)
     {
