@@ -80,22 +80,33 @@
 //! # Decision order
 //!
 //! 1. empty argv → `unknown-input`;
-//! 2. what runs: `not-runtime`, `not-long-running`, `build-tool`, `package-manager`, `interactive`,
-//!    `tool`, `launcher`;
+//! 2. what runs: `not-runtime`, `multiple-runtimes` (an executable embedding two runtimes),
+//!    `not-long-running`, `build-tool`, `package-manager`, `interactive`, `tool`, `launcher`,
+//!    `unsupported-runtime` (a .NET application built for a framework before `net8.0`, from
+//!    [`ExeFacts::dotnet_target`]); for a runtime, the kill switch ([`KILL_SWITCH`] with a true
+//!    value, see [`kill_switch_on`]) or `CORECLR_ENABLE_PROFILING=0` → `opted-out`;
 //! 3. Go, Ruby, PHP → `report-only`;
 //! 4. policy: `skip-executable`, `disabled-service`, `disabled-global` (unless the service is in
 //!    `enabled_services`), `no-agent`;
-//! 5. another vendor's agent or profiler → `other-agent` (`-javaagent:`/`-agentpath:`/`-agentlib:`
-//!    on the command line or in `JAVA_TOOL_OPTIONS`/`JDK_JAVA_OPTIONS`/`_JAVA_OPTIONS`, except
-//!    `jdwp` and metrics exporters such as `jmx_prometheus_javaagent`; `CORECLR_PROFILER` or
-//!    `CORECLR_ENABLE_PROFILING=1`; `--require`/`--import`/`--loader` of dd-trace, newrelic,
-//!    elastic-apm-node, `@opentelemetry/…` and others in `NODE_OPTIONS` or on the command line;
-//!    `ddtrace`, `newrelic`, `elasticapm`, `opentelemetry` in `PYTHONPATH`; `ddtrace-run`,
-//!    `newrelic-admin`, `opentelemetry-instrument`);
-//! 6. otherwise `instrumentable` (inject). When our own agent is already configured (a path
-//!    containing [`Policy::own_agent_marker`] in those same places) the action is still
-//!    [`Action::Inject`] with [`Decision::already_injected`] set: the caller must not add the agent a
-//!    second time.
+//! 5. another vendor's agent or profiler → `other-agent`, with the vendor named where known (see
+//!    [`vendor`]): `-javaagent:`/`-agentpath:`/`-agentlib:` on the command line or in
+//!    `JAVA_TOOL_OPTIONS`/`JDK_JAVA_OPTIONS`/`_JAVA_OPTIONS`, except `jdwp` and metrics
+//!    exporters such as `jmx_prometheus_javaagent`; a CLR profiler, profiler path or
+//!    `OTEL_DOTNET_AUTO_HOME` that is not ours; `--require`/`--import`/`--loader` of a vendor's
+//!    module in `NODE_OPTIONS` or on the command line; a vendor's `PYTHONPATH` entry or wrapper
+//!    (`ddtrace-run`, `newrelic-admin`, `opentelemetry-instrument`); a vendor's documented
+//!    variable (`DD_TRACE_*`, `NEW_RELIC_*`, `DT_*`, …, unless its off switch is false) or
+//!    preloaded library (`LD_PRELOAD`); a .NET application referencing OpenTelemetry packages
+//!    ([`ExeFacts::dotnet_references_otel`]);
+//! 6. otherwise `instrumentable` (inject). When our own agent is already configured — a whole
+//!    option with our exact path from [`Policy::own_agents`] (`-javaagent:<jar>`,
+//!    `--require <register.js>`, the `PYTHONPATH` entry of its `sitecustomize` directory, our CLR
+//!    profiler with paths in our home; never a substring), or, where `own_agents` has no path, a
+//!    path containing [`Policy::own_agent_marker`] — the action is still [`Action::Inject`] with
+//!    [`Decision::already_injected`] set: the caller must not add the agent a second time
+//!    ([`inject::plan`] applies the same token rules).
+//!
+//! Blank values (only whitespace) count as unset throughout.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(

@@ -3,14 +3,14 @@
 //!
 //! Three kinds of signal, all checked only for a process that is a runtime:
 //!
-//! * **paths and module names** of agents ([`of_path`]): a `-javaagent:`/`-agentpath:` file, a
+//! * **paths and module names** of agents (`of_path`): a `-javaagent:`/`-agentpath:` file, a
 //!   `--require`/`--import` module, a `PYTHONPATH` entry, a `CORECLR_PROFILER_PATH`, an
-//!   `LD_PRELOAD` library — matched, ignoring ASCII case, against the words of [`PATH_WORDS`];
-//! * **documented environment variables** ([`env_signal`]): the variables each vendor documents
-//!   for configuring its agent or its automatic injection ([`ENV_SIGNALS`]; a trailing `*` is a
-//!   prefix). A vendor's documented off switch set to a false value ([`ENV_OFF_SWITCHES`]) turns
+//!   `LD_PRELOAD` library — matched, ignoring ASCII case, against the words of `PATH_WORDS`;
+//! * **documented environment variables** (`env_signal`): the variables each vendor documents
+//!   for configuring its agent or its automatic injection (`ENV_SIGNALS`; a trailing `*` is a
+//!   prefix). A vendor's documented off switch set to a false value (`ENV_OFF_SWITCHES`) turns
 //!   that vendor's variables into no signal at all: its agent is off;
-//! * **CLR profiler GUIDs** ([`dotnet_profiler`]).
+//! * **CLR profiler GUIDs** (`dotnet_profiler`).
 //!
 //! Our own library (`liboneagent_preload.so`) and our own variables (`OTEL_*`, `ONEAGENT_*`,
 //! `SW_AGENT_*`, `CORECLR_*` with our GUID and paths) are never in these tables.
@@ -190,8 +190,8 @@ pub(crate) fn ld_preload(value: &[u8]) -> Option<(&[u8], &'static [u8])> {
 }
 
 /// The tables, for documentation and its drift test: `(kind, pattern, vendor)` with kind
-/// `path` ([`PATH_WORDS`]), `env` ([`ENV_SIGNALS`]), `off` ([`ENV_OFF_SWITCHES`]) or `clsid`
-/// ([`DOTNET_PROFILERS`]).
+/// `path` (words of agent paths), `env` (documented variables), `off` (off switches) or `clsid`
+/// (CLR profiler GUIDs).
 pub fn table() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
     let kind = |k: &'static str, t: Pairs| {
         t.iter().filter_map(move |(p, v)| {

@@ -1173,3 +1173,28 @@ fn kill_switch_contract() {
     );
     assert!(Reason::CODES.contains(&"opted-out"));
 }
+
+/// The vendor table is documented in full (preload/lib/README.md, oneagent-preload(8)).
+#[test]
+fn vendor_table_is_documented() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("preload/lib/README.md")).unwrap();
+    let man = std::fs::read_to_string(root.join("man/oneagent-preload.8")).unwrap();
+    let mut missing = Vec::new();
+    for (kind, pattern, vendor) in vendor::table() {
+        if !readme.contains(&format!("`{pattern}`")) {
+            missing.push(format!("README: {kind} `{pattern}` ({vendor})"));
+        }
+        if !readme.contains(&format!("| {vendor} |")) {
+            missing.push(format!("README: vendor {vendor}"));
+        }
+        // The man page escapes `-` as `\-` and `{`/`}` stay as they are.
+        if kind != "path" && !man.contains(&pattern.replace('-', "\\-")) {
+            missing.push(format!("oneagent-preload(8): {kind} {pattern} ({vendor})"));
+        }
+        if !man.contains(vendor) {
+            missing.push(format!("oneagent-preload(8): vendor {vendor}"));
+        }
+    }
+    assert!(missing.is_empty(), "undocumented:\n{}", missing.join("\n"));
+}
