@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use oneagent_preload_core::{ByteList, ExeFacts, Policy, ProcessInput, decide};
+use oneagent_preload_core::{ByteList, ExeFacts, Policy, ProcessInput, decide, image_language};
 
 const ENV: &[u8] = b"HOSTNAME=web-1\0HOME=/root\0PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\0\
 LANG=C.UTF-8\0TERM=xterm\0SHLVL=1\0PWD=/srv/app\0LOGNAME=app\0USER=app\0SHELL=/bin/bash\0\
@@ -108,6 +108,40 @@ fn main() {
             d.reason.code(),
             d.service_name,
             d.service_name_source
+        );
+    }
+    // The preload library's early exit for non-runtimes: `image_language` on the executable
+    // alone. This is the whole decision a coreutils or shell process pays for.
+    const QUICK: u32 = 2_000_000;
+    println!("image_language(): {QUICK} calls per executable");
+    for (exe, libs) in [
+        (&b"/usr/bin/true"[..], &b"libc.so.6\0"[..]),
+        (b"/usr/bin/bash", b"libtinfo.so.6\0libc.so.6\0"),
+        (b"/usr/bin/ls", b"libselinux.so.1\0libc.so.6\0"),
+        (
+            b"/usr/lib/systemd/systemd-journald",
+            b"libsystemd-shared-252.so\0libc.so.6\0",
+        ),
+        (b"/usr/bin/python3.11", b"libc.so.6\0"),
+    ] {
+        let facts = ExeFacts {
+            path: exe,
+            libraries: ByteList::nul(libs),
+            ..ExeFacts::EMPTY
+        };
+        for _ in 0..100_000 {
+            black_box(image_language(black_box(&facts)));
+        }
+        let start = Instant::now();
+        for _ in 0..QUICK {
+            black_box(image_language(black_box(&facts)));
+        }
+        let ns = start.elapsed().as_nanos() as f64 / f64::from(QUICK);
+        println!(
+            "{:<40} {:>6.1} ns/call   -> {:?}",
+            String::from_utf8_lossy(exe),
+            ns,
+            image_language(&facts)
         );
     }
 }

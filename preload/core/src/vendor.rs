@@ -136,13 +136,30 @@ pub(crate) fn of_path(path: &[u8]) -> Option<&'static [u8]> {
         .map(|(_, vendor)| vendor)
 }
 
+/// Whether `key` may be one of the vendors' variables (signal or off switch): its first three
+/// bytes are those of a table entry. Almost every variable of a real environment fails this one
+/// `match`, so the tables are walked only for the few that pass (a unit test keeps the list in
+/// step with the tables).
+pub(crate) fn may_be_vendor_key(key: &[u8]) -> bool {
+    matches!(
+        key,
+        [b'D', b'D' | b'T', b'_', ..]
+            | [b'N', b'E', b'W', ..]
+            | [b'A', b'P', b'P', ..]
+            | [b'E', b'L', b'A', ..]
+            | [b'I', b'N', b'S', ..]
+            | [b'S', b'P', b'L', ..]
+            | [b'S', b'I', b'G', ..]
+            | [b'S', b'C', b'O', ..]
+            | [b'C', b'O', b'N', ..]
+            | [b'L', b'U', b'M', ..]
+            | [b'A', b'p', b'p', ..]
+    )
+}
+
 /// The vendor whose documented agent variable `key` is, if any.
 pub(crate) fn env_signal(key: &[u8]) -> Option<&'static [u8]> {
-    // Most keys start with none of the vendors' letters: one comparison each.
-    if !matches!(
-        key.first(),
-        Some(b'D' | b'N' | b'A' | b'E' | b'I' | b'S' | b'C' | b'L')
-    ) {
+    if !may_be_vendor_key(key) {
         return None;
     }
     ENV_SIGNALS
@@ -156,7 +173,7 @@ pub(crate) fn env_signal(key: &[u8]) -> Option<&'static [u8]> {
 
 /// The vendor whose off switch `key` is, when `value` turns it off.
 pub(crate) fn off_switch(key: &[u8], value: &[u8]) -> Option<&'static [u8]> {
-    if !crate::env::is_false(value) {
+    if !may_be_vendor_key(key) || !crate::env::is_false(value) {
         return None;
     }
     ENV_OFF_SWITCHES
@@ -296,6 +313,25 @@ mod tests {
         );
         assert!(vendors().any(|v| v == "Datadog"));
         assert_eq!(vendors().filter(|v| *v == "Datadog").count(), 1);
+    }
+
+    #[test]
+    fn the_quick_gate_lets_every_table_entry_through() {
+        for (pattern, _) in ENV_SIGNALS.iter().chain(ENV_OFF_SWITCHES.iter()) {
+            let key = pattern.strip_suffix(b"*").unwrap_or(pattern);
+            assert!(may_be_vendor_key(key), "{:?}", core::str::from_utf8(key));
+        }
+        for key in [
+            &b"PATH"[..],
+            b"HOME",
+            b"DB_HOST",
+            b"LANG",
+            b"SHLVL",
+            b"JAVA_HOME",
+            b"D",
+        ] {
+            assert!(!may_be_vendor_key(key), "{key:?}");
+        }
     }
 
     #[test]
