@@ -481,3 +481,45 @@ fn image_language_agrees_with_decide() {
     // Both outcomes were exercised, many times.
     assert!(seen[0] > 2000 && seen[1] > 2000, "{seen:?}");
 }
+
+/// The .NET application's files are untrusted: random JSON-shaped bytes never panic, and a target
+/// framework found is always a slice without quotes.
+#[test]
+fn dotnet_app_files_parse_anything() {
+    use oneagent_preload_core::dotnet_app;
+    const JSON: &[&[u8]] = &[
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"",
+        b":",
+        b",",
+        b" ",
+        b"\"tfm\"",
+        b"\"net8.0\"",
+        b"\"net6.0\"",
+        b"\"Microsoft.NETCore.App\"",
+        b"\"version\"",
+        b"\"8.0.1\"",
+        b"\"OpenTelemetry/1.9.0\"",
+        b"\"OpenTelemetry.Api/1\"",
+        b"\"name\"",
+        b"\\",
+        b"\xff",
+        b"netcoreapp3.1",
+    ];
+    let mut rng = Rng(0x5eed_d07e);
+    for _ in 0..20_000 {
+        let mut doc = Vec::new();
+        for _ in 0..rng.below(40) {
+            doc.extend_from_slice(JSON[rng.below(JSON.len())]);
+        }
+        if let Some(t) = dotnet_app::target_framework(&doc) {
+            assert!(!t.contains(&b'"'), "{:?}", String::from_utf8_lossy(&doc));
+            let _ = dotnet_app::supported(t);
+        }
+        let _ = dotnet_app::references_otel(&doc);
+        let _ = dotnet_app::supported(&doc);
+    }
+}

@@ -133,4 +133,22 @@ pub fn run(data: &[u8]) {
     if let Some(uid) = pod_uid(cgroup) {
         assert!(uid.as_str().len() <= 36);
     }
+
+    // A .NET application's files are untrusted bytes too (the env part stands in for them).
+    use oneagent_preload_core::dotnet_app;
+    if let Some(target) = dotnet_app::target_framework(env) {
+        assert!(!target.contains(&b'"'));
+        let _ = dotnet_app::supported(target);
+    }
+    let _ = dotnet_app::supported(cwd);
+    let _ = dotnet_app::references_otel(env);
+    if let Some(files) = dotnet_app::app_files(argv_list, exe) {
+        let mut buf = [0u8; 512];
+        if let Some(p) = files.runtimeconfig_path(&mut buf) {
+            assert_eq!(p.last(), Some(&0));
+        }
+        if let Some(p) = files.deps_path(&mut buf) {
+            assert_eq!(p.last(), Some(&0));
+        }
+    }
 }
