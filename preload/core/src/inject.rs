@@ -640,16 +640,25 @@ fn dotnet(
     let home = snap.dotnet_home;
     check_path(home)?;
     let rid = ctx.dotnet_rid.ok_or(PlanError::NotInject)?;
-    // Ours when the profiler is our CLSID and every path set points into our home.
-    let ours = user(env, b"CORECLR_PROFILER")
-        .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(DOTNET_PROFILER_GUID))
-        && [
-            &b"CORECLR_PROFILER_PATH"[..],
-            b"CORECLR_PROFILER_PATH_64",
-            b"OTEL_DOTNET_AUTO_HOME",
-        ]
+    // Ours exactly when `decide` says so (see `detect::dotnet::env_agents`): every profiler path
+    // and `OTEL_DOTNET_AUTO_HOME` set lies in our home, and the profiler, when set, is our CLSID
+    // (when unset, some path of ours must be set or profiling not be switched on alone).
+    let paths = [
+        &b"CORECLR_PROFILER_PATH"[..],
+        b"CORECLR_PROFILER_PATH_64",
+        b"OTEL_DOTNET_AUTO_HOME",
+    ];
+    let paths_ours = paths
         .iter()
-        .all(|k| user(env, k).is_none_or(|v| crate::own::in_dir(v, home)));
+        .all(|k| user(env, k).is_none_or(|v| crate::own::in_dir(v.trim_ascii(), home)));
+    let any_path = paths.iter().any(|k| user(env, k).is_some());
+    let enable = user(env, b"CORECLR_ENABLE_PROFILING").map(<[u8]>::trim_ascii);
+    let ours = enable != Some(b"0")
+        && paths_ours
+        && match user(env, b"CORECLR_PROFILER") {
+            Some(g) => g.trim_ascii().eq_ignore_ascii_case(DOTNET_PROFILER_GUID),
+            None => any_path || enable.is_none(),
+        };
     if !ours && let Some(k) = DOTNET_USER_VARS.iter().find(|k| user(env, k).is_some()) {
         return Err(PlanError::UserConfigured(match k {
             b"CORECLR_ENABLE_PROFILING" => "CORECLR_ENABLE_PROFILING",
@@ -1379,6 +1388,14 @@ mod tests {
                 kind: oj,
                 want: Ok(full),
             },
+            // Only our profiler path inherited: ours, the rest is filled in (decide says
+            // already configured, and the plan agrees).
+            Case {
+                argv: &["dotnet", "/app/Orders.Api.dll"],
+                env: std::vec![&*std::format!("CORECLR_PROFILER_PATH={NET}/linux-x64/OpenTelemetry.AutoInstrumentation.Native.so").leak()].leak(),
+                kind: oj,
+                want: Ok(without(&["CORECLR_PROFILER_PATH"], full)),
+            },
             // Our own GUID and paths inherited from an injected parent are ours, not another agent.
             Case {
                 argv: &["dotnet", "/app/Orders.Api.dll"],
@@ -1578,6 +1595,224 @@ mod tests {
             );
             assert_eq!(d.already_injected, already, "{argv:?} {env:?}");
         }
+    }
+
+    /// `explain` never lies: over random environments built from our values, near-misses, other
+    /// vendors' values and blanks, whenever `decide` says inject the plan succeeds and the process
+    /// ends up with exactly one copy of our agent flag — added when `already_injected` is false,
+    /// already there (and untouched) when it is true.
+    #[test]
+    fn decide_and_plan_agree_on_random_environments() {
+        let jar = JAR;
+        let vocab: &[(&str, &[&str])] = &[
+            (
+                "JAVA_TOOL_OPTIONS",
+                &[
+                    "-Xmx1g",
+                    " ",
+                    "\t",
+                    "",
+                    "-javaagent:/usr/lib/oneagent/agents/java/opentelemetry-javaagent.jar",
+                    "-javaagent:/usr/lib/oneagent/agents/java/opentelemetry-javaagent.jar=a=b",
+                    "-Dbackup.agent=/usr/lib/oneagent/agents/java/opentelemetry-javaagent.jar.bak",
+                    "-javaagent:/opt/dd/dd-java-agent.jar",
+                ],
+            ),
+            (
+                "NODE_OPTIONS",
+                &[
+                    "--max-old-space-size=512",
+                    "   ",
+                    "",
+                    "--require /usr/lib/oneagent/agents/nodejs/register.js",
+                    "-r /usr/lib/oneagent/agents/nodejs/register.js",
+                    "--require=/usr/lib/oneagent/agents/nodejs/register.js",
+                    "--title=/usr/lib/oneagent/agents/nodejs/register.js",
+                    "--require dd-trace/init",
+                ],
+            ),
+            (
+                "PYTHONPATH",
+                &[
+                    "/srv/lib",
+                    " ",
+                    "",
+                    "/usr/lib/oneagent/agents/python",
+                    "/usr/lib/oneagent/agents/python/opentelemetry/instrumentation/auto_instrumentation",
+                    "/srv/a:/usr/lib/oneagent/agents/python/opentelemetry/instrumentation/auto_instrumentation/",
+                    "/opt/ddtrace/bootstrap",
+                ],
+            ),
+            (
+                "CORECLR_PROFILER",
+                &[
+                    "{918728DD-259F-4A6A-AC2B-B85E1B658318}",
+                    "{846F5F1C-F9AE-4B07-969E-05C26BC060D8}",
+                    " ",
+                ],
+            ),
+            (
+                "CORECLR_PROFILER_PATH",
+                &[
+                    "/usr/lib/oneagent/agents/dotnet/linux-x64/OpenTelemetry.AutoInstrumentation.Native.so",
+                    "/opt/x/profiler.so",
+                    "",
+                ],
+            ),
+            ("CORECLR_ENABLE_PROFILING", &["1", "0", " "]),
+            (
+                "OTEL_DOTNET_AUTO_HOME",
+                &["/usr/lib/oneagent/agents/dotnet", "/opt/otel", ""],
+            ),
+            ("DOTNET_STARTUP_HOOKS", &["/srv/Hook.dll", " "]),
+            ("ONEAGENT_PRELOAD_DISABLE", &["0", "false", "1", "yes", ""]),
+            ("DD_TRACE_AGENT_URL", &["http://x:8126", " "]),
+            ("DD_TRACE_ENABLED", &["false", "true"]),
+        ];
+        let commands: &[(&[&str], &[u8], &str)] = &[
+            (
+                &["java", "-jar", "/srv/orders-1.2.jar"],
+                b"JAVA_TOOL_OPTIONS",
+                "-javaagent:",
+            ),
+            (
+                &["node", "/srv/app/server.js"],
+                b"NODE_OPTIONS",
+                "--require ",
+            ),
+            (&["python3", "app.py"], b"PYTHONPATH", ""),
+            (
+                &["dotnet", "/app/Orders.Api.dll"],
+                b"CORECLR_PROFILER_PATH",
+                "",
+            ),
+        ];
+        let mut sbuf = [0u8; 4096];
+        let n = encode(&data(JavaAgentKind::OpenTelemetry), &mut sbuf).unwrap();
+        let snap = decode(&sbuf[..n]).unwrap();
+        let ctx = Context {
+            pid: 7,
+            systemd_unit: None,
+            dotnet_rid: Some(DotnetRid::LinuxX64),
+            mark_inherited: true,
+            dotnet_dirs: DotnetDirs::BOTH,
+        };
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % u64::try_from(n).unwrap()).unwrap()
+        };
+        let ours_in = |var: &[u8], value: &[u8]| -> usize {
+            let v = core::str::from_utf8(value).unwrap();
+            match var {
+                b"JAVA_TOOL_OPTIONS" => v
+                    .split_ascii_whitespace()
+                    .filter(|t| {
+                        t.strip_prefix("-javaagent:")
+                            .is_some_and(|p| p.split('=').next() == Some(jar))
+                    })
+                    .count(),
+                b"NODE_OPTIONS" => {
+                    let t: Vec<&str> = v.split_ascii_whitespace().collect();
+                    t.iter()
+                        .enumerate()
+                        .filter(|(i, x)| {
+                            (matches!(**x, "--require" | "-r") && t.get(i + 1) == Some(&NODE))
+                                || x.strip_prefix("--require=") == Some(NODE)
+                        })
+                        .count()
+                }
+                b"PYTHONPATH" => v
+                    .split(':')
+                    .filter(|e| {
+                        e.trim_end_matches('/')
+                            == std::format!(
+                                "{PY}/opentelemetry/instrumentation/auto_instrumentation"
+                            )
+                    })
+                    .count(),
+                _ => usize::from(v.starts_with(NET)),
+            }
+        };
+        let mut seen = [0usize; 3];
+        for _ in 0..20_000 {
+            let (argv, var, _) = commands[next(commands.len())];
+            let mut env: Vec<String> = Vec::new();
+            for (k, values) in vocab {
+                if next(3) == 0 {
+                    env.push(std::format!("{k}={}", values[next(values.len())]));
+                }
+            }
+            let env_b: Vec<&[u8]> = env.iter().map(|s| s.as_bytes()).collect();
+            let argv_b: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
+            let list = ByteList::slices(&env_b);
+            let d = decide(
+                &ProcessInput::new(ByteList::slices(&argv_b), list),
+                &snap.policy(),
+            );
+            let mut buf = std::vec![0u8; 8192];
+            let p = plan(&d, &snap, &ctx, &list, &mut buf);
+            if !d.is_inject() {
+                assert_eq!(p.map(|p| p.len()).err(), Some(PlanError::NotInject));
+                seen[0] += 1;
+                continue;
+            }
+            let p = p.unwrap_or_else(|e| {
+                panic!("decide says inject, plan says {e:?}: {argv:?} {env:?}")
+            });
+            if var == b"CORECLR_PROFILER_PATH" {
+                // .NET: what the process ends up with is our profiler, from our home, and our
+                // startup hook exactly once.
+                let effective = |k: &[u8]| {
+                    p.get(k)
+                        .or_else(|| list.get(k).filter(|v| !v.trim_ascii().is_empty()))
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                };
+                assert_eq!(
+                    effective(b"CORECLR_PROFILER").map(|g| g.trim().to_ascii_uppercase()),
+                    Some(String::from_utf8_lossy(DOTNET_PROFILER_GUID).into_owned()),
+                    "{env:?}"
+                );
+                assert!(
+                    effective(b"CORECLR_PROFILER_PATH").is_some_and(|v| v.starts_with(NET)),
+                    "{env:?}"
+                );
+                let hook =
+                    std::format!("{NET}/net/OpenTelemetry.AutoInstrumentation.StartupHook.dll");
+                assert_eq!(
+                    effective(b"DOTNET_STARTUP_HOOKS")
+                        .map(|v| v.split(':').filter(|e| *e == hook).count()),
+                    Some(1),
+                    "{env:?}"
+                );
+                seen[usize::from(!d.already_injected) + 1] += 1;
+                continue;
+            }
+            let before = list.get(var).map_or(0, |v| ours_in(var, v));
+            let after = p.get(var).map_or(before, |v| ours_in(var, v));
+            if d.already_injected {
+                assert!(
+                    before >= 1,
+                    "already_injected without our flag: {argv:?} {env:?}"
+                );
+                assert!(
+                    p.get(var).is_none() || after == before,
+                    "changed: {argv:?} {env:?}"
+                );
+                seen[1] += 1;
+            } else {
+                assert_eq!(
+                    (before, after),
+                    (0, 1),
+                    "{argv:?} {env:?} -> {:?}",
+                    p.get(var).map(String::from_utf8_lossy)
+                );
+                seen[2] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&n| n > 500), "{seen:?}");
     }
 
     /// A blank user value is replaced by ours, with no stray separator around it.
