@@ -170,6 +170,7 @@ impl<'a> EnvView<'a> {
                 b"DOTNET_VERSION" => &mut v.dotnet_version,
                 b"RUBY_VERSION" => &mut v.ruby_version,
                 b"PHP_VERSION" => &mut v.php_version,
+                _ if !crate::vendor::may_be_vendor_key(key) => continue,
                 _ => {
                     if let Some(vendor) = crate::vendor::off_switch(key, value) {
                         off.push(vendor);

@@ -141,19 +141,21 @@ pub(crate) fn of_path(path: &[u8]) -> Option<&'static [u8]> {
 /// `match`, so the tables are walked only for the few that pass (a unit test keeps the list in
 /// step with the tables).
 pub(crate) fn may_be_vendor_key(key: &[u8]) -> bool {
+    // Long enough to let common application variables through cheaply (`APP_ENV`,
+    // `CONFIG_PATH`, `INSTALL_DIR`, `ELASTICSEARCH_URL`, `SCOPE`).
     matches!(
         key,
         [b'D', b'D' | b'T', b'_', ..]
-            | [b'N', b'E', b'W', ..]
-            | [b'A', b'P', b'P', ..]
-            | [b'E', b'L', b'A', ..]
-            | [b'I', b'N', b'S', ..]
-            | [b'S', b'P', b'L', ..]
-            | [b'S', b'I', b'G', ..]
-            | [b'S', b'C', b'O', ..]
-            | [b'C', b'O', b'N', ..]
-            | [b'L', b'U', b'M', ..]
-            | [b'A', b'p', b'p', ..]
+            | [b'N', b'E', b'W', b'_' | b'R', ..]
+            | [b'A', b'P', b'P', b'D', ..]
+            | [b'A', b'p', b'p', b'l', ..]
+            | [b'E', b'L', b'A', b'S', b'T', b'I', b'C', b'_', ..]
+            | [b'I', b'N', b'S', b'T', b'A', b'N', b'A', ..]
+            | [b'S', b'P', b'L', b'U', ..]
+            | [b'S', b'I', b'G', b'N', ..]
+            | [b'S', b'C', b'O', b'U', ..]
+            | [b'C', b'O', b'N', b'T', b'R', ..]
+            | [b'L', b'U', b'M', b'I', ..]
     )
 }
 

@@ -750,7 +750,7 @@ fn dotnet_applications() {
                 "t.json",
                 "--depsfile",
                 "t.deps.json",
-                "/root/.nuget/packages/microsoft.testplatform.testhost/17.8.0/lib/net8.0/testhost.dll",
+                "/home/ci/.nuget/packages/microsoft.testplatform.testhost/17.8.0/lib/net8.0/testhost.dll",
                 "--port",
                 "1",
             ],
@@ -759,7 +759,7 @@ fn dotnet_applications() {
         (
             &[
                 "dotnet",
-                "/root/.nuget/packages/dotnet-ef/8.0.0/tools/net8.0/any/ef.dll",
+                "/home/ci/.nuget/packages/dotnet-ef/8.0.0/tools/net8.0/any/ef.dll",
                 "migrations",
             ],
             "tool",
@@ -767,7 +767,7 @@ fn dotnet_applications() {
         (
             &[
                 "dotnet",
-                "/root/.dotnet/tools/.store/dotnet-counters/8.0.0/dotnet-counters/8.0.0/tools/net8.0/any/dotnet-counters.dll",
+                "/home/ci/.dotnet/tools/.store/dotnet-counters/8.0.0/dotnet-counters/8.0.0/tools/net8.0/any/dotnet-counters.dll",
             ],
             "tool",
         ),
@@ -777,7 +777,7 @@ fn dotnet_applications() {
         let exe = if argv[0] == "dotnet" {
             DOTNET
         } else {
-            "/root/.dotnet/tools/dotnet-counters"
+            "/home/ci/.dotnet/tools/dotnet-counters"
         };
         let g = plain(argv, exe, &[]);
         assert_eq!(g.code, code, "{argv:?}: {}", g.text);
