@@ -66,11 +66,6 @@ pub fn is_false(value: &[u8]) -> bool {
         .any(|f| v.eq_ignore_ascii_case(f))
 }
 
-/// Whether a value is unset, empty or only ASCII whitespace: a blank value counts as unset.
-pub fn is_blank(value: Option<&[u8]>) -> bool {
-    value.is_none_or(|v| v.trim_ascii().is_empty())
-}
-
 /// The variable the preload library sets beside the `OTEL_*` ones it chose for a process, naming
 /// the values it chose: `service.name=<name>,service.instance.id=<id>` (each only when set). A
 /// child process inherits the environment; with the marker it can tell our values from the user's

@@ -144,9 +144,7 @@ pub mod vendor;
 
 pub use cgroup::{PodUid, container_id, pod_uid, service_name_from_unit, systemd_unit};
 pub use detect::{MAX_ARGS, MAX_LIST};
-pub use env::{
-    INJECTED_MARKER, Inherited, KILL_SWITCH, MAX_ENV, is_blank, is_false, kill_switch_on,
-};
+pub use env::{INJECTED_MARKER, Inherited, KILL_SWITCH, MAX_ENV, is_false, kill_switch_on};
 pub use list::{ByteList, ByteListIter, EntrySource, NulIter, NulList};
 pub use model::{
     Action, Decision, ExeFacts, JavaAgentKind, Language, LanguageSet, OwnAgents, Policy,
