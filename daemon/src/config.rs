@@ -18,6 +18,8 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/oneagent/oneagent.toml";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/oneagent";
 /// The default runtime directory (sockets).
 pub const DEFAULT_RUNTIME_DIR: &str = "/run/oneagent";
+/// The largest configuration file read (a larger one is a configuration error).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -276,17 +278,34 @@ impl ConfigSource {
 }
 
 impl Config {
-    /// Loads `path`; a file that does not exist means the built-in defaults.
+    /// Loads `path`; a file that does not exist means the built-in defaults. Only a regular
+    /// file of at most [`MAX_CONFIG_BYTES`] is read (a FIFO, a device or a directory is refused
+    /// before it is opened), and every problem with the file is a configuration error.
     pub fn load(path: &Path) -> Result<(Config, ConfigSource)> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok((
-                Config::parse(path, &text)?,
-                ConfigSource::File(path.to_owned()),
-            )),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let opts = crate::safe_fs::OpenOpts::TRUSTED;
+        match crate::safe_fs::read_capped(path, MAX_CONFIG_BYTES, opts) {
+            Ok(bytes) => {
+                let text = std::str::from_utf8(&bytes).map_err(|e| {
+                    let (line, column) = line_column_bytes(&bytes, e.valid_up_to());
+                    Error::ConfigParse {
+                        path: path.to_owned(),
+                        line,
+                        column,
+                        key: None,
+                        message: "the file is not valid UTF-8".to_owned(),
+                    }
+                })?;
+                Ok((
+                    Config::parse(path, text)?,
+                    ConfigSource::File(path.to_owned()),
+                ))
+            }
+            Err(e) if crate::safe_fs::is_not_found(&e) => {
                 Ok((Config::default(), ConfigSource::Defaults(path.to_owned())))
             }
-            Err(e) => Err(Error::io("reading configuration", path, e)),
+            Err(e) => Err(Error::ConfigFile {
+                source: Box::new(e),
+            }),
         }
     }
 
@@ -393,6 +412,18 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before
         .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
+
+/// [`line_column`] over bytes that are not all UTF-8 (`offset` is where the valid text ends).
+fn line_column_bytes(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = bytes.get(..offset).unwrap_or(bytes);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = before
+        .iter()
+        .rposition(|&b| b == b'\n')
         .map_or(before.len(), |nl| before.len() - nl - 1)
         + 1;
     (line, column)

@@ -905,7 +905,8 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
             _ = sigint.recv() => { tracing::info!(signal = "SIGINT", "Stopping"); break; }
             _ = sighup.recv() => {
                 tracing::info!(signal = "SIGHUP", "Reloading");
-                if let Ok(generation) = shared.reload() {
+                let s = shared.clone();
+                if let Some(Ok(generation)) = off_thread(move || s.reload()).await {
                     use crate::dbus::Agent1Signals;
                     let emitter = iface.signal_emitter();
                     let agent = iface.get().await;
@@ -959,10 +960,22 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
                         guard.clear_ready();
                         if lost {
                             tracing::warn!("Process events were lost (receive queue overflow); rescanning");
-                            shared.full_scan();
                         }
-                        shared.apply_events(&events);
-                        events.clear();
+                        // Reading a process's files (its executable, package.json, /proc) is
+                        // done off this thread, which serves D-Bus, signals and the watchdog.
+                        let batch = std::mem::take(&mut events);
+                        let s = shared.clone();
+                        events = off_thread(move || {
+                            if lost {
+                                s.full_scan();
+                            }
+                            s.apply_events(&batch);
+                            let mut batch = batch;
+                            batch.clear();
+                            batch
+                        })
+                        .await
+                        .unwrap_or_default();
                         if flush_at.is_none() {
                             flush_at = Some(tokio::time::Instant::now() + FLUSH_DELAY);
                         }
@@ -980,8 +993,12 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
                 shared.flush_inventory();
             }
             _ = rescan.tick() => {
-                shared.full_scan();
-                shared.flush_inventory();
+                let s = shared.clone();
+                off_thread(move || {
+                    s.full_scan();
+                    s.flush_inventory();
+                })
+                .await;
             }
         }
     }
@@ -1000,6 +1017,18 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     drop(conn);
     tracing::info!("Stopped");
     Ok(())
+}
+
+/// Runs `work` on tokio's blocking pool, so the event loop's thread (D-Bus, signals, watchdog)
+/// stays free while it reads files; `None` if it panicked.
+async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(error = %e, "Background work failed");
+            None
+        }
+    }
 }
 
 /// How long to wait between attempts to own the bus name while the bus's policy refuses it.

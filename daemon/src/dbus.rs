@@ -29,6 +29,9 @@ pub const INTERFACE: &str = "io.oneagent.Agent1";
 /// The prefix of every error name this interface returns.
 pub const ERROR_PREFIX: &str = "io.oneagent.Agent1.Error";
 
+/// How long a method may spend reading files a caller named before it answers with an error.
+const FILE_WORK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Errors of the interface, each with a stable D-Bus name `io.oneagent.Agent1.Error.<Variant>`.
 #[derive(Debug, zbus::DBusError)]
 #[zbus(prefix = "io.oneagent.Agent1.Error")]
@@ -201,6 +204,19 @@ fn systemd_error(unit: &str, e: zbus::Error) -> AgentError {
     }
 }
 
+/// Runs `work` on tokio's blocking pool: work that reads files or runs programs (a re-scan of
+/// every process, verifying the preload library) never holds the thread that serves D-Bus,
+/// signals and the watchdog.
+async fn blocking<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    work: impl FnOnce(&Shared) -> T + Send + 'static,
+) -> Result<T, AgentError> {
+    let shared = shared.clone();
+    tokio::task::spawn_blocking(move || work(&shared))
+        .await
+        .map_err(|e| AgentError::Failed(format!("the daemon's worker failed: {e}")))
+}
+
 /// Allows only uid 0; `what` says what was refused.
 async fn require_root(
     header: &Header<'_>,
@@ -246,9 +262,8 @@ impl Agent1 {
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<u64, AgentError> {
         require_root(&header, conn, "reloading the configuration").await?;
-        let generation = self
-            .shared
-            .reload()
+        let generation = blocking(&self.shared, |s| s.reload())
+            .await?
             .map_err(|e| AgentError::InvalidConfig(e.to_string()))?;
         Self::config_reloaded(&emitter, generation).await?;
         self.log_level_changed(&emitter).await?;
@@ -297,9 +312,9 @@ impl Agent1 {
             crate::store::normalise_service(service)
                 .map_err(|e| AgentError::InvalidArgument(e.to_string()))?
         };
-        let changed = self
-            .shared
-            .set_injection(&scope, enabled, uid)
+        let rule = scope.clone();
+        let changed = blocking(&self.shared, move |s| s.set_injection(&rule, enabled, uid))
+            .await?
             .map_err(|e| AgentError::Failed(e.to_string()))?;
         if changed {
             Self::injection_changed(&emitter, &scope, enabled).await?;
@@ -373,14 +388,20 @@ impl Agent1 {
             ));
         }
         let policy = self.shared.policy();
-        Ok(crate::explain::explain(
-            &argv,
-            &env,
-            exe,
-            unit,
-            &policy,
-            "oneagentd",
-        ))
+        let (exe, unit) = (exe.to_owned(), unit.to_owned());
+        // The caller names the files read here: never on the thread that serves D-Bus, the
+        // watchdog and signals, and never for longer than a deadline.
+        let work = tokio::task::spawn_blocking(move || {
+            crate::explain::explain(&argv, &env, &exe, &unit, &policy, "oneagentd")
+        });
+        match tokio::time::timeout(FILE_WORK_DEADLINE, work).await {
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(e)) => Err(AgentError::Failed(format!("explain failed: {e}"))),
+            Err(_) => Err(AgentError::Failed(format!(
+                "explain gave up after {} s reading the command's files",
+                FILE_WORK_DEADLINE.as_secs()
+            ))),
+        }
     }
 
     /// Verifies the library (trivial programs run with it preloaded must behave normally) and
@@ -391,10 +412,12 @@ impl Agent1 {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<PreloadReport, AgentError> {
         require_root(&header, conn, "installing the preload library").await?;
-        let changed = self.shared.preload_install().map_err(|e| match e {
-            crate::Error::PreloadVerify { .. } => AgentError::InvalidArgument(e.to_string()),
-            _ => AgentError::Failed(e.to_string()),
-        })?;
+        let changed = blocking(&self.shared, |s| s.preload_install())
+            .await?
+            .map_err(|e| match e {
+                crate::Error::PreloadVerify { .. } => AgentError::InvalidArgument(e.to_string()),
+                _ => AgentError::Failed(e.to_string()),
+            })?;
         self.shared
             .preload_report(false, changed)
             .map_err(|e| AgentError::Failed(e.to_string()))
@@ -408,9 +431,8 @@ impl Agent1 {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<PreloadReport, AgentError> {
         require_root(&header, conn, "removing the preload library").await?;
-        let changed = self
-            .shared
-            .preload_remove()
+        let changed = blocking(&self.shared, |s| s.preload_remove())
+            .await?
             .map_err(|e| AgentError::Failed(e.to_string()))?;
         self.shared
             .preload_report(false, changed)
@@ -425,8 +447,8 @@ impl Agent1 {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<PreloadReport, AgentError> {
         require_root(&header, conn, "verifying the preload library").await?;
-        self.shared
-            .preload_report(true, false)
+        blocking(&self.shared, |s| s.preload_report(true, false))
+            .await?
             .map_err(|e| AgentError::Failed(e.to_string()))
     }
 
@@ -439,9 +461,9 @@ impl Agent1 {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<u32, AgentError> {
         require_root(&header, conn, "unblocking executables").await?;
-        let exe = (!exe.is_empty()).then_some(exe);
-        self.shared
-            .unblock(exe)
+        let exe = (!exe.is_empty()).then(|| exe.to_owned());
+        blocking(&self.shared, move |s| s.unblock(exe.as_deref()))
+            .await?
             .map(|n| n as u32)
             .map_err(|e| AgentError::Failed(e.to_string()))
     }

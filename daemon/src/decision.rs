@@ -134,7 +134,12 @@ pub fn check_agent(path: &Path, kind: AgentKind) -> Result<(), String> {
         return Err("is a file, not an agent directory".to_owned());
     }
     let mut magic = [0u8; 4];
-    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
+    let read = crate::safe_fs::open(path, crate::safe_fs::OpenOpts::TRUSTED)
+        .map_err(|e| match e {
+            crate::Error::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        })
+        .and_then(|(mut f, _)| f.read_exact(&mut magic));
     match read {
         Err(e) if jar => Err(format!("cannot be read as a jar: {e}")),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(()),
@@ -460,15 +465,22 @@ fn node_package_name(facts: &ProcessFacts) -> Option<Vec<u8>> {
     for _ in 0..8 {
         let d = dir?;
         let candidate = d.join("package.json");
-        if let Ok(file) = std::fs::File::open(&candidate) {
-            let mut text = Vec::new();
-            if file.take(1 << 20).read_to_end(&mut text).is_ok() {
+        // A user's file: a FIFO, a device, a link to someone else's file or a huge file is
+        // refused without blocking, and ends the search.
+        match crate::safe_fs::read_capped(&candidate, 1 << 20, crate::safe_fs::OpenOpts::UNTRUSTED)
+        {
+            Ok(text) => {
                 let value: serde_json::Value = serde_json::from_slice(&text).ok()?;
                 return value
                     .get("name")
                     .and_then(|n| n.as_str())
                     .filter(|n| !n.is_empty())
                     .map(|n| n.as_bytes().to_vec());
+            }
+            Err(e) if crate::safe_fs::is_not_found(&e) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "package.json not read");
+                return None;
             }
         }
         dir = d.parent();

@@ -12,9 +12,9 @@
 
 #![forbid(unsafe_code)]
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The most bytes one call reads from a file, all reads together.
@@ -239,24 +239,14 @@ impl<'a> Reader<'a> {
             path: path.to_path_buf(),
             source,
         };
-        // Refuse non-regular files before opening them: opening a device can have side effects.
-        if !std::fs::metadata(path).map_err(io_err)?.is_file() {
-            return Err(ElfError::NotRegular {
-                path: path.to_path_buf(),
-            });
-        }
-        // O_NONBLOCK: should the path be swapped for a FIFO after the check, open does not hang.
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)
-            .map_err(io_err)?;
-        let meta = file.metadata().map_err(io_err)?;
-        if !meta.is_file() {
-            return Err(ElfError::NotRegular {
-                path: path.to_path_buf(),
-            });
-        }
+        // Non-regular files are refused before and after opening, without blocking.
+        let (file, meta) =
+            crate::safe_fs::open(path, crate::safe_fs::OpenOpts::TRUSTED).map_err(|e| match e {
+                crate::Error::Io { source, .. } => io_err(source),
+                _ => ElfError::NotRegular {
+                    path: path.to_path_buf(),
+                },
+            })?;
         Ok(Self {
             file,
             path,
@@ -954,6 +944,7 @@ fn build_info(version: &[u8], modinfo: &[u8]) -> Option<GoBuildInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
     use std::process::Command;
     use std::sync::OnceLock;
 

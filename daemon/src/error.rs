@@ -98,9 +98,58 @@ pub enum Error {
         /// Why it is refused.
         why: &'static str,
     },
+    /// A path the daemon was asked to read is not a regular file (a FIFO, device, socket,
+    /// directory): refused before it is opened, so it can neither block nor have side effects.
+    #[error("{path} is {kind}, not a regular file")]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// A file is larger than the daemon reads for its purpose.
+    #[error("{path} is larger than {limit} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A symbolic link on the way to a file belongs to a user who does not own the file (the
+    /// `protected_symlinks` rule): following it would let that user read what they cannot.
+    #[error(
+        "{path}: not following the symbolic link {link} (owner uid {link_owner}) to a file of uid {file_owner}"
+    )]
+    UntrustedLink {
+        /// The path asked for.
+        path: PathBuf,
+        /// The link refused.
+        link: PathBuf,
+        /// The link's owner (`4294967295` when the links changed while they were checked).
+        link_owner: u32,
+        /// The owner of the file it leads to.
+        file_owner: u32,
+    },
+    /// The configuration file cannot be used (unreadable, not a regular file, too large). Like
+    /// every configuration error, this is exit status 2.
+    #[error("configuration file: {source}")]
+    ConfigFile {
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
+    /// Whether this is an error in the configuration (exit status 2 at start, `InvalidConfig`
+    /// over D-Bus).
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            Error::ConfigParse { .. } | Error::ConfigValue { .. } | Error::ConfigFile { .. }
+        )
+    }
+
     /// Builds an [`Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -4,7 +4,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -37,9 +36,7 @@ fn find_in_path(name: &str, path_var: &str) -> Option<PathBuf> {
 
 /// The `#!` line of `path`, split into interpreter and optional argument.
 fn shebang(path: &Path) -> Option<(String, Option<String>)> {
-    let mut head = [0u8; 256];
-    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
-    let head = head.get(..n)?;
+    let head = crate::safe_fs::read_head(path, 256, crate::safe_fs::OpenOpts::UNTRUSTED).ok()?;
     let line = head.strip_prefix(b"#!")?;
     let line = line.split(|&b| b == b'\n').next()?;
     let text = std::str::from_utf8(line).ok()?.trim();

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
             // only the message, not the fields.
             tracing::error!(error = %e, "oneagentd failed: {e}");
             ExitCode::from(match e {
-                Error::ConfigParse { .. } | Error::ConfigValue { .. } => daemon_exit::CONFIG,
+                e if e.is_config() => daemon_exit::CONFIG,
                 Error::Database { .. } | Error::SchemaTooNew { .. } | Error::Io { .. } => {
                     daemon_exit::STATE
                 }

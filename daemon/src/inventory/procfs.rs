@@ -2,7 +2,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::decision::ProcessFacts;
@@ -43,11 +42,10 @@ pub fn parse_stat(text: &[u8]) -> Option<Stat> {
 }
 
 fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit)
-        .read_to_end(&mut out)?;
-    Ok(out)
+    crate::safe_fs::read_head(path, limit, crate::safe_fs::OpenOpts::TRUSTED).map_err(|e| match e {
+        crate::Error::Io { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    })
 }
 
 /// One process as read from /proc, before the decision.

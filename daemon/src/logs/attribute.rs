@@ -269,11 +269,11 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
 /// Opens `path` read-only without blocking (a FIFO must not hang the daemon) and returns it
 /// with its identity.
 fn open_file(path: &Path) -> io::Result<(std::fs::File, FileKey)> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
+    let (file, _) =
+        crate::safe_fs::open(path, crate::safe_fs::OpenOpts::UNTRUSTED).map_err(|e| match e {
+            Error::Io { source, .. } => source,
+            other => io::Error::other(other.to_string()),
+        })?;
     let key = FileKey::of_fd(&file)?;
     Ok((file, key))
 }

@@ -22,6 +22,8 @@ use super::tail::{Checkpoint, FileKey, RecordBatch, TailedPath, signatures};
 /// Bytes read from all files per round; also the most a batch holds, so memory stays bounded
 /// while the collector is down.
 pub const ROUND_BUDGET: usize = 4 << 20;
+/// How many refused paths are remembered (to log each once).
+const MAX_REFUSED_REMEMBERED: usize = 4096;
 
 /// What the pipeline needs from the daemon.
 pub trait LogsHost: Send + Sync {
@@ -141,6 +143,8 @@ pub struct PipelineStats {
     pub attribution_marks: AtomicU64,
     /// fanotify events handled.
     pub attribution_events: AtomicU64,
+    /// Files under the log roots refused (special files, other users' links), counted once each.
+    pub refused: AtomicU64,
 }
 
 fn unix_nanos() -> u64 {
@@ -173,6 +177,8 @@ pub struct Pipeline {
     fresh_state: bool,
     attribution: Option<AttributionEngine>,
     scanned_writers: HashMap<PathBuf, (Instant, Option<Writer>)>,
+    /// Paths refused (special files, untrusted links), remembered to say so only once.
+    refused: HashSet<PathBuf>,
     host_attributes: Vec<(String, String)>,
     sampler: super::metrics::Sampler,
     /// Per record of the batch being exported, whether sampling kept it; reused.
@@ -214,6 +220,7 @@ impl Pipeline {
             fresh_state: checkpoints.is_empty(),
             attribution,
             scanned_writers: HashMap::new(),
+            refused: HashSet::new(),
             host_attributes,
             sampler: super::metrics::Sampler::new(config.rate_limit_per_service),
             kept: Vec::new(),
@@ -234,7 +241,16 @@ impl Pipeline {
         if self.files.contains_key(path) {
             return;
         }
-        let key = std::fs::metadata(path).ok().map(|m| {
+        let meta = std::fs::metadata(path).ok();
+        if let Some(m) = &meta
+            && !m.is_file()
+        {
+            // A FIFO, socket or device named like a log: never opened (it could block the
+            // tailer or have side effects), said once.
+            self.refused_once(path, "not a regular file");
+            return;
+        }
+        let key = meta.map(|m| {
             use std::os::unix::fs::MetadataExt;
             FileKey {
                 dev: m.dev(),
@@ -244,6 +260,12 @@ impl Pipeline {
         let resume = key.and_then(|k| self.checkpoints.get(&k)).cloned();
         let from_end = initial && self.fresh_state && self.config.start_at_end;
         let mut tailed = TailedPath::open(path, resume.as_ref(), from_end, self.config.multiline);
+        if tailed.finished() && key.is_some() {
+            // It exists but could not be opened: unreadable, swapped for a special file, or
+            // behind another user's symbolic link (see `safe_fs`).
+            self.refused_once(path, "could not be opened safely");
+            return;
+        }
         if let Some(a) = self.attribution.as_mut()
             && let Err(e) = a.watch(path)
         {
@@ -266,6 +288,16 @@ impl Pipeline {
             }
         }
         self.files.insert(path.to_owned(), tailed);
+    }
+
+    /// Says once per path (for at most [`MAX_REFUSED_REMEMBERED`] paths) that a file is not
+    /// tailed: a user who can create files under a log root must not be able to flood the log.
+    fn refused_once(&mut self, path: &Path, why: &'static str) {
+        if self.refused.len() >= MAX_REFUSED_REMEMBERED || !self.refused.insert(path.to_owned()) {
+            return;
+        }
+        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(file = %path.display(), reason = why, "Not tailing a file under a log root");
     }
 
     /// Runs until `stop` is set; a byte on `wake` interrupts a wait at once.

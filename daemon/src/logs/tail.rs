@@ -11,8 +11,8 @@
 
 #![forbid(unsafe_code)]
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -82,16 +82,23 @@ fn hash_range(file: &File, at: u64, len: u64) -> std::io::Result<(u64, u64)> {
     Ok((got, hash))
 }
 
-/// Opens a file to read without updating its access time (`O_NOATIME`, which needs the file's
-/// owner or CAP_FOWNER; otherwise it is opened plainly).
+/// Opens a log file to read without updating its access time (`O_NOATIME`, which needs the
+/// file's owner or CAP_FOWNER; otherwise it is opened plainly). A user controls what is under a
+/// log root, so the file must be a regular one (a FIFO or a device is refused before it is
+/// opened, and the open never blocks) and is never reached through a link of a user who does not
+/// own it ([`crate::safe_fs`]).
 fn open_for_reading(path: &Path) -> std::io::Result<File> {
-    match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOATIME)
-        .open(path)
-    {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::open(path),
-        result => result,
+    let opts = crate::safe_fs::OpenOpts {
+        links: crate::safe_fs::Links::Protected,
+        noatime: true,
+    };
+    match crate::safe_fs::open(path, opts) {
+        Ok((file, _)) => Ok(file),
+        Err(crate::Error::Io { source, .. }) => Err(source),
+        Err(e) => {
+            tracing::debug!(path = %path.display(), error = %e, "Log file refused");
+            Err(std::io::Error::other(e.to_string()))
+        }
     }
 }
 
@@ -934,6 +941,7 @@ fn sign_file_end(r: &Reader, scan: &Scan, batch: &mut RecordBatch) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
     use std::io::Write;
 
     fn append(path: &Path, bytes: &[u8]) {

@@ -11,6 +11,7 @@ mod bus;
 mod config_errors;
 mod database;
 mod docs;
+mod hardening;
 mod inventory;
 mod kubernetes;
 mod logs;

@@ -1,0 +1,382 @@
+//! Hostile local users and hostile files (issue 12): the daemon runs as root and reads paths
+//! that unprivileged users control. Each test plays one class of attack as uid 65534 and then
+//! asserts that the daemon still answers D-Bus (as that user) within a deadline and still exports
+//! an unrelated canary log file.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::otlp_receiver::Receiver;
+use crate::support::*;
+
+/// How long any single answer may take. Generous: CI shares two cores.
+const DEADLINE: Duration = Duration::from_secs(15);
+
+/// A daemon tailing `root` (with a root-owned canary file in `root/canary`) and a directory
+/// `root/user` that belongs to uid 65534, as `/srv/<app>` often belongs to its user.
+struct Hostile<'a> {
+    bus: &'a TestBus,
+    receiver: Receiver,
+    setup: DaemonSetup<'a>,
+    root: PathBuf,
+    user_dir: PathBuf,
+    canary: PathBuf,
+    canary_lines: u32,
+}
+
+impl<'a> Hostile<'a> {
+    fn new(bus: &'a TestBus, extra_config: &str) -> Hostile<'a> {
+        let receiver = Receiver::start();
+        let setup = DaemonSetup::new(bus);
+        std::fs::create_dir_all(&setup.dir).unwrap();
+        let root = bus.dir.path().join("srv");
+        std::fs::create_dir_all(root.join("canary")).unwrap();
+        let user_dir = root.join("user");
+        std::fs::create_dir_all(&user_dir).unwrap();
+        std::os::unix::fs::chown(&user_dir, Some(NOBODY), Some(NOBODY)).unwrap();
+        let canary = root.join("canary/canary.log");
+        std::fs::write(&canary, "").unwrap();
+        std::fs::write(
+            setup.config_path(),
+            format!(
+                "[exporter]\notlp_endpoint = \"{}\"\n\
+                 [injection]\nenabled = false\n\
+                 [logs]\nroots = [\"{}\"]\nstart_at = \"beginning\"\n{extra_config}",
+                receiver.endpoint(),
+                root.display()
+            ),
+        )
+        .unwrap();
+        Hostile {
+            bus,
+            receiver,
+            setup,
+            root,
+            user_dir,
+            canary,
+            canary_lines: 0,
+        }
+    }
+
+    /// Asserts the daemon is alive for everyone: `status` answers an unprivileged caller within
+    /// the deadline, and a new canary line reaches the collector.
+    fn assert_serving(&mut self, after: &str) {
+        let out = as_nobody_within(&[CTL, "--json", "status"], self.bus, DEADLINE);
+        assert!(
+            out.status.success(),
+            "after {after}: status as uid {NOBODY} failed: {}",
+            stderr(&out)
+        );
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(status["state"], "running", "after {after}");
+        self.canary_lines += 1;
+        let line = format!("canary {} after {after}", self.canary_lines);
+        append(&self.canary, &format!("{line}\n"));
+        assert!(
+            wait_until(DEADLINE, || self.receiver.bodies().contains(&line)),
+            "after {after}: the canary line was not exported within {DEADLINE:?}"
+        );
+    }
+}
+
+/// Runs `argv` as uid 65534 on the test bus; fails the test if it does not finish in `limit`
+/// (a frozen daemon makes the CLI wait for its answer).
+fn as_nobody_within(argv: &[&str], bus: &TestBus, limit: Duration) -> Output {
+    let t0 = Instant::now();
+    let out = Command::new("timeout")
+        .args(["--kill-after=2", &limit.as_secs().to_string(), "setpriv"])
+        .args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+        ])
+        .args(argv)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+        .output()
+        .unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(124),
+        "{argv:?} as uid {NOBODY} did not finish within {limit:?} (took {:?})",
+        t0.elapsed()
+    );
+    out
+}
+
+/// Runs a setup command as uid 65534 and asserts it worked.
+fn nobody(bus: &TestBus, argv: &[&str]) {
+    let out = as_nobody_within(argv, bus, DEADLINE);
+    assert!(out.status.success(), "{argv:?}: {}", stderr(&out));
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Class 1: a FIFO named package.json next to a Node script. Before the fix, both `explain` and
+/// the inventory (reading the script's package.json for the service name) opened it with a
+/// blocking `open` on the thread that serves D-Bus: the daemon froze for good.
+#[test]
+fn a_fifo_package_json_freezes_neither_explain_nor_the_inventory() {
+    require_root();
+    let bus = TestBus::start(Policy::Shipped);
+    let mut h = Hostile::new(&bus, "");
+    let mut daemon = h.setup.start();
+    let app = h.user_dir.join("app");
+    nobody(&bus, &["mkdir", s(&app)]);
+    nobody(&bus, &["mkfifo", s(&app.join("package.json"))]);
+    // A "node" whose script keeps it running: a copy of the shell, run on a shell script.
+    nobody(&bus, &["cp", "/bin/sh", s(&app.join("node"))]);
+    nobody(
+        &bus,
+        &[
+            "sh",
+            "-c",
+            &format!("echo 'sleep 60' > {}", s(&app.join("app.js"))),
+        ],
+    );
+    let node = s(&app.join("node")).to_owned();
+    let script = s(&app.join("app.js")).to_owned();
+
+    // explain, asked by the unprivileged user, is decided by the daemon and answers.
+    let out = as_nobody_within(
+        &[CTL, "--json", "explain", "--", &node, &script],
+        &bus,
+        DEADLINE,
+    );
+    assert!(out.status.success(), "explain: {}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["decided_by"], "oneagentd", "{report}");
+    assert_eq!(report["language"], "nodejs", "{report}");
+    h.assert_serving("explain with a FIFO package.json");
+
+    // The same program running: the inventory reads its package.json.
+    let mut child = Command::new("setpriv")
+        .args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+            &node,
+            &script,
+        ])
+        .current_dir(&app)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let seen = wait_until(DEADLINE, || {
+        let out = as_nobody_within(&[CTL, "--json", "ps"], &bus, DEADLINE);
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        list.as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["pid"] == pid && p["verdict"]["language"] == "nodejs")
+        })
+    });
+    assert!(seen, "the inventory never listed node pid {pid}");
+    h.assert_serving("a running node with a FIFO package.json");
+    // And the daemon still stops when asked.
+    let _ = child.kill();
+    let _ = child.wait();
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = wait_timeout(&mut daemon.child, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+}
+
+/// Class 3: a FIFO named `*.log` under a log root. Before the fix the tailer thread blocked in
+/// `open` and no log file was exported any more.
+#[test]
+fn a_fifo_named_like_a_log_stalls_no_other_file() {
+    require_root();
+    let bus = TestBus::start(Policy::Shipped);
+    let mut h = Hostile::new(&bus, "");
+    // One before start (found by the scan), one after (found by inotify).
+    nobody(&bus, &["mkfifo", s(&h.user_dir.join("early.log"))]);
+    let _daemon = h.setup.start();
+    h.assert_serving("a FIFO present at start");
+    nobody(&bus, &["mkfifo", s(&h.user_dir.join("late.log"))]);
+    // The user's real log next to the FIFOs is still read.
+    nobody(
+        &bus,
+        &[
+            "sh",
+            "-c",
+            &format!("echo 'user line' >> {}", s(&h.user_dir.join("app.log"))),
+        ],
+    );
+    assert!(
+        wait_until(DEADLINE, || h
+            .receiver
+            .bodies()
+            .contains(&"user line".to_owned())),
+        "the regular file beside the FIFOs was not exported"
+    );
+    h.assert_serving("a FIFO created while running");
+}
+
+/// Class 2: symbolic links planted under a log root by a user. A link to a file the user cannot
+/// read (or to a device) is never followed; the user's link to their own file still is.
+#[test]
+fn links_never_lead_to_files_their_owner_could_not_read() {
+    require_root();
+    let bus = TestBus::start(Policy::Shipped);
+    let mut h = Hostile::new(&bus, "");
+    let secret = bus.dir.path().join("secret");
+    std::fs::write(&secret, "TOPSECRET root's data\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let private = bus.dir.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(private.join("private.log"), "TOPSECRET private log\n").unwrap();
+    let _daemon = h.setup.start();
+    h.assert_serving("start");
+
+    nobody(
+        &bus,
+        &["ln", "-s", s(&secret), s(&h.user_dir.join("steal.log"))],
+    );
+    nobody(
+        &bus,
+        &["ln", "-s", "/dev/zero", s(&h.user_dir.join("zero.log"))],
+    );
+    nobody(&bus, &["ln", "-s", s(&private), s(&h.user_dir.join("dir"))]);
+    // Touching the links makes inotify report them again.
+    nobody(
+        &bus,
+        &[
+            "sh",
+            "-c",
+            &format!("echo mine > {}", s(&h.user_dir.join("own.txt"))),
+        ],
+    );
+    nobody(
+        &bus,
+        &[
+            "ln",
+            "-s",
+            s(&h.user_dir.join("own.txt")),
+            s(&h.user_dir.join("mine.log")),
+        ],
+    );
+    // Root's own link is trusted.
+    std::os::unix::fs::symlink(&secret, h.root.join("canary/root-link.log")).unwrap();
+    assert!(
+        wait_until(DEADLINE, || {
+            let got = h.receiver.bodies();
+            got.contains(&"mine".to_owned()) && got.contains(&"TOPSECRET root's data".to_owned())
+        }),
+        "a link of the file's owner (the user's own, root's) was not followed: {:?}",
+        h.receiver.bodies()
+    );
+    h.assert_serving("planted links");
+    // The root link exported the secret once; nothing else may have.
+    let leaked: Vec<_> = h
+        .receiver
+        .records
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.text().contains("TOPSECRET"))
+        .map(|r| r.attr("log.file.path").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        leaked,
+        [h.root.join("canary/root-link.log").display().to_string()],
+        "a user's link leaked root's data"
+    );
+}
+
+/// Class 7: a configuration that is a FIFO, a device, a directory or not UTF-8 is a
+/// configuration error (exit status 2, as `--check-config` says) within a deadline, never a hang
+/// or an allocation of the whole device; a reload of such a file is refused and the daemon keeps
+/// serving.
+#[test]
+fn hostile_configuration_files_are_configuration_errors() {
+    require_root();
+    let dir = tempdir();
+    let fifo = dir.path().join("fifo.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let not_utf8 = dir.path().join("latin1.toml");
+    std::fs::write(&not_utf8, b"[daemon]\n# caf\xe9\n").unwrap();
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(2 << 20)).unwrap();
+    let cases: [(&Path, &str); 5] = [
+        (&fifo, "is a FIFO"),
+        (Path::new("/dev/zero"), "is a character device"),
+        (dir.path(), "is a directory"),
+        (&not_utf8, ":2:6: the file is not valid UTF-8"),
+        (&big, "is larger than"),
+    ];
+    for (path, message) in cases {
+        let mut child = Command::new(DAEMON)
+            .arg("--check-config")
+            .arg("--config")
+            .arg(path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = wait_timeout(&mut child, DEADLINE);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(status.code(), Some(2), "--check-config {}", path.display());
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+
+        let bus = TestBus::start(Policy::Shipped);
+        let mut child = Command::new(DAEMON)
+            .arg("--config")
+            .arg(path)
+            .arg("--state-dir")
+            .arg(bus.dir.path().join("state"))
+            .arg("--runtime-dir")
+            .arg(bus.dir.path().join("run"))
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = wait_timeout(&mut child, DEADLINE);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(status.code(), Some(2), "start with {}", path.display());
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+    }
+
+    // Reload: the file swapped for a FIFO is refused at once; the daemon keeps serving.
+    let bus = TestBus::start(Policy::Shipped);
+    let mut h = Hostile::new(&bus, "");
+    let _daemon = h.setup.start();
+    h.assert_serving("start");
+    std::fs::remove_file(h.setup.config_path()).unwrap();
+    nix::unistd::mkfifo(
+        &h.setup.config_path(),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let out = bus.ctl(None, &["reload"]);
+    assert!(t0.elapsed() < DEADLINE, "reload took {:?}", t0.elapsed());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is a FIFO"), "{}", stderr(&out));
+    h.assert_serving("reload of a FIFO configuration");
+}
