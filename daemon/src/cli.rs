@@ -259,7 +259,7 @@ Start it with
 .BR "systemctl start oneagent" .
 .TP
 .B 4
-Permission denied: the command changes the daemon and needs root.
+Permission denied: the command needs root (commands marked (root) above).
 .SH ENVIRONMENT
 .TP
 .B DBUS_SYSTEM_BUS_ADDRESS

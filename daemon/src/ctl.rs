@@ -58,8 +58,8 @@ fn classify(verb: &str, e: AgentError) -> CtlFailure {
                 "org.freedesktop.DBus.Error.AccessDenied" => CtlFailure::new(
                     exit::DENIED,
                     format!(
-                        "permission denied: `oneagentctl {verb}` changes the daemon and needs root \
-                         (refused by the bus policy)"
+                        "permission denied: `oneagentctl {verb}` needs root \
+                         (refused by the system bus's policy for io.oneagent.Agent1)"
                     ),
                 ),
                 "" => CtlFailure::new(exit::FAILED, format!("{verb} failed: {e}")),

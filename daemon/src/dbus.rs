@@ -26,6 +26,22 @@ pub const BUS_NAME: &str = "io.oneagent.Agent1";
 pub const OBJECT_PATH: &str = "/io/oneagent/Agent1";
 /// The interface name.
 pub const INTERFACE: &str = "io.oneagent.Agent1";
+/// Methods every local user may call: they only read. The shipped bus policy
+/// (`systemd/io.oneagent.Agent1.conf`) allows exactly these to everyone; a test walks every
+/// method as root and as an unprivileged user against both lists.
+pub const OPEN_TO_ALL: &[&str] = &["Status", "Processes", "LogFiles", "Pending", "Explain"];
+/// Methods only root may call: they change the daemon or the host, or run programs as root
+/// (`PreloadVerify`). Refused twice: by the bus policy and by the daemon's own uid check.
+pub const ROOT_ONLY: &[&str] = &[
+    "Reload",
+    "SetLogLevel",
+    "SetInjection",
+    "RestartUnit",
+    "PreloadInstall",
+    "PreloadRemove",
+    "PreloadVerify",
+    "PreloadUnblock",
+];
 /// The prefix of every error name this interface returns.
 pub const ERROR_PREFIX: &str = "io.oneagent.Agent1.Error";
 

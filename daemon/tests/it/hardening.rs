@@ -380,3 +380,198 @@ fn hostile_configuration_files_are_configuration_errors() {
     assert!(stderr(&out).contains("is a FIFO"), "{}", stderr(&out));
     h.assert_serving("reload of a FIFO configuration");
 }
+
+/// Calls `method` of the agent with `dbus-send` as root (`uid = None`) or another uid; returns
+/// `Ok(reply)` or `Err(error name)`.
+fn call(bus: &TestBus, uid: Option<u32>, method: &str, args: &[&str]) -> Result<String, String> {
+    let mut argv: Vec<String> = Vec::new();
+    if let Some(uid) = uid {
+        argv.extend([
+            "setpriv".into(),
+            format!("--reuid={uid}"),
+            format!("--regid={uid}"),
+            "--clear-groups".into(),
+        ]);
+    }
+    argv.extend([
+        "dbus-send".into(),
+        "--system".into(),
+        "--print-reply".into(),
+        "--reply-timeout=15000".into(),
+        "--dest=io.oneagent.Agent1".into(),
+        "/io/oneagent/Agent1".into(),
+        format!("io.oneagent.Agent1.{method}"),
+    ]);
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let out = Command::new("timeout")
+        .arg("20")
+        .args(&argv)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(124), "{method} did not answer");
+    if out.status.success() {
+        return Ok(stdout(&out));
+    }
+    // "Error org.freedesktop.DBus.Error.AccessDenied: ..."
+    let err = stderr(&out);
+    let name = err
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(':');
+    Err(name.to_owned())
+}
+
+/// Arguments that make each method do as little as possible.
+fn sample_args(method: &str) -> &'static [&'static str] {
+    match method {
+        "Explain" => &[
+            "array:string:true",
+            "array:string:A=B",
+            "string:",
+            "string:",
+        ],
+        "SetLogLevel" => &["string:info"],
+        "SetInjection" => &["string:probe-service", "boolean:true"],
+        "RestartUnit" => &["string:no-such-unit"],
+        "PreloadUnblock" => &["string:/nonexistent/exe"],
+        _ => &[],
+    }
+}
+
+/// Class 6: the bus policy, the daemon's uid checks, the code's lists and the man page agree.
+/// Every method of the interface (from introspection, so a new one cannot be forgotten) is
+/// walked as root and as uid 65534, under the shipped policy and under one that lets everyone
+/// through (so the daemon's own check is seen alone).
+#[test]
+fn every_method_is_open_or_root_only_as_documented() {
+    require_root();
+    use oneagent::dbus::{OPEN_TO_ALL, ROOT_ONLY};
+    for policy in [Policy::Shipped, Policy::Permissive] {
+        let bus = TestBus::start(policy);
+        let mut h = Hostile::new(&bus, "");
+        let _daemon = h.setup.start();
+        let out = Command::new("setpriv")
+            .args([
+                &format!("--reuid={NOBODY}"),
+                &format!("--regid={NOBODY}"),
+                "--clear-groups",
+                "dbus-send",
+                "--system",
+                "--print-reply=literal",
+                "--dest=io.oneagent.Agent1",
+                "/io/oneagent/Agent1",
+                "org.freedesktop.DBus.Introspectable.Introspect",
+            ])
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "introspection: {}", stderr(&out));
+        let xml = stdout(&out);
+        let iface = xml
+            .split("<interface name=\"io.oneagent.Agent1\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</interface>").next())
+            .expect("our interface in the introspection data")
+            .to_owned();
+        let mut methods: Vec<String> = iface
+            .split("<method name=\"")
+            .skip(1)
+            .filter_map(|m| m.split('"').next().map(str::to_owned))
+            .collect();
+        methods.sort();
+        let mut listed: Vec<String> = OPEN_TO_ALL
+            .iter()
+            .chain(ROOT_ONLY)
+            .map(|m| m.to_string())
+            .collect();
+        listed.sort();
+        assert_eq!(
+            methods, listed,
+            "a method is in neither OPEN_TO_ALL nor ROOT_ONLY"
+        );
+
+        for method in &methods {
+            let args = sample_args(method);
+            let as_nobody = call(&bus, Some(NOBODY), method, args);
+            let as_root = call(&bus, None, method, args);
+            let open = OPEN_TO_ALL.contains(&method.as_str());
+            if open {
+                assert!(
+                    as_nobody.is_ok(),
+                    "{policy:?}: {method} is open to all but uid {NOBODY} got {as_nobody:?}"
+                );
+            } else {
+                let expected = match policy {
+                    Policy::Shipped => "org.freedesktop.DBus.Error.AccessDenied",
+                    _ => "io.oneagent.Agent1.Error.AccessDenied",
+                };
+                assert_eq!(
+                    as_nobody.as_ref().err().map(String::as_str),
+                    Some(expected),
+                    "{policy:?}: {method} must be refused to uid {NOBODY}"
+                );
+            }
+            assert!(
+                !matches!(&as_root, Err(name) if name.ends_with("AccessDenied")),
+                "{policy:?}: {method} refused to root: {as_root:?}"
+            );
+        }
+        h.assert_serving(&format!("walking every method under {policy:?}"));
+    }
+
+    // The CLI agrees: `logs` is open to everyone; a refused command says it needs root, and the
+    // help and man page say which commands those are.
+    let bus = TestBus::start(Policy::Shipped);
+    let mut h = Hostile::new(&bus, "");
+    let _daemon = h.setup.start();
+    let out = bus.ctl(Some(NOBODY), &["logs"]);
+    assert!(
+        out.status.success(),
+        "logs as uid {NOBODY}: {}",
+        stderr(&out)
+    );
+    let out = bus.ctl(Some(NOBODY), &["reload"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("needs root"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("changes the daemon"),
+        "{}",
+        stderr(&out)
+    );
+    // The help text (from which the man page is generated, with a drift test) marks exactly the
+    // commands whose methods are root-only with "(root)".
+    use clap::CommandFactory;
+    let cli = oneagent::cli::CtlArgs::command();
+    for (verb, method) in [
+        ("status", "Status"),
+        ("ps", "Processes"),
+        ("pending", "Pending"),
+        ("logs", "LogFiles"),
+        ("explain", "Explain"),
+        ("reload", "Reload"),
+        ("log-level", "SetLogLevel"),
+        ("enable", "SetInjection"),
+        ("disable", "SetInjection"),
+        ("restart", "RestartUnit"),
+        ("preload", "PreloadInstall"),
+    ] {
+        let about = cli
+            .find_subcommand(verb)
+            .and_then(|c| c.get_about())
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            about.contains("(root)"),
+            ROOT_ONLY.contains(&method),
+            "`oneagentctl {verb}` help says {about:?}, but {method} is {}",
+            if ROOT_ONLY.contains(&method) {
+                "root-only"
+            } else {
+                "open to all"
+            }
+        );
+    }
+    h.assert_serving("the CLI walk");
+}
