@@ -182,6 +182,9 @@ pub struct LogsSection {
     /// Per-service rate limit in records per second; 0 turns sampling off. Warnings and errors
     /// are always kept; dropped records are counted.
     pub rate_limit_per_service: u32,
+    /// At most this many log files are open at once (and never more than half the daemon's
+    /// descriptor limit); idle files beyond it are closed and reopened when they grow.
+    pub max_open_files: u32,
 }
 
 /// Where the log pipeline starts files it has never seen.
@@ -219,6 +222,7 @@ impl Default for LogsSection {
             exporter: LogExporter::Otlp,
             attribution_rearm_secs: 30,
             rate_limit_per_service: 0,
+            max_open_files: 1024,
         }
     }
 }
@@ -386,6 +390,13 @@ impl Config {
                 path: path.to_owned(),
                 key: "logs.roots",
                 message: format!("`{}` must be an absolute path", root.display()),
+            });
+        }
+        if !(16..=1_000_000).contains(&self.logs.max_open_files) {
+            return Err(Error::ConfigValue {
+                path: path.to_owned(),
+                key: "logs.max_open_files",
+                message: format!("{} is outside 16..=1000000", self.logs.max_open_files),
             });
         }
         if !(1..=3600).contains(&self.logs.attribution_rearm_secs) {

@@ -787,6 +787,8 @@ fn drain_connector(
 pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
 
+    let nofile = crate::sys::rlimit::raise_nofile();
+    tracing::debug!(limit = nofile, "Descriptor limit");
     let shared = Arc::new(Shared::load(paths, log)?);
     let sig = |kind: SignalKind, name: &'static str| {
         signal(kind).map_err(|e| Error::io("installing signal handler", name, e))

@@ -151,6 +151,16 @@ impl LogsHandle {
     }
 }
 
+/// The tailer's fd cap: `[logs] max_open_files`, but never more than half the descriptor limit,
+/// so the pipeline's sockets, the database, D-Bus and /metrics always have theirs.
+fn log_file_cap(configured: u32) -> usize {
+    let (soft, _) = crate::sys::rlimit::nofile();
+    let half = usize::try_from(soft / 2).unwrap_or(usize::MAX).max(16);
+    let cap = (configured as usize).min(half);
+    tracing::debug!(cap, limit = soft, "Log files open at once at most");
+    cap
+}
+
 /// Starts the pipeline thread for `config`, ignoring the daemon's own directories.
 pub fn start(
     shared: Arc<Shared>,
@@ -176,6 +186,7 @@ pub fn start(
         start_at_end: config.logs.start_at == StartAt::End,
         rate_limit_per_service: config.logs.rate_limit_per_service,
     };
+    crate::logs::tail::set_max_open_files(log_file_cap(config.logs.max_open_files));
     let host = Arc::new(DaemonLogsHost {
         shared,
         host_name: crate::injection::snapshot::host_name(),

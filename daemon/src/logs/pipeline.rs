@@ -17,7 +17,7 @@ use super::discover::{Change, Discovery, DiscoveryConfig};
 use super::export::{ExportError, Exporter};
 use super::metrics::ServiceCounters;
 use super::otlp::{self, Value};
-use super::tail::{Checkpoint, FileKey, RecordBatch, TailedPath, signatures};
+use super::tail::{Checkpoint, FileKey, RecordBatch, TailedPath, find_by_key, signatures};
 
 /// Bytes read from all files per round; also the most a batch holds, so memory stays bounded
 /// while the collector is down.
@@ -112,7 +112,9 @@ pub struct LogFileStatus {
     pub size: u64,
     /// Bytes not read yet.
     pub lag: u64,
-    /// `tailing`, or `tailing+draining` while an old rotated file is still being read.
+    /// `tailing`, `tailing+draining` while an old rotated file is still being read, `idle
+    /// (closed)` while it is closed to stay under the fd cap, `waiting (fd cap)` while it waits
+    /// for a descriptor.
     pub state: String,
 }
 
@@ -143,6 +145,8 @@ pub struct PipelineStats {
     pub attribution_marks: AtomicU64,
     /// fanotify events handled.
     pub attribution_events: AtomicU64,
+    /// Idle log files closed to stay under the fd cap (reopened when they grow).
+    pub parked: AtomicU64,
     /// Files under the log roots refused (special files, other users' links), counted once each.
     pub refused: AtomicU64,
 }
@@ -290,6 +294,47 @@ impl Pipeline {
         self.files.insert(path.to_owned(), tailed);
     }
 
+    /// Keeps the open log files under the fd cap ([`super::tail::max_open_files`]): when more
+    /// than three quarters of it are open, or a file waits for a descriptor, the least recently
+    /// active files that are read to their end are closed until half of it is open. They are
+    /// reopened by inode, with their offset checked, when they change.
+    fn park_idle(&mut self) {
+        let cap = super::tail::max_open_files();
+        let open = super::tail::open_files();
+        let waiting = self.files.values().filter(|t| t.wants_open()).count();
+        if open <= cap / 4 * 3 && waiting == 0 {
+            return;
+        }
+        let target = (cap / 2).min(cap.saturating_sub(waiting));
+        let mut candidates: Vec<(Instant, PathBuf)> = self
+            .files
+            .iter()
+            .filter(|(_, t)| t.open_files() > 0 && !t.has_pending() && !t.is_draining())
+            .map(|(p, t)| (t.last_active(), p.clone()))
+            .collect();
+        candidates.sort();
+        let mut parked = 0u64;
+        for (_, path) in candidates {
+            if super::tail::open_files() <= target {
+                break;
+            }
+            if let Some(t) = self.files.get_mut(&path)
+                && t.park()
+            {
+                parked += 1;
+            }
+        }
+        if parked > 0 {
+            self.stats.parked.fetch_add(parked, Ordering::Relaxed);
+            tracing::debug!(
+                parked,
+                open = super::tail::open_files(),
+                cap,
+                "Closed idle log files to stay under the fd cap"
+            );
+        }
+    }
+
     /// Says once per path (for at most [`MAX_REFUSED_REMEMBERED`] paths) that a file is not
     /// tailed: a user who can create files under a log root must not be able to flood the log.
     fn refused_once(&mut self, path: &Path, why: &'static str) {
@@ -318,7 +363,7 @@ impl Pipeline {
                 let pending: Vec<PathBuf> = self
                     .files
                     .iter()
-                    .filter(|(p, t)| dirty.contains(*p) || t.has_pending())
+                    .filter(|(p, t)| dirty.contains(*p) || t.has_pending() || t.wants_open())
                     .map(|(p, _)| p.clone())
                     .collect();
                 dirty.clear();
@@ -388,10 +433,19 @@ impl Pipeline {
                 }
             }
 
+            // Between batches, stay under the fd cap: close the least recently active files that
+            // are read to their end.
+            if batch.is_empty() {
+                self.park_idle();
+            }
+
             // 3. Wait for the next change (or a timeout for partial lines and scans).
             let waiting = !dirty.is_empty()
                 || !batch.is_empty()
-                || self.files.values().any(TailedPath::has_pending);
+                || self
+                    .files
+                    .values()
+                    .any(|t| t.has_pending() || t.wants_open());
             // Idle means no timer at all: only inotify or the stop signal wake the thread.
             let timeout = if !dirty.is_empty() {
                 nix::poll::PollTimeout::ZERO
@@ -678,8 +732,12 @@ impl Pipeline {
                     offset: size.saturating_sub(lag),
                     size,
                     lag,
-                    state: if t.is_draining() {
+                    state: if t.wants_open() {
+                        "waiting (fd cap)"
+                    } else if t.is_draining() {
                         "tailing+draining"
+                    } else if t.is_parked() {
+                        "idle (closed)"
                     } else {
                         "tailing"
                     }
@@ -730,18 +788,4 @@ fn sleep_unless(stop: &AtomicBool, d: Duration) {
             Duration::from_millis(50).min(until.saturating_duration_since(Instant::now())),
         );
     }
-}
-
-/// The file in `dir` with identity `key`, if any (at most 4,096 entries looked at).
-fn find_by_key(dir: &Path, key: FileKey) -> Option<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .take(4096)
-        .find(|e| {
-            e.metadata()
-                .is_ok_and(|m| m.dev() == key.dev && m.ino() == key.ino)
-        })
-        .map(|e| e.path())
 }

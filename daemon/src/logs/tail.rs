@@ -14,6 +14,7 @@
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::record::{Severity, is_continuation, severity};
@@ -82,18 +83,93 @@ fn hash_range(file: &File, at: u64, len: u64) -> std::io::Result<(u64, u64)> {
     Ok((got, hash))
 }
 
+/// Log files open right now, across every tailed path.
+static OPEN_LOG_FILES: AtomicUsize = AtomicUsize::new(0);
+/// The tailer's fd cap: at most this many log files are open at once (see [`set_max_open_files`]).
+static MAX_OPEN_LOG_FILES: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Sets the tailer's fd cap. Idle files beyond it are closed ([`TailedPath::park`]) and reopened
+/// by inode and signature when they grow; a file that cannot get a descriptor waits for one.
+/// Whatever the number of log files, the daemon's own sockets and database keep theirs.
+pub fn set_max_open_files(n: usize) {
+    MAX_OPEN_LOG_FILES.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The tailer's fd cap.
+pub fn max_open_files() -> usize {
+    MAX_OPEN_LOG_FILES.load(Ordering::Relaxed)
+}
+
+/// How many log files are open.
+pub fn open_files() -> usize {
+    OPEN_LOG_FILES.load(Ordering::Relaxed)
+}
+
+/// One of the [`max_open_files`] descriptors; given back when dropped.
+#[derive(Debug)]
+struct Slot(());
+
+impl Slot {
+    fn take() -> Option<Slot> {
+        let max = max_open_files();
+        OPEN_LOG_FILES
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        OPEN_LOG_FILES.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An open log file, holding one of the cap's slots.
+#[derive(Debug)]
+pub struct LogFile {
+    file: File,
+    _slot: Slot,
+}
+
+impl std::ops::Deref for LogFile {
+    type Target = File;
+    fn deref(&self) -> &File {
+        &self.file
+    }
+}
+
+/// The error of an open refused because the cap is reached (the file waits for a slot).
+fn cap_reached() -> std::io::Error {
+    std::io::Error::from_raw_os_error(libc::EMFILE)
+}
+
+fn is_cap(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EMFILE) || e.raw_os_error() == Some(libc::ENFILE)
+}
+
+/// The open file of a reader, or an error when it is parked.
+fn file_of(f: &Option<LogFile>) -> std::io::Result<&File> {
+    f.as_ref()
+        .map(|f| &f.file)
+        .ok_or_else(|| std::io::Error::other("parked"))
+}
+
 /// Opens a log file to read without updating its access time (`O_NOATIME`, which needs the
 /// file's owner or CAP_FOWNER; otherwise it is opened plainly). A user controls what is under a
 /// log root, so the file must be a regular one (a FIFO or a device is refused before it is
 /// opened, and the open never blocks) and is never reached through a link of a user who does not
 /// own it ([`crate::safe_fs`]).
-fn open_for_reading(path: &Path) -> std::io::Result<File> {
+fn open_for_reading(path: &Path) -> std::io::Result<LogFile> {
     let opts = crate::safe_fs::OpenOpts {
         links: crate::safe_fs::Links::Protected,
         noatime: true,
     };
+    let slot = Slot::take().ok_or_else(cap_reached)?;
     match crate::safe_fs::open(path, opts) {
-        Ok((file, _)) => Ok(file),
+        Ok((file, _)) => Ok(LogFile { file, _slot: slot }),
         Err(crate::Error::Io { source, .. }) => Err(source),
         Err(e) => {
             tracing::debug!(path = %path.display(), error = %e, "Log file refused");
@@ -313,7 +389,8 @@ impl RecordBatch {
 /// An open file being read.
 #[derive(Debug)]
 struct Reader {
-    file: File,
+    /// `None` while parked (closed to stay under the fd cap; reopened by inode when it grows).
+    file: Option<LogFile>,
     key: FileKey,
     /// Next byte to read.
     offset: u64,
@@ -339,9 +416,9 @@ struct Reader {
 impl Reader {
     /// A reader of `file` (`size` bytes long) at `offset`, with nothing pending; `head` is what
     /// is known of the file's first bytes.
-    fn new(file: File, key: FileKey, offset: u64, size: u64, head: (u64, u64)) -> Reader {
+    fn new(file: LogFile, key: FileKey, offset: u64, size: u64, head: (u64, u64)) -> Reader {
         Reader {
-            file,
+            file: Some(file),
             key,
             offset,
             size,
@@ -399,6 +476,13 @@ pub struct TailedPath {
     draining: Vec<Reader>,
     multiline: bool,
     partial_timeout: Duration,
+    /// The first open is waiting for a slot under the fd cap: its checkpoint and start.
+    deferred: Option<(Option<Checkpoint>, bool)>,
+    /// A parked file's reopen is waiting for a slot.
+    blocked: bool,
+    /// When bytes were last read (or the path was opened): the least recently active files
+    /// are parked first.
+    last_active: Instant,
 }
 
 impl TailedPath {
@@ -416,17 +500,97 @@ impl TailedPath {
             draining: Vec::new(),
             multiline,
             partial_timeout: Duration::from_secs(1),
+            deferred: None,
+            blocked: false,
+            last_active: Instant::now(),
         };
-        t.current = open_reader(path, resume, from_end);
+        match open_reader(path, resume, from_end) {
+            Ok(r) => t.current = r,
+            Err(_) => t.deferred = Some((resume.cloned(), from_end)),
+        }
         t
     }
 
     /// Adds a file found elsewhere (a rotated file of ours) to drain from its checkpoint.
     pub fn drain_file(&mut self, path: &Path, checkpoint: &Checkpoint) {
-        if let Some(r) = open_reader(path, Some(checkpoint), false)
+        if let Ok(Some(r)) = open_reader(path, Some(checkpoint), false)
             && r.offset == checkpoint.offset
         {
             self.draining.push(r);
+        }
+    }
+
+    /// Whether this path waits for a descriptor under the fd cap (poll it again soon).
+    pub fn wants_open(&self) -> bool {
+        self.deferred.is_some() || self.blocked
+    }
+
+    /// When bytes were last read from it.
+    pub fn last_active(&self) -> Instant {
+        self.last_active
+    }
+
+    /// Whether the current file is closed until it grows (see [`TailedPath::park`]).
+    pub fn is_parked(&self) -> bool {
+        self.current.as_ref().is_some_and(|r| r.file.is_none())
+    }
+
+    /// How many descriptors it holds.
+    pub fn open_files(&self) -> usize {
+        self.current
+            .iter()
+            .chain(self.draining.iter())
+            .filter(|r| r.file.is_some())
+            .count()
+    }
+
+    /// Closes the current file if it is read to its end with nothing pending and nothing
+    /// draining (so no record of it is waiting for the collector's answer either when called
+    /// between batches). It is reopened by its inode when it grows, and the bytes before the
+    /// offset are checked to be the ones read. Returns whether a descriptor was given back.
+    pub fn park(&mut self) -> bool {
+        if !self.draining.is_empty() {
+            return false;
+        }
+        let Some(r) = self.current.as_mut() else {
+            return false;
+        };
+        if r.file.is_none() || r.has_pending() || r.offset != r.size {
+            return false;
+        }
+        let len = SIGNATURE_BYTES.min(r.offset);
+        let Ok((_, hash)) = file_of(&r.file).and_then(|f| hash_range(f, r.offset - len, len))
+        else {
+            return false;
+        };
+        r.last_tail = Some((r.offset, len, hash));
+        r.file = None;
+        true
+    }
+
+    /// Reopens a parked current file if the path still names it; `false` when no slot is free.
+    fn unpark(&mut self, key: FileKey) -> bool {
+        let Some(r) = self.current.as_mut() else {
+            return true;
+        };
+        if r.file.is_some() || r.key != key {
+            return true;
+        }
+        match open_for_reading(&self.path) {
+            Ok(file) => {
+                if key_of(&file) == Some(key) {
+                    r.file = Some(file);
+                } else {
+                    // Replaced between the stat and the open: the next poll sees the new file.
+                    self.current = None;
+                }
+                true
+            }
+            Err(e) if is_cap(&e) => false,
+            Err(_) => {
+                self.current = None;
+                true
+            }
         }
     }
 
@@ -446,7 +610,7 @@ impl TailedPath {
             .iter()
             .chain(self.draining.iter())
             .find(|r| r.key == key)
-            .map(|r| &r.file)
+            .and_then(|r| r.file.as_ref().map(|f| &f.file))
     }
 
     /// Unread bytes (file size minus read offset) of the current file, from the size seen at
@@ -477,12 +641,25 @@ impl TailedPath {
 
     /// Whether nothing is left to do: path gone and every old file drained.
     pub fn finished(&self) -> bool {
-        self.current.is_none() && self.draining.is_empty()
+        self.current.is_none() && self.draining.is_empty() && self.deferred.is_none()
     }
 
     /// Reads what is new, at most `budget` bytes, appending records to `batch`.
     pub fn poll(&mut self, now: Instant, budget: &mut usize, batch: &mut RecordBatch) -> PollNotes {
         let mut notes = PollNotes::default();
+        if let Some((resume, from_end)) = self.deferred.take() {
+            match open_reader(&self.path, resume.as_ref(), from_end) {
+                Ok(r) => {
+                    self.current = r;
+                    self.last_active = now;
+                }
+                Err(_) => {
+                    self.deferred = Some((resume, from_end));
+                    return notes;
+                }
+            }
+        }
+        self.blocked = false;
         // Has the path changed under us?
         match std::fs::metadata(&self.path) {
             Ok(meta) => {
@@ -491,12 +668,34 @@ impl TailedPath {
                     ino: meta.ino(),
                 };
                 if self.current.as_ref().map(|r| r.key) != Some(key) {
-                    if let Some(old) = self.current.take() {
+                    if let Some(mut old) = self.current.take() {
                         notes.rotated = true;
-                        self.draining.push(old);
+                        if old.file.is_none() {
+                            // Parked when it was read to its end: find it again by its inode
+                            // (rename rotation keeps it in the directory) to drain what was
+                            // written since.
+                            old.file = self
+                                .path
+                                .parent()
+                                .and_then(|dir| find_by_key(dir, old.key))
+                                .and_then(|p| open_for_reading(&p).ok())
+                                .filter(|f| key_of(f) == Some(old.key));
+                        }
+                        if old.file.is_some() {
+                            self.draining.push(old);
+                        }
                     }
                     // A file that appeared while we watch is read from its start.
-                    self.current = open_reader(&self.path, None, false);
+                    match open_reader(&self.path, None, false) {
+                        Ok(r) => self.current = r,
+                        Err(_) => {
+                            self.deferred = Some((None, false));
+                            return notes;
+                        }
+                    }
+                } else if !self.unpark(key) {
+                    self.blocked = true;
+                    return notes;
                 }
             }
             Err(_) => {
@@ -512,10 +711,17 @@ impl TailedPath {
             timeout: self.partial_timeout,
         };
         // Old files first: their records come before the new file's.
-        self.draining
-            .retain_mut(|r| !read_some(r, &settings, budget, batch, &mut notes, true));
-        if let Some(r) = self.current.as_mut() {
+        let before = *budget;
+        self.draining.retain_mut(|r| {
+            r.file.is_some() && !read_some(r, &settings, budget, batch, &mut notes, true)
+        });
+        if let Some(r) = self.current.as_mut()
+            && r.file.is_some()
+        {
             read_some(r, &settings, budget, batch, &mut notes, false);
+        }
+        if *budget != before {
+            self.last_active = now;
         }
         // copytruncate: bytes written before the truncation that we had not read yet are only in
         // the copy; read them from there.
@@ -540,11 +746,23 @@ impl TailedPath {
     }
 }
 
-fn open_reader(path: &Path, resume: Option<&Checkpoint>, from_end: bool) -> Option<Reader> {
-    let file = open_for_reading(path).ok()?;
-    let meta = file.metadata().ok()?;
+/// Opens a reader of `path`: `Err` when the fd cap (or the process's limit) leaves no
+/// descriptor, so that the caller waits for one; `Ok(None)` when the file cannot be read.
+fn open_reader(
+    path: &Path,
+    resume: Option<&Checkpoint>,
+    from_end: bool,
+) -> std::io::Result<Option<Reader>> {
+    let file = match open_for_reading(path) {
+        Ok(f) => f,
+        Err(e) if is_cap(&e) => return Err(e),
+        Err(_) => return Ok(None),
+    };
+    let Ok(meta) = file.metadata() else {
+        return Ok(None);
+    };
     if !meta.is_file() {
-        return None;
+        return Ok(None);
     }
     let key = FileKey {
         dev: meta.dev(),
@@ -555,7 +773,35 @@ fn open_reader(path: &Path, resume: Option<&Checkpoint>, from_end: bool) -> Opti
         _ if from_end => meta.len(),
         _ => 0,
     };
-    Some(Reader::new(file, key, offset, meta.len(), (0, fnv1a(&[]))))
+    Ok(Some(Reader::new(
+        file,
+        key,
+        offset,
+        meta.len(),
+        (0, fnv1a(&[])),
+    )))
+}
+
+/// The identity of an open file.
+fn key_of(file: &File) -> Option<FileKey> {
+    file.metadata().ok().map(|m| FileKey {
+        dev: m.dev(),
+        ino: m.ino(),
+    })
+}
+
+/// The file with `key` in `dir` (a rotated file keeps its inode), if there is one (at most
+/// 4,096 entries looked at).
+pub fn find_by_key(dir: &Path, key: FileKey) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .take(4096)
+        .find(|e| {
+            e.metadata()
+                .is_ok_and(|m| m.is_file() && m.dev() == key.dev && m.ino() == key.ino)
+        })
+        .map(|e| e.path())
 }
 
 /// After copytruncate: the copy of the file (same directory, name starting with the file's
@@ -777,7 +1023,7 @@ fn read_some(
     notes: &mut PollNotes,
     draining: bool,
 ) -> bool {
-    let size = match r.file.metadata() {
+    let size = match file_of(&r.file).and_then(|f| f.metadata()) {
         Ok(m) => m.len(),
         Err(_) => return true,
     };
@@ -786,7 +1032,8 @@ fn read_some(
     let truncated = size < r.offset
         || r.last_tail.is_some_and(|(at, len, hash)| {
             at == r.offset
-                && hash_range(&r.file, r.offset.saturating_sub(len), len)
+                && file_of(&r.file)
+                    .and_then(|f| hash_range(f, r.offset.saturating_sub(len), len))
                     .map(|x| x.1)
                     .ok()
                     != Some(hash)
@@ -817,7 +1064,7 @@ fn read_some(
             eof = true;
             break;
         };
-        let n = match r.file.read_at(dst, r.offset) {
+        let n = match file_of(&r.file).and_then(|f| f.read_at(dst, r.offset)) {
             Ok(0) => {
                 eof = true;
                 break;
@@ -893,7 +1140,7 @@ fn read_some(
     }
     if r.head.0 < SIGNATURE_BYTES && r.offset > r.head.0 {
         let len = r.offset.min(SIGNATURE_BYTES);
-        if let Ok(h) = hash_range(&r.file, 0, len) {
+        if let Ok(h) = file_of(&r.file).and_then(|f| hash_range(f, 0, len)) {
             r.head = h;
         }
     }
@@ -903,7 +1150,11 @@ fn read_some(
         let len = r.offset.min(64);
         r.last_tail = scan
             .hash_before(batch, batch.used, len)
-            .or_else(|| hash_range(&r.file, r.offset - len, len).ok())
+            .or_else(|| {
+                file_of(&r.file)
+                    .and_then(|f| hash_range(f, r.offset - len, len))
+                    .ok()
+            })
             .map(|(l, h)| (r.offset, l, h));
     }
     sign_file_end(r, &scan, batch);
@@ -977,6 +1228,46 @@ mod tests {
             .iter()
             .map(|(b, o)| (String::from_utf8_lossy(b).into_owned(), *o))
             .collect()
+    }
+
+    #[test]
+    fn parked_files_resume_grow_rotate_and_notice_rewrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.log");
+        append(&path, b"one\n");
+        let now = Instant::now();
+        let mut batch = RecordBatch::new();
+        let mut t = TailedPath::open(&path, None, false, false);
+        assert_eq!(
+            text(&drain(&mut t, now, 1 << 20, &mut batch)),
+            [("one".to_owned(), 4)]
+        );
+        assert!(t.park(), "a file read to its end parks");
+        assert_eq!((t.open_files(), t.is_parked()), (0, true));
+        // It grows: reopened by inode, read from where it was.
+        append(&path, b"two\n");
+        assert_eq!(
+            text(&drain(&mut t, now, 1 << 20, &mut batch)),
+            [("two".to_owned(), 8)]
+        );
+        assert_eq!(t.open_files(), 1);
+        // Parked, then grown and renamed away (rotation): found again by inode and drained.
+        assert!(t.park());
+        append(&path, b"three\n");
+        std::fs::rename(&path, dir.path().join("p.log.1")).unwrap();
+        append(&path, b"new\n");
+        assert_eq!(
+            text(&drain(&mut t, now, 1 << 20, &mut batch)),
+            [("three".to_owned(), 14), ("new".to_owned(), 4)]
+        );
+        // Parked, then rewritten in place with the same length: read again from the start.
+        drain(&mut t, now, 1 << 20, &mut batch);
+        assert!(t.park());
+        std::fs::write(&path, b"NEW\nmore\n").unwrap();
+        assert_eq!(
+            text(&drain(&mut t, now, 1 << 20, &mut batch)),
+            [("NEW".to_owned(), 4), ("more".to_owned(), 9)]
+        );
     }
 
     const TRACE: &[u8] = b"2026 INFO one\n2026 ERROR boom\njava.lang.IllegalStateException: x\n\tat a.B.c(B.java:1)\n\tat a.B.d(B.java:2)\n2026 INFO two\n";

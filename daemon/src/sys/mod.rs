@@ -3,3 +3,4 @@
 
 pub mod fanotify;
 pub mod proc_connector;
+pub mod rlimit;

@@ -575,3 +575,107 @@ fn every_method_is_open_or_root_only_as_documented() {
     }
     h.assert_serving("the CLI walk");
 }
+
+/// Descriptors of `pid` that name a file under `dir`.
+fn fds_under(pid: u32, dir: &Path) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.flatten()
+                .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.starts_with(dir)))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Class 4: many log files under a low descriptor limit. The daemon raises its soft limit to the
+/// hard one, keeps at most half of it for log files (closing idle ones and reopening them by
+/// inode when they grow), so export, D-Bus and the database keep working, also after the files
+/// are deleted.
+#[test]
+fn thousands_of_log_files_do_not_exhaust_descriptors() {
+    require_root();
+    const FILES: usize = 1500;
+    let bus = TestBus::start(Policy::Shipped);
+    let mut h = Hostile::new(&bus, "");
+    h.setup.nofile = Some((100, 400));
+    let many = h.user_dir.join("many");
+    nobody(&bus, &["mkdir", s(&many)]);
+    nobody(
+        &bus,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "cd {} && i=0; while [ $i -lt {FILES} ]; do echo \"line of $i\" > f$i.log; i=$((i+1)); done",
+                s(&many)
+            ),
+        ],
+    );
+    let daemon = h.setup.start();
+    let pid = daemon.child.id();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        open_files,
+        ["400", "400"],
+        "soft limit not raised: {limits}"
+    );
+
+    let expected: Vec<String> = (0..FILES).map(|i| format!("line of {i}")).collect();
+    let mut most = 0;
+    let all = wait_until(Duration::from_secs(90), || {
+        most = most.max(fds_under(pid, &many));
+        let got: std::collections::HashSet<String> = h.receiver.bodies().into_iter().collect();
+        expected.iter().all(|e| got.contains(e))
+    });
+    let got: std::collections::HashSet<String> = h.receiver.bodies().into_iter().collect();
+    assert!(
+        all,
+        "{} of {FILES} files not exported",
+        expected.iter().filter(|e| !got.contains(*e)).count()
+    );
+    assert!(
+        most <= 200,
+        "{most} log files open at once, above half the limit"
+    );
+    h.assert_serving("1,500 log files under a limit of 400");
+
+    // A file closed while idle is reopened when it grows, from where it was.
+    nobody(
+        &bus,
+        &[
+            "sh",
+            "-c",
+            &format!("echo 'more of 7' >> {}", s(&many.join("f7.log"))),
+        ],
+    );
+    assert!(
+        wait_until(DEADLINE, || h
+            .receiver
+            .bodies()
+            .contains(&"more of 7".to_owned())),
+        "an idle file that grew was not read again"
+    );
+    let sevens = h
+        .receiver
+        .bodies()
+        .iter()
+        .filter(|b| *b == "line of 7")
+        .count();
+    assert_eq!(sevens, 1, "an idle file was read again from its start");
+
+    // Everything deleted: export keeps working.
+    nobody(&bus, &["rm", "-rf", s(&many)]);
+    h.assert_serving("the files were deleted");
+    assert!(
+        fds_under(pid, &many) == 0,
+        "descriptors of deleted files kept"
+    );
+}

@@ -206,6 +206,8 @@ pub struct DaemonSetup<'a> {
     pub bus: &'a TestBus,
     pub dir: PathBuf,
     pub watchdog_usec: Option<u64>,
+    /// Start the daemon under this descriptor limit (soft, hard), through prlimit(1).
+    pub nofile: Option<(u64, u64)>,
 }
 
 impl<'a> DaemonSetup<'a> {
@@ -214,6 +216,7 @@ impl<'a> DaemonSetup<'a> {
             bus,
             dir: bus.dir.path().join("daemon"),
             watchdog_usec: None,
+            nofile: None,
         }
     }
 
@@ -241,7 +244,17 @@ impl<'a> DaemonSetup<'a> {
         notify
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
-        let mut cmd = Command::new(DAEMON);
+        let mut cmd = match self.nofile {
+            None => Command::new(DAEMON),
+            Some((soft, hard)) => {
+                // prlimit execs the daemon: same pid.
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={soft}:{hard}"))
+                    .arg("--")
+                    .arg(DAEMON);
+                c
+            }
+        };
         cmd.arg("--config")
             .arg(self.config_path())
             .arg("--state-dir")
