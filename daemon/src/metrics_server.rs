@@ -1,6 +1,6 @@
 //! The Prometheus endpoint (`[metrics] listen`, `GET /metrics`): the daemon's own metrics and the
-//! per-service log metrics, in the text exposition format. A few lines of HTTP/1.1 over tokio:
-//! one route, no keep-alive, bounded request size.
+//! per-service log metrics, in the text exposition format. Served by hyper (HTTP/1.1, one
+//! route, no keep-alive) with a connection cap and deadlines: any local user can connect.
 
 #![forbid(unsafe_code)]
 
@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Duration;
 
 use crate::daemon::Shared;
 use crate::logs::metrics::SEVERITIES;
@@ -205,49 +205,86 @@ fn per_service(
     }
 }
 
-/// Serves `/metrics` on `listener` until the task is dropped.
+/// At most this many connections are served at once; more wait in the kernel's accept queue,
+/// costing the daemon neither a descriptor nor CPU.
+pub const MAX_CONNECTIONS: usize = 128;
+/// A client must have sent its request headers this long after connecting …
+pub const HEADER_DEADLINE: Duration = Duration::from_secs(3);
+/// … and the whole exchange must be over after this long.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Serves `/metrics` on `listener` until the task is dropped. HTTP/1.1 by hyper, one request per
+/// connection, with a connection cap, a header deadline, a request deadline and backoff when
+/// `accept` fails (out of descriptors: retrying at once would spin).
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    let mut warned = false;
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = ACCEPT_BACKOFF_MIN;
+                stream
+            }
+            Err(e) => {
+                if !warned {
+                    warned = true;
+                    tracing::warn!(error = %e, "The metrics endpoint cannot accept connections; backing off");
+                }
+                drop(permit);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 8192];
-            let mut len = 0;
-            loop {
-                let read = tokio::time::timeout(
-                    std::time::Duration::from_secs(5),
-                    stream.read(buf.get_mut(len..).unwrap_or_default()),
-                )
-                .await;
-                match read {
-                    Ok(Ok(0)) | Err(_) | Ok(Err(_)) => return,
-                    Ok(Ok(n)) => len += n,
-                }
-                if buf
-                    .get(..len)
-                    .is_some_and(|b| b.windows(4).any(|w| w == b"\r\n\r\n"))
-                    || len >= buf.len()
-                {
-                    break;
-                }
-            }
-            let request = String::from_utf8_lossy(buf.get(..len).unwrap_or_default());
-            let first = request.lines().next().unwrap_or_default();
-            let response = if first.starts_with("GET /metrics ")
-                || first.starts_with("GET /metrics?")
-            {
-                let body = render(&shared);
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n".to_owned()
-            };
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, std::convert::Infallible>(respond(&req, &shared)) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_DEADLINE)
+                .keep_alive(false)
+                .max_buf_size(16 * 1024)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            // Whatever the client does, the connection and its descriptor go at the deadline.
+            let _ = tokio::time::timeout(REQUEST_DEADLINE, connection).await;
         });
     }
+}
+
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+type Body = http_body_util::Full<hyper::body::Bytes>;
+
+fn respond<B>(req: &hyper::Request<B>, shared: &Shared) -> hyper::Response<Body> {
+    let (status, content_type, body) =
+        if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
+            (
+                hyper::StatusCode::OK,
+                "text/plain; version=0.0.4",
+                render(shared),
+            )
+        } else {
+            (
+                hyper::StatusCode::NOT_FOUND,
+                "text/plain",
+                "not found\n".to_owned(),
+            )
+        };
+    let mut response = hyper::Response::new(Body::new(body.into()));
+    *response.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, v);
+    }
+    response
 }

@@ -679,3 +679,109 @@ fn thousands_of_log_files_do_not_exhaust_descriptors() {
         "descriptors of deleted files kept"
     );
 }
+
+/// CPU time (user + system) the process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After ")": state(3) … utime(14) stime(15): indexes 11 and 12 here.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// GET `path` from `addr` with a deadline; the response text.
+fn http_get_within(addr: &str, path: &str, limit: Duration) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(limit)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Class 5: 1,100 idle (slowly trickling) connections to /metrics from an unprivileged user, with the daemon under
+/// a descriptor limit of 1,024 that it cannot raise. The daemon does not spin, keeps answering
+/// D-Bus and exporting logs, and /metrics answers again once the idle connections hit the header
+/// deadline.
+#[test]
+fn idle_metrics_connections_cost_no_cpu_and_break_nothing() {
+    require_root();
+    let bus = TestBus::start(Policy::Shipped);
+    let mut h = Hostile::new(&bus, "[metrics]\nlisten = \"127.0.0.1:0\"\n");
+    h.setup.nofile = Some((1024, 1024));
+    let daemon = h.setup.start();
+    let pid = daemon.child.id();
+    h.assert_serving("start");
+    let status = bus.status();
+    let addr = status["metrics_listen"].as_str().unwrap().to_owned();
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    // The attacker: 1,100 connections that send one byte of a request a second, for a minute
+    // (a read timeout that restarts with every byte never ends them).
+    let script = format!(
+        "import socket, sys, time\n\
+         held = []\n\
+         for _ in range(1100):\n\
+         \x20   try:\n\
+         \x20       held.append(socket.create_connection(('{host}', {port}), timeout=2))\n\
+         \x20   except OSError:\n\
+         \x20       pass\n\
+         print(len(held), flush=True)\n\
+         for _ in range(60):\n\
+         \x20   for s in held:\n\
+         \x20       try:\n\
+         \x20           s.send(b'G')\n\
+         \x20       except OSError:\n\
+         \x20           pass\n\
+         \x20   time.sleep(1)\n"
+    );
+    let mut attacker = Command::new("prlimit")
+        .args(["--nofile=4096:4096", "--", "setpriv"])
+        .args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+            // The system's interpreter: a version manager's shim may not be readable by 65534.
+            "/usr/bin/python3",
+            "-c",
+            &script,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(attacker.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let held: usize = line.trim().parse().unwrap_or(0);
+    assert!(held >= 1000, "the attacker only got {held} connections");
+
+    // No busy loop: over 3 s the daemon uses well under one core.
+    let (t0, c0) = (Instant::now(), cpu_ticks(pid));
+    std::thread::sleep(Duration::from_secs(3));
+    let ticks_per_sec = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .unwrap()
+        .unwrap() as f64;
+    let used = (cpu_ticks(pid) - c0) as f64 / ticks_per_sec;
+    let share = used / t0.elapsed().as_secs_f64();
+    assert!(
+        share < 0.5,
+        "the daemon used {:.0}% of a core",
+        share * 100.0
+    );
+    h.assert_serving("1,100 idle /metrics connections");
+    let text = http_get_within(&addr, "/metrics", Duration::from_secs(30));
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.contains("oneagent_build_info"),
+        "/metrics did not answer while idle connections were held: {text:?}"
+    );
+    let _ = attacker.kill();
+    let _ = attacker.wait();
+    h.assert_serving("the attacker left");
+    let text = http_get_within(&addr, "/metrics", DEADLINE);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
+    let text = http_get_within(&addr, "/nothing", DEADLINE);
+    assert!(text.starts_with("HTTP/1.1 404"), "{text:?}");
+}
