@@ -341,7 +341,10 @@ impl Config {
             return Err(Error::ConfigValue {
                 path: path.to_owned(),
                 key: "exporter.otlp_endpoint",
-                message: format!("`{endpoint}` is not an http:// or https:// URL"),
+                message: format!(
+                    "`{}` is not an http:// or https:// URL",
+                    redact_url(endpoint)
+                ),
             });
         }
         if self.exporter.skywalking_backend.trim().is_empty() {
@@ -382,7 +385,10 @@ impl Config {
             return Err(Error::ConfigValue {
                 path: path.to_owned(),
                 key: "kubernetes.otlp_endpoint",
-                message: format!("`{endpoint}` is not an http:// or https:// URL"),
+                message: format!(
+                    "`{}` is not an http:// or https:// URL",
+                    redact_url(endpoint)
+                ),
             });
         }
         if let Some(root) = self.logs.roots.iter().find(|r| !r.is_absolute()) {
@@ -426,6 +432,67 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
         .map_or(before.len(), |nl| before.len() - nl - 1)
         + 1;
     (line, column)
+}
+
+/// The user information (`user:password`) of a URL, if it has any.
+fn userinfo(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let authority_end = url
+        .get(start..)?
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let at = url.get(start..authority_end)?.rfind('@')?;
+    Some((start, start + at))
+}
+
+/// `url` as it may be shown to anyone (`status`, logs, errors): credentials (`user:password@`)
+/// and the query string (where API keys go) replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = match userinfo(url) {
+        Some((start, end)) => format!(
+            "{}***{}",
+            url.get(..start).unwrap_or_default(),
+            url.get(end..).unwrap_or_default()
+        ),
+        None => url.to_owned(),
+    };
+    if let Some(q) = out.find('?') {
+        out.truncate(q);
+        out.push_str("?***");
+    }
+    out
+}
+
+/// `url` without its credentials: what agents are given. The preload snapshot must be readable
+/// by every process on the host, so it can carry no secret; the daemon's own log export keeps
+/// them (HTTP basic authentication).
+pub fn without_credentials(url: &str) -> String {
+    match userinfo(url) {
+        Some((start, end)) => format!(
+            "{}{}",
+            url.get(..start).unwrap_or_default(),
+            url.get(end + 1..).unwrap_or_default()
+        ),
+        None => url.to_owned(),
+    }
+}
+
+/// Replaces every occurrence of the secret parts of `url` (credentials, query) in `text`.
+pub fn redact_in(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &redact_url(url));
+    if let Some((start, end)) = userinfo(url)
+        && let Some(secret) = url.get(start..end)
+        && !secret.is_empty()
+    {
+        out = out.replace(secret, "***");
+    }
+    if let Some(q) = url.find('?')
+        && let Some(query) = url.get(q + 1..)
+        && !query.is_empty()
+    {
+        out = out.replace(query, "***");
+    }
+    out
 }
 
 /// [`line_column`] over bytes that are not all UTF-8 (`offset` is where the valid text ends).
@@ -590,6 +657,27 @@ mod tests {
             err.to_string().contains("kubernetes.otlp_endpoint"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn credentials_are_redacted_and_kept_from_agents() {
+        let url = "https://user:p%40ss@collector.example:4318/base?api-key=k3y";
+        assert_eq!(
+            redact_url(url),
+            "https://***@collector.example:4318/base?***"
+        );
+        assert_eq!(
+            without_credentials(url),
+            "https://collector.example:4318/base?api-key=k3y"
+        );
+        let msg = format!("{url}/v1/logs: connection refused (user:p%40ss)");
+        let shown = redact_in(&msg, url);
+        assert!(
+            !shown.contains("p%40ss") && !shown.contains("k3y"),
+            "{shown}"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:4318"), "http://127.0.0.1:4318");
+        assert_eq!(without_credentials("http://a@b/c@d"), "http://b/c@d");
     }
 
     #[test]

@@ -682,7 +682,7 @@ impl Shared {
                 JavaAgentKind::Skywalking => "skywalking",
             }
             .to_owned(),
-            otlp_endpoint: inner.config.exporter.otlp_endpoint.clone(),
+            otlp_endpoint: crate::config::redact_url(&inner.config.exporter.otlp_endpoint),
             rules,
             metrics_listen: String::new(),
             log_files: 0,

@@ -68,7 +68,9 @@ pub fn host_placement(config: &Config, policy: &OwnedPolicy, runtime_dir: &Path)
         dotnet: path_bytes(&config.agents.dotnet),
         report_socket: path_bytes(&runtime_dir.join(REPORT_SOCKET)),
         marker: policy.marker.as_bytes().to_vec(),
-        otlp_endpoint: config.exporter.otlp_endpoint.as_bytes().to_vec(),
+        // Every process reads the snapshot: no credentials in it (see `without_credentials`).
+        otlp_endpoint: crate::config::without_credentials(&config.exporter.otlp_endpoint)
+            .into_bytes(),
         agents: policy.agents(),
         enabled: policy.enabled(),
     }
@@ -132,7 +134,7 @@ pub fn container_placement(
         dotnet,
         report_socket: format!("{CONTAINER_AGENT_DIR}/{REPORT_SOCKET}").into_bytes(),
         marker,
-        otlp_endpoint: endpoint.as_bytes().to_vec(),
+        otlp_endpoint: crate::config::without_credentials(endpoint).into_bytes(),
         agents,
         enabled: policy.enabled_in_containers(),
     }

@@ -36,7 +36,10 @@ pub trait Exporter: Send {
 /// OTLP/HTTP protobuf.
 #[derive(Debug)]
 pub struct OtlpHttp {
+    /// Where to post, with the endpoint's credentials (sent as HTTP basic authentication).
     url: String,
+    /// The same, as messages may show it.
+    shown: String,
     compression: Compression,
     agent: ureq::Agent,
 }
@@ -49,8 +52,10 @@ impl OtlpHttp {
             .http_status_as_error(false)
             .build()
             .into();
+        let url = format!("{}/v1/logs", endpoint.trim_end_matches('/'));
         OtlpHttp {
-            url: format!("{}/v1/logs", endpoint.trim_end_matches('/')),
+            shown: crate::config::redact_url(&url),
+            url,
             compression,
             agent,
         }
@@ -80,18 +85,20 @@ impl Exporter for OtlpHttp {
                 &gz
             }
         };
-        let response = post
-            .send(body)
-            .map_err(|e| ExportError::Retry(format!("{}: {e}", self.url)))?;
+        let response = post.send(body).map_err(|e| {
+            // Messages are logged: never with the endpoint's credentials.
+            let why = crate::config::redact_in(&e.to_string(), &self.url);
+            ExportError::Retry(format!("{}: {why}", self.shown))
+        })?;
         let status = response.status().as_u16();
         match status {
             200..=299 => Ok(()),
             408 | 429 | 500..=599 => {
-                Err(ExportError::Retry(format!("{}: HTTP {status}", self.url)))
+                Err(ExportError::Retry(format!("{}: HTTP {status}", self.shown)))
             }
             _ => Err(ExportError::Rejected(format!(
                 "{}: HTTP {status}",
-                self.url
+                self.shown
             ))),
         }
     }

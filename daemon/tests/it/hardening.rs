@@ -785,3 +785,60 @@ fn idle_metrics_connections_cost_no_cpu_and_break_nothing() {
     let text = http_get_within(&addr, "/nothing", DEADLINE);
     assert!(text.starts_with("HTTP/1.1 404"), "{text:?}");
 }
+
+/// Class 8: credentials in `[exporter] otlp_endpoint` are used for the daemon's own export but
+/// shown to nobody: not in `status` (open to every user), not in the world-readable preload
+/// snapshot (every process reads it, so agents get the endpoint without them), not in the logs.
+#[test]
+fn endpoint_credentials_are_never_shown() {
+    require_root();
+    const SECRET: &str = "s3cret-pw";
+    let bus = TestBus::start(Policy::Shipped);
+    let mut h = Hostile::new(&bus, "");
+    let config = std::fs::read_to_string(h.setup.config_path()).unwrap();
+    let with_secret = config.replace(
+        "otlp_endpoint = \"http://127.0.0.1:",
+        &format!("otlp_endpoint = \"http://oneagent:{SECRET}@127.0.0.1:"),
+    );
+    assert_ne!(config, with_secret);
+    std::fs::write(h.setup.config_path(), with_secret).unwrap();
+    // The collector refuses at first, so that the exporter logs its errors (with the URL).
+    h.receiver
+        .fail_with
+        .store(503, std::sync::atomic::Ordering::Relaxed);
+    let daemon = h.setup.start();
+    append(&h.canary, "before the collector is up\n");
+    assert!(
+        wait_until(DEADLINE, || *h.receiver.requests.lock().unwrap() > 0),
+        "no export attempt"
+    );
+    h.receiver
+        .fail_with
+        .store(0, std::sync::atomic::Ordering::Relaxed);
+    h.assert_serving("export with credentials");
+
+    let out = as_nobody_within(&[CTL, "--json", "status"], &bus, DEADLINE);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shown = status["otlp_endpoint"].as_str().unwrap();
+    assert!(
+        shown.starts_with("http://***@127.0.0.1:") && !shown.contains(SECRET),
+        "status shows {shown:?}"
+    );
+    let table = stdout(&as_nobody_within(&[CTL, "status"], &bus, DEADLINE));
+    assert!(!table.contains(SECRET), "{table}");
+    let snapshot = std::fs::read(h.setup.state_dir().join("preload.snapshot")).unwrap();
+    let text = String::from_utf8_lossy(&snapshot);
+    assert!(
+        text.contains("http://127.0.0.1:") && !text.contains(SECRET) && !text.contains("oneagent:"),
+        "the snapshot carries the credentials"
+    );
+    let log = daemon.stderr_text();
+    assert!(
+        log.contains("http://***@127.0.0.1:"),
+        "no export error was logged: {log}"
+    );
+    assert!(
+        !log.contains(SECRET),
+        "the log shows the credentials: {log}"
+    );
+}
