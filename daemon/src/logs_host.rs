@@ -110,10 +110,10 @@ fn scan_for_writer(path: &std::path::Path) -> Option<u32> {
         };
         for fd in fds.flatten().take(1024) {
             if std::fs::read_link(fd.path()).is_ok_and(|t| t == path) {
-                let info =
-                    std::fs::read_to_string(entry.path().join("fdinfo").join(fd.file_name()));
+                let info = crate::safe_fs::read_proc_text(
+                    &entry.path().join("fdinfo").join(fd.file_name()),
+                );
                 let writable = info
-                    .ok()
                     .and_then(|t| crate::logs::attribute::parse_fdinfo_flags(&t))
                     .is_some_and(|f| f & (libc::O_WRONLY | libc::O_RDWR) as u32 != 0);
                 if writable {

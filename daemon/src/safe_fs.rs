@@ -205,6 +205,13 @@ pub fn read_head(path: &Path, cap: u64, opts: OpenOpts) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A small `/proc` file (at most 4 KiB), as text; `None` when it cannot be read.
+pub fn read_proc_text(path: &Path) -> Option<String> {
+    read_head(path, 4096, OpenOpts::TRUSTED)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+}
+
 /// Whether the error means the path does not exist.
 pub fn is_not_found(e: &Error) -> bool {
     matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)

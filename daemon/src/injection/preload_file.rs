@@ -103,13 +103,25 @@ pub struct PreloadFileState {
     pub others: Vec<String>,
 }
 
+/// The preload file's text; `None` when it does not exist. Only a regular file of at most
+/// 64 KiB is read, without blocking (see [`crate::safe_fs`]).
+fn read_text(path: &Path) -> Result<Option<String>> {
+    match crate::safe_fs::read_capped(path, 64 * 1024, crate::safe_fs::OpenOpts::TRUSTED) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
+            Error::io(
+                "reading",
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        }),
+        Err(e) if crate::safe_fs::is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads the state of `path`.
 pub fn state(path: &Path) -> Result<PreloadFileState> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("reading", path, e)),
-    };
+    let text = read_text(path)?;
     let all = text.as_deref().map(entries).unwrap_or_default();
     let (ours, others) = all.into_iter().partition(|e| is_ours(e));
     Ok(PreloadFileState {
@@ -163,11 +175,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Adds `library` to `path`; returns whether the file changed.
 pub fn install(path: &Path, library: &str) -> Result<bool> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io("reading", path, e)),
-    };
+    let text = read_text(path)?.unwrap_or_default();
     match with_library(&text, library) {
         None => Ok(false),
         Some(new) => replace_atomically(path, &new).map(|()| true),
@@ -177,10 +185,8 @@ pub fn install(path: &Path, library: &str) -> Result<bool> {
 /// Removes our entries from `path` (the file goes when nothing else is left); returns whether
 /// the file changed.
 pub fn remove(path: &Path) -> Result<bool> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(Error::io("reading", path, e)),
+    let Some(text) = read_text(path)? else {
+        return Ok(false);
     };
     match without_ours(&text, None) {
         None => Ok(false),

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 
 /// The snapshot's file name in the state directory.
 pub const SNAPSHOT_FILE: &str = "preload.snapshot";
+/// The largest snapshot file read back (far above any real one).
+const MAX_SNAPSHOT_FILE: u64 = 16 << 20;
 /// The preload library's file name in the node agent directory (Kubernetes).
 pub const LIBRARY_FILE: &str = "liboneagent_preload.so";
 /// The report socket's file name in the runtime directory.
@@ -23,9 +25,15 @@ pub const REPORT_SOCKET: &str = "preload.sock";
 
 /// The host name, as the kernel has it.
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
+    crate::safe_fs::read_head(
+        Path::new("/proc/sys/kernel/hostname"),
+        256,
+        crate::safe_fs::OpenOpts::TRUSTED,
+    )
+    .ok()
+    .and_then(|b| String::from_utf8(b).ok())
+    .map(|s| s.trim().to_owned())
+    .unwrap_or_default()
 }
 
 /// The paths, endpoint and available agents that differ between the host's snapshot and the
@@ -196,7 +204,10 @@ fn encode(config: &Config, policy: &OwnedPolicy, place: &Placement) -> Result<Ve
 /// whether the file changed.
 pub fn write(state_dir: &Path, bytes: &[u8]) -> Result<bool> {
     let path = state_dir.join(SNAPSHOT_FILE);
-    if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+    let cap = MAX_SNAPSHOT_FILE;
+    if crate::safe_fs::read_capped(&path, cap, crate::safe_fs::OpenOpts::TRUSTED)
+        .is_ok_and(|old| old == bytes)
+    {
         return Ok(false);
     }
     let tmp: PathBuf = state_dir.join(format!(".{SNAPSHOT_FILE}.tmp-{}", std::process::id()));
@@ -226,7 +237,9 @@ pub fn write(state_dir: &Path, bytes: &[u8]) -> Result<bool> {
 /// Checks the snapshot on disk the way the library does.
 pub fn check(state_dir: &Path) -> std::result::Result<usize, String> {
     let path = state_dir.join(SNAPSHOT_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes =
+        crate::safe_fs::read_capped(&path, MAX_SNAPSHOT_FILE, crate::safe_fs::OpenOpts::TRUSTED)
+            .map_err(|e| e.to_string())?;
     snapshot::decode(&bytes)
         .map(|_| bytes.len())
         .map_err(|e| format!("{}: {} ({e:?})", path.display(), e.code()))

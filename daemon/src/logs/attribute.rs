@@ -307,7 +307,7 @@ fn holds_for_writing(proc_root: &Path, pid: u32, key: FileKey) -> Holds {
             continue;
         }
         let info = dir.join("fdinfo").join(entry.file_name());
-        if let Ok(text) = std::fs::read_to_string(info)
+        if let Some(text) = crate::safe_fs::read_proc_text(&info)
             && parse_fdinfo_flags(&text).is_some_and(writable)
         {
             return Holds::Yes;
@@ -335,7 +335,13 @@ fn reborn(born: Option<u64>, stored: &LogFile) -> bool {
 }
 
 fn start_time(proc_root: &Path, pid: u32) -> Option<u64> {
-    let text = std::fs::read(proc_root.join(pid.to_string()).join("stat")).ok()?;
+    // The command name in `stat` may be any bytes: not read as text.
+    let text = crate::safe_fs::read_head(
+        &proc_root.join(pid.to_string()).join("stat"),
+        4096,
+        crate::safe_fs::OpenOpts::TRUSTED,
+    )
+    .ok()?;
     parse_stat(&text).map(|s| s.start_time)
 }
 
