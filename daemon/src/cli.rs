@@ -320,8 +320,17 @@ properties:
 signals:
 .BR ConfigReloaded ,
 .BR InjectionChanged .
-Every method that changes anything is allowed only to uid 0, checked by the daemon from the
-caller's credentials on the bus; others get
+.BR Status ,
+.BR Processes ,
+.BR Pending ,
+.B LogFiles
+and
+.B Explain
+are open to every user.
+Every other method changes something or, like
+.BR PreloadVerify ,
+runs programs as root: it is allowed only to uid 0, by the bus policy and again by the daemon
+from the caller's credentials on the bus; others get
 .BR io.oneagent.Agent1.Error.AccessDenied .
 Errors are named
 .BR io.oneagent.Agent1.Error.AccessDenied ,
@@ -358,6 +367,10 @@ when it stops.
 Logs go to the journal when standard error is the journal
 .RB ( JOURNAL_STREAM ),
 otherwise to standard error.
+At start it raises its soft descriptor limit
+.RB ( RLIMIT_NOFILE )
+to the hard one; the unit sets
+.BR LimitNOFILE= .
 .SH "EXIT STATUS"
 .TP
 .B 0
@@ -368,6 +381,8 @@ Runtime failure, for example the system bus is unreachable or the name is owned 
 .TP
 .B 2
 Usage error or invalid configuration; the message names the file, line and key.
+A configuration file that is not a regular file, is larger than 1 MiB or is not UTF\-8 is an
+invalid configuration too.
 .TP
 .B 3
 The state directory or database cannot be used (for example another oneagentd holds it).
