@@ -128,6 +128,18 @@ pub fn render(shared: &Shared) -> String {
                 "counter",
                 s.attribution_events.load(Ordering::Relaxed),
             ),
+            (
+                "oneagent_log_files_parked_total",
+                "Idle log files closed to stay under [logs] max_open_files (reopened when they grow).",
+                "counter",
+                s.parked.load(Ordering::Relaxed),
+            ),
+            (
+                "oneagent_log_files_refused_total",
+                "Files under the log roots not tailed: special files, other users' links.",
+                "counter",
+                s.refused.load(Ordering::Relaxed),
+            ),
         ] {
             let _ = writeln!(
                 text,

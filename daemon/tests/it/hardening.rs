@@ -44,6 +44,7 @@ impl<'a> Hostile<'a> {
             format!(
                 "[exporter]\notlp_endpoint = \"{}\"\n\
                  [injection]\nenabled = false\n\
+                 [metrics]\nlisten = \"127.0.0.1:0\"\n\
                  [logs]\nroots = [\"{}\"]\nstart_at = \"beginning\"\n{extra_config}",
                 receiver.endpoint(),
                 root.display()
@@ -59,6 +60,19 @@ impl<'a> Hostile<'a> {
             canary,
             canary_lines: 0,
         }
+    }
+
+    /// The value of a counter on /metrics.
+    fn metric(&self, name: &str) -> u64 {
+        let addr = self.bus.status()["metrics_listen"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let text = http_get_within(&addr, "/metrics", DEADLINE);
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics: {text}"))
     }
 
     /// Asserts the daemon is alive for everyone: `status` answers an unprivileged caller within
@@ -233,6 +247,8 @@ fn a_fifo_named_like_a_log_stalls_no_other_file() {
         "the regular file beside the FIFOs was not exported"
     );
     h.assert_serving("a FIFO created while running");
+    // The one created while running was seen and refused (the scan skips special files).
+    assert!(h.metric("oneagent_log_files_refused_total") >= 1);
 }
 
 /// Class 2: symbolic links planted under a log root by a user. A link to a file the user cannot
@@ -305,6 +321,8 @@ fn links_never_lead_to_files_their_owner_could_not_read() {
         [h.root.join("canary/root-link.log").display().to_string()],
         "a user's link leaked root's data"
     );
+    // steal.log and zero.log were seen and refused.
+    assert!(h.metric("oneagent_log_files_refused_total") >= 2);
 }
 
 /// Class 7: a configuration that is a FIFO, a device, a directory or not UTF-8 is a
@@ -670,6 +688,7 @@ fn thousands_of_log_files_do_not_exhaust_descriptors() {
         .filter(|b| *b == "line of 7")
         .count();
     assert_eq!(sevens, 1, "an idle file was read again from its start");
+    assert!(h.metric("oneagent_log_files_parked_total") >= (FILES - 200) as u64);
 
     // Everything deleted: export keeps working.
     nobody(&bus, &["rm", "-rf", s(&many)]);
@@ -708,7 +727,7 @@ fn http_get_within(addr: &str, path: &str, limit: Duration) -> String {
 fn idle_metrics_connections_cost_no_cpu_and_break_nothing() {
     require_root();
     let bus = TestBus::start(Policy::Shipped);
-    let mut h = Hostile::new(&bus, "[metrics]\nlisten = \"127.0.0.1:0\"\n");
+    let mut h = Hostile::new(&bus, "");
     h.setup.nofile = Some((1024, 1024));
     let daemon = h.setup.start();
     let pid = daemon.child.id();
