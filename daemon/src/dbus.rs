@@ -165,12 +165,21 @@ pub struct PreloadReport {
 #[derive(Debug, Clone)]
 pub struct Agent1 {
     shared: Arc<Shared>,
+    /// `Explain` calls in progress (any user may call it, and each reads files the caller names).
+    explains: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many `Explain` calls run at once; more are refused at once rather than queued, so that
+/// files that never answer (a FUSE file system of the caller's) cannot pile up threads.
+const MAX_EXPLAINS: usize = 4;
 
 impl Agent1 {
     /// Wraps the daemon's shared state.
     pub fn new(shared: Arc<Shared>) -> Self {
-        Agent1 { shared }
+        Agent1 {
+            shared,
+            explains: Arc::new(tokio::sync::Semaphore::new(MAX_EXPLAINS)),
+        }
     }
 }
 
@@ -403,11 +412,19 @@ impl Agent1 {
                 "explain needs a command".to_owned(),
             ));
         }
+        let permit = self.explains.clone().try_acquire_owned().map_err(|_| {
+            AgentError::Failed(format!(
+                "{MAX_EXPLAINS} explain calls are already running; try again"
+            ))
+        })?;
         let policy = self.shared.policy();
         let (exe, unit) = (exe.to_owned(), unit.to_owned());
         // The caller names the files read here: never on the thread that serves D-Bus, the
         // watchdog and signals, and never for longer than a deadline.
+        // The permit goes with the work: a call that timed out still counts until its thread
+        // is done.
         let work = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             crate::explain::explain(&argv, &env, &exe, &unit, &policy, "oneagentd")
         });
         match tokio::time::timeout(FILE_WORK_DEADLINE, work).await {

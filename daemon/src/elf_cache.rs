@@ -36,7 +36,7 @@ impl ElfCache {
         }
         let mut json = exe.as_os_str().to_owned();
         json.push(".runtimeconfig.json");
-        let found = Path::new(&json).exists();
+        let found = Path::new(&json).is_file();
         if self.apphosts.len() >= MAX_ENTRIES {
             self.apphosts.clear();
         }
