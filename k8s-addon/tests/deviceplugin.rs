@@ -167,3 +167,34 @@ async fn registers_serves_and_reregisters_after_kubelet_restart() {
         .unwrap();
     assert!(!dir.path().join("oneagent.sock").exists());
 }
+
+/// The committed gRPC code is what `tonic-prost-build` makes of `proto/deviceplugin.proto`
+/// today (building needs no `protoc`; this test does). Regenerate with
+/// `ONEAGENT_REGENERATE=1 cargo test -p oneagent-k8s --test tests generated_grpc_code`.
+#[test]
+fn generated_grpc_code_matches_the_proto() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .out_dir(out.path())
+        .compile_protos(
+            &[crate_dir.join("proto/deviceplugin.proto")],
+            &[crate_dir.join("proto")],
+        )
+        .unwrap_or_else(|e| {
+            panic!("generating from proto/deviceplugin.proto (needs protoc: Debian's protobuf-compiler): {e}")
+        });
+    let fresh = std::fs::read_to_string(out.path().join("v1beta1.rs")).unwrap();
+    let committed_path = crate_dir.join("src/generated/v1beta1.rs");
+    if std::env::var_os("ONEAGENT_REGENERATE").is_some() {
+        std::fs::write(&committed_path, &fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(&committed_path).unwrap();
+    assert!(
+        committed == fresh,
+        "src/generated/v1beta1.rs is not what proto/deviceplugin.proto generates; regenerate with \
+         ONEAGENT_REGENERATE=1 cargo test -p oneagent-k8s --test tests generated_grpc_code"
+    );
+}
