@@ -740,6 +740,9 @@ fn policy_for(config: &Config, store: &Store) -> Result<OwnedPolicy> {
 const RESCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 /// The scan interval when the process events connector is unavailable.
 const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long start-up waits for the log pipeline to watch its roots before it reports ready anyway
+/// (a huge tree of directories; systemd's start timeout is 90 s).
+const LOGS_START_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Inventory changes are written at most this long after they happen.
 const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -828,12 +831,10 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
         let _ = shared.preload_install();
     }
 
-    notify::status("Connecting to the system bus");
-    let conn = own_bus_name(&shared).await?;
-    shared.set_state(DaemonState::Running);
-    tracing::info!(name = BUS_NAME, version = crate::VERSION, "Ready");
-    notify::ready("Running");
-
+    // Every component is serving before the bus name is owned and before READY=1: a client
+    // that sees the name (or `systemctl start` returning) finds the log pipeline watching its
+    // roots and /metrics listening.
+    notify::status("Starting the log pipeline");
     let logs = {
         let config = shared.lock().config.clone();
         if config.logs.enabled {
@@ -844,7 +845,7 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
                         metrics: handle.metrics.clone(),
                         files: handle.files.clone(),
                     });
-                    Some(handle)
+                    Some(Arc::new(handle))
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "The log pipeline could not start; logs are not collected");
@@ -876,6 +877,23 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
             }
         }
     };
+
+    if let Some(handle) = &logs {
+        let handle = handle.clone();
+        let started = off_thread(move || handle.wait_started(LOGS_START_LIMIT)).await;
+        if started != Some(true) {
+            tracing::warn!(
+                limit_secs = LOGS_START_LIMIT.as_secs(),
+                "The log pipeline is still scanning its roots; reporting ready without it"
+            );
+        }
+    }
+
+    notify::status("Connecting to the system bus");
+    let conn = own_bus_name(&shared).await?;
+    shared.set_state(DaemonState::Running);
+    tracing::info!(name = BUS_NAME, version = crate::VERSION, "Ready");
+    notify::ready("Running");
 
     let iface = conn
         .object_server()

@@ -137,9 +137,25 @@ pub struct LogsHandle {
     pub metrics: Arc<std::sync::Mutex<crate::logs::metrics::LogMetrics>>,
     /// Files for `oneagentctl logs`.
     pub files: Arc<std::sync::Mutex<Vec<crate::logs::pipeline::LogFileStatus>>>,
+    /// Receives once the pipeline watches its roots (or is closed if the thread ended first).
+    started: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
 
 impl LogsHandle {
+    /// Waits up to `limit` until the pipeline watches its roots and tracks the files found in
+    /// them; returns whether it does. Blocking: call it off the event loop's thread.
+    pub fn wait_started(&self, limit: Duration) -> bool {
+        let rx = self
+            .started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match rx {
+            Some(rx) => rx.recv_timeout(limit).is_ok(),
+            None => true,
+        }
+    }
+
     /// Asks the pipeline to stop and waits for it up to `limit` (a batch may be in flight).
     pub fn stop(&self, limit: Duration) {
         self.stop.store(true, Ordering::Relaxed);
@@ -200,10 +216,13 @@ pub fn start(
     let done = Arc::new(AtomicBool::new(false));
     let (stop2, done2) = (stop.clone(), done.clone());
     let (wake, wake_rx) = std::os::unix::net::UnixStream::pair()?;
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("oneagent-logs".to_owned())
         .spawn(move || {
-            pipeline.run(stop2, wake_rx);
+            pipeline.run(stop2, wake_rx, move || {
+                let _ = started_tx.send(());
+            });
             done2.store(true, Ordering::Relaxed);
         })?;
     Ok(LogsHandle {
@@ -213,5 +232,6 @@ pub fn start(
         stats,
         metrics,
         files,
+        started: std::sync::Mutex::new(Some(started_rx)),
     })
 }

@@ -345,11 +345,23 @@ impl Pipeline {
         tracing::info!(file = %path.display(), reason = why, "Not tailing a file under a log root");
     }
 
-    /// Runs until `stop` is set; a byte on `wake` interrupts a wait at once.
-    pub fn run(mut self, stop: Arc<AtomicBool>, wake: std::os::unix::net::UnixStream) {
+    /// Runs until `stop` is set; a byte on `wake` interrupts a wait at once. `started` is called
+    /// once the roots are watched and the files found in them are tracked: from then on no file
+    /// created under a root is missed.
+    pub fn run(
+        mut self,
+        stop: Arc<AtomicBool>,
+        wake: std::os::unix::net::UnixStream,
+        started: impl FnOnce(),
+    ) {
         for path in self.discovery.scan() {
             self.track(&path, true);
         }
+        self.publish_files();
+        self.stats
+            .files
+            .store(self.files.len() as u64, Ordering::Relaxed);
+        started();
         let mut dirty: HashSet<PathBuf> = self.files.keys().cloned().collect();
         let mut last_fallback = Instant::now();
         let mut backoff = Duration::from_millis(200);

@@ -708,17 +708,6 @@ fn cpu_ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
-/// GET `path` from `addr` with a deadline; the response text.
-fn http_get_within(addr: &str, path: &str, limit: Duration) -> String {
-    use std::io::Read;
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(limit)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
 /// Class 5: 1,100 idle (slowly trickling) connections to /metrics from an unprivileged user, with the daemon under
 /// a descriptor limit of 1,024 that it cannot raise. The daemon does not spin, keeps answering
 /// D-Bus and exporting logs, and /metrics answers again once the idle connections hit the header

@@ -56,6 +56,19 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Waits until `oneagentctl logs` lists every one of `paths` (the pipeline tracks them and has
+/// asked fanotify about their writers), so that a writer started next is seen from its first line.
+fn wait_tracked(bus: &TestBus, paths: &[&Path]) {
+    let listed = wait_until(Duration::from_secs(10), || {
+        let out = bus.ctl(None, &["--json", "logs"]);
+        let files: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        paths
+            .iter()
+            .all(|p| files.iter().any(|f| f["path"] == p.to_str().unwrap()))
+    });
+    assert!(listed, "{paths:?} not tracked within 10 s");
+}
+
 /// Waits until every expected body arrived; returns how many times each arrived.
 fn expect_all(receiver: &Receiver, expected: &[String], limit: Duration) -> HashMap<String, usize> {
     let ok = wait_until(limit, || {
@@ -362,7 +375,7 @@ fn every_record_carries_its_true_writer() {
     // Both files exist before their writers start, as with most services.
     append(&billing, "");
     append(&audit, "");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_tracked(&bus, &[&billing, &audit]);
     let script = bus.dir.path().join("billing_worker.py");
     std::fs::write(
         &script,
@@ -444,7 +457,7 @@ fn metrics_sampling_and_the_logs_command() {
     let daemon = ls.setup.start();
     let file = ls.root.join("app/logs/chatty.log");
     append(&file, "");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_tracked(&bus, &[&file]);
     let script = bus.dir.path().join("chatty_api.py");
     std::fs::write(
         &script,

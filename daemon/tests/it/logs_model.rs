@@ -97,7 +97,7 @@ fn start(root: &Path, host: &Arc<MemoryHost>, sink: &Arc<Mutex<Vec<Vec<u8>>>>) -
     let stop = Arc::new(AtomicBool::new(false));
     let (wake, wake_rx) = UnixStream::pair().unwrap();
     let s = stop.clone();
-    let thread = std::thread::spawn(move || pipeline.run(s, wake_rx));
+    let thread = std::thread::spawn(move || pipeline.run(s, wake_rx, || {}));
     Running { stop, wake, thread }
 }
 

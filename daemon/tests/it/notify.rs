@@ -88,3 +88,53 @@ fn no_watchdog_pings_without_watchdog_usec() {
         }
     }
 }
+
+/// READY=1 means every component serves: the bus name is owned, the log pipeline watches its
+/// roots (every file already there is tracked, and a file created right after READY=1 is found
+/// by inotify) and /metrics answers. Many directories make the pipeline's first scan slow enough
+/// that a READY=1 sent before it would show fewer files.
+#[test]
+fn ready_only_when_every_component_serves() {
+    let bus = TestBus::start(Policy::Shipped);
+    let setup = DaemonSetup::new(&bus);
+    std::fs::create_dir_all(&setup.dir).unwrap();
+    let root = bus.dir.path().join("srv");
+    let files = 1500;
+    for i in 0..files {
+        let dir = root.join(format!("app{}/logs", i % 300));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("f{i}.log")), "x\n").unwrap();
+    }
+    std::fs::write(
+        setup.config_path(),
+        format!(
+            "[exporter]\notlp_endpoint = \"http://127.0.0.1:9\"\n[injection]\nenabled = false\n\
+             [logs]\nroots = [\"{}\"]\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let _daemon = setup.start();
+    // No waiting from here on: everything must already be true.
+    let status = bus.status();
+    assert_eq!(status["state"], "running");
+    assert_eq!(status["log_files"], files, "{status}");
+    let addr = status["metrics_listen"].as_str().unwrap().to_owned();
+    assert!(!addr.is_empty(), "{status}");
+    let text = http_get_within(&addr, "/metrics", Duration::from_secs(10));
+    assert!(
+        text.contains(&format!("oneagent_log_files_watched {files}")),
+        "{text}"
+    );
+    // A file created now, in a directory that was there at READY=1, is found by inotify.
+    let late = root.join("app7/logs/late.log");
+    std::fs::write(&late, "late\n").unwrap();
+    let t0 = Instant::now();
+    while bus.status()["log_files"] != files + 1 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "a file created after READY=1 was not found"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -411,3 +411,14 @@ pub fn real_python() -> String {
         .map(|p| p.display().to_string())
         .unwrap_or(path)
 }
+
+/// GET `path` from `addr` with a deadline; the response text.
+pub fn http_get_within(addr: &str, path: &str, limit: Duration) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(limit)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
