@@ -257,3 +257,95 @@ fn reports_reach_the_inventory_and_the_crash_breaker_trips() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(bus.status()["blocked"].as_array().map(Vec::len), Some(0));
 }
+
+/// A preload library whose constructor sleeps `millis` with a raw system call (no libc, so the
+/// daemon's "needs no other library" check accepts it): every verification trial takes that long.
+fn slow_library(dir: &Path, millis: u64) -> PathBuf {
+    let src = dir.join("slow.c");
+    std::fs::write(
+        &src,
+        format!(
+            "struct ts {{ long s; long ns; }};\n\
+             __attribute__((constructor)) static void slow(void) {{\n\
+               struct ts t = {{ {s}, {ns} }};\n\
+             #if defined(__x86_64__)\n\
+               long r; __asm__ volatile (\"syscall\" : \"=a\"(r) : \"a\"(35L), \"D\"(&t), \"S\"(0L) : \"rcx\", \"r11\", \"memory\");\n\
+             #elif defined(__aarch64__)\n\
+               register long x8 __asm__(\"x8\") = 101; register long x0 __asm__(\"x0\") = (long)&t;\n\
+               register long x1 __asm__(\"x1\") = 0;\n\
+               __asm__ volatile (\"svc 0\" : \"+r\"(x0) : \"r\"(x8), \"r\"(x1) : \"memory\");\n\
+             #else\n\
+             #error unsupported architecture\n\
+             #endif\n\
+             }}\n",
+            s = millis / 1000,
+            ns = (millis % 1000) * 1_000_000
+        ),
+    )
+    .unwrap();
+    let lib = dir.join("libslow.so");
+    let out = Command::new("cc")
+        .args(["-shared", "-fPIC", "-nostdlib", "-O2", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .output()
+        .expect("cc (Debian package gcc) must be installed");
+    assert!(out.status.success(), "cc failed: {}", stderr(&out));
+    lib
+}
+
+/// Whether some process runs with `LD_PRELOAD=<library>` (a verification trial in progress).
+fn trial_running(library: &Path) -> bool {
+    let needle = format!("LD_PRELOAD={}", library.display());
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("environ"))
+            .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == needle.as_bytes()))
+    })
+}
+
+/// Verifying the library runs programs and waits for them (here 3 trials of 1.5 s each), on the
+/// blocking pool: `status` (and any other call) answers while it runs, long before it ends.
+#[test]
+fn status_answers_while_a_preload_install_verifies() {
+    require_root();
+    let bus = TestBus::start(Policy::Shipped);
+    let setup = DaemonSetup::new(&bus);
+    std::fs::create_dir_all(&setup.dir).unwrap();
+    let lib = slow_library(&setup.dir, 1500);
+    configure(&setup, &lib, false);
+    let _daemon = setup.start();
+    let mut install = Command::new(CTL)
+        .args(["preload", "install"])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !trial_running(&lib) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the verification never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The verification is running now; three status calls answer before it ends.
+    let started = Instant::now();
+    for _ in 0..3 {
+        let status = bus.status();
+        assert_eq!(status["state"], "running");
+        assert_eq!(
+            install.try_wait().unwrap(),
+            None,
+            "status waited for the verification to end"
+        );
+    }
+    let answered = started.elapsed();
+    let result = wait_timeout(&mut install, Duration::from_secs(30));
+    let verified = started.elapsed();
+    assert!(result.success(), "{result}");
+    assert!(
+        answered < verified / 2,
+        "status took {answered:?}, the verification {verified:?}"
+    );
+}
