@@ -111,7 +111,7 @@ async fn reload_after_install(json: bool, out: &mut dyn Write) {
     let Ok(proxy) = connect().await else {
         return;
     };
-    let line = match proxy.reload().await {
+    let line = match proxy.reload().await.map(|r| r.generation) {
         Ok(generation) => format!(
             "    oneagentd re-checked its agents (configuration generation {generation}): \
              processes get the agent from their next start.\n"
@@ -124,6 +124,22 @@ async fn reload_after_install(json: bool, out: &mut dyn Write) {
     if !json {
         let _ = out.write_all(line.as_bytes());
     }
+}
+
+/// What `oneagentctl reload` prints: the generation, the keys now in effect and, one per line,
+/// those that are not.
+pub fn render_reload(r: &crate::dbus::ReloadReport) -> String {
+    let mut s = format!("Configuration reloaded (generation {}).\n", r.generation);
+    if !r.applied.is_empty() {
+        s.push_str(&format!("  In effect now: {}\n", r.applied.join(", ")));
+    }
+    for line in &r.not_applied {
+        s.push_str(&format!("  NOT IN EFFECT: {line}\n"));
+    }
+    for line in &r.problems {
+        s.push_str(&format!("  KEPT PREVIOUS: {line}\n"));
+    }
+    s
 }
 
 /// Runs one oneagentctl invocation, writing its output to `out`.
@@ -235,17 +251,24 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
         } => explain(env, unit, config, command, json, out).await,
         CtlCommand::Reload => {
             let proxy = connect().await?;
-            let generation = proxy.reload().await.map_err(|e| classify("reload", e))?;
+            let report = proxy.reload().await.map_err(|e| classify("reload", e))?;
             if json {
                 writeln!(
                     out,
                     "{}",
-                    serde_json::json!({ "reloaded": true, "generation": generation })
+                    serde_json::json!({
+                        "reloaded": true,
+                        "generation": report.generation,
+                        "applied": report.applied,
+                        "not_applied": report.not_applied,
+                        "problems": report.problems,
+                    })
                 )
+                .map_err(write_err)
             } else {
-                writeln!(out, "Configuration reloaded (generation {generation}).")
+                out.write_all(render_reload(&report).as_bytes())
+                    .map_err(write_err)
             }
-            .map_err(write_err)
         }
         CtlCommand::LogLevel { level } => {
             let level: crate::LogLevel = level
@@ -789,6 +812,17 @@ pub fn render_status(r: &StatusReport) -> String {
         ),
     );
     row("otlp endpoint", r.otlp_endpoint.clone());
+    for e in &r.effective {
+        let value = if e.value.is_empty() {
+            "(off)"
+        } else {
+            e.value.as_str()
+        };
+        row(&e.component, format!("{} = {value}", e.key));
+    }
+    for p in &r.reload_pending {
+        row("not in effect", p.clone());
+    }
     row(
         "preload",
         if r.preload_installed {

@@ -94,6 +94,34 @@ pub struct Shared {
     breaker: Mutex<CrashBreaker>,
     logs: Mutex<Option<LogsView>>,
     metrics_addr: Mutex<Option<std::net::SocketAddr>>,
+    effective: Mutex<Effective>,
+    components: tokio::sync::Mutex<Components>,
+}
+
+/// The configuration each component actually runs with, for `status`, and what the last reload
+/// left unapplied.
+#[derive(Debug, Clone, Default)]
+struct Effective {
+    /// The configuration the log pipeline took (its `[logs]` and `[exporter]` parts); `None`
+    /// when it does not run.
+    logs: Option<Config>,
+    /// The address `[metrics] listen` named when the listener was bound; `None` when it is not
+    /// listening.
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// The node agent directory whose report socket is bound; `None` when none is.
+    container_reports: Option<PathBuf>,
+    /// Changed keys the last reload did not apply, and components that kept old settings.
+    pending: Vec<String>,
+}
+
+/// The components a reload re-configures, owned here so that one reload at a time does it.
+#[derive(Debug, Default)]
+pub struct Components {
+    logs: Option<Arc<crate::logs_host::LogsHandle>>,
+    metrics: Option<tokio::task::JoinHandle<()>>,
+    /// Hands a newly bound container report socket (or none) to the event loop.
+    container_reports:
+        Option<tokio::sync::mpsc::UnboundedSender<Option<crate::injection::report::ReportSocket>>>,
 }
 
 /// What the daemon sees of the log pipeline thread.
@@ -171,6 +199,8 @@ impl Shared {
             breaker: Mutex::new(CrashBreaker::default()),
             logs: Mutex::new(None),
             metrics_addr: Mutex::new(None),
+            effective: Mutex::new(Effective::default()),
+            components: tokio::sync::Mutex::new(Components::default()),
             paths,
         })
     }
@@ -600,42 +630,43 @@ impl Shared {
             .clone()
     }
 
-    /// Re-reads the configuration. On error the running configuration stays.
-    pub fn reload(&self) -> Result<u64> {
+    fn effective(&self) -> MutexGuard<'_, Effective> {
+        self.effective.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Re-reads the configuration and applies what the log filter and the policy use (the
+    /// other components are applied by [`reload`]). Returns the new generation and the
+    /// previous and new configurations. On error the running configuration stays.
+    fn reload_config(&self) -> Result<(u64, Config, Config)> {
         notify::reloading();
         self.set_state(DaemonState::Reloading);
         let result = Config::load(&self.paths.config);
         let mut inner = self.lock();
-        inner.state = DaemonState::Running;
         let outcome = match result {
             Ok((config, source)) => {
                 inner.log_level = config.daemon.log_level;
                 self.log.set_level(config.daemon.log_level);
-                inner.config = config;
+                let old = std::mem::replace(&mut inner.config, config.clone());
                 inner.source = source;
                 inner.generation += 1;
                 inner.loaded_at = unix_now();
                 inner.last_reload_error.clear();
                 tracing::info!(generation = inner.generation, "Configuration reloaded");
-                Ok(inner.generation)
+                Ok((inner.generation, old, config))
             }
             Err(e) => {
                 tracing::error!(error = %e, "Reload refused; keeping the running configuration");
                 inner.last_reload_error = e.to_string();
+                inner.state = DaemonState::Running;
                 Err(e)
             }
         };
         drop(inner);
-        let status = match &outcome {
-            Ok(generation) => format!("Running (configuration generation {generation})"),
-            Err(_) => "Running (last reload failed; previous configuration kept)".to_owned(),
-        };
         if outcome.is_ok()
             && let Err(e) = self.refresh_policy()
         {
             tracing::error!(error = %e, "Re-deciding processes after the reload failed");
         }
-        notify::ready(&status);
         outcome
     }
 
@@ -693,6 +724,8 @@ impl Shared {
             runtime_processes: 0,
             process_events: String::new(),
             agent_problems: Vec::new(),
+            effective: Vec::new(),
+            reload_pending: Vec::new(),
         })
         .map(|mut report| {
             drop(inner);
@@ -719,6 +752,9 @@ impl Shared {
                 EventSource::Connector => "connector".to_owned(),
                 EventSource::Polling(why) => format!("polling: {why}"),
             };
+            let effective = self.effective().clone();
+            report.effective = effective_settings(&effective);
+            report.reload_pending = effective.pending;
             report
         })
     }
@@ -821,7 +857,7 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
         }
     };
     // On a Kubernetes node, containers report through the node agent directory.
-    let container_reports = shared.container_report_socket_path().and_then(|path| {
+    let mut container_reports = shared.container_report_socket_path().and_then(|path| {
         crate::injection::report::ReportSocket::bind(&path)
             .map_err(|e| tracing::warn!(error = %e, "Preload reports from containers will not be received"))
             .ok()
@@ -835,59 +871,28 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     // that sees the name (or `systemctl start` returning) finds the log pipeline watching its
     // roots and /metrics listening.
     notify::status("Starting the log pipeline");
-    let logs = {
-        let config = shared.lock().config.clone();
-        if config.logs.enabled {
-            match crate::logs_host::start(shared.clone(), &config, shared.own_dirs()) {
-                Ok(handle) => {
-                    *shared.logs.lock().unwrap_or_else(|p| p.into_inner()) = Some(LogsView {
-                        stats: handle.stats.clone(),
-                        metrics: handle.metrics.clone(),
-                        files: handle.files.clone(),
-                    });
-                    Some(Arc::new(handle))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "The log pipeline could not start; logs are not collected");
-                    None
-                }
-            }
-        } else {
-            None
-        }
+    let (config_logs, listen) = {
+        let inner = shared.lock();
+        (inner.config.clone(), inner.config.metrics.listen)
     };
-
-    let metrics_task = {
-        let listen = shared.lock().config.metrics.listen;
-        match tokio::net::TcpListener::bind(listen).await {
-            Ok(listener) => {
-                *shared
-                    .metrics_addr
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = listener.local_addr().ok();
-                tracing::info!(address = %listen, "Serving Prometheus metrics at /metrics");
-                Some(tokio::spawn(crate::metrics_server::serve(
-                    listener,
-                    shared.clone(),
-                )))
-            }
+    let (rebind_tx, mut rebind_rx) = tokio::sync::mpsc::unbounded_channel();
+    {
+        let mut components = shared.components.lock().await;
+        if config_logs.logs.enabled {
+            components.logs = start_logs(&shared, &config_logs).await;
+        }
+        match start_metrics(&shared, listen).await {
+            Ok(task) => components.metrics = Some(task),
             Err(e) => {
-                tracing::warn!(address = %listen, error = %e, "The metrics endpoint could not listen");
-                None
+                tracing::warn!(address = %listen, error = %e, "The metrics endpoint could not listen")
             }
         }
-    };
-
-    if let Some(handle) = &logs {
-        let handle = handle.clone();
-        let started = off_thread(move || handle.wait_started(LOGS_START_LIMIT)).await;
-        if started != Some(true) {
-            tracing::warn!(
-                limit_secs = LOGS_START_LIMIT.as_secs(),
-                "The log pipeline is still scanning its roots; reporting ready without it"
-            );
-        }
+        components.container_reports = Some(rebind_tx);
     }
+    shared.effective().container_reports = container_reports.as_ref().and_then(|_| {
+        (!config_logs.kubernetes.node_agent_dir.as_os_str().is_empty())
+            .then(|| config_logs.kubernetes.node_agent_dir.clone())
+    });
 
     notify::status("Connecting to the system bus");
     let conn = own_bus_name(&shared).await?;
@@ -925,19 +930,28 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
             _ = sigint.recv() => { tracing::info!(signal = "SIGINT", "Stopping"); break; }
             _ = sighup.recv() => {
                 tracing::info!(signal = "SIGHUP", "Reloading");
-                let s = shared.clone();
-                if let Some(Ok(generation)) = off_thread(move || s.reload()).await {
+                // On its own task: the reload waits for the log pipeline, which must not hold
+                // up the watchdog or a stop.
+                let (s, iface) = (shared.clone(), iface.clone());
+                tokio::spawn(async move {
+                    let Ok(report) = reload(&s).await else { return };
                     use crate::dbus::Agent1Signals;
                     let emitter = iface.signal_emitter();
                     let agent = iface.get().await;
                     let sent = async {
-                        iface.config_reloaded(generation).await?;
+                        iface.config_reloaded(report.generation).await?;
                         agent.log_level_changed(emitter).await?;
                         agent.injection_enabled_changed(emitter).await
                     }.await;
                     if let Err(e) = sent {
                         tracing::warn!(error = %e, "Emitting reload signals failed");
                     }
+                });
+            }
+            socket = rebind_rx.recv() => {
+                // A reload moved the containers' report socket.
+                if let Some(socket) = socket {
+                    container_reports = socket;
                 }
             }
             _ = async {
@@ -1024,12 +1038,17 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     }
     notify::stopping();
     shared.set_state(DaemonState::Stopping);
+    let (logs, metrics_task) = {
+        // A reload in progress finishes first (it holds the components).
+        let mut components = shared.components.lock().await;
+        (components.logs.take(), components.metrics.take())
+    };
     if let Some(task) = metrics_task {
         task.abort();
     }
-    if let Some(logs) = &logs {
+    if let Some(logs) = logs {
         // Within systemd's and our 2 s budget: a batch in flight may be sent again next start.
-        logs.stop(std::time::Duration::from_millis(1200));
+        let _ = off_thread(move || logs.stop(std::time::Duration::from_millis(1200))).await;
     }
     shared.flush_inventory();
     drop(iface);
@@ -1049,6 +1068,350 @@ async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static
             None
         }
     }
+}
+
+/// How long a reload waits for the log pipeline to take new settings (it is between two
+/// rounds within milliseconds unless an export is in progress).
+const LOGS_RECONFIGURE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Re-reads the configuration and applies every changed key to the component that uses it:
+/// the log filter and the policy (and so the preload snapshots), the log pipeline (reconfigured
+/// in place, keeping its files, offsets and the batch in flight), the /metrics listener and the
+/// containers' report socket (re-bound). What cannot be applied live is named in the reply, in
+/// `status` and in the log. Used by SIGHUP and the D-Bus `Reload` method; one at a time.
+pub async fn reload(shared: &Arc<Shared>) -> Result<crate::dbus::ReloadReport> {
+    let mut components = shared.components.lock().await;
+    let s = shared.clone();
+    let loaded = off_thread(move || s.reload_config())
+        .await
+        .unwrap_or(Err(Error::Worker {
+            action: "reloading the configuration",
+        }));
+    let (generation, old, new) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            shared.set_state(DaemonState::Running);
+            notify::ready("Running (last reload failed; previous configuration kept)");
+            return Err(e);
+        }
+    };
+    let changed = crate::reload::changed_keys(&old, &new);
+    let mut report = crate::dbus::ReloadReport {
+        generation,
+        applied: Vec::new(),
+        not_applied: Vec::new(),
+        problems: Vec::new(),
+    };
+    use crate::reload::Applier;
+    let mut appliers = Vec::new();
+    for key in &changed {
+        let mut live = true;
+        for a in crate::reload::applier(key) {
+            if let Applier::NotLive(what) = a {
+                live = false;
+                tracing::warn!(key = %key, applies = what, "A changed key is not in effect after the reload");
+                report.not_applied.push(format!("{key}: {what}"));
+            } else if !appliers.contains(&a) {
+                appliers.push(a);
+            }
+        }
+        if live {
+            report.applied.push(key.clone());
+        }
+    }
+    if appliers.contains(&Applier::Logs) {
+        apply_logs(shared, &mut components, &new, &mut report).await;
+    }
+    if appliers.contains(&Applier::Metrics) {
+        apply_metrics(shared, &mut components, &new, &mut report).await;
+    }
+    if appliers.contains(&Applier::ContainerReports) {
+        apply_container_reports(shared, &components, &new, &mut report);
+    }
+    // A key whose component kept its previous settings is not in effect.
+    report.applied.retain(|k| {
+        !report
+            .problems
+            .iter()
+            .any(|p| p.starts_with(&format!("{k}:")))
+    });
+    let pending: Vec<String> = report
+        .not_applied
+        .iter()
+        .chain(&report.problems)
+        .cloned()
+        .collect();
+    shared.effective().pending = pending.clone();
+    shared.set_state(DaemonState::Running);
+    let status = if pending.is_empty() {
+        format!("Running (configuration generation {generation})")
+    } else {
+        let keys: Vec<&str> = pending
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or_default())
+            .collect();
+        format!(
+            "Running (configuration generation {generation}; not in effect: {})",
+            keys.join(", ")
+        )
+    };
+    tracing::info!(
+        generation,
+        applied = ?report.applied,
+        not_applied = ?report.not_applied,
+        problems = ?report.problems,
+        "Reload applied"
+    );
+    notify::ready(&status);
+    Ok(report)
+}
+
+/// Starts, stops or reconfigures the log pipeline for `config`.
+async fn apply_logs(
+    shared: &Arc<Shared>,
+    components: &mut Components,
+    config: &Config,
+    report: &mut crate::dbus::ReloadReport,
+) {
+    let keys: Vec<String> = report
+        .applied
+        .iter()
+        .filter(|k| crate::reload::applier(k).contains(&crate::reload::Applier::Logs))
+        .cloned()
+        .collect();
+    let fail = |report: &mut crate::dbus::ReloadReport, why: &str| {
+        for k in &keys {
+            report.problems.push(format!("{k}: {why}"));
+        }
+    };
+    match (components.logs.clone(), config.logs.enabled) {
+        (Some(handle), true) => {
+            let c = config.clone();
+            let applied = off_thread(move || handle.reconfigure(&c, LOGS_RECONFIGURE_LIMIT))
+                .await
+                .unwrap_or(false);
+            if applied {
+                shared.effective().logs = Some(config.clone());
+            } else {
+                tracing::error!(
+                    limit_secs = LOGS_RECONFIGURE_LIMIT.as_secs(),
+                    "The log pipeline did not take the new settings in time; it keeps its previous ones until it does"
+                );
+                fail(
+                    report,
+                    "the log pipeline did not take the new settings in time",
+                );
+            }
+        }
+        (Some(handle), false) => {
+            components.logs = None;
+            let _ = off_thread(move || handle.stop(std::time::Duration::from_secs(5))).await;
+            *shared.logs.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            shared.effective().logs = None;
+            tracing::info!("Log pipeline stopped ([logs] enabled = false)");
+        }
+        (None, true) => match start_logs(shared, config).await {
+            Some(handle) => components.logs = Some(handle),
+            None => fail(report, "the log pipeline could not start"),
+        },
+        (None, false) => {}
+    }
+}
+
+/// Starts the log pipeline and waits until it watches its roots.
+async fn start_logs(
+    shared: &Arc<Shared>,
+    config: &Config,
+) -> Option<Arc<crate::logs_host::LogsHandle>> {
+    let handle = match crate::logs_host::start(shared.clone(), config, shared.own_dirs()) {
+        Ok(handle) => Arc::new(handle),
+        Err(e) => {
+            tracing::error!(error = %e, "The log pipeline could not start; logs are not collected");
+            return None;
+        }
+    };
+    *shared.logs.lock().unwrap_or_else(|p| p.into_inner()) = Some(LogsView {
+        stats: handle.stats.clone(),
+        metrics: handle.metrics.clone(),
+        files: handle.files.clone(),
+    });
+    shared.effective().logs = Some(config.clone());
+    let h = handle.clone();
+    let started = off_thread(move || h.wait_started(LOGS_START_LIMIT)).await;
+    if started != Some(true) {
+        tracing::warn!(
+            limit_secs = LOGS_START_LIMIT.as_secs(),
+            "The log pipeline is still scanning its roots; going on without waiting"
+        );
+    }
+    Some(handle)
+}
+
+/// Binds `[metrics] listen` and serves /metrics there.
+async fn start_metrics(
+    shared: &Arc<Shared>,
+    listen: std::net::SocketAddr,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    *shared
+        .metrics_addr
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = listener.local_addr().ok();
+    shared.effective().metrics_listen = Some(listen);
+    tracing::info!(address = %listen, "Serving Prometheus metrics at /metrics");
+    Ok(tokio::spawn(crate::metrics_server::serve(
+        listener,
+        shared.clone(),
+    )))
+}
+
+/// Moves /metrics to the new address: the new one is bound first, so a failure keeps the old
+/// listener serving.
+async fn apply_metrics(
+    shared: &Arc<Shared>,
+    components: &mut Components,
+    config: &Config,
+    report: &mut crate::dbus::ReloadReport,
+) {
+    let listen = config.metrics.listen;
+    let previous = shared.effective().metrics_listen;
+    let bound = shared.metrics_addr();
+    match start_metrics(shared, listen).await {
+        Ok(task) => {
+            if let Some(old) = components.metrics.replace(task) {
+                old.abort();
+            }
+        }
+        Err(e) => {
+            // The old listener (if any) still serves: put its address back.
+            *shared
+                .metrics_addr
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = bound;
+            shared.effective().metrics_listen = previous;
+            tracing::error!(address = %listen, error = %e, key = "metrics.listen", "The metrics endpoint could not move; it keeps its previous address");
+            report.problems.push(format!(
+                "metrics.listen: cannot listen on {listen}: {e}; {}",
+                match bound {
+                    Some(a) => format!("still serving on {a}"),
+                    None => "not serving".to_owned(),
+                }
+            ));
+        }
+    }
+}
+
+/// Binds the containers' report socket in the new node agent directory (or none) and hands it
+/// to the event loop, which drops the previous one.
+fn apply_container_reports(
+    shared: &Arc<Shared>,
+    components: &Components,
+    config: &Config,
+    report: &mut crate::dbus::ReloadReport,
+) {
+    let dir = &config.kubernetes.node_agent_dir;
+    let old = shared.effective().container_reports.clone();
+    let socket = if dir.as_os_str().is_empty() {
+        None
+    } else {
+        let path = dir.join(crate::injection::snapshot::REPORT_SOCKET);
+        match crate::injection::report::ReportSocket::bind(&path) {
+            Ok(socket) => Some(socket),
+            Err(e) => {
+                tracing::error!(error = %e, key = "kubernetes.node_agent_dir", "Preload reports from containers will not be received");
+                report
+                    .problems
+                    .push(format!("kubernetes.node_agent_dir: {e}"));
+                None
+            }
+        }
+    };
+    let new_dir = socket.as_ref().map(|_| dir.clone());
+    if let Some(tx) = &components.container_reports
+        && tx.send(socket).is_ok()
+    {
+        if let Some(old) = old
+            && Some(&old) != new_dir.as_ref()
+        {
+            let _ = std::fs::remove_file(old.join(crate::injection::snapshot::REPORT_SOCKET));
+        }
+        shared.effective().container_reports = new_dir;
+    }
+}
+
+/// The settings in effect, per component, as `status` lists them.
+fn effective_settings(e: &Effective) -> Vec<crate::dbus::EffectiveSetting> {
+    let mut out = Vec::new();
+    let mut push = |component: &str, key: &str, value: String| {
+        out.push(crate::dbus::EffectiveSetting {
+            component: component.to_owned(),
+            key: key.to_owned(),
+            value,
+        });
+    };
+    match &e.logs {
+        Some(c) => {
+            let l = &c.logs;
+            let paths = |v: &[PathBuf]| {
+                v.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            push("logs", "logs.enabled", "true".to_owned());
+            push(
+                "logs",
+                "logs.exporter",
+                format!("{:?}", l.exporter).to_lowercase(),
+            );
+            push(
+                "logs",
+                "exporter.otlp_endpoint",
+                crate::config::redact_url(&c.exporter.otlp_endpoint),
+            );
+            push(
+                "logs",
+                "exporter.compression",
+                format!("{:?}", c.exporter.compression).to_lowercase(),
+            );
+            push("logs", "logs.roots", paths(&l.roots));
+            push("logs", "logs.include", l.include.join(", "));
+            push("logs", "logs.exclude", l.exclude.join(", "));
+            push("logs", "logs.max_depth", l.max_depth.to_string());
+            push("logs", "logs.multiline", l.multiline.to_string());
+            push(
+                "logs",
+                "logs.start_at",
+                format!("{:?}", l.start_at).to_lowercase(),
+            );
+            push(
+                "logs",
+                "logs.rate_limit_per_service",
+                l.rate_limit_per_service.to_string(),
+            );
+            push(
+                "logs",
+                "logs.attribution_rearm_secs",
+                l.attribution_rearm_secs.to_string(),
+            );
+            push("logs", "logs.max_open_files", l.max_open_files.to_string());
+        }
+        None => push("logs", "logs.enabled", "false".to_owned()),
+    }
+    push(
+        "metrics",
+        "metrics.listen",
+        e.metrics_listen.map(|a| a.to_string()).unwrap_or_default(),
+    );
+    push(
+        "container-reports",
+        "kubernetes.node_agent_dir",
+        e.container_reports
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+    );
+    out
 }
 
 /// How long to wait between attempts to own the bus name while the bus's policy refuses it.

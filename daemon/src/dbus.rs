@@ -130,6 +130,38 @@ pub struct StatusReport {
     pub process_events: String,
     /// Configured agents that are missing or unusable.
     pub agent_problems: Vec<crate::decision::AgentProblem>,
+    /// The settings each component actually runs with (they can differ from the file when a
+    /// reload could not apply them).
+    pub effective: Vec<EffectiveSetting>,
+    /// Changed keys the last reload did not apply, each as `key: what applies it`, and
+    /// components that kept their previous settings.
+    pub reload_pending: Vec<String>,
+}
+
+/// What `Reload()` returns: the new generation, what changed and what could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+pub struct ReloadReport {
+    /// The new configuration generation.
+    pub generation: u64,
+    /// Keys (`section.key`) whose values changed and are now in effect.
+    pub applied: Vec<String>,
+    /// Keys that changed but are not in effect, each as `key: what applies it`.
+    pub not_applied: Vec<String>,
+    /// Components that could not take the new settings and kept their previous ones, each
+    /// naming the key and the reason.
+    pub problems: Vec<String>,
+}
+
+/// One setting as the component that uses it runs with it (`status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+pub struct EffectiveSetting {
+    /// `logs`, `metrics`, `container-reports`.
+    pub component: String,
+    /// The key (`section.key`).
+    pub key: String,
+    /// Its value in effect (endpoints with their secrets redacted); empty when the component
+    /// does not run.
+    pub value: String,
 }
 
 /// What the `Preload*` methods return.
@@ -278,22 +310,25 @@ impl Agent1 {
             .map_err(|e| AgentError::Failed(e.to_string()))
     }
 
-    /// Re-reads the configuration file; an invalid file is refused and the running
-    /// configuration kept. Returns the new configuration generation. Root only.
+    /// Re-reads the configuration file and applies it to every component (the log pipeline and
+    /// the /metrics listener are reconfigured in place); an invalid file is refused and the
+    /// running configuration kept. Returns the new generation, the changed keys now in effect,
+    /// those that are not (and what applies them) and components that kept their previous
+    /// settings. Root only.
     async fn reload(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
-    ) -> Result<u64, AgentError> {
+    ) -> Result<ReloadReport, AgentError> {
         require_root(&header, conn, "reloading the configuration").await?;
-        let generation = blocking(&self.shared, |s| s.reload())
-            .await?
+        let report = crate::daemon::reload(&self.shared)
+            .await
             .map_err(|e| AgentError::InvalidConfig(e.to_string()))?;
-        Self::config_reloaded(&emitter, generation).await?;
+        Self::config_reloaded(&emitter, report.generation).await?;
         self.log_level_changed(&emitter).await?;
         self.injection_enabled_changed(&emitter).await?;
-        Ok(generation)
+        Ok(report)
     }
 
     /// Sets the log level (error, warn, info, debug, trace) until the next reload or restart.

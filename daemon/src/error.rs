@@ -132,6 +132,12 @@ pub enum Error {
     },
     /// The configuration file cannot be used (unreadable, not a regular file, too large). Like
     /// every configuration error, this is exit status 2.
+    /// Work on the daemon's blocking pool panicked.
+    #[error("the daemon's worker failed while {action}")]
+    Worker {
+        /// What it was doing.
+        action: &'static str,
+    },
     #[error("configuration file: {source}")]
     ConfigFile {
         /// Why.

@@ -13,7 +13,7 @@ use crate::daemon::Shared;
 use crate::logs::attribute::{AttributionConfig, AttributionEngine};
 use crate::logs::discover::DiscoveryConfig;
 use crate::logs::export::{Exporter, OtlpHttp, Stdout};
-use crate::logs::pipeline::{LogsHost, Pipeline, PipelineConfig, PipelineStats};
+use crate::logs::pipeline::{LogsHost, Pipeline, PipelineConfig, PipelineStats, Reconfigure};
 use crate::logs::tail::Checkpoint;
 
 /// The host implementation.
@@ -139,6 +139,11 @@ pub struct LogsHandle {
     pub files: Arc<std::sync::Mutex<Vec<crate::logs::pipeline::LogFileStatus>>>,
     /// Receives once the pipeline watches its roots (or is closed if the thread ended first).
     started: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    /// New configurations for the running pipeline.
+    reconfigure: std::sync::Mutex<std::sync::mpsc::Sender<Reconfigure>>,
+    reconfigure_pending: Arc<AtomicBool>,
+    /// The daemon's own directories, never watched.
+    ignore: Vec<std::path::PathBuf>,
 }
 
 impl LogsHandle {
@@ -154,6 +159,33 @@ impl LogsHandle {
             Some(rx) => rx.recv_timeout(limit).is_ok(),
             None => true,
         }
+    }
+
+    /// Gives the running pipeline the `[logs]` and `[exporter]` settings of `config` (a reload)
+    /// and waits up to `limit` until they are in force; returns whether they are. The pipeline
+    /// keeps its files, offsets and the batch in flight (sent again through the new exporter).
+    /// Blocking: call it off the event loop's thread.
+    pub fn reconfigure(&self, config: &Config, limit: Duration) -> bool {
+        crate::logs::tail::set_max_open_files(log_file_cap(config.logs.max_open_files));
+        let (done, applied) = std::sync::mpsc::channel();
+        let request = Reconfigure {
+            config: pipeline_config(config, self.ignore.clone()),
+            exporter: exporter_for(config),
+            rearm: Duration::from_secs(config.logs.attribution_rearm_secs),
+            done,
+        };
+        let sent = self
+            .reconfigure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(request)
+            .is_ok();
+        if !sent {
+            return false;
+        }
+        self.reconfigure_pending.store(true, Ordering::Relaxed);
+        let _ = std::io::Write::write(&mut &self.wake, &[1]);
+        applied.recv_timeout(limit).is_ok()
     }
 
     /// Asks the pipeline to stop and waits for it up to `limit` (a batch may be in flight).
@@ -177,20 +209,20 @@ fn log_file_cap(configured: u32) -> usize {
     cap
 }
 
-/// Starts the pipeline thread for `config`, ignoring the daemon's own directories.
-pub fn start(
-    shared: Arc<Shared>,
-    config: &Config,
-    ignore: Vec<std::path::PathBuf>,
-) -> std::io::Result<LogsHandle> {
-    let exporter: Box<dyn Exporter> = match config.logs.exporter {
+/// The exporter `config` asks for.
+fn exporter_for(config: &Config) -> Box<dyn Exporter> {
+    match config.logs.exporter {
         LogExporter::Otlp => Box::new(OtlpHttp::new(
             &config.exporter.otlp_endpoint,
             config.exporter.compression,
         )),
         LogExporter::Stdout => Box::new(Stdout),
-    };
-    let pipeline_config = PipelineConfig {
+    }
+}
+
+/// The pipeline's settings from `config`.
+fn pipeline_config(config: &Config, ignore: Vec<std::path::PathBuf>) -> PipelineConfig {
+    PipelineConfig {
         discovery: DiscoveryConfig {
             roots: config.logs.roots.clone(),
             include: config.logs.include.clone(),
@@ -201,14 +233,25 @@ pub fn start(
         multiline: config.logs.multiline,
         start_at_end: config.logs.start_at == StartAt::End,
         rate_limit_per_service: config.logs.rate_limit_per_service,
-    };
+    }
+}
+
+/// Starts the pipeline thread for `config`, ignoring the daemon's own directories.
+pub fn start(
+    shared: Arc<Shared>,
+    config: &Config,
+    ignore: Vec<std::path::PathBuf>,
+) -> std::io::Result<LogsHandle> {
+    let exporter = exporter_for(config);
+    let pipeline_config = pipeline_config(config, ignore.clone());
     crate::logs::tail::set_max_open_files(log_file_cap(config.logs.max_open_files));
     let host = Arc::new(DaemonLogsHost {
         shared,
         host_name: crate::injection::snapshot::host_name(),
         rearm: Duration::from_secs(config.logs.attribution_rearm_secs),
     });
-    let pipeline = Pipeline::new(pipeline_config, host, exporter)?;
+    let mut pipeline = Pipeline::new(pipeline_config, host, exporter)?;
+    let (reconfigure, reconfigure_pending) = pipeline.reconfigure_channel();
     let stats = pipeline.stats.clone();
     let metrics = pipeline.metrics.clone();
     let files = pipeline.files_status.clone();
@@ -233,5 +276,8 @@ pub fn start(
         metrics,
         files,
         started: std::sync::Mutex::new(Some(started_rx)),
+        reconfigure: std::sync::Mutex::new(reconfigure),
+        reconfigure_pending,
+        ignore,
     })
 }

@@ -385,6 +385,11 @@ impl AttributionEngine {
         &self.config
     }
 
+    /// Changes the re-arm bound (a reload); files already disarmed re-arm on the new bound.
+    pub fn set_rearm_interval(&mut self, interval: Duration) {
+        self.config.rearm_interval = interval;
+    }
+
     /// Starts tracking a log file (no mark until it changes). Restores its writers from the
     /// store when the stored device, inode and path match.
     pub fn watch(&mut self, path: &Path) -> Result<()> {

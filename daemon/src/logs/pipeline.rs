@@ -97,6 +97,40 @@ pub struct PipelineConfig {
     pub rate_limit_per_service: u32,
 }
 
+/// A new configuration for a running pipeline (a reload), applied between two rounds without
+/// losing its state: the files it tails keep their offsets, the batch in flight is sent (again)
+/// through the new exporter, and checkpoints keep moving only after acknowledgement.
+pub struct Reconfigure {
+    /// Discovery, multiline, start and sampling settings.
+    pub config: PipelineConfig,
+    /// The exporter for the next attempt (a new endpoint, compression or kind).
+    pub exporter: Box<dyn Exporter>,
+    /// The attribution re-arm bound.
+    pub rearm: Duration,
+    /// Told once the new configuration is in force.
+    pub done: std::sync::mpsc::Sender<()>,
+}
+
+impl std::fmt::Debug for Reconfigure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconfigure")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// How a file came to be tracked: where it starts without a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// By the first scan: at its end when `start_at = "end"` and nothing was ever checkpointed.
+    AtStart,
+    /// Under a root, include or depth added by a reload: history, so at its end when
+    /// `start_at = "end"`.
+    ByReload,
+    /// Created while we watch: from its start.
+    Live,
+}
+
 /// One file as `oneagentctl logs` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, zbus::Type)]
 pub struct LogFileStatus {
@@ -195,6 +229,13 @@ pub struct Pipeline {
     pub files_status: Arc<std::sync::Mutex<Vec<LogFileStatus>>>,
     /// Counters.
     pub stats: Arc<PipelineStats>,
+    /// New configurations from reloads.
+    reconfigure: Option<std::sync::mpsc::Receiver<Reconfigure>>,
+    /// Set while a reconfiguration waits (cuts a retry backoff short).
+    reconfigure_pending: Arc<AtomicBool>,
+    /// Files no longer under the configured roots whose records are in the batch in flight:
+    /// dropped once it is acknowledged, so their checkpoints still move.
+    retiring: HashSet<PathBuf>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -238,10 +279,104 @@ impl Pipeline {
             files: HashMap::new(),
             checkpoints,
             stats: Arc::new(PipelineStats::default()),
+            reconfigure: None,
+            reconfigure_pending: Arc::default(),
+            retiring: HashSet::new(),
         })
     }
 
-    fn track(&mut self, path: &Path, initial: bool) {
+    /// Where reloads send new configurations, and the flag to raise (with a byte on the wake
+    /// socket) when one is sent.
+    pub fn reconfigure_channel(
+        &mut self,
+    ) -> (std::sync::mpsc::Sender<Reconfigure>, Arc<AtomicBool>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.reconfigure = Some(rx);
+        (tx, self.reconfigure_pending.clone())
+    }
+
+    /// Applies a waiting reconfiguration, if any. `in_flight` says whether a batch waits for
+    /// the collector.
+    fn apply_reconfigure(&mut self, dirty: &mut HashSet<PathBuf>, in_flight: bool) {
+        let Some(rx) = self.reconfigure.as_ref() else {
+            return;
+        };
+        self.reconfigure_pending.store(false, Ordering::Relaxed);
+        let mut latest = None;
+        while let Ok(r) = rx.try_recv() {
+            if let Some(old) = latest.replace(r) {
+                let Reconfigure { done, .. } = old;
+                let _ = done.send(());
+            }
+        }
+        let Some(r) = latest else { return };
+        self.exporter = r.exporter;
+        if let Some(a) = self.attribution.as_mut() {
+            a.set_rearm_interval(r.rearm);
+        }
+        if r.config.rate_limit_per_service != self.config.rate_limit_per_service {
+            self.sampler = super::metrics::Sampler::new(r.config.rate_limit_per_service);
+        }
+        if r.config.multiline != self.config.multiline {
+            for t in self.files.values_mut() {
+                t.set_multiline(r.config.multiline);
+            }
+        }
+        let discovery_changed = r.config.discovery != self.config.discovery;
+        self.config = r.config;
+        if discovery_changed {
+            match Discovery::new(self.config.discovery.clone()) {
+                Ok(mut discovery) => {
+                    let found: HashSet<PathBuf> = discovery.scan().into_iter().collect();
+                    self.discovery = discovery;
+                    let gone: Vec<PathBuf> = self
+                        .files
+                        .keys()
+                        .filter(|p| !found.contains(*p))
+                        .cloned()
+                        .collect();
+                    for p in gone {
+                        if let Some(a) = self.attribution.as_mut() {
+                            a.unwatch(&p);
+                        }
+                        self.retiring.insert(p);
+                    }
+                    for p in found {
+                        self.retiring.remove(&p);
+                        self.track(&p, Found::ByReload);
+                        dirty.insert(p);
+                    }
+                    if !in_flight {
+                        self.drop_retiring();
+                    }
+                }
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "Log discovery could not restart with the new roots; keeping the files already tailed"
+                ),
+            }
+        }
+        tracing::info!(
+            files = self.files.len() - self.retiring.len(),
+            "Log pipeline reconfigured"
+        );
+        let _ = r.done.send(());
+    }
+
+    /// Stops tailing files that left the configuration (their checkpoints stay: a file that
+    /// comes back resumes where it was).
+    fn drop_retiring(&mut self) {
+        for p in std::mem::take(&mut self.retiring) {
+            self.files.remove(&p);
+            self.scanned_writers.remove(&p);
+        }
+        self.publish_files();
+        self.stats
+            .files
+            .store(self.files.len() as u64, Ordering::Relaxed);
+    }
+
+    fn track(&mut self, path: &Path, found: Found) {
         if self.files.contains_key(path) {
             return;
         }
@@ -262,7 +397,11 @@ impl Pipeline {
             }
         });
         let resume = key.and_then(|k| self.checkpoints.get(&k)).cloned();
-        let from_end = initial && self.fresh_state && self.config.start_at_end;
+        let from_end = match found {
+            Found::AtStart => self.fresh_state && self.config.start_at_end,
+            Found::ByReload => self.config.start_at_end,
+            Found::Live => false,
+        };
         let mut tailed = TailedPath::open(path, resume.as_ref(), from_end, self.config.multiline);
         if tailed.finished() && key.is_some() {
             // It exists but could not be opened: unreadable, swapped for a special file, or
@@ -278,7 +417,9 @@ impl Pipeline {
         // At start only: a checkpoint of this path whose file has moved (renamed by rotation
         // while we were down): drain the rest of that file from the same directory. While we run,
         // rotations are followed live (and checkpoints lag behind what was read).
-        if initial && let Some(dir) = path.parent() {
+        if found == Found::AtStart
+            && let Some(dir) = path.parent()
+        {
             let stale: Vec<Checkpoint> = self
                 .checkpoints
                 .values()
@@ -355,7 +496,7 @@ impl Pipeline {
         started: impl FnOnce(),
     ) {
         for path in self.discovery.scan() {
-            self.track(&path, true);
+            self.track(&path, Found::AtStart);
         }
         self.publish_files();
         self.stats
@@ -368,6 +509,7 @@ impl Pipeline {
         let mut batch = RecordBatch::new();
         let mut batch_paths: HashMap<FileKey, PathBuf> = HashMap::new();
         while !stop.load(Ordering::Relaxed) {
+            self.apply_reconfigure(&mut dirty, !batch.is_empty());
             // 1. Read what is new, unless a batch is still waiting for the collector.
             if batch.is_empty() {
                 let now = Instant::now();
@@ -375,7 +517,10 @@ impl Pipeline {
                 let pending: Vec<PathBuf> = self
                     .files
                     .iter()
-                    .filter(|(p, t)| dirty.contains(*p) || t.has_pending() || t.wants_open())
+                    .filter(|(p, t)| {
+                        (dirty.contains(*p) || t.has_pending() || t.wants_open())
+                            && !self.retiring.contains(*p)
+                    })
                     .map(|(p, _)| p.clone())
                     .collect();
                 dirty.clear();
@@ -426,6 +571,9 @@ impl Pipeline {
                         batch.clear();
                         batch_paths.clear();
                         backoff = Duration::from_millis(200);
+                        if !self.retiring.is_empty() {
+                            self.drop_retiring();
+                        }
                     }
                     Err(ExportError::Rejected(why)) => {
                         // Retrying cannot help; move on so that the pipeline does not wedge.
@@ -434,11 +582,14 @@ impl Pipeline {
                         self.acknowledge(&batch, &batch_paths);
                         batch.clear();
                         batch_paths.clear();
+                        if !self.retiring.is_empty() {
+                            self.drop_retiring();
+                        }
                     }
                     Err(ExportError::Retry(why)) => {
                         self.stats.export_errors.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(records = batch.len(), reason = %why, retry_in_ms = backoff.as_millis() as u64, "Exporting logs failed; reading is paused until it succeeds");
-                        sleep_unless(&stop, backoff);
+                        sleep_unless(&stop, &self.reconfigure_pending, backoff);
                         backoff = (backoff * 2).min(Duration::from_secs(30));
                         continue;
                     }
@@ -501,6 +652,12 @@ impl Pipeline {
                     ));
                 }
                 let _ = nix::poll::poll(&mut fds, timeout);
+                let woken = fds.get(1).and_then(nix::poll::PollFd::revents);
+                if woken.is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN)) {
+                    // A reconfiguration (or the stop) was signalled: take the bytes, so that
+                    // the next wait waits.
+                    drain_wake(&wake);
+                }
             }
             if let Some(a) = self.attribution.as_mut() {
                 let now = Instant::now();
@@ -522,7 +679,7 @@ impl Pipeline {
             for change in self.discovery.read() {
                 match change {
                     Change::File(p) => {
-                        self.track(&p, false);
+                        self.track(&p, Found::Live);
                         if let Some(a) = self.attribution.as_mut() {
                             let _ = a.file_changed(&p);
                         }
@@ -551,7 +708,7 @@ impl Pipeline {
             if stats.scanned_dirs > 0 && last_fallback.elapsed() >= Duration::from_secs(5) {
                 last_fallback = Instant::now();
                 for p in self.discovery.scan_fallback() {
-                    self.track(&p, false);
+                    self.track(&p, Found::Live);
                     dirty.insert(p);
                 }
                 // Without inotify, changes are only seen by looking.
@@ -792,10 +949,20 @@ impl Pipeline {
     }
 }
 
-fn sleep_unless(stop: &AtomicBool, d: Duration) {
-    // Short steps: a stop during a long backoff is noticed within 50 ms.
+/// Reads what is waiting on the wake socket without blocking.
+fn drain_wake(wake: &std::os::unix::net::UnixStream) {
+    let _ = wake.set_nonblocking(true);
+    let mut buf = [0u8; 64];
+    while matches!(std::io::Read::read(&mut &*wake, &mut buf), Ok(n) if n > 0) {}
+}
+
+fn sleep_unless(stop: &AtomicBool, reconfigure: &AtomicBool, d: Duration) {
+    // Short steps: a stop (or a new configuration) during a long backoff is noticed within 50 ms.
     let until = Instant::now() + d;
-    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+    while Instant::now() < until
+        && !stop.load(Ordering::Relaxed)
+        && !reconfigure.load(Ordering::Relaxed)
+    {
         std::thread::sleep(
             Duration::from_millis(50).min(until.saturating_duration_since(Instant::now())),
         );

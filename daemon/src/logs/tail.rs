@@ -511,6 +511,12 @@ impl TailedPath {
         t
     }
 
+    /// Turns the joining of stack traces and tracebacks on or off (a reload) for what is read
+    /// from now on.
+    pub fn set_multiline(&mut self, multiline: bool) {
+        self.multiline = multiline;
+    }
+
     /// Adds a file found elsewhere (a rotated file of ours) to drain from its checkpoint.
     pub fn drain_file(&mut self, path: &Path, checkpoint: &Checkpoint) {
         if let Ok(Some(r)) = open_reader(path, Some(checkpoint), false)

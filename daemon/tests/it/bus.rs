@@ -170,7 +170,7 @@ fn errors_have_stable_names_and_signals_are_emitted() {
         let args = signal.args().unwrap();
         assert_eq!((args.scope(), *args.enabled()), (&"orders", false));
 
-        let generation = proxy.reload().await.unwrap();
+        let generation = proxy.reload().await.unwrap().generation;
         let signal = tokio::time::timeout(Duration::from_secs(5), reloads.next())
             .await
             .expect("ConfigReloaded within 5 s")
