@@ -358,7 +358,7 @@ fn run_ours(dir: &Path, sink: Sink, endpoint: &str, wire: &AtomicU64, input_byte
             let p =
                 Pipeline::new(config, Arc::new(MemHost::default()), Box::new(counting)).unwrap();
             stats_tx.send(p.stats.clone()).unwrap();
-            p.run(thread_stop, wake_rx);
+            p.run(thread_stop, wake_rx, || {});
             (clock(libc::CLOCK_THREAD_CPUTIME_ID) - cpu0, wall0.elapsed())
         })
         .unwrap();
@@ -578,7 +578,7 @@ fn live_ours(sink: Sink, endpoint: &str) -> Live {
             let p =
                 Pipeline::new(config, Arc::new(MemHost::default()), Box::new(counting)).unwrap();
             stats_tx.send(p.stats.clone()).unwrap();
-            p.run(thread_stop, wake_rx);
+            p.run(thread_stop, wake_rx, || {});
         })
         .unwrap();
     let stats = stats_rx.recv().unwrap();

@@ -519,7 +519,7 @@ impl Pipeline {
                     .iter()
                     .filter(|(p, t)| {
                         (dirty.contains(*p) || t.has_pending() || t.wants_open())
-                            && !self.retiring.contains(*p)
+                            && (self.retiring.is_empty() || !self.retiring.contains(*p))
                     })
                     .map(|(p, _)| p.clone())
                     .collect();

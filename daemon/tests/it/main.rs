@@ -19,5 +19,6 @@ mod logs_model;
 mod notify;
 mod otlp_receiver;
 mod preload;
+mod reload;
 mod support;
 mod systemd;

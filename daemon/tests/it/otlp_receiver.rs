@@ -100,6 +100,8 @@ pub struct Receiver {
     /// 0 = answer 200; otherwise the status to answer with.
     pub fail_with: Arc<AtomicU16>,
     pub requests: Arc<Mutex<u64>>,
+    /// Requests that came gzip-compressed.
+    pub gzip_requests: Arc<Mutex<u64>>,
 }
 
 impl Receiver {
@@ -109,11 +111,17 @@ impl Receiver {
         let records = Arc::new(Mutex::new(Vec::new()));
         let fail_with = Arc::new(AtomicU16::new(0));
         let requests = Arc::new(Mutex::new(0));
-        let (r, f, q) = (records.clone(), fail_with.clone(), requests.clone());
+        let gzip_requests = Arc::new(Mutex::new(0));
+        let (r, f, q, g) = (
+            records.clone(),
+            fail_with.clone(),
+            requests.clone(),
+            gzip_requests.clone(),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (r, f, q) = (r.clone(), f.clone(), q.clone());
-                std::thread::spawn(move || serve(stream, &r, &f, &q));
+                let (r, f, q, g) = (r.clone(), f.clone(), q.clone(), g.clone());
+                std::thread::spawn(move || serve(stream, &r, &f, &q, &g));
             }
         });
         Receiver {
@@ -121,6 +129,7 @@ impl Receiver {
             records,
             fail_with,
             requests,
+            gzip_requests,
         }
     }
 
@@ -143,6 +152,7 @@ fn serve(
     records: &Mutex<Vec<Received>>,
     fail: &AtomicU16,
     requests: &Mutex<u64>,
+    gzip_requests: &Mutex<u64>,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
@@ -201,6 +211,7 @@ fn serve(
             continue;
         }
         if gzip {
+            *gzip_requests.lock().unwrap() += 1;
             let mut d = flate2::read::GzDecoder::new(&body[..]);
             let mut plain = Vec::new();
             d.read_to_end(&mut plain).unwrap();
