@@ -94,7 +94,8 @@ pub enum CtlCommand {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
-    /// Make the daemon re-read its configuration file (root).
+    /// Make the daemon re-read its configuration file and apply it; prints the keys now in
+    /// effect and names any that are not (root).
     Reload,
     /// Set the daemon's log level until the next reload or restart (root).
     LogLevel {
@@ -342,7 +343,21 @@ and
 .TP
 .B SIGHUP
 Re-read the configuration file (as
-.BR "oneagentctl reload" ).
+.BR "oneagentctl reload" )
+and apply every changed key to the component that uses it: the log filter, the injection
+policy and the preload snapshots, the log pipeline (reconfigured in place: exporter endpoint and
+compression, roots, include, exclude, depth, multiline, sampling; files keep their offsets and
+checkpoints, and nothing read is lost), the /metrics listener and the containers' report socket
+(bound again; when the new address cannot be bound the old one keeps serving).
+A key that is not in effect afterwards
+.RB ( "[injection] library" " and " preload_file ,
+which only
+.B "oneagentctl preload install"
+applies, or a component that kept its previous settings) is named in the reload's reply, in
+.BR "oneagentctl status" ,
+in the
+.B STATUS=
+line and in the journal.
 An invalid file is refused with an error in the journal and the running configuration is kept.
 .TP
 .BR SIGTERM ", " SIGINT
@@ -352,7 +367,8 @@ oneagentd is a
 .B Type=notify
 service: it sends
 .B READY=1
-only once the bus name is owned and the state is loaded,
+only once every component serves: the state is loaded, the log pipeline watches its roots,
+/metrics listens and the bus name is owned,
 .B STATUS=
 lines while it works,
 .B WATCHDOG=1
