@@ -1038,11 +1038,16 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     }
     notify::stopping();
     shared.set_state(DaemonState::Stopping);
-    let (logs, metrics_task) = {
-        // A reload in progress finishes first (it holds the components).
-        let mut components = shared.components.lock().await;
-        (components.logs.take(), components.metrics.take())
-    };
+    // A reload in progress holds the components; it is given a moment, but a stop never waits
+    // long behind it (systemd's stop budget): without them the process ends all the same.
+    let (logs, metrics_task) =
+        match tokio::time::timeout(STOP_WAIT_FOR_RELOAD, shared.components.lock()).await {
+            Ok(mut components) => (components.logs.take(), components.metrics.take()),
+            Err(_) => {
+                tracing::warn!("Stopping during a reload; the log pipeline is not drained");
+                (None, None)
+            }
+        };
     if let Some(task) = metrics_task {
         task.abort();
     }
@@ -1069,6 +1074,9 @@ async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static
         }
     }
 }
+
+/// How long a stop waits for a reload in progress before it goes on without it.
+const STOP_WAIT_FOR_RELOAD: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How long a reload waits for the log pipeline to take new settings (it is between two
 /// rounds within milliseconds unless an export is in progress).

@@ -305,8 +305,10 @@ async fn require_root(
 impl Agent1 {
     /// The daemon's state, configuration summary and injection rules. Open to everyone.
     async fn status(&self) -> Result<StatusReport, AgentError> {
-        self.shared
-            .status()
+        // SQLite reads, and the inventory's lock (held through a full /proc scan): never on the
+        // thread that serves D-Bus, signals and the watchdog.
+        blocking(&self.shared, |s| s.status())
+            .await?
             .map_err(|e| AgentError::Failed(e.to_string()))
     }
 
@@ -413,7 +415,7 @@ impl Agent1 {
     /// Every process in the inventory with its runtime, service name and injection state.
     /// Open to everyone.
     async fn processes(&self) -> Result<Vec<ProcessEntry>, AgentError> {
-        Ok(self.shared.processes())
+        blocking(&self.shared, |s| s.processes()).await
     }
 
     /// The log files being tailed, with their writers, service, offset, lag and state. Open to
@@ -424,9 +426,8 @@ impl Agent1 {
 
     /// Running processes whose next start would gain or lose an agent. Open to everyone.
     async fn pending(&self) -> Result<Vec<ProcessEntry>, AgentError> {
-        Ok(self
-            .shared
-            .processes()
+        let all = blocking(&self.shared, |s| s.processes()).await?;
+        Ok(all
             .into_iter()
             .filter(|p| !p.pending_change.is_empty())
             .collect())
