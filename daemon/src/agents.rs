@@ -33,6 +33,8 @@ use crate::cli::{AgentLanguage, AgentsAction, exit};
 use crate::config::Config;
 use crate::ctl::CtlFailure;
 
+pub mod java;
+
 /// The opentelemetry-python-contrib release installed when `--version` is not given (the one the
 /// end-to-end tests run).
 pub const DEFAULT_PYTHON_VERSION: &str = "0.66b1";
@@ -85,7 +87,9 @@ pub struct InstallOptions {
     pub version: Option<String>,
     /// Install without the network: pip wheels directory or npm cache directory.
     pub from: Option<PathBuf>,
-    /// Where python3, npm and node are looked up (`PATH`); also the tools' `PATH`.
+    /// A Maven repository (Java agents only) instead of Maven's configured ones.
+    pub repository: Option<String>,
+    /// Where python3, npm, node, java and mvn are looked up (`PATH`); also the tools' `PATH`.
     pub search_path: OsString,
 }
 
@@ -1174,9 +1178,20 @@ pub fn install(
 ) -> Result<InstallSummary, InstallError> {
     let (config, _) = Config::load(&opts.config)
         .map_err(|e| InstallError::new(ErrorKind::Usage, e.to_string()))?;
+    if opts.repository.is_some()
+        && matches!(opts.language, AgentLanguage::Python | AgentLanguage::Nodejs)
+    {
+        return Err(InstallError::new(
+            ErrorKind::Usage,
+            "--repository is a Maven repository, for java and skywalking only (pip: set \
+             PIP_INDEX_URL; npm: `npm config set registry URL`)",
+        ));
+    }
     match opts.language {
         AgentLanguage::Python => install_python(opts, &config, progress),
         AgentLanguage::Nodejs => install_nodejs(opts, &config, progress),
+        AgentLanguage::Java => java::install_java(opts, &config, &java::OTEL_JAVA, progress),
+        AgentLanguage::Skywalking => java::install_java(opts, &config, &java::SKYWALKING, progress),
     }
 }
 
@@ -1184,6 +1199,8 @@ pub fn install(
 pub fn render_summary(s: &InstallSummary) -> String {
     let what = match s.language.as_str() {
         "python" => "Python",
+        "java" => "OpenTelemetry Java",
+        "skywalking" => "SkyWalking Java",
         _ => "Node.js",
     };
     let mut text = format!(
@@ -1202,13 +1219,19 @@ pub fn render_summary(s: &InstallSummary) -> String {
     text.push_str(&format!("    with {}, from {}\n", s.tool, s.source));
     if s.configured {
         text.push_str(&format!(
-            "    {what} processes get it from their next start once the daemon has re-checked its \
+            "    {} processes get it from their next start once the daemon has re-checked its \
              agents (a running oneagentd is asked to, else `sudo oneagentctl reload`); \
-             `oneagentctl pending` lists running processes that would gain it.\n"
+             `oneagentctl pending` lists running processes that would gain it.\n",
+            match s.language.as_str() {
+                "java" | "skywalking" => "Java",
+                _ => what,
+            }
         ));
     } else {
         let key = match s.language.as_str() {
             "python" => "python",
+            "java" => "java",
+            "skywalking" => "java_skywalking",
             _ => "nodejs",
         };
         text.push_str(&format!(
@@ -1230,6 +1253,7 @@ pub fn run(action: AgentsAction, json: bool, out: &mut dyn Write) -> Result<(), 
             dir,
             version,
             from,
+            repository,
             config,
         } => {
             let opts = InstallOptions {
@@ -1238,6 +1262,7 @@ pub fn run(action: AgentsAction, json: bool, out: &mut dyn Write) -> Result<(), 
                 dir,
                 version,
                 from,
+                repository,
                 search_path: std::env::var_os("PATH").unwrap_or_else(|| {
                     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
                 }),
@@ -1271,6 +1296,8 @@ fn language_name(language: AgentLanguage) -> &'static str {
     match language {
         AgentLanguage::Python => "python",
         AgentLanguage::Nodejs => "nodejs",
+        AgentLanguage::Java => "java",
+        AgentLanguage::Skywalking => "skywalking",
     }
 }
 
@@ -1393,9 +1420,12 @@ exit 1
                 dir: Some(self.root.join("agents").join(match language {
                     AgentLanguage::Python => "python",
                     AgentLanguage::Nodejs => "nodejs",
+                    AgentLanguage::Java => "java",
+                    AgentLanguage::Skywalking => "skywalking",
                 })),
                 version: None,
                 from: None,
+                repository: None,
                 // The fakes need /bin/sh, mkdir, cat and dirname only.
                 search_path: OsString::from(format!("{}:/usr/bin:/bin", self.bin.display())),
             }
@@ -1728,6 +1758,7 @@ exit 1
             dir: Some(dir.clone()),
             version: None,
             from: None,
+            repository: None,
             search_path: std::env::var_os("PATH").unwrap(),
         };
         let mut out = Vec::new();

@@ -117,10 +117,12 @@ pub enum CtlCommand {
         #[command(subcommand)]
         action: PreloadAction,
     },
-    /// Install the OpenTelemetry agent of a language into its configured directory (root).
+    /// Install the agent of a language into its configured directory (root).
     ///
-    /// Runs here, not in the daemon: pip or npm download from the usual registries (or a local
-    /// copy, --from), into a temporary directory that replaces the old one only when complete.
+    /// Runs here, not in the daemon: pip, npm or Maven download from the usual registries (Java
+    /// without mvn: HTTPS from a Maven repository, checked against its .sha256/.sha1 file; or a
+    /// local copy, --from), into a temporary directory that replaces the old one only when
+    /// complete and checked (a Java agent must have the expected Premain-Class and version).
     Agents {
         /// What to do.
         #[command(subcommand)]
@@ -136,7 +138,8 @@ pub enum CtlCommand {
 /// `oneagentctl agents …`.
 #[derive(Debug, Subcommand)]
 pub enum AgentsAction {
-    /// Install the agent of LANGUAGE from PyPI or npm, or from a local copy (--from).
+    /// Install the agent of LANGUAGE from PyPI, npm or Maven Central, or from a local copy
+    /// (--from).
     ///
     /// Python: `python3 -m pip install --target` of opentelemetry-distro, the OTLP/HTTP exporter and instrumentations for common libraries
     /// (aiohttp-client, asgi, celery, dbapi, django, fastapi, flask, httpx, logging, psycopg2,
@@ -147,19 +150,27 @@ pub enum AgentsAction {
     /// entry point. A running oneagentd is then asked to re-check its agents (a reload), so
     /// processes get the agent from their next start.
     Install {
-        /// python or nodejs.
+        /// python, nodejs, java (OpenTelemetry) or skywalking.
         language: AgentLanguage,
         /// Install into this directory instead of the configured one.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// The release to install: an opentelemetry-python-contrib version (default 0.66b1) or
-        /// an @opentelemetry/auto-instrumentations-node version (default 0.81.2).
+        /// The release to install: an opentelemetry-python-contrib version (default 0.66b1), an
+        /// @opentelemetry/auto-instrumentations-node version (default 0.81.2), an
+        /// opentelemetry-javaagent version (default 2.33.1) or a SkyWalking apm-agent version
+        /// (default 9.4.0).
         #[arg(long, value_name = "VERSION")]
         version: Option<String>,
         /// Install without network access: a directory of wheels made with `pip download`
-        /// (Python), or an npm cache directory filled with `npm install --cache DIR` (Node.js).
+        /// (Python), an npm cache directory filled with `npm install --cache DIR` (Node.js), or a
+        /// directory filled with `mvn dependency:copy` (Java; for SkyWalking also the plugins/
+        /// of Apache's release archive).
         #[arg(long, value_name = "DIR")]
         from: Option<PathBuf>,
+        /// Java agents: a Maven repository (mirror) URL to fetch from, instead of Maven's
+        /// configured repositories (Maven Central by default).
+        #[arg(long, value_name = "URL")]
+        repository: Option<String>,
         /// The daemon's configuration file, which names the agent paths.
         #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
@@ -173,6 +184,10 @@ pub enum AgentLanguage {
     Python,
     /// The OpenTelemetry Node.js auto-instrumentation, from npm.
     Nodejs,
+    /// The OpenTelemetry Java agent, from a Maven repository.
+    Java,
+    /// The Apache SkyWalking Java agent, from a Maven repository.
+    Skywalking,
 }
 
 /// `oneagentctl preload …`.
@@ -283,6 +298,8 @@ sudo oneagentctl preload install
 sudo oneagentctl preload unblock /usr/bin/java
 sudo oneagentctl agents install python
 sudo oneagentctl agents install nodejs \-\-from ./oneagent\-npm\-cache
+sudo oneagentctl agents install java
+sudo oneagentctl agents install skywalking \-\-from ./skywalking\-agent
 oneagentctl completions bash > /etc/bash_completion.d/oneagentctl
 .fi
 .SH "SEE ALSO"
