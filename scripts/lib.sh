@@ -42,6 +42,6 @@ derive_bus_config() {
 ensure_e2e_agents() {
     [ -x /usr/bin/python3 ] || ensure_commands __python3__:python3
     /usr/bin/python3 -m pip --version >/dev/null 2>&1 || ensure_commands __pip__:python3-pip
-    ensure_commands npm:npm unshare:util-linux findmnt:util-linux
+    ensure_commands npm:npm unshare:util-linux findmnt:util-linux mvn:maven
     bash tests/e2e/install_agents.sh
 }

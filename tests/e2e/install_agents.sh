@@ -38,5 +38,38 @@ if [ "$(cat "$node_dir/.e2e-stamp" 2>/dev/null)" != "$node_stamp" ]; then
     echo "$node_stamp" >"$node_dir.tmp/.e2e-stamp"
     mv "$node_dir.tmp" "$node_dir"
 fi
+# Java: the real OpenTelemetry and SkyWalking agents from Maven Central through the machine's
+# Maven (strict checksums), with a local repository cached under target/ (so the machine's
+# ~/.m2 is not touched). Pinned here; a changed pin reinstalls.
+OTEL_JAVA_VERSION=2.33.1
+SKYWALKING_VERSION=9.4.0
+m2="$repo/target/e2e-cache/m2"
+fetch_jar() { # GROUP:ARTIFACT:VERSION DEST_DIR
+    mvn -B -q -C -Dstyle.color=never -Dmaven.repo.local="$m2" dependency:copy -Dartifact="$1:jar" \
+        -DoutputDirectory="$2" -Dmdep.stripVersion=true
+}
+java_dir="$base/java"
+if [ "$(cat "$java_dir/.e2e-stamp" 2>/dev/null)" != "$OTEL_JAVA_VERSION" ]; then
+    echo "==> installing the OpenTelemetry Java agent $OTEL_JAVA_VERSION into $java_dir" >&2
+    rm -rf "$java_dir" "$java_dir.tmp"
+    fetch_jar "io.opentelemetry.javaagent:opentelemetry-javaagent:$OTEL_JAVA_VERSION" "$java_dir.tmp"
+    echo "$OTEL_JAVA_VERSION" >"$java_dir.tmp/.e2e-stamp"
+    mv "$java_dir.tmp" "$java_dir"
+fi
+sw_dir="$base/skywalking"
+if [ "$(cat "$sw_dir/.e2e-stamp" 2>/dev/null)" != "$SKYWALKING_VERSION" ]; then
+    echo "==> installing the SkyWalking Java agent $SKYWALKING_VERSION into $sw_dir" >&2
+    rm -rf "$sw_dir" "$sw_dir.tmp"
+    fetch_jar "org.apache.skywalking:apm-agent:$SKYWALKING_VERSION" "$sw_dir.tmp"
+    mv "$sw_dir.tmp/apm-agent.jar" "$sw_dir.tmp/skywalking-agent.jar"
+    mkdir -p "$sw_dir.tmp/plugins" "$sw_dir.tmp/config"
+    # The agent.config `oneagentctl agents install skywalking` writes (values from the
+    # environment); run.py checks the two stay the same.
+    cp "$here/skywalking-agent.config" "$sw_dir.tmp/config/agent.config"
+    echo "$SKYWALKING_VERSION" >"$sw_dir.tmp/.e2e-stamp"
+    mv "$sw_dir.tmp" "$sw_dir"
+fi
+test -f "$java_dir/opentelemetry-javaagent.jar"
+test -f "$sw_dir/skywalking-agent.jar"
 test -f "$node_dir/node_modules/@opentelemetry/auto-instrumentations-node/build/src/register.js"
 test -f "$py_dir/opentelemetry/instrumentation/auto_instrumentation/sitecustomize.py"

@@ -37,6 +37,9 @@ NODE_AGENT = os.path.join(AGENTS, "nodejs")
 NODE_REGISTER = os.path.join(
     NODE_AGENT, "node_modules/@opentelemetry/auto-instrumentations-node/build/src/register.js"
 )
+# The real Java agents from Maven Central (install_agents.sh).
+OTEL_JAVA_JAR = os.path.join(AGENTS, "java/opentelemetry-javaagent.jar")
+SKYWALKING_JAR = os.path.join(AGENTS, "skywalking/skywalking-agent.jar")
 LIB_BUILT = os.path.join(REPO, "preload/lib/target/release/liboneagent_preload.so")
 DAEMON = os.path.join(REPO, "target/debug/oneagentd")
 CTL = os.path.join(REPO, "target/debug/oneagentctl")
@@ -173,6 +176,13 @@ class Fixture:
             f.write("Premain-Class: TestAgent\n")
         sh("jar", "cfm", self.jar, manifest, "-C", classes, "TestAgent.class")
         self.classes = classes
+        # shop.jar: the JDK-only HTTP service for the real Java agents.
+        shop_classes = os.path.join(self.tmp, "shop-classes")
+        sh("javac", "-d", shop_classes, os.path.join(src, "Shop.java"))
+        with open(os.path.join(self.tmp, "SHOP.MF"), "w") as f:
+            f.write("Main-Class: Shop\n")
+        self.shop_jar = os.path.join(self.apps, "shop.jar")
+        sh("jar", "cfm", self.shop_jar, os.path.join(self.tmp, "SHOP.MF"), "-C", shop_classes, ".")
         subprocess.run(["chmod", "-R", "a+rX", self.tmp], check=True)
 
     def start_receiver(self):
@@ -182,25 +192,27 @@ class Fixture:
 
         self.receiver = otlp_receiver.Receiver()
 
-    def config_text(self, library=None):
+    def config_text(self, library=None, java=None, java_agent="opentelemetry", skywalking_backend="127.0.0.1:11800"):
         return (
             "[injection]\n"
             "enabled = true\n"
             f'library = "{library or self.lib}"\n'
             f'preload_file = "{PRELOAD_FILE}"\n'
-            'java_agent = "opentelemetry"\n'
+            f'java_agent = "{java_agent}"\n'
             "[exporter]\n"
             f'otlp_endpoint = "{self.receiver.url}"\n'
+            f'skywalking_backend = "{skywalking_backend}"\n'
             "[agents]\n"
-            f'java = "{self.jar}"\n'
+            f'java = "{java or self.jar}"\n'
+            f'java_skywalking = "{SKYWALKING_JAR}"\n'
             f'python = "{PY_AGENT}"\n'
             f'nodejs = "{NODE_REGISTER}"\n'
         )
 
-    def write_config(self, library=None):
+    def write_config(self, library=None, **kw):
         path = os.path.join(self.tmp, "oneagent.toml")
         with open(path, "w") as f:
-            f.write(self.config_text(library))
+            f.write(self.config_text(library, **kw))
         return path
 
     def local_snapshot(self):
@@ -462,13 +474,18 @@ def t_installed(fx):
     check("liboneagent_preload.so" in out, "a new process does not map the library")
 
 
-def serve_one(fx, argv, env, get_path):
-    """Starts an HTTP app plainly, sends it one request, waits for it to exit."""
+def serve_one(fx, argv, env, get_path, preamble=None):
+    """Starts an HTTP app plainly, sends it one request, waits for it to exit. With a list as
+    `preamble`, stdout lines before `LISTENING` are collected there (at most 50) instead of
+    failing the start."""
     e = dict(PLAIN_ENV)
     e.update(env)
     p = subprocess.Popen(argv, env=e, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     fx.procs.append(p)
     line = p.stdout.readline().decode()
+    while preamble is not None and line and not line.startswith("LISTENING ") and len(preamble) < 50:
+        preamble.append(line)
+        line = p.stdout.readline().decode()
     if not line.startswith("LISTENING "):
         p.kill()
         out, err = p.communicate()
@@ -544,6 +561,96 @@ def t_java(fx):
     check(env["OTEL_SERVICE_NAME"] == "app", f"OTEL_SERVICE_NAME={env['OTEL_SERVICE_NAME']}")
     check(env["OTEL_RESOURCE_ATTRIBUTES"].startswith(f"host.name={host_name()},"), env["OTEL_RESOURCE_ATTRIBUTES"])
 
+
+# --- issue 14: the real Java agents -----------------------------------------------------------
+
+
+def snapshot_has(path):
+    try:
+        with open(SNAPSHOT, "rb") as f:
+            return path.encode() in f.read()
+    except OSError:
+        return False
+
+
+class RealJava:
+    """Reconfigures the running daemon to inject a real Java agent, restores it after."""
+
+    def __init__(self, fx, java_agent, skywalking_backend="127.0.0.1:11800"):
+        self.fx = fx
+        self.java_agent = java_agent
+        self.backend = skywalking_backend
+        self.jar = OTEL_JAVA_JAR if java_agent == "opentelemetry" else SKYWALKING_JAR
+
+    def __enter__(self):
+        need_daemon(self.fx)
+        check(os.path.isfile(self.jar), f"{self.jar} missing: run tests/e2e/install_agents.sh")
+        self.fx.write_config(java=OTEL_JAVA_JAR, java_agent=self.java_agent, skywalking_backend=self.backend)
+        code, out, err = self.fx.ctl("reload")
+        check(code == 0, f"reload: {out} {err}")
+        wait_until(lambda: snapshot_has(self.jar) and not snapshot_has(self.fx.jar), 30, "the snapshot names the real agent")
+        return self
+
+    def __exit__(self, *exc):
+        self.fx.write_config()
+        self.fx.ctl("reload")
+        wait_until(lambda: snapshot_has(self.fx.jar), 30, "the snapshot names the test agent again")
+        return False
+
+
+@test("java (real OpenTelemetry agent): `java -jar shop.jar` sends SERVER and CLIENT spans as `shop`, the user's JAVA_TOOL_OPTIONS kept and in effect")
+def t_java_real_otel(fx):
+    with RealJava(fx, "opentelemetry"):
+        user = "-Dshop.greeting=hello-from-user"
+        body, err = serve_one(fx, ["java", "-jar", fx.shop_jar], {"JAVA_TOOL_OPTIONS": user}, "/checkout")
+        # The user's option still applies (the JVM read it), and the agent loaded exactly once.
+        check(body.startswith("checkout:backend-ok:hello-from-user:"), body)
+        check(f"Picked up JAVA_TOOL_OPTIONS: {user} -javaagent:{OTEL_JAVA_JAR}" in err, err[-2000:])
+        check(err.count("opentelemetry-javaagent - version: 2.33.1") == 1, err[-2000:])
+        server = fx.receiver.wait_for(lambda s: s.service == "shop" and s.kind == "SERVER", 60)
+        check(server, f"no server span from 'shop'; received {fx.receiver.spans} errors {fx.receiver.errors}; stderr {err[-2000:]}")
+        client = fx.receiver.wait_for(lambda s: s.service == "shop" and s.kind == "CLIENT", 30)
+        check(any("java-http-client" in s.scope for s in client), f"client spans {client}")
+        check(any("java-http-server" in s.scope for s in server), f"server spans {server}")
+        check(server[0].resource.get("telemetry.distro.name") == "opentelemetry-java-instrumentation", f"resource {server[0].resource}")
+        sid = server[0].resource.get("service.instance.id") or ""
+        check(sid.startswith(host_name() + "-"), f"service.instance.id {sid!r} is not ours")
+
+
+@test("java (real SkyWalking agent): `java -jar shop.jar` loads it with SW_AGENT_NAME=shop and connects to the configured backend")
+def t_java_real_skywalking(fx):
+    # A stand-in backend: a TCP listener that records what the agent's gRPC client sends first.
+    backend = socket.socket()
+    backend.bind(("127.0.0.1", 0))
+    backend.listen(8)
+    backend.settimeout(60)
+    port = backend.getsockname()[1]
+    try:
+        with RealJava(fx, "skywalking", f"127.0.0.1:{port}"):
+            logs = os.path.join(fx.tmp, "sw-logs")
+            os.makedirs(logs, exist_ok=True)
+            # SkyWalking's bootstrap logger prints its first lines to stdout until it has read
+            # agent.config and switched to its log file (upstream behaviour, not ours).
+            preamble = []
+            body, err = serve_one(fx, ["java", "-jar", fx.shop_jar], {"SW_LOGGING_DIR": logs}, "/checkout", preamble)
+            check(all(l.startswith(("DEBUG ", "INFO ")) for l in preamble), f"stdout before LISTENING: {preamble}")
+            check(body == "checkout:backend-ok:null:shop", body)
+            check(f"Picked up JAVA_TOOL_OPTIONS: -javaagent:{SKYWALKING_JAR}" in err, err[-2000:])
+            check(any("Config file found in " + os.path.dirname(SKYWALKING_JAR) in l for l in preamble), f"{preamble}")
+            log = ""
+            for name in os.listdir(logs):
+                with open(os.path.join(logs, name), errors="replace") as f:
+                    log += f.read()
+            # The agent started (its log is where our agent.config takes from the environment)...
+            check("SkyWalking agent version: 9.4.0" in log, f"agent log: {log[-3000:]}")
+            # ...and its gRPC client dialled the backend [exporter] skywalking_backend names.
+            conn, _ = backend.accept()
+            conn.settimeout(30)
+            first = conn.recv(64)
+            conn.close()
+            check(first.startswith(b"PRI * HTTP/2.0"), f"the agent sent {first!r}")
+    finally:
+        backend.close()
 
 # --- issue 13: what peers' test suites check, with real processes -----------------------------
 

@@ -79,27 +79,25 @@ pub const SKYWALKING_PLUGIN_FAMILIES: &[(&str, &[&str])] = &[
 /// `config/agent.config` for SkyWalking: every value from the environment, with the defaults
 /// SkyWalking's own file has.
 pub fn skywalking_agent_config() -> String {
-    format!(
-        "# Written by `oneagentctl agents install skywalking` (oneagent {}).\n\
+    "# Written by `oneagentctl agents install skywalking`.\n\
          # Every value comes from the environment; oneagent's preload library sets SW_AGENT_NAME\n\
          # (the derived service name) and SW_AGENT_COLLECTOR_BACKEND_SERVICES ([exporter]\n\
          # skywalking_backend) for each Java process it instruments. Values a process sets win.\n\
-         agent.namespace=${{SW_AGENT_NAMESPACE:}}\n\
-         agent.service_name=${{SW_AGENT_NAME:Your_ApplicationName}}\n\
-         agent.instance_name=${{SW_AGENT_INSTANCE_NAME:}}\n\
-         agent.sample_n_per_3_secs=${{SW_AGENT_SAMPLE:-1}}\n\
-         agent.span_limit_per_segment=${{SW_AGENT_SPAN_LIMIT:300}}\n\
-         agent.ignore_suffix=${{SW_AGENT_IGNORE_SUFFIX:.jpg,.jpeg,.js,.css,.png,.bmp,.gif,.ico,.mp3,.mp4,.html,.svg}}\n\
-         collector.backend_service=${{SW_AGENT_COLLECTOR_BACKEND_SERVICES:127.0.0.1:11800}}\n\
-         logging.level=${{SW_LOGGING_LEVEL:INFO}}\n\
-         logging.dir=${{SW_LOGGING_DIR:/tmp/skywalking-agent-logs}}\n\
-         logging.file_name=${{SW_LOGGING_FILE_NAME:skywalking-api.log}}\n\
-         logging.max_file_size=${{SW_LOGGING_MAX_FILE_SIZE:31457280}}\n\
-         logging.max_history_files=${{SW_LOGGING_MAX_HISTORY_FILES:3}}\n\
-         plugin.exclude_plugins=${{SW_EXCLUDE_PLUGINS:}}\n\
-         plugin.mount=${{SW_MOUNT_FOLDERS:plugins,activations}}\n",
-        crate::VERSION
-    )
+         agent.namespace=${SW_AGENT_NAMESPACE:}\n\
+         agent.service_name=${SW_AGENT_NAME:Your_ApplicationName}\n\
+         agent.instance_name=${SW_AGENT_INSTANCE_NAME:}\n\
+         agent.sample_n_per_3_secs=${SW_AGENT_SAMPLE:-1}\n\
+         agent.span_limit_per_segment=${SW_AGENT_SPAN_LIMIT:300}\n\
+         agent.ignore_suffix=${SW_AGENT_IGNORE_SUFFIX:.jpg,.jpeg,.js,.css,.png,.bmp,.gif,.ico,.mp3,.mp4,.html,.svg}\n\
+         collector.backend_service=${SW_AGENT_COLLECTOR_BACKEND_SERVICES:127.0.0.1:11800}\n\
+         logging.level=${SW_LOGGING_LEVEL:INFO}\n\
+         logging.dir=${SW_LOGGING_DIR:/tmp/skywalking-agent-logs}\n\
+         logging.file_name=${SW_LOGGING_FILE_NAME:skywalking-api.log}\n\
+         logging.max_file_size=${SW_LOGGING_MAX_FILE_SIZE:31457280}\n\
+         logging.max_history_files=${SW_LOGGING_MAX_HISTORY_FILES:3}\n\
+         plugin.exclude_plugins=${SW_EXCLUDE_PLUGINS:}\n\
+         plugin.mount=${SW_MOUNT_FOLDERS:plugins,activations}\n"
+        .to_owned()
 }
 
 /// Where `artifact` lives in a repository with the standard layout.
@@ -1062,6 +1060,15 @@ mod tests {
             let _ = jar_manifest(&bad);
         }
         assert!(jar_manifest(&good[..good.len() - 30]).is_err());
+    }
+
+    #[test]
+    fn the_end_to_end_tests_run_the_agent_config_we_write() {
+        assert_eq!(
+            include_str!("../../../tests/e2e/skywalking-agent.config"),
+            skywalking_agent_config(),
+            "tests/e2e/skywalking-agent.config must be what `agents install skywalking` writes"
+        );
     }
 
     #[test]
