@@ -212,7 +212,12 @@ class Container:
 
     def ok(self, *argv, **kw):
         p = self.sh(*argv, **kw)
-        check(p.returncode == 0, f"{' '.join(argv)}: exit {p.returncode}\n{p.stdout[-3000:]}{p.stderr[-3000:]}")
+        if p.returncode != 0:
+            why = f"{' '.join(argv)}: exit {p.returncode}\n{p.stdout[-3000:]}{p.stderr[-3000:]}"
+            if argv[0] == "systemctl":
+                # What systemd and the daemon said, for the failure message.
+                why += self.sh("journalctl", "-u", UNIT, "-n", "25", "--no-pager").stdout
+            raise Failure(why)
         return p.stdout
 
     def path(self, path):
