@@ -1,18 +1,26 @@
-"""A minimal OTLP/HTTP receiver for the end-to-end tests.
+"""A minimal OTLP/HTTP receiver for the end-to-end tests and the demo.
 
-Accepts POST /v1/traces (and /v1/metrics, /v1/logs, which are answered and ignored) with protobuf
+Accepts POST /v1/traces and /v1/logs (and /v1/metrics, answered and ignored) with protobuf
 bodies, plain or gzip (Content-Encoding), with Content-Length or chunked transfer encoding, and
-records every span with its resource attributes. The protobuf classes come from the
-`opentelemetry-proto` package of the Python agent directory (put it on sys.path first).
+records every span and log record with its resource attributes. The protobuf classes come from
+the `opentelemetry-proto` package of the Python agent directory (put it on sys.path first).
+
+Run as a program (`python3 otlp_receiver.py AGENT_DIR PORT_FILE`), it listens on a free loopback
+port, writes the port to PORT_FILE and prints one line per span and per log record (the demo).
 """
 
 import gzip
 import http.server
+import sys
 import threading
 import time
 import zlib
 
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+if __name__ == "__main__" and len(sys.argv) == 3:
+    sys.path.insert(0, sys.argv[1])
+
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2  # noqa: E402
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: E402
 
 KINDS = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 
@@ -46,24 +54,47 @@ class Span:
         return f"Span({self.service!r}, {self.name!r}, {self.kind}, scope={self.scope!r})"
 
 
+class LogRecord:
+    def __init__(self, resource, record):
+        self.resource = resource
+        self.service = resource.get("service.name")
+        self.body = any_value(record.body)
+        self.attributes = attributes(record.attributes)
+
+    def __repr__(self):
+        return f"LogRecord({self.service!r}, {self.body!r})"
+
+
+def decode_logs(body):
+    """Log records of an ExportLogsServiceRequest (raises on a malformed body)."""
+    req = logs_service_pb2.ExportLogsServiceRequest()
+    req.ParseFromString(body)
+    return [
+        LogRecord(attributes(rl.resource.attributes), rec)
+        for rl in req.resource_logs
+        for sl in rl.scope_logs
+        for rec in sl.log_records
+    ]
+
+
 def decode_traces(body):
     """Spans of an ExportTraceServiceRequest (raises on a malformed body)."""
     req = trace_service_pb2.ExportTraceServiceRequest()
     req.ParseFromString(body)
-    out = []
-    for rs in req.resource_spans:
-        res = attributes(rs.resource.attributes)
-        for ss in rs.scope_spans:
-            for sp in ss.spans:
-                out.append(Span(res, ss.scope.name, sp))
-    return out
+    return [
+        Span(attributes(rs.resource.attributes), ss.scope.name, sp)
+        for rs in req.resource_spans
+        for ss in rs.scope_spans
+        for sp in ss.spans
+    ]
 
 
 class Receiver:
     """Runs in a daemon thread of the test driver; `spans` grows as exports arrive."""
 
-    def __init__(self, host="127.0.0.1", port=0):
+    def __init__(self, host="127.0.0.1", port=0, on_arrival=None):
         self.spans = []
+        self.logs = []
         self.requests = []  # (path, content-encoding, transfer-encoding, ok)
         self.errors = []
         self.cond = threading.Condition()
@@ -103,15 +134,21 @@ class Receiver:
                     elif enc not in ("", "identity"):
                         raise ValueError(f"unsupported Content-Encoding {enc!r}")
                     spans = decode_traces(body) if self.path == "/v1/traces" else []
+                    logs = decode_logs(body) if self.path == "/v1/logs" else []
                 except Exception as e:  # recorded, answered 400
                     ok = False
                     spans = []
+                    logs = []
                     with receiver.cond:
                         receiver.errors.append(f"{self.path}: {e!r}")
                 with receiver.cond:
                     receiver.requests.append((self.path, enc, te, ok))
                     receiver.spans.extend(spans)
+                    receiver.logs.extend(logs)
                     receiver.cond.notify_all()
+                if on_arrival is not None:
+                    for item in spans + logs:
+                        on_arrival(item)
                 payload = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200 if ok else 400)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -145,3 +182,23 @@ class Receiver:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def main(port_file):
+    def show(item):
+        if isinstance(item, Span):
+            print(f"span  service.name={item.service} {item.kind} {item.name!r}", flush=True)
+        else:
+            print(f"log   service.name={item.service} {str(item.body).rstrip()!r}", flush=True)
+
+    receiver = Receiver(on_arrival=show)
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(receiver.port))
+    import os
+
+    os.rename(port_file + ".tmp", port_file)
+    threading.Event().wait()
+
+
+if __name__ == "__main__" and len(sys.argv) == 3:
+    main(sys.argv[2])
