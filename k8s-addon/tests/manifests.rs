@@ -62,33 +62,38 @@ fn webhook_configuration_contract() {
 
 #[test]
 fn yaml_round_trips_through_python() {
-    // Cross-check the hand-written YAML emitter with a real YAML parser when one is installed.
-    let Ok(out) = std::process::Command::new("python3")
+    // Cross-check the hand-written YAML emitter with a real YAML parser: Debian's python3 with
+    // python3-yaml, which scripts/test installs.
+    let mut child = std::process::Command::new("/usr/bin/python3")
         .args([
             "-c",
             "import yaml,json,sys; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin)]))",
         ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
-        .and_then(|mut child| {
-            use std::io::Write as _;
-            let all: String = manifests::render(&Images::default())
-                .into_iter()
-                .map(|(_, c)| c)
-                .collect::<Vec<_>>()
-                .join("---\n");
-            child.stdin.take().unwrap().write_all(all.as_bytes())?;
-            child.wait_with_output()
-        })
-    else {
-        return;
-    };
-    if !out.status.success() {
-        eprintln!("python3 with PyYAML not available: skipping the cross-check");
-        return;
+        .expect("/usr/bin/python3: apt-get install -y python3 python3-yaml");
+    {
+        use std::io::Write as _;
+        let all: String = manifests::render(&Images::default())
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect::<Vec<_>>()
+            .join("---\n");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(all.as_bytes())
+            .unwrap();
     }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the YAML did not parse with PyYAML (apt-get install -y python3-yaml if it is missing): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let parsed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(parsed, manifests::documents(&Images::default()));
 }

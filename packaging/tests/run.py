@@ -13,7 +13,7 @@ from the same binaries for the upgrade tests), then:
 - inside `unshare --mount --propagation private` with overlays on /etc, /usr and /var and a
   tmpfs on /run (nothing reaches the machine): `dpkg -i`, the installed daemon checking its
   installed configuration and answering `oneagentctl status` on a private bus, a real
-  `oneagentctl agents install python` (network; skipped when PyPI is unreachable), upgrade
+  `oneagentctl agents install python` (network: PyPI must be reachable), upgrade
   keeping an edited configuration and the state, `dpkg -r` with /etc/ld.so.preload pre-seeded
   (other entries kept, ours gone, daemon not running), `dpkg -P`; then the same life cycle with
   `rpm -i`/`-U`/`-e` and its scriptlets.
@@ -27,7 +27,6 @@ import gzip
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,8 +34,11 @@ import time
 import traceback
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tests/support"))
+import oneagent_testenv as testenv  # noqa: E402
 LIB = "/usr/lib/oneagent/liboneagent_preload.so"
 PRELOAD = "/etc/ld.so.preload"
+OVERLAYS = ("/etc", "/usr", "/var")
 WANTS = "/etc/systemd/system/multi-user.target.wants/oneagent.service"
 PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -70,10 +72,6 @@ class Failure(Exception):
     pass
 
 
-class Skip(Exception):
-    pass
-
-
 def check(cond, message):
     if not cond:
         raise Failure(message)
@@ -92,6 +90,7 @@ def run(argv, timeout=300, env=None, check_rc=None, **kw):
 class Runner:
     def __init__(self, only):
         self.only = only
+        # skipped: only packaging/tests/systemd_boot.py's whole-suite skip (no container can boot).
         self.passed = self.failed = self.skipped = 0
 
     def test(self, name, fn, *args):
@@ -102,9 +101,6 @@ class Runner:
             fn(*args)
             self.passed += 1
             print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-        except Skip as e:
-            self.skipped += 1
-            print(f"SKIP {name}: {e}", flush=True)
         except Failure as e:
             self.failed += 1
             print(f"FAIL {name}: {e}", flush=True)
@@ -302,11 +298,7 @@ class Inside:
         return run(list(argv), **kw)
 
     def setup(self):
-        for m in ("/etc", "/usr", "/var"):
-            up, wk = os.path.join(self.tmp, "upper" + m), os.path.join(self.tmp, "work" + m)
-            os.makedirs(up)
-            os.makedirs(wk)
-            run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={m},upperdir={up},workdir={wk}", m], check_rc=0)
+        testenv.mount_overlays(self.tmp, OVERLAYS)
         # A fresh /run: no systemd and no system bus of the machine are visible, so the
         # maintainer scripts take their "systemd is not running" branches.
         run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run"], check_rc=0)
@@ -318,44 +310,17 @@ class Inside:
         run(["cc", "-shared", "-o", self.other, "-x", "c", "/dev/null"], check_rc=0)
 
     def isolation(self):
-        for m in ("/etc", "/usr", "/var"):
-            fs = run(["findmnt", "-n", "-o", "FSTYPE", m]).stdout.split()
-            check(fs and fs[-1] == "overlay", f"{m} is not an overlay: {fs}")
-        mine = os.readlink("/proc/self/ns/mnt")
-        theirs = os.readlink(f"/proc/{os.getppid()}/ns/mnt")  # the outer driver (unshare execs us)
-        check(mine != theirs, "not in a private mount namespace")
+        # The outer driver is our parent (unshare execs us).
+        problems = testenv.isolation_problems(OVERLAYS, os.getppid())
+        check(not problems, "; ".join(problems))
 
     # -- bus and daemon -----------------------------------------------------------------------
 
     def start_bus(self):
-        d = os.path.join(self.tmp, "bus")
-        policy = os.path.join(d, "system.d")
-        os.makedirs(policy, exist_ok=True)
-        os.chmod(d, 0o755)
         # The policy file as installed by the package.
-        shutil.copy("/usr/share/dbus-1/system.d/io.oneagent.Agent1.conf", policy)
-        sock = os.path.join(d, "system_bus_socket")
-        out = []
-        with open("/usr/share/dbus-1/system.conf") as f:
-            for line in f:
-                t = line.strip()
-                if t.startswith(("<user>", "<pidfile>", "<servicehelper>", "<includedir>", "<include ")) or t in (
-                        "<fork/>", "<syslog/>", "<standard_system_servicedirs/>"):
-                    continue
-                if t.startswith("<listen>"):
-                    line = f"  <listen>unix:path={sock}</listen>\n"
-                elif t == "</busconfig>":
-                    line = f"  <includedir>{policy}</includedir>\n</busconfig>\n"
-                out.append(line)
-        conf = os.path.join(d, "system.conf")
-        with open(conf, "w") as f:
-            f.writelines(out)
-        p = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        p, self.bus = testenv.start_private_bus(os.path.join(self.tmp, "bus"),
+                                                "/usr/share/dbus-1/system.d/io.oneagent.Agent1.conf")
         self.procs.append(p)
-        line = p.stdout.readline().decode()
-        check(line.startswith("unix:"), f"dbus-daemon printed {line!r}")
-        self.bus = f"unix:path={sock}"
 
     def ctl(self, *args, timeout=60):
         return run(["/usr/bin/oneagentctl", *args], env={"DBUS_SYSTEM_BUS_ADDRESS": self.bus or "unix:path=/nonexistent"},
@@ -377,20 +342,10 @@ class Inside:
         raise Failure(f"oneagentd did not answer: {self.log()}")
 
     def log(self):
-        try:
-            with open(os.path.join(self.tmp, "oneagentd.log")) as f:
-                return f.read()[-3000:]
-        except OSError:
-            return ""
+        return testenv.tail(os.path.join(self.tmp, "oneagentd.log"))
 
     def stop_daemon(self):
-        if self.daemon and self.daemon.poll() is None:
-            self.daemon.send_signal(signal.SIGTERM)
-            try:
-                self.daemon.wait(15)
-            except subprocess.TimeoutExpired:
-                self.daemon.kill()
-                self.daemon.wait()
+        testenv.stop(self.daemon, 15)
         self.daemon = None
 
     def cleanup(self):
@@ -452,8 +407,8 @@ class Inside:
     def agents_install_python(self):
         probe = run(["python3", "-c", "import urllib.request; urllib.request.urlopen('https://pypi.org/simple/pip/', timeout=5)"],
                     env={"PATH": os.environ.get("PATH", PATH_ENV)}, timeout=30)
-        if probe.returncode != 0:
-            raise Skip("PyPI is not reachable from this host")
+        check(probe.returncode == 0, "PyPI is not reachable from this host, and this test installs the agent from it: "
+              f"{probe.stdout}{probe.stderr}")
         # As on a host: the daemon runs (its snapshot says no Python agent yet) while the agent
         # is installed.
         self.start_daemon()
@@ -620,8 +575,7 @@ def inside_main(args):
             print(f"kept {tmp} (namespace gone: the overlays are unmounted)")
         else:
             # Upper dirs hold root-owned files from the installs; they are only in tmp.
-            for m in ("/run", "/var", "/usr", "/etc"):
-                subprocess.run(["umount", "-l", m])
+            testenv.unmount(OVERLAYS + ("/run",))
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"{r.passed} passed, {r.failed} failed", flush=True)
     sys.exit(1 if r.failed else 0)
@@ -714,7 +668,7 @@ def main():
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     last = ""
     for line in p.stdout:
-        if line.rstrip() and line.split()[0] in ("PASS", "FAIL", "SKIP") or line.startswith("    "):
+        if line.rstrip() and line.split()[0] in ("PASS", "FAIL") or line.startswith("    "):
             print(line, end="", flush=True)
         elif line.strip():
             last = line.strip()

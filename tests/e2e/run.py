@@ -8,7 +8,8 @@ The driver re-executes itself inside `unshare --mount --propagation private` and
 over /etc, /var and /run there (upper and work directories in a temporary directory), so the
 /etc/ld.so.preload, /var/lib/oneagent and /run/oneagent it writes exist only in that private
 mount namespace and vanish with it; the machine's real /etc, /usr, /var and /run are never
-written. Test applications are started plainly (a fixed PATH/HOME/LANG environment, no variable
+written (tests/support/oneagent_testenv.py, shared with packaging/tests/run.py). oneagentd, on a
+private system bus, installs the preload exactly as on a host. Test applications are started plainly (a fixed PATH/HOME/LANG environment, no variable
 of ours), exactly as any process on a host with the preload installed.
 
 Prints `PASS name` / `FAIL name: why` per test and a final `N passed, M failed[, K skipped]`;
@@ -19,7 +20,6 @@ import argparse
 import gzip
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -31,6 +31,9 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests/support"))
+import oneagent_testenv as testenv  # noqa: E402
+
 AGENTS = os.path.join(REPO, "target/e2e-agents/oneagent/agents")
 PY_AGENT = os.path.join(AGENTS, "python")
 NODE_AGENT = os.path.join(AGENTS, "nodejs")
@@ -48,6 +51,7 @@ PRELOAD_FILE = "/etc/ld.so.preload"
 STATE_DIR = "/var/lib/oneagent"
 RUNTIME_DIR = "/run/oneagent"
 SNAPSHOT = os.path.join(STATE_DIR, "preload.snapshot")
+MOUNTS = ("/etc", "/var", "/run")
 PLAIN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/root", "LANG": "C.UTF-8"}
 OURS = [
     "PYTHONPATH",
@@ -93,32 +97,12 @@ def sh(*argv):
 # --- the snapshot encoder (fallback while the daemon does not compile snapshots) --------------
 
 
-def fnv1a64(data):
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
-def encode_snapshot(strings, enabled=True, java_kind=0, agents=0x0F, lists=((), (), ())):
-    """preload/core's snapshot format, version 1 (see preload/core/src/snapshot.rs)."""
-    body = bytes([1 if enabled else 0, java_kind, agents, 0])
-    for s in strings:
-        body += struct.pack("<H", len(s)) + s
-    for entries in lists:
-        data = b"".join(e + b"\0" for e in entries)
-        body += struct.pack("<H", len(data)) + data
-    total = 24 + len(body)
-    return b"OASNAP\0\0" + struct.pack("<HHIQ", 1, 0, total, fnv1a64(body)) + body
-
-
 # --- the fixture ------------------------------------------------------------------------------
 
 
 class Fixture:
-    def __init__(self, tmp, mode):
+    def __init__(self, tmp):
         self.tmp = tmp
-        self.mode = mode  # "daemon" or "local"
         self.lib = os.path.join(tmp, "lib/oneagent/liboneagent_preload.so")
         self.bin = os.path.join(tmp, "bin")
         self.apps = os.path.join(tmp, "apps")
@@ -215,60 +199,12 @@ class Fixture:
             f.write(self.config_text(library, **kw))
         return path
 
-    def local_snapshot(self):
-        b = lambda s: s.encode()
-        return encode_snapshot(
-            [
-                b(self.jar),
-                b(self.jar),
-                b(PY_AGENT),
-                b(NODE_REGISTER),
-                b(os.path.join(AGENTS, "dotnet")),
-                b(self.receiver.url),
-                b"127.0.0.1:11800",
-                b(host_name()),
-                b(os.path.join(RUNTIME_DIR, "preload.sock")),
-                b"/oneagent/",
-            ]
-        )
-
     # -- D-Bus and the daemon -----------------------------------------------------------------
 
     def start_bus(self):
-        d = os.path.join(self.tmp, "bus")
-        policy = os.path.join(d, "system.d")
-        os.makedirs(policy)
-        os.chmod(d, 0o755)
-        shutil.copy(os.path.join(REPO, "systemd/io.oneagent.Agent1.conf"), policy)
-        sock = os.path.join(d, "system_bus_socket")
-        out = []
-        with open("/usr/share/dbus-1/system.conf") as f:
-            for line in f:
-                t = line.strip()
-                if t.startswith(("<user>", "<pidfile>", "<servicehelper>", "<includedir>", "<include ")) or t in (
-                    "<fork/>",
-                    "<syslog/>",
-                    "<standard_system_servicedirs/>",
-                ):
-                    continue
-                if t.startswith("<listen>"):
-                    line = f"  <listen>unix:path={sock}</listen>\n"
-                elif t == "</busconfig>":
-                    line = f"  <includedir>{policy}</includedir>\n</busconfig>\n"
-                out.append(line)
-        conf = os.path.join(d, "system.conf")
-        with open(conf, "w") as f:
-            f.writelines(out)
-        p = subprocess.Popen(
-            ["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
+        p, self.bus_address = testenv.start_private_bus(os.path.join(self.tmp, "bus"),
+                                                        os.path.join(REPO, "systemd/io.oneagent.Agent1.conf"))
         self.procs.append(p)
-        line = p.stdout.readline().decode()
-        check(line.startswith("unix:"), f"dbus-daemon printed {line!r}")
-        self.bus_address = f"unix:path={sock}"
 
     def start_daemon(self, config):
         log = open(os.path.join(self.tmp, f"oneagentd-{len(self.procs)}.log"), "w")
@@ -285,36 +221,17 @@ class Fixture:
         return p
 
     def stop_daemon(self):
-        if self.daemon and self.daemon.poll() is None:
-            self.daemon.send_signal(signal.SIGTERM)
-            try:
-                self.daemon.wait(10)
-            except subprocess.TimeoutExpired:
-                self.daemon.kill()
-                self.daemon.wait()
+        testenv.stop(self.daemon, 10)
         self.daemon = None
 
     def daemon_log_tail(self):
-        try:
-            with open(self.daemon_log) as f:
-                return f.read()[-3000:]
-        except (OSError, AttributeError):
-            return ""
+        return testenv.tail(getattr(self, "daemon_log", None))
 
     def ctl(self, *args):
         return run([CTL, *args], env={"DBUS_SYSTEM_BUS_ADDRESS": self.bus_address or ""})
 
     def install_preload(self):
-        """Makes /etc/ld.so.preload list the library (through the daemon when it can)."""
-        if self.mode == "local":
-            os.makedirs(STATE_DIR, exist_ok=True)
-            os.makedirs(RUNTIME_DIR, exist_ok=True)
-            with open(SNAPSHOT, "wb") as f:
-                f.write(self.local_snapshot())
-            os.chmod(SNAPSHOT, 0o644)
-            with open(PRELOAD_FILE, "w") as f:
-                f.write(self.lib + "\n")
-            return
+        """Makes /etc/ld.so.preload list the library, through the daemon."""
         self.start_bus()
         self.start_daemon(self.write_config())
         wait_until(lambda: preload_entries().count(self.lib) == 1 and os.path.exists(SNAPSHOT), 20,
@@ -419,9 +336,9 @@ def make_safety_test(name, argv, env):
 
 @test("isolation: overlays on /etc, /var, /run; the host's /etc untouched")
 def t_isolation(fx):
-    for m in ("/etc", "/var", "/run"):
-        out = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", m], capture_output=True, text=True).stdout.split()
-        check(out and out[-1] == "overlay", f"{m} is not an overlay here: {out}")
+    # The parent is outside: the driver exec'd `unshare`, which exec'd this process.
+    problems = testenv.isolation_problems(MOUNTS, os.getppid())
+    check(not problems, "; ".join(problems))
     probe = "/etc/.oneagent-e2e-probe"
     with open(probe, "w") as f:
         f.write("x")
@@ -583,7 +500,6 @@ class RealJava:
         self.jar = OTEL_JAVA_JAR if java_agent == "opentelemetry" else SKYWALKING_JAR
 
     def __enter__(self):
-        need_daemon(self.fx)
         check(os.path.isfile(self.jar), f"{self.jar} missing: run tests/e2e/install_agents.sh")
         self.fx.write_config(java=OTEL_JAVA_JAR, java_agent=self.java_agent, skywalking_backend=self.backend)
         code, out, err = self.fx.ctl("reload")
@@ -694,9 +610,7 @@ def injected(name, code, out, err):
 
 
 def explain(fx, env, argv):
-    """`oneagentctl --json explain` from the running daemon (None outside daemon mode)."""
-    if fx.mode != "daemon":
-        return None
+    """`oneagentctl --json explain` from the running daemon."""
     args = ["--json", "explain"]
     for k, v in env.items():
         args += ["--env", f"{k}={v}"]
@@ -910,11 +824,6 @@ def t_bad_snapshots(fx):
 # --- /etc/ld.so.preload lifecycle through the daemon and the CLI ------------------------------
 
 
-def need_daemon(fx):
-    if fx.mode != "daemon":
-        raise Skip("oneagentd does not manage /etc/ld.so.preload yet (--check-config rejects [injection] library)")
-
-
 def read_preload():
     try:
         with open(PRELOAD_FILE, "rb") as f:
@@ -934,7 +843,6 @@ def set_preload(content):
 
 @test("lifecycle: `oneagentctl preload install` twice lists the library once; verify succeeds")
 def t_install_twice(fx):
-    need_daemon(fx)
     for _ in range(2):
         code, out, err = fx.ctl("preload", "install")
         check(code == 0, f"install: {code} {out} {err}")
@@ -945,7 +853,6 @@ def t_install_twice(fx):
 
 @test("lifecycle: remove deletes the file when ours was the only entry; install brings it back")
 def t_remove_only(fx):
-    need_daemon(fx)
     code, out, err = fx.ctl("preload", "remove")
     check(code == 0, f"remove: {code} {out} {err}")
     check(read_preload() is None, f"file left behind: {read_preload()!r}")
@@ -955,7 +862,6 @@ def t_remove_only(fx):
 
 @test("lifecycle: other entries are kept, and remove restores the file byte for byte")
 def t_other_entries(fx):
-    need_daemon(fx)
     fx.ctl("preload", "remove")
     other = os.path.join(fx.tmp, "other.so")
     original = f"{other}\n".encode()
@@ -1006,19 +912,16 @@ def refused_library(fx, bad):
 
 @test("lifecycle: a library that is not ELF is never written")
 def t_refuse_non_elf(fx):
-    need_daemon(fx)
     refused_library(fx, os.path.join(fx.tmp, "not-elf.so"))
 
 
 @test("lifecycle: a library with DT_NEEDED is never written")
 def t_refuse_needed(fx):
-    need_daemon(fx)
     refused_library(fx, os.path.join(fx.tmp, "needed.so"))
 
 
 @test("lifecycle: a library whose constructor prints (fails the trial runs) is never written")
 def t_refuse_noisy(fx):
-    need_daemon(fx)
     if os.uname().machine != "x86_64":
         raise Skip("noisy.c's constructor is x86_64 only")
     refused_library(fx, os.path.join(fx.tmp, "noisy.so"))
@@ -1026,7 +929,6 @@ def t_refuse_noisy(fx):
 
 @test("lifecycle: oneagentd keeps other entries at start; remove restores the file byte for byte")
 def t_daemon_start_keeps_entries(fx):
-    need_daemon(fx)
     other = os.path.join(fx.tmp, "other.so")
     original = f"{other}\n".encode()
     fx.stop_daemon()
@@ -1047,7 +949,6 @@ def t_daemon_start_keeps_entries(fx):
 
 @test("lifecycle: a missing library is never written")
 def t_refuse_missing(fx):
-    need_daemon(fx)
     refused_library(fx, os.path.join(fx.tmp, "does-not-exist.so"))
 
 
@@ -1056,30 +957,13 @@ def t_refuse_missing(fx):
 HOST_HAD_PRELOAD = os.path.exists("/proc/1/root/etc/ld.so.preload")
 
 
-def daemon_supports_injection():
-    """Whether oneagentd accepts `[injection] library` (the daemon side of issue 4)."""
-    if not (os.access(DAEMON, os.X_OK) and os.access(CTL, os.X_OK)):
-        return False
-    with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
-        f.write(f'[injection]\nenabled = true\nlibrary = "{LIB_BUILT}"\npreload_file = "/nonexistent/ld.so.preload"\n')
-        f.flush()
-        p = subprocess.run([DAEMON, "--check-config", "--config", f.name], capture_output=True)
-        return p.returncode == 0
-
-
 def inside(args):
     tmp = tempfile.mkdtemp(prefix="oneagent-e2e-")
     os.chmod(tmp, 0o755)
-    mounts = []
-    for m in ("/etc", "/var", "/run"):
-        up, wk = os.path.join(tmp, "upper" + m), os.path.join(tmp, "work" + m)
-        os.makedirs(up)
-        os.makedirs(wk)
-        sh("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={m},upperdir={up},workdir={wk}", m)
-        mounts.append(m)
+    testenv.mount_overlays(tmp, MOUNTS)
     if os.path.exists(PRELOAD_FILE):  # the host has one: start from none, inside only
         os.unlink(PRELOAD_FILE)
-    fx = Fixture(tmp, args.mode)
+    fx = Fixture(tmp)
     passed = failed = skipped = 0
     started = time.monotonic()
     try:
@@ -1087,8 +971,7 @@ def inside(args):
         fx.start_receiver()
         record_baseline(fx)
         fx.install_preload()
-        print(f"e2e: mode {fx.mode} (preload installed by {'oneagentd' if fx.mode == 'daemon' else 'the driver'}), "
-              f"setup {time.monotonic() - started:.1f}s", flush=True)
+        print(f"e2e: setup {time.monotonic() - started:.1f}s", flush=True)
         tests = list(TESTS)
         # The safety matrix after the injection tests, before the lifecycle ones.
         at = next(i for i, (n, _) in enumerate(tests) if n.startswith("setuid"))
@@ -1111,12 +994,10 @@ def inside(args):
     except Exception:
         failed += 1
         print(f"FAIL setup: {traceback.format_exc()}", flush=True)
-        if fx.mode == "daemon":
-            print(fx.daemon_log_tail())
+        print(fx.daemon_log_tail())
     finally:
         fx.cleanup()
-        for m in reversed(mounts):
-            subprocess.run(["umount", "-l", m])
+        testenv.unmount(MOUNTS)
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"e2e: {time.monotonic() - started:.1f}s")
@@ -1128,8 +1009,6 @@ def inside(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--mode", choices=["auto", "daemon", "local"], default="auto",
-                    help="who installs the preload: oneagentd (daemon), the driver (local), or daemon when it can (auto)")
     ap.add_argument("--only", help="run only the tests whose name contains this")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
@@ -1148,16 +1027,10 @@ def main():
             if os.path.getmtime(os.path.join(REPO, d, f)) > built:
                 sys.exit(f"{d}/{f} is newer than {LIB_BUILT}: rebuild with "
                          "`cargo build --release --manifest-path preload/lib/Cargo.toml`")
-    mode = args.mode
-    if mode == "auto":
-        mode = "daemon" if daemon_supports_injection() else "local"
-    argv = ["unshare", "--mount", "--propagation", "private", "--", PYTHON, os.path.abspath(__file__), "--inside", "--mode", mode]
-    if args.only:
-        argv += ["--only", args.only]
+    args_inside = ["--only", args.only] if args.only else []
     if args.keep:
-        argv.append("--keep")
-    sys.stdout.flush()
-    os.execvp("unshare", argv)
+        args_inside.append("--keep")
+    testenv.reexec_in_private_mount_namespace(PYTHON, __file__, args_inside)
 
 
 if __name__ == "__main__":

@@ -302,3 +302,12 @@ pub fn have(tool: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Fails the test, naming the Debian package to install, when `tool` is missing: scripts/test
+/// installs every tool the tests use, so a missing one is a broken setup, never a pass.
+pub fn require(tool: &str, package: &str) {
+    assert!(
+        have(tool),
+        "`{tool}` is not installed: apt-get install -y {package} (bash scripts/test installs it)"
+    );
+}

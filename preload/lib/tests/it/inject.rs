@@ -254,10 +254,7 @@ fn bad_snapshots_do_nothing() {
 
 #[test]
 fn node_script_is_injected() {
-    if !have("node") {
-        eprintln!("SKIP node: not installed");
-        return;
-    }
+    require("node", "nodejs");
     let e = env("node");
     let js = e.dir.join("server.js");
     std::fs::write(&js, "console.log('NODE_OPTIONS=' + process.env.NODE_OPTIONS); console.log('OTEL_SERVICE_NAME=' + process.env.OTEL_SERVICE_NAME);\n").unwrap();
@@ -334,9 +331,8 @@ fn build_java(dir: &Path) -> (PathBuf, PathBuf) {
 
 #[test]
 fn java_agent_is_applied_only_when_valid() {
-    if !(have("java") && have("javac") && have("jar")) {
-        eprintln!("SKIP java: JDK not installed");
-        return;
+    for tool in ["java", "javac", "jar"] {
+        require(tool, "default-jdk-headless");
     }
     let e = env("java");
     let (jar, classes) = build_java(e.dir.path());

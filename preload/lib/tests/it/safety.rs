@@ -82,12 +82,10 @@ fn coreutils_and_shells() {
 fn runtimes_that_are_not_targets() {
     let s = setup("runtimes");
     same_everywhere(|| cmd(python(), &["-c", "print(1)"]), &s);
-    if have("java") {
-        same_everywhere(|| cmd("java", &["-version"]), &s);
-    }
-    if have("node") {
-        same_everywhere(|| cmd("node", &["-v"]), &s);
-    }
+    require("java", "default-jdk-headless");
+    same_everywhere(|| cmd("java", &["-version"]), &s);
+    require("node", "nodejs");
+    same_everywhere(|| cmd("node", &["-v"]), &s);
     // Nothing to read on the socket except runtime reports; none of them is an injection.
     let mut buf = [0u8; 256];
     while let Ok(n) = s.sock.recv(&mut buf) {
@@ -130,10 +128,7 @@ fn static_and_setuid_programs() {
     );
 
     // Now setuid root, run as nobody (AT_SECURE): nothing injected, nothing printed by us.
-    if !have("setpriv") {
-        eprintln!("SKIP setuid part: setpriv missing");
-        return;
-    }
+    require("setpriv", "util-linux");
     chmod(s.dir.path(), 0o755);
     chmod(&bin, 0o755);
     chmod(&py, 0o4755);
@@ -162,18 +157,11 @@ fn static_and_setuid_programs() {
     );
 }
 
-fn go_available() -> bool {
-    have("go")
-}
-
 /// A Go PIE (libc-free) runs normally, also when named like a runtime (the full path runs and
 /// finds no libc: outcome `no-setenv`).
 #[test]
 fn go_pie() {
-    if !go_available() {
-        eprintln!("SKIP go_pie: `go` not installed (apt-get install -y golang-go)");
-        return;
-    }
+    require("go", "golang-go");
     let s = setup("go");
     let src = s.dir.join("main.go");
     std::fs::write(
