@@ -39,7 +39,54 @@ pub struct Config {
     pub metrics: MetricsSection,
     /// `[kubernetes]`: the snapshot for containers on a Kubernetes node.
     pub kubernetes: KubernetesSection,
+    /// `[opamp]`: fleet management by an OpAMP server (off unless `endpoint` is set).
+    pub opamp: OpampSection,
 }
+
+/// `[opamp]`: the OpAMP client. Only the local file sets it; a remote configuration that does
+/// is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpampSection {
+    /// The server: `wss://` or `ws://` (WebSocket), `https://` or `http://` (plain HTTP,
+    /// polling). Empty (the default): no OpAMP client.
+    pub endpoint: String,
+    /// HTTP headers sent with every request (authentication).
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// PEM CA certificates that the server's certificate must chain to; empty: the system's
+    /// roots (`/etc/ssl/certs/ca-certificates.crt`).
+    pub ca_file: PathBuf,
+    /// PEM client certificate (chain) presented to the server; needs `client_key`.
+    pub client_cert: PathBuf,
+    /// PEM private key of `client_cert`.
+    pub client_key: PathBuf,
+    /// Whether the server may replace the configuration (`[opamp]` and the preload paths
+    /// excepted).
+    pub accept_remote_config: bool,
+    /// How often the plain HTTP transport asks the server for news (seconds).
+    pub poll_interval_secs: u64,
+}
+
+impl Default for OpampSection {
+    fn default() -> Self {
+        OpampSection {
+            endpoint: String::new(),
+            headers: std::collections::BTreeMap::new(),
+            ca_file: PathBuf::new(),
+            client_cert: PathBuf::new(),
+            client_key: PathBuf::new(),
+            accept_remote_config: false,
+            poll_interval_secs: 30,
+        }
+    }
+}
+
+/// The name remote configurations go by in messages.
+pub const REMOTE_CONFIG_NAME: &str = "<remote configuration>";
+
+/// Keys that only the local file may set: a server can neither move the preload library nor
+/// the file that loads it into every process, nor change how it is itself reached and trusted.
+pub const LOCAL_ONLY_KEYS: &[&str] = &["injection.library", "injection.preload_file", "opamp"];
 
 /// `[daemon]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -412,6 +459,7 @@ impl Config {
                 message: format!("{} is outside 1..=3600", self.logs.attribution_rearm_secs),
             });
         }
+        self.validate_opamp(path)?;
         if self.logs.max_depth > 64 {
             return Err(Error::ConfigValue {
                 path: path.to_owned(),
@@ -420,6 +468,143 @@ impl Config {
             });
         }
         Ok(())
+    }
+}
+
+impl Config {
+    fn validate_opamp(&self, path: &Path) -> Result<()> {
+        let o = &self.opamp;
+        let bad = |key: &'static str, message: String| Error::ConfigValue {
+            path: path.to_owned(),
+            key,
+            message,
+        };
+        if !o.endpoint.is_empty() {
+            if o.endpoint.starts_with("wss://") || o.endpoint.starts_with("ws://") {
+                return Err(bad(
+                    "opamp.endpoint",
+                    "the WebSocket transport (ws://, wss://) is not supported yet: use the \
+                     plain HTTP transport (https:// or http://) of the same server"
+                        .to_owned(),
+                ));
+            }
+            let ok = ["https://", "http://"]
+                .iter()
+                .any(|s| o.endpoint.starts_with(s) && o.endpoint.len() > s.len());
+            if !ok {
+                return Err(bad(
+                    "opamp.endpoint",
+                    format!(
+                        "`{}` is not an https:// or http:// URL",
+                        redact_url(&o.endpoint)
+                    ),
+                ));
+            }
+        }
+        for (key, p) in [
+            ("opamp.ca_file", &o.ca_file),
+            ("opamp.client_cert", &o.client_cert),
+            ("opamp.client_key", &o.client_key),
+        ] {
+            if !p.as_os_str().is_empty() && !p.is_absolute() {
+                return Err(bad(
+                    key,
+                    format!("`{}` must be an absolute path", p.display()),
+                ));
+            }
+        }
+        if o.client_cert.as_os_str().is_empty() != o.client_key.as_os_str().is_empty() {
+            return Err(bad(
+                if o.client_key.as_os_str().is_empty() {
+                    "opamp.client_key"
+                } else {
+                    "opamp.client_cert"
+                },
+                "client_cert and client_key go together: set both or neither".to_owned(),
+            ));
+        }
+        for (name, value) in &o.headers {
+            let name_ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b));
+            if !name_ok {
+                return Err(bad(
+                    "opamp.headers",
+                    format!("`{name}` is not an HTTP header name"),
+                ));
+            }
+            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                return Err(bad(
+                    "opamp.headers",
+                    format!("the value of `{name}` holds a line break or NUL"),
+                ));
+            }
+        }
+        if !(1..=3600).contains(&o.poll_interval_secs) {
+            return Err(bad(
+                "opamp.poll_interval_secs",
+                format!("{} is outside 1..=3600", o.poll_interval_secs),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a remote configuration on its own, exactly like a local file (its own line and
+    /// key in messages), and refuses the keys only the local file may set.
+    pub fn check_remote(text: &str) -> Result<Config> {
+        let path = Path::new(REMOTE_CONFIG_NAME);
+        let config = Config::parse(path, text)?;
+        let table: toml::Table = toml::from_str(text).unwrap_or_default();
+        for key in LOCAL_ONLY_KEYS {
+            let (section, name) = key.split_once('.').unwrap_or((key, ""));
+            let set = match table.get(section) {
+                Some(s) if name.is_empty() => s.as_table().is_none_or(|t| !t.is_empty()),
+                Some(s) => s.as_table().is_some_and(|t| t.contains_key(name)),
+                None => false,
+            };
+            if set {
+                return Err(Error::ConfigValue {
+                    path: path.to_owned(),
+                    key,
+                    message: "only the local oneagent.toml may set this; remove it from the \
+                              remote configuration"
+                        .to_owned(),
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// This (local) configuration with a remote one over it: every key the remote text sets
+    /// replaces the local value; every other key, `[opamp]` and the preload paths keep theirs.
+    pub fn with_remote(&self, remote: &str) -> Result<Config> {
+        Config::check_remote(remote)?;
+        let path = Path::new(REMOTE_CONFIG_NAME);
+        let remote: toml::Table = toml::from_str(remote).unwrap_or_default();
+        let mut merged = toml::Table::try_from(self).map_err(|e| Error::ConfigValue {
+            path: path.to_owned(),
+            key: "opamp",
+            message: format!("the local configuration cannot be merged: {e}"),
+        })?;
+        for (section, value) in remote {
+            match (merged.get_mut(&section), value) {
+                (Some(toml::Value::Table(local)), toml::Value::Table(keys)) => local.extend(keys),
+                (_, value) => {
+                    merged.insert(section, value);
+                }
+            }
+        }
+        let config: Config =
+            merged
+                .try_into()
+                .map_err(|e: toml::de::Error| Error::ConfigValue {
+                    path: path.to_owned(),
+                    key: "opamp",
+                    message: format!("the merged configuration is not valid: {}", e.message()),
+                })?;
+        config.validate(path)?;
+        Ok(config)
     }
 }
 
@@ -684,5 +869,105 @@ mod tests {
     fn line_column_counts_from_one() {
         assert_eq!(line_column("ab\ncd", 0), (1, 1));
         assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+}
+
+#[cfg(test)]
+mod opamp_tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(Path::new("/etc/oneagent/oneagent.toml"), text)
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn opamp_is_off_by_default_and_read() {
+        let d = Config::default().opamp;
+        assert!(d.endpoint.is_empty() && !d.accept_remote_config);
+        let c = parse(
+            "[opamp]\nendpoint = \"https://fleet:4320/v1/opamp\"\naccept_remote_config = true\n\
+             ca_file = \"/etc/oneagent/ca.pem\"\nclient_cert = \"/c.pem\"\nclient_key = \"/k.pem\"\n\
+             headers = { Authorization = \"Bearer x\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.opamp.endpoint, "https://fleet:4320/v1/opamp");
+        assert!(c.opamp.accept_remote_config);
+        assert_eq!(c.opamp.headers["Authorization"], "Bearer x");
+    }
+
+    #[test]
+    fn opamp_errors_name_the_key() {
+        for (text, key) in [
+            ("[opamp]\nendpoint = \"fleet:4320\"\n", "opamp.endpoint"),
+            ("[opamp]\nendpoint = \"wss://fleet\"\n", "opamp.endpoint"),
+            ("[opamp]\nca_file = \"ca.pem\"\n", "opamp.ca_file"),
+            ("[opamp]\nclient_cert = \"/c.pem\"\n", "opamp.client_key"),
+            ("[opamp]\nheaders = { \"a b\" = \"x\" }\n", "opamp.headers"),
+            ("[opamp]\nheaders = { a = \"x\\ny\" }\n", "opamp.headers"),
+            (
+                "[opamp]\npoll_interval_secs = 0\n",
+                "opamp.poll_interval_secs",
+            ),
+            ("[opamp]\nbogus = 1\n", "opamp.bogus"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(&format!("key `{key}`")), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_remote_config_overrides_key_by_key_but_never_local_only_keys() {
+        let local = parse(
+            "[opamp]\nendpoint = \"http://fleet\"\naccept_remote_config = true\n\
+             [logs]\nmax_depth = 3\nroots = [\"/srv\"]\n",
+        )
+        .unwrap();
+        let merged = local
+            .with_remote("[logs]\nmax_depth = 7\n[daemon]\nlog_level = \"debug\"\n")
+            .unwrap();
+        assert_eq!(merged.logs.max_depth, 7);
+        assert_eq!(merged.logs.roots, vec![PathBuf::from("/srv")]);
+        assert_eq!(merged.daemon.log_level, LogLevel::Debug);
+        assert_eq!(merged.opamp, local.opamp);
+        for (remote, key) in [
+            (
+                "[injection]\nlibrary = \"/tmp/evil.so\"\n",
+                "injection.library",
+            ),
+            (
+                "[injection]\npreload_file = \"/etc/x\"\n",
+                "injection.preload_file",
+            ),
+            ("[opamp]\naccept_remote_config = true\n", "opamp"),
+        ] {
+            let e = local.with_remote(remote).unwrap_err().to_string();
+            assert!(
+                e.starts_with(REMOTE_CONFIG_NAME) && e.contains(&format!("key `{key}`")),
+                "{e}"
+            );
+        }
+        // Validated like a local file: line and key of the remote text.
+        let e = local
+            .with_remote("[logs]\n\nmax_depth = 100\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("logs.max_depth") && e.contains("64"), "{e}");
+        let e = local
+            .with_remote("[logs]\nmax_dept = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2:") && e.contains("logs.max_dept"), "{e}");
+        // [injection] enabled may be set remotely.
+        assert!(
+            !local
+                .with_remote("[injection]\nenabled = false\n")
+                .unwrap()
+                .injection
+                .enabled
+        );
     }
 }

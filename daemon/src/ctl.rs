@@ -776,6 +776,12 @@ pub fn render_status(r: &StatusReport) -> String {
     if !r.last_reload_error.is_empty() {
         row("last reload", format!("FAILED: {}", r.last_reload_error));
     }
+    if !r.remote_config.is_empty() {
+        row("remote config", r.remote_config.clone());
+    }
+    if !r.opamp.is_empty() {
+        row("opamp", r.opamp.clone());
+    }
     row(
         "state",
         format!(

@@ -96,6 +96,27 @@ pub struct Shared {
     metrics_addr: Mutex<Option<std::net::SocketAddr>>,
     effective: Mutex<Effective>,
     components: tokio::sync::Mutex<Components>,
+    /// The remote configuration (OpAMP) over the local file, when one is in effect.
+    remote: Mutex<RemoteConfig>,
+    opamp_stats: Arc<crate::opamp::OpampStats>,
+    /// Asks the event loop for a reload (the OpAMP client's remote configurations).
+    reload_requests: Mutex<Option<tokio::sync::mpsc::UnboundedSender<ReloadRequest>>>,
+}
+
+/// A reload asked for by another thread, and where its outcome goes.
+type ReloadRequest = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
+
+/// The remote configuration the OpAMP server gave, kept in the state database.
+#[derive(Debug, Clone, Default)]
+struct RemoteConfig {
+    /// The oneagent.toml text, empty when none.
+    text: String,
+    /// The server's hash of it.
+    hash: Vec<u8>,
+    /// When it was applied (Unix seconds).
+    at: u64,
+    /// Why it is not in effect (the local file refuses it, or it does not merge), empty if it is.
+    problem: String,
 }
 
 /// The configuration each component actually runs with, for `status`, and what the last reload
@@ -153,8 +174,7 @@ impl Shared {
     /// Loads configuration and state. Nothing is served yet.
     pub fn load(mut paths: Paths, log: LogHandle) -> Result<Shared> {
         notify::status("Loading configuration");
-        let (config, source) = Config::load(&paths.config)?;
-        log.set_level(config.daemon.log_level);
+        let (local, source) = Config::load(&paths.config)?;
         for (what, dir) in [
             ("creating runtime directory", &mut paths.runtime_dir),
             ("creating state directory", &mut paths.state_dir),
@@ -167,6 +187,18 @@ impl Shared {
         let (store, open_report) = Store::open(&paths.state_dir)?;
         let pid = std::process::id();
         let starts = store.record_start(pid, crate::VERSION)?;
+        let mut remote = RemoteConfig::default();
+        if local.opamp.accept_remote_config {
+            let state = store.opamp_state(crate::opamp::new_instance_uid)?;
+            remote = RemoteConfig {
+                text: state.remote_config,
+                hash: state.remote_config_hash,
+                at: state.remote_config_at,
+                problem: String::new(),
+            };
+        }
+        let config = remote.over(local);
+        log.set_level(config.daemon.log_level);
         let now = unix_now();
         let policy = Arc::new(policy_for(&config, &store)?);
         let mut inventory = Inventory::new(paths.proc_root.clone(), pid, policy);
@@ -201,8 +233,20 @@ impl Shared {
             metrics_addr: Mutex::new(None),
             effective: Mutex::new(Effective::default()),
             components: tokio::sync::Mutex::new(Components::default()),
+            remote: Mutex::new(remote),
+            opamp_stats: Arc::default(),
+            reload_requests: Mutex::new(None),
             paths,
         })
+    }
+
+    fn remote(&self) -> MutexGuard<'_, RemoteConfig> {
+        self.remote.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The OpAMP client's counters and status line.
+    pub fn opamp_stats(&self) -> &crate::opamp::OpampStats {
+        &self.opamp_stats
     }
 
     /// The lifecycle state.
@@ -640,7 +684,10 @@ impl Shared {
     fn reload_config(&self) -> Result<(u64, Config, Config)> {
         notify::reloading();
         self.set_state(DaemonState::Reloading);
-        let result = Config::load(&self.paths.config);
+        let result = Config::load(&self.paths.config).map(|(local, source)| {
+            let mut remote = self.remote();
+            (remote.over_mut(local), source)
+        });
         let mut inner = self.lock();
         let outcome = match result {
             Ok((config, source)) => {
@@ -726,6 +773,8 @@ impl Shared {
             agent_problems: Vec::new(),
             effective: Vec::new(),
             reload_pending: Vec::new(),
+            opamp: String::new(),
+            remote_config: String::new(),
         })
         .map(|mut report| {
             drop(inner);
@@ -755,8 +804,319 @@ impl Shared {
             let effective = self.effective().clone();
             report.effective = effective_settings(&effective);
             report.reload_pending = effective.pending;
+            let opamp = self.lock().config.opamp.clone();
+            report.opamp = if opamp.endpoint.is_empty() {
+                String::new()
+            } else {
+                self.opamp_stats.status_line()
+            };
+            report.remote_config = self.remote().describe(opamp.accept_remote_config);
             report
         })
+    }
+}
+
+impl RemoteConfig {
+    /// `local` with this remote configuration over it; when they do not merge, `local` (and the
+    /// reason is kept in `problem`).
+    fn over_mut(&mut self, local: Config) -> Config {
+        self.problem.clear();
+        if self.text.is_empty() || !local.opamp.accept_remote_config {
+            return local;
+        }
+        match local.with_remote(&self.text) {
+            Ok(merged) => merged,
+            Err(e) => {
+                tracing::error!(error = %e, "The remote configuration is not in effect; the local file alone is");
+                self.problem = e.to_string();
+                local
+            }
+        }
+    }
+
+    fn over(&mut self, local: Config) -> Config {
+        self.over_mut(local)
+    }
+
+    /// For `status`: which configuration wins.
+    fn describe(&self, accepted: bool) -> String {
+        if self.text.is_empty() {
+            return String::new();
+        }
+        let hash: String = self
+            .hash
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if !accepted {
+            return format!("{hash} not in effect: [opamp] accept_remote_config is false");
+        }
+        if !self.problem.is_empty() {
+            return format!("{hash} not in effect: {}", self.problem);
+        }
+        let keys = toml::from_str::<toml::Table>(&self.text)
+            .map(|t| {
+                t.iter()
+                    .flat_map(|(section, v)| {
+                        v.as_table()
+                            .map(|k| k.keys().map(|k| format!("{section}.{k}")).collect())
+                            .unwrap_or_else(|| vec![section.clone()])
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        format!(
+            "{hash} applied at {} over the local file; it sets: {}",
+            self.at,
+            if keys.is_empty() {
+                "nothing".to_owned()
+            } else {
+                keys.join(", ")
+            }
+        )
+    }
+}
+
+/// What the OpAMP client sees of the daemon.
+struct OpampHost(Arc<Shared>);
+
+impl crate::opamp::Host for OpampHost {
+    fn snapshot(&self) -> crate::opamp::machine::Snapshot {
+        opamp_snapshot(&self.0)
+    }
+
+    fn apply_remote_config(&self, hash: &[u8], text: &str) -> std::result::Result<(), String> {
+        let shared = &self.0;
+        // Validated exactly like a local file, over the local file as it is now.
+        let (local, _) = Config::load(&shared.paths.config).map_err(|e| e.to_string())?;
+        if !text.is_empty() {
+            local.with_remote(text).map_err(|e| e.to_string())?;
+        }
+        let previous = std::mem::replace(
+            &mut *shared.remote(),
+            RemoteConfig {
+                text: text.to_owned(),
+                hash: hash.to_vec(),
+                at: unix_now(),
+                problem: String::new(),
+            },
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let asked = shared
+            .reload_requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|r| r.send(tx).is_ok());
+        let outcome = if asked {
+            rx.blocking_recv()
+                .unwrap_or_else(|_| Err("the daemon is stopping".to_owned()))
+        } else {
+            Err("the daemon is not running its event loop".to_owned())
+        };
+        match outcome {
+            Ok(()) => {
+                let saved = shared.with_store(|s| s.set_remote_config(text, hash));
+                if let Err(e) = saved {
+                    tracing::error!(error = %e, "The remote configuration is applied but not saved; a restart goes back to the previous one");
+                }
+                Ok(())
+            }
+            Err(why) => {
+                *shared.remote() = previous;
+                Err(why)
+            }
+        }
+    }
+
+    fn save_remote_status(&self, status: &crate::opamp::proto::RemoteConfigStatus) {
+        let saved = self.0.with_store(|s| {
+            s.set_remote_status(
+                &status.last_remote_config_hash,
+                status.status,
+                &status.error_message,
+            )
+        });
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "The remote configuration status is not saved");
+        }
+    }
+
+    fn save_instance_uid(&self, uid: [u8; 16]) {
+        if let Err(e) = self.0.with_store(|s| s.set_opamp_uid(uid)) {
+            tracing::warn!(error = %e, "The instance uid the OpAMP server assigned is not saved");
+        }
+    }
+}
+
+/// The daemon as the OpAMP server sees it.
+fn opamp_snapshot(shared: &Shared) -> crate::opamp::machine::Snapshot {
+    use crate::opamp::machine::Health;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut config = shared.lock().config.clone();
+    for v in config.opamp.headers.values_mut() {
+        *v = "***".to_owned();
+    }
+    config.exporter.otlp_endpoint = crate::config::redact_url(&config.exporter.otlp_endpoint);
+    let effective_config = toml::to_string(&config).unwrap_or_default();
+    let status = shared.status().ok();
+    let processes = shared.processes();
+    let mut by: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
+        Default::default();
+    for p in processes.iter().filter(|p| p.is_runtime()) {
+        *by.entry(p.verdict.language.clone())
+            .or_default()
+            .entry(p.injection_state.clone())
+            .or_insert(0) += 1;
+    }
+    let installed = status.as_ref().is_some_and(|s| s.preload_installed);
+    let preload_problem = status
+        .as_ref()
+        .map(|s| s.preload_problem.clone())
+        .unwrap_or_default();
+    let breaker_trips = status.as_ref().map_or(0, |s| s.blocked.len());
+    let injection_on = config.injection.enabled;
+    let logs = shared.logs_view();
+    let (lag, errors, rejected, files) = logs.as_ref().map_or((0, 0, 0, 0), |l| {
+        (
+            l.stats.lag_bytes.load(Relaxed),
+            l.stats.export_errors.load(Relaxed),
+            l.stats.rejected_batches.load(Relaxed),
+            l.stats.files.load(Relaxed),
+        )
+    });
+    let dropped: u64 = logs.as_ref().map_or(0, |l| {
+        l.metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .services
+            .values()
+            .map(|c| c.sampled_out)
+            .sum()
+    });
+    let fleet = serde_json::json!({
+        "processes": processes.len(),
+        "runtime_processes": by,
+        "preload": {
+            "injection_enabled": injection_on,
+            "library_installed": installed,
+            "library_verified": installed && preload_problem.is_empty(),
+            "problem": preload_problem,
+            "breaker_trips": breaker_trips,
+        },
+        "logs": {
+            "enabled": config.logs.enabled,
+            "files": files,
+            "lag_bytes": lag,
+            "dropped_records": dropped,
+            "export_errors": errors,
+            "rejected_batches": rejected,
+        },
+    });
+    crate::opamp::machine::Snapshot {
+        host_name: crate::injection::snapshot::host_name(),
+        os_description: os_description(),
+        version: crate::VERSION.to_owned(),
+        start_time_unix_nano: shared.started_at.saturating_mul(1_000_000_000),
+        effective_config,
+        components: vec![
+            (
+                "injection".to_owned(),
+                Health {
+                    healthy: !injection_on || (installed && preload_problem.is_empty()),
+                    status: if !injection_on {
+                        "disabled".to_owned()
+                    } else if installed {
+                        format!(
+                            "preload library installed; {breaker_trips} executables blocked by the crash breaker"
+                        )
+                    } else {
+                        "preload library not installed".to_owned()
+                    },
+                    last_error: preload_problem,
+                },
+            ),
+            (
+                "logs".to_owned(),
+                Health {
+                    healthy: !config.logs.enabled || logs.is_some(),
+                    status: if logs.is_some() {
+                        format!(
+                            "{files} files, lag {lag} bytes, {dropped} records dropped by sampling, {errors} export errors"
+                        )
+                    } else if config.logs.enabled {
+                        "the log pipeline is not running".to_owned()
+                    } else {
+                        "disabled".to_owned()
+                    },
+                    last_error: String::new(),
+                },
+            ),
+        ],
+        fleet_status: fleet.to_string(),
+    }
+}
+
+/// The kernel's name and release (`Linux 6.1.0`).
+fn os_description() -> String {
+    let read = |p: &str| {
+        crate::safe_fs::read_head(Path::new(p), 256, crate::safe_fs::OpenOpts::TRUSTED)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "{} {}",
+        read("/proc/sys/kernel/ostype"),
+        read("/proc/sys/kernel/osrelease")
+    )
+}
+
+/// Starts the OpAMP client when `[opamp] endpoint` is set; a problem is logged and shown by
+/// `status`, and the daemon runs on without it.
+fn start_opamp(shared: &Arc<Shared>) -> Option<crate::opamp::Client> {
+    let settings = shared.lock().config.opamp.clone();
+    if settings.endpoint.is_empty() {
+        return None;
+    }
+    let state = match shared.with_store(|s| s.opamp_state(crate::opamp::new_instance_uid)) {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::error!(error = %e, "The OpAMP client does not start: its state is unreadable");
+            shared.opamp_stats.set_problem(format!("not started: {e}"));
+            return None;
+        }
+    };
+    let remote_status =
+        (!state.last_hash.is_empty()).then(|| crate::opamp::proto::RemoteConfigStatus {
+            last_remote_config_hash: state.last_hash.clone(),
+            status: state.last_status,
+            error_message: state.last_error.clone(),
+        });
+    let host: Arc<dyn crate::opamp::Host> = Arc::new(OpampHost(shared.clone()));
+    match crate::opamp::start(
+        settings.clone(),
+        state.instance_uid,
+        remote_status,
+        host,
+        shared.opamp_stats.clone(),
+    ) {
+        Ok(client) => {
+            tracing::info!(
+                endpoint = %crate::config::redact_url(&settings.endpoint),
+                instance_uid = %crate::opamp::machine::uuid_string(&state.instance_uid),
+                accept_remote_config = settings.accept_remote_config,
+                "OpAMP client started"
+            );
+            Some(client)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "The OpAMP client does not start");
+            shared.opamp_stats.set_problem(format!("not started: {e}"));
+            None
+        }
     }
 }
 
@@ -894,6 +1254,12 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
             .then(|| config_logs.kubernetes.node_agent_dir.clone())
     });
 
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::unbounded_channel::<ReloadRequest>();
+    *shared
+        .reload_requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(reload_tx);
+
     notify::status("Connecting to the system bus");
     let conn = own_bus_name(&shared).await?;
     shared.set_state(DaemonState::Running);
@@ -908,6 +1274,9 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
             action: "looking up our own object",
             source,
         })?;
+
+    // On its own thread: a slow or broken server never holds up this loop.
+    let opamp = start_opamp(&shared);
 
     let watchdog = notify::watchdog_interval();
     let mut watchdog_tick = watchdog.map(tokio::time::interval);
@@ -932,21 +1301,13 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
                 tracing::info!(signal = "SIGHUP", "Reloading");
                 // On its own task: the reload waits for the log pipeline, which must not hold
                 // up the watchdog or a stop.
-                let (s, iface) = (shared.clone(), iface.clone());
-                tokio::spawn(async move {
-                    let Ok(report) = reload(&s).await else { return };
-                    use crate::dbus::Agent1Signals;
-                    let emitter = iface.signal_emitter();
-                    let agent = iface.get().await;
-                    let sent = async {
-                        iface.config_reloaded(report.generation).await?;
-                        agent.log_level_changed(emitter).await?;
-                        agent.injection_enabled_changed(emitter).await
-                    }.await;
-                    if let Err(e) = sent {
-                        tracing::warn!(error = %e, "Emitting reload signals failed");
-                    }
-                });
+                spawn_reload(&shared, &iface, None);
+            }
+            request = reload_rx.recv() => {
+                if let Some(reply) = request {
+                    tracing::info!("Reloading for a remote configuration");
+                    spawn_reload(&shared, &iface, Some(reply));
+                }
             }
             socket = rebind_rx.recv() => {
                 // A reload moved the containers' report socket.
@@ -1038,6 +1399,12 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     }
     notify::stopping();
     shared.set_state(DaemonState::Stopping);
+    drop(opamp);
+    shared
+        .reload_requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
     // A reload in progress holds the components; it is given a moment, but a stop never waits
     // long behind it (systemd's stop budget): without them the process ends all the same.
     let (logs, metrics_task) =
@@ -1061,6 +1428,49 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     drop(conn);
     tracing::info!("Stopped");
     Ok(())
+}
+
+/// Reloads on its own task (the reload waits for the log pipeline, which must not hold up the
+/// watchdog or a stop), emits the reload signals and answers `reply` when one waits.
+fn spawn_reload(
+    shared: &Arc<Shared>,
+    iface: &zbus::object_server::InterfaceRef<Agent1>,
+    reply: Option<ReloadRequest>,
+) {
+    let (s, iface) = (shared.clone(), iface.clone());
+    tokio::spawn(async move {
+        let report = match reload(&s).await {
+            Ok(report) => report,
+            Err(e) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+                return;
+            }
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(if report.problems.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "applied, but not every component took it: {}",
+                    report.problems.join("; ")
+                ))
+            });
+        }
+        use crate::dbus::Agent1Signals;
+        let emitter = iface.signal_emitter();
+        let agent = iface.get().await;
+        let sent = async {
+            iface.config_reloaded(report.generation).await?;
+            agent.log_level_changed(emitter).await?;
+            agent.injection_enabled_changed(emitter).await
+        }
+        .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "Emitting reload signals failed");
+        }
+    });
 }
 
 /// Runs `work` on tokio's blocking pool, so the event loop's thread (D-Bus, signals, watchdog)

@@ -136,6 +136,11 @@ pub struct StatusReport {
     /// Changed keys the last reload did not apply, each as `key: what applies it`, and
     /// components that kept their previous settings.
     pub reload_pending: Vec<String>,
+    /// The OpAMP client: the endpoint and how the last exchange went; empty when it is off.
+    pub opamp: String,
+    /// The remote configuration (OpAMP) over the local file: its hash, when it was applied and
+    /// the keys it sets, or why it is not in effect; empty when there is none.
+    pub remote_config: String,
 }
 
 /// What `Reload()` returns: the new generation, what changed and what could not be applied.

@@ -21,6 +21,7 @@ pub mod logs;
 pub mod logs_host;
 pub mod metrics_server;
 pub mod notify;
+pub mod opamp;
 pub mod reload;
 pub mod safe_fs;
 pub mod store;

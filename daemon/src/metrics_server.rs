@@ -19,6 +19,16 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Metrics without labels: name, help, type, value.
+fn plain<const N: usize>(text: &mut String, metrics: [(&str, &str, &str, u64); N]) {
+    for (name, help, kind, v) in metrics {
+        let _ = writeln!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
+    }
+}
+
 /// The exposition text.
 pub fn render(shared: &Shared) -> String {
     let mut text = String::new();
@@ -53,99 +63,133 @@ pub fn render(shared: &Shared) -> String {
             "oneagent_runtime_processes{{language=\"{lang}\",state=\"{state}\"}} {n}"
         );
     }
+    let o = shared.opamp_stats();
+    plain(
+        &mut text,
+        [
+            (
+                "oneagent_opamp_exchanges_total",
+                "OpAMP exchanges the server answered.",
+                "counter",
+                o.exchanges.load(Ordering::Relaxed),
+            ),
+            (
+                "oneagent_opamp_failures_total",
+                "Failed OpAMP exchanges (unreachable, HTTP error, garbage, oversized, server error); each one backs off.",
+                "counter",
+                o.failures.load(Ordering::Relaxed),
+            ),
+            (
+                "oneagent_opamp_remote_configs_applied_total",
+                "Remote configurations applied.",
+                "counter",
+                o.remote_applied.load(Ordering::Relaxed),
+            ),
+            (
+                "oneagent_opamp_remote_configs_refused_total",
+                "Remote configurations refused (reported to the server with the reason).",
+                "counter",
+                o.remote_refused.load(Ordering::Relaxed),
+            ),
+            (
+                "oneagent_opamp_connected",
+                "1 when the last OpAMP exchange succeeded.",
+                "gauge",
+                o.connected.load(Ordering::Relaxed),
+            ),
+        ],
+    );
     if let Some(logs) = shared.logs_view() {
         let s = &logs.stats;
-        for (name, help, kind, v) in [
-            (
-                "oneagent_log_files_watched",
-                "Log files being tailed.",
-                "gauge",
-                s.files.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_directories_watched",
-                "Directories with an inotify watch.",
-                "gauge",
-                s.watched_dirs.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_lag_bytes",
-                "Bytes written to log files and not read yet.",
-                "gauge",
-                s.lag_bytes.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_records_exported_total",
-                "Log records the collector acknowledged.",
-                "counter",
-                s.records.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_bytes_exported_total",
-                "Bytes of log records the collector acknowledged.",
-                "counter",
-                s.bytes.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_export_errors_total",
-                "Failed export attempts (retried).",
-                "counter",
-                s.export_errors.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_rejected_batches_total",
-                "Batches the collector refused (not retried).",
-                "counter",
-                s.rejected_batches.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_truncations_total",
-                "Truncations detected (copytruncate, > file).",
-                "counter",
-                s.truncations.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_rotations_total",
-                "Rotations followed.",
-                "counter",
-                s.rotations.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_split_lines_total",
-                "Lines longer than 1 MiB sent in pieces.",
-                "counter",
-                s.split_lines.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_attribution_marks",
-                "Files with a fanotify mark.",
-                "gauge",
-                s.attribution_marks.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_attribution_events_total",
-                "fanotify events handled.",
-                "counter",
-                s.attribution_events.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_files_parked_total",
-                "Idle log files closed to stay under [logs] max_open_files (reopened when they grow).",
-                "counter",
-                s.parked.load(Ordering::Relaxed),
-            ),
-            (
-                "oneagent_log_files_refused_total",
-                "Files under the log roots not tailed: special files, other users' links.",
-                "counter",
-                s.refused.load(Ordering::Relaxed),
-            ),
-        ] {
-            let _ = writeln!(
-                text,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-            );
-        }
+        plain(
+            &mut text,
+            [
+                (
+                    "oneagent_log_files_watched",
+                    "Log files being tailed.",
+                    "gauge",
+                    s.files.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_directories_watched",
+                    "Directories with an inotify watch.",
+                    "gauge",
+                    s.watched_dirs.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_lag_bytes",
+                    "Bytes written to log files and not read yet.",
+                    "gauge",
+                    s.lag_bytes.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_records_exported_total",
+                    "Log records the collector acknowledged.",
+                    "counter",
+                    s.records.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_bytes_exported_total",
+                    "Bytes of log records the collector acknowledged.",
+                    "counter",
+                    s.bytes.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_export_errors_total",
+                    "Failed export attempts (retried).",
+                    "counter",
+                    s.export_errors.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_rejected_batches_total",
+                    "Batches the collector refused (not retried).",
+                    "counter",
+                    s.rejected_batches.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_truncations_total",
+                    "Truncations detected (copytruncate, > file).",
+                    "counter",
+                    s.truncations.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_rotations_total",
+                    "Rotations followed.",
+                    "counter",
+                    s.rotations.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_split_lines_total",
+                    "Lines longer than 1 MiB sent in pieces.",
+                    "counter",
+                    s.split_lines.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_attribution_marks",
+                    "Files with a fanotify mark.",
+                    "gauge",
+                    s.attribution_marks.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_attribution_events_total",
+                    "fanotify events handled.",
+                    "counter",
+                    s.attribution_events.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_files_parked_total",
+                    "Idle log files closed to stay under [logs] max_open_files (reopened when they grow).",
+                    "counter",
+                    s.parked.load(Ordering::Relaxed),
+                ),
+                (
+                    "oneagent_log_files_refused_total",
+                    "Files under the log roots not tailed: special files, other users' links.",
+                    "counter",
+                    s.refused.load(Ordering::Relaxed),
+                ),
+            ],
+        );
         let metrics = logs.metrics.lock().unwrap_or_else(|p| p.into_inner());
         per_service(
             &mut text,

@@ -42,6 +42,9 @@ pub fn applier(key: &str) -> Vec<Applier> {
         ("metrics", "listen") => vec![Applier::Metrics],
         ("kubernetes", "node_agent_dir") => vec![Applier::Policy, Applier::ContainerReports],
         ("kubernetes", _) => vec![Applier::Policy],
+        ("opamp", _) => vec![Applier::NotLive(
+            "the OpAMP client reads [opamp] at start: restart oneagentd",
+        )],
         _ => vec![Applier::NotLive("read only at start: restart oneagentd")],
     }
 }
@@ -105,7 +108,7 @@ mod tests {
     }
 
     #[test]
-    fn every_default_key_has_a_live_applier_but_the_preload_file() {
+    fn every_default_key_has_a_live_applier_but_the_preload_file_and_opamp() {
         let table = toml::Table::try_from(Config::default()).unwrap();
         for (section, keys) in &table {
             for key in keys.as_table().unwrap().keys() {
@@ -114,7 +117,8 @@ mod tests {
                     .iter()
                     .all(|a| !matches!(a, Applier::NotLive(_)));
                 let expected =
-                    !matches!(k.as_str(), "injection.library" | "injection.preload_file");
+                    !matches!(k.as_str(), "injection.library" | "injection.preload_file")
+                        && section != "opamp";
                 assert_eq!(live, expected, "{k}");
             }
         }

@@ -104,7 +104,38 @@ const MIGRATIONS: &[&str] = &[
         last_seen INTEGER,
         PRIMARY KEY (file_id, pid, start_time)
      );",
+    // 6: the OpAMP client: its instance uid, the remote configuration in effect and the
+    // outcome of the last one offered.
+    "CREATE TABLE opamp (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        instance_uid BLOB NOT NULL,
+        remote_config TEXT NOT NULL DEFAULT '',
+        remote_config_hash BLOB NOT NULL DEFAULT x'',
+        remote_config_at INTEGER NOT NULL DEFAULT 0,
+        last_hash BLOB NOT NULL DEFAULT x'',
+        last_status INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT ''
+     );",
 ];
+
+/// The OpAMP client's persisted state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OpampState {
+    /// The instance uid (UUID v7).
+    pub instance_uid: [u8; 16],
+    /// The remote configuration in effect (oneagent.toml text), empty when none.
+    pub remote_config: String,
+    /// Its hash, as the server gave it.
+    pub remote_config_hash: Vec<u8>,
+    /// When it was applied (Unix seconds), 0 when none.
+    pub remote_config_at: u64,
+    /// The hash of the last remote configuration offered.
+    pub last_hash: Vec<u8>,
+    /// What became of it (`RemoteConfigStatuses`: 0 none, 1 applied, 3 failed).
+    pub last_status: i32,
+    /// Why it failed.
+    pub last_error: String,
+}
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -311,6 +342,71 @@ impl Store {
                 r.get::<_, i64>(0)
             })
             .map(|n| n as u64)
+            .map_err(db_err(&self.path))
+    }
+
+    /// The OpAMP client's persisted state; the instance uid is created (by `new_uid`) and kept
+    /// the first time.
+    pub fn opamp_state(&self, new_uid: impl FnOnce() -> [u8; 16]) -> Result<OpampState> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO opamp (id, instance_uid) VALUES (1, ?1)",
+                params![new_uid().to_vec()],
+            )
+            .map_err(db_err(&self.path))?;
+        self.conn
+            .query_row(
+                "SELECT instance_uid, remote_config, remote_config_hash, remote_config_at, \
+                 last_hash, last_status, last_error FROM opamp WHERE id = 1",
+                [],
+                |r| {
+                    let uid: Vec<u8> = r.get(0)?;
+                    Ok(OpampState {
+                        instance_uid: uid.try_into().unwrap_or([0; 16]),
+                        remote_config: r.get(1)?,
+                        remote_config_hash: r.get(2)?,
+                        remote_config_at: r.get::<_, i64>(3)? as u64,
+                        last_hash: r.get(4)?,
+                        last_status: r.get(5)?,
+                        last_error: r.get(6)?,
+                    })
+                },
+            )
+            .map_err(db_err(&self.path))
+    }
+
+    /// Keeps an instance uid the server assigned.
+    pub fn set_opamp_uid(&self, uid: [u8; 16]) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO opamp (id, instance_uid) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET instance_uid = excluded.instance_uid",
+                params![uid.to_vec()],
+            )
+            .map(drop)
+            .map_err(db_err(&self.path))
+    }
+
+    /// Keeps the remote configuration in effect (empty text: none).
+    pub fn set_remote_config(&self, text: &str, hash: &[u8]) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE opamp SET remote_config = ?1, remote_config_hash = ?2, remote_config_at = ?3 \
+                 WHERE id = 1",
+                params![text, hash, unix_now() as i64],
+            )
+            .map(drop)
+            .map_err(db_err(&self.path))
+    }
+
+    /// Keeps the outcome of the last remote configuration offered.
+    pub fn set_remote_status(&self, hash: &[u8], status: i32, error: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE opamp SET last_hash = ?1, last_status = ?2, last_error = ?3 WHERE id = 1",
+                params![hash, status, error],
+            )
+            .map(drop)
             .map_err(db_err(&self.path))
     }
 
