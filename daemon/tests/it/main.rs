@@ -17,6 +17,7 @@ mod kubernetes;
 mod logs;
 mod logs_model;
 mod notify;
+mod opamp;
 mod otlp_receiver;
 mod preload;
 mod reload;
