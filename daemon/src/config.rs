@@ -53,8 +53,8 @@ pub struct OpampSection {
     pub endpoint: String,
     /// HTTP headers sent with every request (authentication).
     pub headers: std::collections::BTreeMap<String, String>,
-    /// PEM CA certificates that the server's certificate must chain to; empty: the system's
-    /// roots (`/etc/ssl/certs/ca-certificates.crt`).
+    /// PEM CA certificates that the server's certificate must chain to; empty: Mozilla's roots
+    /// (webpki-roots).
     pub ca_file: PathBuf,
     /// PEM client certificate (chain) presented to the server; needs `client_key`.
     pub client_cert: PathBuf,
