@@ -376,6 +376,11 @@ in the
 .B STATUS=
 line and in the journal.
 An invalid file is refused with an error in the journal and the running configuration is kept.
+A remote configuration from an OpAMP server
+.RB ( "[opamp] accept_remote_config" ,
+see
+.BR oneagent.toml (5))
+is applied through the same path, over the file read at that moment.
 .TP
 .BR SIGTERM ", " SIGINT
 Stop cleanly.

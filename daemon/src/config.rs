@@ -48,8 +48,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpampSection {
-    /// The server: `wss://` or `ws://` (WebSocket), `https://` or `http://` (plain HTTP,
-    /// polling). Empty (the default): no OpAMP client.
+    /// The server: `wss://` or `ws://` (WebSocket: one connection, the server may push),
+    /// `https://` or `http://` (plain HTTP, polling). Empty (the default): no OpAMP client.
     pub endpoint: String,
     /// HTTP headers sent with every request (authentication).
     pub headers: std::collections::BTreeMap<String, String>,
@@ -480,22 +480,14 @@ impl Config {
             message,
         };
         if !o.endpoint.is_empty() {
-            if o.endpoint.starts_with("wss://") || o.endpoint.starts_with("ws://") {
-                return Err(bad(
-                    "opamp.endpoint",
-                    "the WebSocket transport (ws://, wss://) is not supported yet: use the \
-                     plain HTTP transport (https:// or http://) of the same server"
-                        .to_owned(),
-                ));
-            }
-            let ok = ["https://", "http://"]
+            let ok = ["wss://", "ws://", "https://", "http://"]
                 .iter()
                 .any(|s| o.endpoint.starts_with(s) && o.endpoint.len() > s.len());
             if !ok {
                 return Err(bad(
                     "opamp.endpoint",
                     format!(
-                        "`{}` is not an https:// or http:// URL",
+                        "`{}` is not a wss://, ws://, https:// or http:// URL",
                         redact_url(&o.endpoint)
                     ),
                 ));
@@ -903,7 +895,7 @@ mod opamp_tests {
     fn opamp_errors_name_the_key() {
         for (text, key) in [
             ("[opamp]\nendpoint = \"fleet:4320\"\n", "opamp.endpoint"),
-            ("[opamp]\nendpoint = \"wss://fleet\"\n", "opamp.endpoint"),
+            ("[opamp]\nendpoint = \"wss://\"\n", "opamp.endpoint"),
             ("[opamp]\nca_file = \"ca.pem\"\n", "opamp.ca_file"),
             ("[opamp]\nclient_cert = \"/c.pem\"\n", "opamp.client_key"),
             ("[opamp]\nheaders = { \"a b\" = \"x\" }\n", "opamp.headers"),

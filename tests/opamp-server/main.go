@@ -4,6 +4,7 @@
 //	GET  /agents                 every agent seen: description, health, effective config,
 //	                             remote-config status, custom messages, transport, messages
 //	POST /agents/{uid}/config    body: the oneagent.toml offered as remote config to agent uid
+//	                             (pushed at once over WebSocket, with the next reply over HTTP)
 //	POST /mode                   body: normal | garbage | oversized | close | unavailable
 //
 // Flags: -listen (OpAMP), -control, -tls-cert/-tls-key (serve TLS), -client-ca (require a
@@ -59,6 +60,7 @@ type agent struct {
 	CustomMessages     []customMessage   `json:"custom_messages"`
 	Disconnected       bool              `json:"disconnected"`
 	offered            *protobufs.AgentRemoteConfig
+	conn               types.Connection
 }
 
 type state struct {
@@ -92,7 +94,7 @@ func attrs(kvs []*protobufs.KeyValue) map[string]string {
 	return m
 }
 
-func (s *state) onMessage(transport string, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
+func (s *state) onMessage(transport string, conn types.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	uid := hex.EncodeToString(msg.InstanceUid)
@@ -102,6 +104,9 @@ func (s *state) onMessage(transport string, msg *protobufs.AgentToServer) *proto
 		s.agents[uid] = a
 	}
 	a.Transport = transport
+	if transport == "ws" {
+		a.conn = conn
+	}
 	a.Messages++
 	resp := &protobufs.ServerToAgent{
 		InstanceUid: msg.InstanceUid,
@@ -236,8 +241,8 @@ func main() {
 					return types.ConnectionResponse{
 						Accept: true,
 						ConnectionCallbacks: types.ConnectionCallbacks{
-							OnMessage: func(_ context.Context, _ types.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
-								return s.onMessage(transport, msg)
+							OnMessage: func(_ context.Context, conn types.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
+								return s.onMessage(transport, conn, msg)
 							},
 						},
 					}
@@ -302,6 +307,13 @@ func main() {
 				"oneagent.toml": {Body: body, ContentType: "application/toml"},
 			}},
 			ConfigHash: hash[:],
+		}
+		// Over WebSocket the offer is pushed at once; over HTTP it goes with the next reply.
+		if a.conn != nil {
+			uid, _ := hex.DecodeString(a.UID)
+			offer := &protobufs.ServerToAgent{InstanceUid: uid, RemoteConfig: a.offered}
+			conn := a.conn
+			go func() { _ = conn.Send(context.Background(), offer) }()
 		}
 		fmt.Fprintln(w, hex.EncodeToString(hash[:]))
 	})

@@ -1,9 +1,9 @@
 //! The OpAMP client (Open Agent Management Protocol, opamp-spec): reports this host to a fleet
 //! server (agent description, health, effective configuration, remote-config status and the
 //! `io.oneagent.status` fleet status) and takes a remote configuration from it when the local
-//! file allows. [`machine`] decides (pure), [`proto`] holds the messages, and this module is the
-//! plain-HTTP transport, which runs on its own thread: a slow, broken or hostile server delays
-//! nothing but itself.
+//! file allows. [`machine`] decides (pure), [`proto`] holds the messages, this module is the
+//! plain-HTTP transport and the client loop, and `ws` the WebSocket transport. They run on their
+//! own thread: a slow, broken or hostile server delays nothing but itself.
 //!
 //! The daemon is reached through [`Host`], so this module does not depend on it.
 
@@ -11,6 +11,7 @@
 
 pub mod machine;
 pub mod proto;
+mod ws;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,6 +134,21 @@ fn certificates(
     Ok(certs)
 }
 
+/// The private key in `client_key`.
+fn private_key(settings: &OpampSection) -> Result<ureq::tls::PrivateKey<'static>, SetupError> {
+    pem_items("client_key", &settings.client_key)?
+        .into_iter()
+        .find_map(|i| match i {
+            ureq::tls::PemItem::PrivateKey(k) => Some(k),
+            _ => None,
+        })
+        .ok_or_else(|| SetupError::Tls {
+            key: "client_key",
+            path: settings.client_key.display().to_string(),
+            why: "holds no private key".to_owned(),
+        })
+}
+
 /// The HTTP agent for `settings`: its CA, its client certificate, a 30 s deadline.
 fn http_agent(settings: &OpampSection) -> Result<ureq::Agent, SetupError> {
     let mut tls = ureq::tls::TlsConfig::builder();
@@ -142,17 +158,7 @@ fn http_agent(settings: &OpampSection) -> Result<ureq::Agent, SetupError> {
     }
     if !settings.client_cert.as_os_str().is_empty() {
         let chain = certificates("client_cert", &settings.client_cert)?;
-        let key = pem_items("client_key", &settings.client_key)?
-            .into_iter()
-            .find_map(|i| match i {
-                ureq::tls::PemItem::PrivateKey(k) => Some(k),
-                _ => None,
-            })
-            .ok_or_else(|| SetupError::Tls {
-                key: "client_key",
-                path: settings.client_key.display().to_string(),
-                why: "holds no private key".to_owned(),
-            })?;
+        let key = private_key(settings)?;
         tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&chain, key)));
     }
     Ok(ureq::Agent::config_builder()
@@ -230,6 +236,106 @@ fn exchange(
         })
 }
 
+/// How the client reaches the server.
+enum Transport {
+    /// Plain HTTP: one POST per report, polling.
+    Http(ureq::Agent),
+    /// WebSocket: one connection (opened again after a failure); the server may push.
+    Ws {
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        conn: Option<Box<ws::Connection>>,
+    },
+}
+
+/// How a wait between reports ended.
+enum Waited {
+    Stop,
+    Elapsed,
+    Pushed(Vec<u8>),
+    Failed(ExchangeError),
+}
+
+impl Transport {
+    fn new(settings: &OpampSection) -> Result<Transport, SetupError> {
+        if settings.endpoint.starts_with("ws://") || settings.endpoint.starts_with("wss://") {
+            Ok(Transport::Ws {
+                tls: ws::tls_config(settings)?,
+                conn: None,
+            })
+        } else {
+            Ok(Transport::Http(http_agent(settings)?))
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Transport::Http(_) => "HTTP",
+            Transport::Ws { .. } => "WebSocket",
+        }
+    }
+
+    /// Sends `msg`; the server's reply.
+    fn exchange(
+        &mut self,
+        settings: &OpampSection,
+        msg: &proto::AgentToServer,
+    ) -> Result<Vec<u8>, ExchangeError> {
+        match self {
+            Transport::Http(agent) => exchange(agent, settings, msg),
+            Transport::Ws { tls, conn } => {
+                let outcome = (|| {
+                    if conn.is_none() {
+                        *conn = Some(Box::new(ws::Connection::open(settings, tls)?));
+                    }
+                    let c = conn
+                        .as_mut()
+                        .ok_or_else(|| ExchangeError::Transport("no connection".to_owned()))?;
+                    c.send(msg.encode_to_vec())?;
+                    c.receive(EXCHANGE_TIMEOUT)?
+                        .ok_or_else(|| ExchangeError::Transport("no reply in time".to_owned()))
+                })();
+                if outcome.is_err() {
+                    *conn = None;
+                }
+                outcome
+            }
+        }
+    }
+
+    /// Waits `wait` (or until stopped), reading what the server pushes meanwhile.
+    fn wait(&mut self, wait: Duration, stop: &std::sync::mpsc::Receiver<()>) -> Waited {
+        use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+        let Transport::Ws {
+            conn: Some(conn), ..
+        } = self
+        else {
+            return match stop.recv_timeout(wait) {
+                Err(RecvTimeoutError::Timeout) => Waited::Elapsed,
+                _ => Waited::Stop,
+            };
+        };
+        let deadline = std::time::Instant::now() + wait;
+        let failed = loop {
+            if !matches!(stop.try_recv(), Err(TryRecvError::Empty)) {
+                return Waited::Stop;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Waited::Elapsed;
+            }
+            match conn.receive(left.min(Duration::from_secs(1))) {
+                Ok(Some(bytes)) => return Waited::Pushed(bytes),
+                Ok(None) => {}
+                Err(e) => break e,
+            }
+        };
+        if let Transport::Ws { conn, .. } = self {
+            *conn = None;
+        }
+        Waited::Failed(failed)
+    }
+}
+
 /// A random number in [0, 1).
 fn jitter() -> f64 {
     let mut b = [0u8; 8];
@@ -255,14 +361,14 @@ pub fn start(
     host: std::sync::Arc<dyn Host>,
     stats: std::sync::Arc<OpampStats>,
 ) -> Result<Client, SetupError> {
-    let agent = http_agent(&settings)?;
+    let transport = Transport::new(&settings)?;
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let shown = crate::config::redact_url(&settings.endpoint);
     stats.set_status(format!("{shown}: connecting"));
     let machine = Machine::new(uid, settings.accept_remote_config, remote_status);
     let spawned = std::thread::Builder::new()
         .name("opamp".to_owned())
-        .spawn(move || run(settings, agent, machine, &*host, &stats, &stop_rx));
+        .spawn(move || run(settings, transport, machine, &*host, &stats, &stop_rx));
     if let Err(e) = spawned {
         tracing::error!(error = %e, "The OpAMP client thread could not start");
     }
@@ -271,7 +377,7 @@ pub fn start(
 
 fn run(
     settings: OpampSection,
-    agent: ureq::Agent,
+    mut transport: Transport,
     mut machine: Machine,
     host: &dyn Host,
     stats: &OpampStats,
@@ -280,13 +386,24 @@ fn run(
     let shown = crate::config::redact_url(&settings.endpoint);
     let poll = Duration::from_secs(settings.poll_interval_secs);
     let mut immediate = 0;
+    let mut pushed: Option<Result<Vec<u8>, ExchangeError>> = None;
     loop {
-        let msg = machine.next_message(&host.snapshot());
-        let outcome = exchange(&agent, &settings, &msg)
-            .and_then(|bytes| machine.on_reply(&bytes).map_err(ExchangeError::Reply));
+        // A message the server pushed (WebSocket) is handled without sending a report first.
+        let (msg, outcome) = match pushed.take() {
+            Some(p) => (None, p),
+            None => {
+                let msg = machine.next_message(&host.snapshot());
+                let reply = transport.exchange(&settings, &msg);
+                (Some(msg), reply)
+            }
+        };
+        let outcome =
+            outcome.and_then(|bytes| machine.on_reply(&bytes).map_err(ExchangeError::Reply));
         let wait = match outcome {
             Ok(actions) => {
-                machine.sent(&msg);
+                if let Some(msg) = &msg {
+                    machine.sent(msg);
+                }
                 stats.exchanges.fetch_add(1, Ordering::Relaxed);
                 stats.connected.store(1, Ordering::Relaxed);
                 let mut soon = false;
@@ -319,7 +436,8 @@ fn run(
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
                 stats.set_status(format!(
-                    "{shown}: connected over HTTP, last exchange at {now} (Unix time)"
+                    "{shown}: connected over {}, last exchange at {now} (Unix time)",
+                    transport.name()
                 ));
                 if soon && immediate < IMMEDIATE_LIMIT {
                     immediate += 1;
@@ -348,9 +466,11 @@ fn run(
                 delay
             }
         };
-        match stop.recv_timeout(wait) {
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            _ => return,
+        match transport.wait(wait, stop) {
+            Waited::Stop => return,
+            Waited::Elapsed => {}
+            Waited::Pushed(bytes) => pushed = Some(Ok(bytes)),
+            Waited::Failed(e) => pushed = Some(Err(e)),
         }
     }
 }

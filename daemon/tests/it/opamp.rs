@@ -483,22 +483,29 @@ fn make_pki(dir: &Path) -> PathBuf {
     pki
 }
 
+/// A test PKI and a TLS server that requires a client certificate signed by its CA.
+fn tls_server(bus: &TestBus) -> (PathBuf, OpampServer) {
+    let pki = make_pki(bus.dir.path());
+    let p = |f: &str| pki.join(f).display().to_string();
+    let args = [
+        "-tls-cert",
+        &p("server.pem"),
+        "-tls-key",
+        &p("server.key"),
+        "-client-ca",
+        &p("ca.pem"),
+    ]
+    .map(|a| a.to_owned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = OpampServer::start(bus.dir.path(), &args);
+    (pki, server)
+}
+
 #[test]
 fn https_with_a_configured_ca_and_a_client_certificate() {
     let bus = TestBus::start(Policy::Shipped);
-    let pki = make_pki(bus.dir.path());
+    let (pki, server) = tls_server(&bus);
     let p = |f: &str| pki.join(f).display().to_string();
-    let server = OpampServer::start(
-        bus.dir.path(),
-        &[
-            "-tls-cert",
-            &p("server.pem"),
-            "-tls-key",
-            &p("server.key"),
-            "-client-ca",
-            &p("ca.pem"),
-        ],
-    );
     let endpoint = format!("https://{}/v1/opamp", server.addr);
 
     // Without a client certificate the server refuses the handshake: counted, backed off.
@@ -534,4 +541,68 @@ fn https_with_a_configured_ca_and_a_client_certificate() {
     assert_eq!(agent["transport"], "http");
     assert_eq!(agent["identifying"]["service.name"], "oneagent");
     assert_eq!(metric(&bus, "oneagent_opamp_connected"), 1);
+}
+
+/// WebSocket over TLS with a client certificate: one connection, and a remote configuration
+/// the server pushes is applied without waiting for a poll (the poll interval is an hour).
+#[test]
+fn websocket_over_tls_with_a_client_certificate_takes_a_pushed_config() {
+    let bus = TestBus::start(Policy::Shipped);
+    let (pki, server) = tls_server(&bus);
+    let p = |f: &str| pki.join(f).display().to_string();
+    let setup = DaemonSetup::new(&bus);
+    write_config(
+        &setup,
+        &format!(
+            "endpoint = \"wss://{}/v1/opamp\"\nca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\naccept_remote_config = true\n",
+            server.addr,
+            p("ca.pem"),
+            p("client.pem"),
+            p("client.key")
+        ),
+        "",
+    );
+    let text = std::fs::read_to_string(setup.config_path()).unwrap();
+    std::fs::write(
+        setup.config_path(),
+        text.replace("poll_interval_secs = 1", "poll_interval_secs = 3600"),
+    )
+    .unwrap();
+    let _daemon = setup.start();
+    let agent = server.wait_agent("a report over wss", |a| {
+        a["effective_config"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())
+    });
+    assert_eq!(agent["transport"], "ws");
+    assert_eq!(agent["identifying"]["service.name"], "oneagent");
+    let uid = agent["uid"].as_str().unwrap().to_owned();
+    let line = bus.status()["opamp"].as_str().unwrap().to_owned();
+    assert!(line.contains("connected over WebSocket"), "{line}");
+
+    let hash = server.push_config(&uid, "[daemon]\nlog_level = \"debug\"\n");
+    let agent = server.wait_agent("the pushed config applied", |a| {
+        a["remote_config_hash"] == hash.as_str()
+            && a["effective_config"]
+                .as_str()
+                .is_some_and(|c| c.contains("log_level = \"debug\""))
+    });
+    assert_eq!(
+        agent["remote_config_status"],
+        "RemoteConfigStatuses_APPLIED"
+    );
+    assert_eq!(bus.status()["log_level"], "debug");
+    let hash = server.push_config(&uid, "[daemon]\nlog_level = \"loud\"\n");
+    let agent = server.wait_agent("the pushed invalid config refused", |a| {
+        a["remote_config_hash"] == hash.as_str()
+    });
+    assert_eq!(agent["remote_config_status"], "RemoteConfigStatuses_FAILED");
+    assert!(
+        agent["remote_config_error"]
+            .as_str()
+            .unwrap()
+            .contains("daemon.log_level"),
+        "{agent}"
+    );
+    assert_eq!(metric(&bus, "oneagent_opamp_failures_total"), 0);
 }
