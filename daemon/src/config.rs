@@ -84,9 +84,19 @@ impl Default for OpampSection {
 /// The name remote configurations go by in messages.
 pub const REMOTE_CONFIG_NAME: &str = "<remote configuration>";
 
-/// Keys that only the local file may set: a server can neither move the preload library nor
-/// the file that loads it into every process, nor change how it is itself reached and trusted.
-pub const LOCAL_ONLY_KEYS: &[&str] = &["injection.library", "injection.preload_file", "opamp"];
+/// Keys that only the local file may set (a section name: all its keys). A server can neither
+/// move the preload library nor the file that loads it into every process, nor point the agents
+/// that every instrumented process loads (`[agents]`, `[kubernetes] node_agent_dir`) at code of
+/// its choosing, nor make the daemon, which runs as root, read and export files outside the log
+/// roots the host chose (`[logs] roots`), nor change how it is itself reached and trusted.
+pub const LOCAL_ONLY_KEYS: &[&str] = &[
+    "injection.library",
+    "injection.preload_file",
+    "agents",
+    "kubernetes.node_agent_dir",
+    "logs.roots",
+    "opamp",
+];
 
 /// `[daemon]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -935,6 +945,12 @@ mod opamp_tests {
                 "injection.preload_file",
             ),
             ("[opamp]\naccept_remote_config = true\n", "opamp"),
+            ("[agents]\njava = \"/tmp/evil.jar\"\n", "agents"),
+            (
+                "[kubernetes]\nnode_agent_dir = \"/tmp/x\"\n",
+                "kubernetes.node_agent_dir",
+            ),
+            ("[logs]\nroots = [\"/etc\"]\n", "logs.roots"),
         ] {
             let e = local.with_remote(remote).unwrap_err().to_string();
             assert!(
