@@ -959,6 +959,7 @@ fn opamp_snapshot(shared: &Shared) -> crate::opamp::machine::Snapshot {
         *v = "***".to_owned();
     }
     config.exporter.otlp_endpoint = crate::config::redact_url(&config.exporter.otlp_endpoint);
+    config.kubernetes.otlp_endpoint = crate::config::redact_url(&config.kubernetes.otlp_endpoint);
     let effective_config = toml::to_string(&config).unwrap_or_default();
     let status = shared.status().ok();
     let processes = shared.processes();
