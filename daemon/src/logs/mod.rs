@@ -11,3 +11,4 @@ pub mod otlp;
 pub mod pipeline;
 pub mod record;
 pub mod tail;
+pub mod trace_context;

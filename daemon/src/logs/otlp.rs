@@ -6,10 +6,12 @@
 #![forbid(unsafe_code)]
 
 use super::record::Severity;
+use super::trace_context::TraceContext;
 
 const WIRE_VARINT: u8 = 0;
 const WIRE_FIXED64: u8 = 1;
 const WIRE_LEN: u8 = 2;
+const WIRE_FIXED32: u8 = 5;
 
 fn varint_len(mut v: u64) -> usize {
     let mut n = 1;
@@ -95,29 +97,49 @@ fn body_value_size(body_len: usize, body_is_text: bool) -> usize {
     len_field_size(if body_is_text { 1 } else { 7 }, body_len)
 }
 
+/// Bytes of the trace context fields of a log record: `flags` (8, fixed32), `trace_id` (9)
+/// and `span_id` (10).
+fn trace_fields_size(trace: Option<&TraceContext>) -> usize {
+    trace.map_or(0, |t| {
+        18 + if t.span_id.is_some() { 10 } else { 0 } + if t.flags.is_some() { 5 } else { 0 }
+    })
+}
+
 /// Bytes of a `LogRecord` message (without its tag and length).
-fn log_record_size(severity: Severity, body_len: usize, body_is_text: bool) -> usize {
+fn log_record_size(
+    severity: Severity,
+    body_len: usize,
+    body_is_text: bool,
+    trace: Option<&TraceContext>,
+) -> usize {
     severity_fields_size(severity)
         + len_field_size(5, body_value_size(body_len, body_is_text))
         + 1
         + 8
+        + trace_fields_size(trace)
 }
 
 /// Bytes one `log_records` field of a `ScopeLogs` takes: tag, length and record.
-pub fn log_record_field_len(severity: Severity, body_len: usize, body_is_text: bool) -> usize {
-    len_field_size(2, log_record_size(severity, body_len, body_is_text))
+pub fn log_record_field_len(
+    severity: Severity,
+    body_len: usize,
+    body_is_text: bool,
+    trace: Option<&TraceContext>,
+) -> usize {
+    len_field_size(2, log_record_size(severity, body_len, body_is_text, trace))
 }
 
 /// Appends one `log_records` field of a `ScopeLogs`. `body_is_text` says whether `body` is
-/// UTF-8 (sent as a string; else as bytes, unchanged).
+/// UTF-8 (sent as a string; else as bytes, unchanged); `trace` is the line's trace context.
 pub fn put_log_record(
     out: &mut Vec<u8>,
     observed_unix_nanos: u64,
     severity: Severity,
     body: &[u8],
     body_is_text: bool,
+    trace: Option<&TraceContext>,
 ) {
-    let size = log_record_size(severity, body.len(), body_is_text);
+    let size = log_record_size(severity, body.len(), body_is_text, trace);
     // The fields before the body are put together on the stack and appended at once.
     // At most 42 bytes: three tags and three varints of up to 10 bytes, and the severity.
     let mut head = [0u8; 48];
@@ -158,6 +180,18 @@ pub fn put_log_record(
     observed[0] = (11 << 3) | WIRE_FIXED64;
     observed[1..].copy_from_slice(&observed_unix_nanos.to_le_bytes());
     out.extend_from_slice(&observed);
+    if let Some(t) = trace {
+        if let Some(flags) = t.flags {
+            out.push((8 << 3) | WIRE_FIXED32);
+            out.extend_from_slice(&u32::from(flags).to_le_bytes());
+        }
+        out.extend_from_slice(&[(9 << 3) | WIRE_LEN, 16]);
+        out.extend_from_slice(&t.trace_id);
+        if let Some(span) = t.span_id {
+            out.extend_from_slice(&[(10 << 3) | WIRE_LEN, 8]);
+            out.extend_from_slice(&span);
+        }
+    }
 }
 
 /// A `Resource` message with these attributes (`service.name`, `log.file.path`, …).
@@ -243,6 +277,7 @@ impl ResourceLogs {
             severity,
             body,
             body_is_text,
+            super::trace_context::find(body).as_ref(),
         );
         self.count += 1;
     }
@@ -308,9 +343,26 @@ mod tests {
             for len in [0usize, 1, 100, 127, 128, 16_383, 16_384, 1 << 20] {
                 for text in [true, false] {
                     let body = vec![b'a'; len];
-                    let mut out = Vec::new();
-                    put_log_record(&mut out, u64::MAX, severity, &body, text);
-                    assert_eq!(out.len(), log_record_field_len(severity, len, text));
+                    for trace in [
+                        None,
+                        Some(TraceContext {
+                            trace_id: [1; 16],
+                            span_id: None,
+                            flags: None,
+                        }),
+                        Some(TraceContext {
+                            trace_id: [1; 16],
+                            span_id: Some([2; 8]),
+                            flags: Some(1),
+                        }),
+                    ] {
+                        let mut out = Vec::new();
+                        put_log_record(&mut out, u64::MAX, severity, &body, text, trace.as_ref());
+                        assert_eq!(
+                            out.len(),
+                            log_record_field_len(severity, len, text, trace.as_ref())
+                        );
+                    }
                 }
             }
         }

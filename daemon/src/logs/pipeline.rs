@@ -769,8 +769,12 @@ impl Pipeline {
             {
                 keep = self.sampler.keep(service, r.severity, now);
                 if keep {
-                    g.records_len +=
-                        otlp::log_record_field_len(r.severity, r.bytes.len(), r.is_utf8);
+                    g.records_len += otlp::log_record_field_len(
+                        r.severity,
+                        r.bytes.len(),
+                        r.is_utf8,
+                        r.trace.as_ref(),
+                    );
                     g.kept += 1;
                     if r.may_name_exception {
                         counters.count(r.severity, r.bytes);
@@ -800,7 +804,14 @@ impl Pipeline {
                 for &(_, first, past) in runs.iter().filter(|run| run.0 == idx) {
                     for i in first..past {
                         if let (Some(r), Some(true)) = (batch.get(i), self.kept.get(i)) {
-                            otlp::put_log_record(request, observed, r.severity, r.bytes, r.is_utf8);
+                            otlp::put_log_record(
+                                request,
+                                observed,
+                                r.severity,
+                                r.bytes,
+                                r.is_utf8,
+                                r.trace.as_ref(),
+                            );
                         }
                     }
                 }

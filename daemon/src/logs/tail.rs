@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::record::{Severity, is_continuation, severity};
+use super::trace_context::TraceContext;
 
 /// Bytes hashed at the head of a file (its signature) and just before the offset.
 pub const SIGNATURE_BYTES: u64 = 256;
@@ -218,6 +219,8 @@ pub struct Record<'a> {
     /// Whether a line of it may name an exception type: it holds more than one line or starts
     /// with a letter (see [`super::record::exception_type`]).
     pub may_name_exception: bool,
+    /// The trace context it carries ([`super::trace_context::find`]).
+    pub trace: Option<TraceContext>,
 }
 
 /// Where a record's bytes are in the batch's arena, and what was learnt of them while they
@@ -232,6 +235,7 @@ struct RecordSpan {
     is_utf8: bool,
     multiline: bool,
     may_name_exception: bool,
+    trace: Option<TraceContext>,
 }
 
 /// Signatures of a checkpoint: length and hash of the file's head and of the bytes before the
@@ -310,6 +314,7 @@ impl RecordBatch {
             is_utf8: span.is_utf8,
             multiline: span.multiline,
             may_name_exception: span.may_name_exception,
+            trace: span.trace,
         }
     }
 
@@ -333,6 +338,7 @@ impl RecordBatch {
             is_utf8: std::str::from_utf8(bytes).is_ok(),
             multiline,
             may_name_exception: multiline || bytes.first().is_some_and(u8::is_ascii_alphabetic),
+            trace: super::trace_context::find(bytes),
         };
         self.records.push(span);
         // Records of one file come in runs: the last entry is nearly always the one.

@@ -109,10 +109,22 @@ fn lines_are_discovered_tailed_and_exported_with_their_file() {
     append(&early, "2026-11-25 10:00:02 ERROR after start\n");
     // Not a log file by name.
     append(&ls.root.join("app/logs/notes.txt"), "ignored\n");
+    // Trace context: the OpenTelemetry Java agent's MDC keys, and a malformed id.
+    append(
+        &early,
+        "2026-11-25 10:00:03 INFO trace_id=4bf92f3577b34da6a3ce929d0e0e4736 \
+         span_id=00f067aa0ba902b7 trace_flags=01 - traced\n",
+    );
+    append(
+        &early,
+        "2026-11-25 10:00:04 INFO trace_id=4bf92f3577b34da6a3ce929d0e0e473 span_id=00f067aa0ba902b7 - short id\n",
+    );
     let expected: Vec<String> = [
         "2026-11-25 10:00:00 INFO before the daemon",
         "2026-11-25 10:00:01 WARN card declined",
         "2026-11-25 10:00:02 ERROR after start",
+        "2026-11-25 10:00:03 INFO trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7 trace_flags=01 - traced",
+        "2026-11-25 10:00:04 INFO trace_id=4bf92f3577b34da6a3ce929d0e0e473 span_id=00f067aa0ba902b7 - short id",
     ]
     .map(String::from)
     .to_vec();
@@ -133,6 +145,23 @@ fn lines_are_discovered_tailed_and_exported_with_their_file() {
         .find(|r| r.text().contains("after start"))
         .unwrap();
     assert_eq!(err.severity, "ERROR");
+    assert_eq!((err.trace_id.as_str(), err.span_id.as_str()), ("", ""));
+    let traced = records
+        .iter()
+        .find(|r| r.text().ends_with("- traced"))
+        .unwrap();
+    assert_eq!(traced.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(traced.span_id, "00f067aa0ba902b7");
+    assert_eq!(traced.flags, 1);
+    let short = records
+        .iter()
+        .find(|r| r.text().ends_with("- short id"))
+        .unwrap();
+    assert_eq!(
+        (short.trace_id.as_str(), short.span_id.as_str(), short.flags),
+        ("", "", 0),
+        "a malformed id: no ids at all"
+    );
 }
 
 #[test]

@@ -53,6 +53,12 @@ pub struct LogRecord {
     pub body: Option<AnyValue>,
     #[prost(fixed64, tag = "11")]
     pub observed_time_unix_nano: u64,
+    #[prost(fixed32, tag = "8")]
+    pub flags: u32,
+    #[prost(bytes = "vec", tag = "9")]
+    pub trace_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "10")]
+    pub span_id: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -79,6 +85,10 @@ pub struct Received {
     pub body: Vec<u8>,
     pub severity: String,
     pub attributes: Vec<(String, String)>,
+    /// Hex of the record's trace id, span id, and its flags (empty and 0 when absent).
+    pub trace_id: String,
+    pub span_id: String,
+    pub flags: u32,
 }
 
 impl Received {
@@ -249,6 +259,9 @@ fn serve(
                             .unwrap_or_default(),
                         severity: rec.severity_text,
                         attributes: attributes.clone(),
+                        trace_id: rec.trace_id.iter().map(|b| format!("{b:02x}")).collect(),
+                        span_id: rec.span_id.iter().map(|b| format!("{b:02x}")).collect(),
+                        flags: rec.flags,
                     });
                 }
             }

@@ -1,0 +1,491 @@
+//! Trace context in a log line, so that the exported LogRecord carries `trace_id`, `span_id`
+//! and `flags` and a backend can link the line to its span.
+//!
+//! Forms recognised (keys matched without regard to case, values exact):
+//! - `trace_id=<32 hex>` / `span_id=<16 hex>` / `trace_flags=<2 hex>`: the OpenTelemetry Java
+//!   agent's MDC keys (logback/log4j patterns) and the Python `LoggingInstrumentor` format; the
+//!   same keys as JSON fields (`"trace_id":"…"`, pino/winston with the Node.js agent);
+//! - `traceId` / `spanId` / `traceFlags` (JSON layouts, ECS-style loggers);
+//! - a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`) after a `traceparent` key;
+//! - SkyWalking's `TID:<id>` (its log toolkits' `%tid`): a Java agent id
+//!   `<32 hex>.<n>.<m>` or a UUID, turned into the trace id the OpenTelemetry Collector's
+//!   `skywalking` receiver gives that trace (so the log and the converted spans agree).
+//!
+//! Cheap by construction: only the first [`SCAN_LIMIT`] bytes are looked at, and a line with
+//! neither `race` nor `TID:` in them (nearly every line) costs two `memmem` scans. No regex.
+//! A malformed id (wrong length, not hex, all zero, truncated by the scan limit) means the
+//! line is exported without any id: never with a wrong one.
+
+#![forbid(unsafe_code)]
+
+use memchr::memmem;
+
+/// Bytes of a record that are searched for trace context.
+pub const SCAN_LIMIT: usize = 4096;
+
+/// The trace context found in a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TraceContext {
+    /// The trace id (never all zero).
+    pub trace_id: [u8; 16],
+    /// The span id, when the line names one (never all zero).
+    pub span_id: Option<[u8; 8]>,
+    /// The W3C trace flags, when the line names them.
+    pub flags: Option<u8>,
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes exactly `N * 2` hex digits.
+fn decode_hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+    if s.len() != N * 2 {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = (hex_val(*pair.first()?)? << 4) | hex_val(*pair.get(1)?)?;
+    }
+    Some(out)
+}
+
+fn nonzero<const N: usize>(id: [u8; N]) -> Option<[u8; N]> {
+    id.iter().any(|&b| b != 0).then_some(id)
+}
+
+/// Whether `b` can be part of an id value (so a value ends at the first byte that cannot).
+fn is_value_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_'
+}
+
+/// The value after a key that ends at `at`: an optional closing quote, `=` or `:`, optional
+/// blanks and an optional opening quote, then value bytes. `None` when no separator follows
+/// (the word was not a key), `Some(value)` otherwise (possibly empty). `complete` is false when
+/// the value runs into the end of the scanned window (possibly truncated).
+fn value_after(w: &[u8], at: usize) -> Option<(&[u8], bool)> {
+    let mut i = at;
+    if w.get(i) == Some(&b'"') || w.get(i) == Some(&b'\'') {
+        i += 1;
+    }
+    match w.get(i) {
+        Some(b'=' | b':') => i += 1,
+        _ => return None,
+    }
+    while matches!(w.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    if matches!(w.get(i), Some(b'"' | b'\'')) {
+        i += 1;
+    }
+    let start = i;
+    while w.get(i).is_some_and(|&b| is_value_byte(b)) {
+        i += 1;
+    }
+    Some((w.get(start..i).unwrap_or_default(), i < w.len()))
+}
+
+/// What a key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Trace,
+    Span,
+    Flags,
+    Traceparent,
+}
+
+/// The key whose letters `t`/`s` start at `start` (the `race`/`pan` match is inside), and its
+/// end. Keys must not continue a longer word (`x_trace_id` is fine, `subtrace_id` is not).
+fn key_at(w: &[u8], start: usize) -> Option<(Key, usize)> {
+    if start > 0 && w.get(start - 1).is_some_and(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    const KEYS: &[(&[u8], Key)] = &[
+        (b"traceparent", Key::Traceparent),
+        (b"trace_flags", Key::Flags),
+        (b"traceflags", Key::Flags),
+        (b"trace_id", Key::Trace),
+        (b"trace.id", Key::Trace),
+        (b"traceid", Key::Trace),
+        (b"span_id", Key::Span),
+        (b"span.id", Key::Span),
+        (b"spanid", Key::Span),
+    ];
+    let rest = w.get(start..)?;
+    KEYS.iter().find_map(|(k, kind)| {
+        let head = rest.get(..k.len())?;
+        if !head.eq_ignore_ascii_case(k) {
+            return None;
+        }
+        // The key must end here (`trace_identity` is not `trace_id`).
+        if rest
+            .get(k.len())
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        {
+            return None;
+        }
+        Some((*kind, start + k.len()))
+    })
+}
+
+/// Result of one field: absent, valid, or present but malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field<T> {
+    Absent,
+    Valid(T),
+    Malformed,
+}
+
+impl<T> Field<T> {
+    fn is_absent(&self) -> bool {
+        matches!(self, Field::Absent)
+    }
+}
+
+fn parse_fixed<const N: usize>(value: &[u8], complete: bool) -> Field<[u8; N]> {
+    if !complete {
+        return Field::Malformed;
+    }
+    match decode_hex::<N>(value).and_then(nonzero) {
+        Some(id) => Field::Valid(id),
+        None => Field::Malformed,
+    }
+}
+
+/// `00-<trace>-<span>-<flags>`; version `ff` is invalid, version 00 has nothing after flags.
+fn parse_traceparent(value: &[u8], complete: bool) -> Field<([u8; 16], [u8; 8], u8)> {
+    if !complete || value.len() < 55 {
+        return Field::Malformed;
+    }
+    let (Some(version), Some(trace), Some(span), Some(flags)) = (
+        value.get(0..2).and_then(decode_hex::<1>),
+        value
+            .get(3..35)
+            .and_then(decode_hex::<16>)
+            .and_then(nonzero),
+        value
+            .get(36..52)
+            .and_then(decode_hex::<8>)
+            .and_then(nonzero),
+        value.get(53..55).and_then(decode_hex::<1>),
+    ) else {
+        return Field::Malformed;
+    };
+    let dashes = [2, 35, 52].iter().all(|&i| value.get(i) == Some(&b'-'));
+    let tail_ok = match version[0] {
+        0 => value.len() == 55,
+        0xff => false,
+        _ => value.len() == 55 || value.get(55) == Some(&b'-'),
+    };
+    if dashes && tail_ok {
+        Field::Valid((trace, span, flags[0]))
+    } else {
+        Field::Malformed
+    }
+}
+
+/// A SkyWalking trace id as the Collector's `skywalking` receiver converts it: a UUID (36
+/// characters with dashes) as is; a Java agent id `<32 hex>.<mid>.<last>` as the 16 bytes of
+/// the hex with `mid` (4 bytes) and `last` (8 bytes), little-endian, XORed over bytes 4..8 and
+/// 8..16; 32 hex alone as they are.
+pub fn skywalking_trace_id(id: &[u8]) -> Option<[u8; 16]> {
+    if id.len() == 36 {
+        let mut hex = [0u8; 32];
+        let mut n = 0;
+        for (i, &b) in id.iter().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if b != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            *hex.get_mut(n)? = b;
+            n += 1;
+        }
+        return decode_hex::<16>(&hex).and_then(nonzero);
+    }
+    let mut uid = decode_hex::<16>(id.get(..32)?)?;
+    if id.len() > 32 {
+        let rest = id.get(32..)?;
+        let mut parts = rest.strip_prefix(b".")?.split(|&b| b == b'.');
+        let mid = parse_decimal(parts.next()?)?;
+        let last = parse_decimal(parts.next()?)?;
+        if parts.next().is_some() {
+            return None;
+        }
+        for (i, b) in mid.to_le_bytes().iter().take(4).enumerate() {
+            *uid.get_mut(4 + i)? ^= b;
+        }
+        for (i, b) in last.to_le_bytes().iter().enumerate() {
+            *uid.get_mut(8 + i)? ^= b;
+        }
+    }
+    nonzero(uid)
+}
+
+fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
+    })
+}
+
+/// The trace context of a log record, from its first [`SCAN_LIMIT`] bytes.
+pub fn find(line: &[u8]) -> Option<TraceContext> {
+    let w = line.get(..line.len().min(SCAN_LIMIT)).unwrap_or(line);
+    // A value that runs into the end of the window is whole only if the record ends there.
+    let cut = line.len() > SCAN_LIMIT;
+    let mut trace: Field<[u8; 16]> = Field::Absent;
+    let mut span: Field<[u8; 8]> = Field::Absent;
+    let mut flags: Field<u8> = Field::Absent;
+    let mut parent: Field<([u8; 16], [u8; 8], u8)> = Field::Absent;
+    // Every key has `race` (trace…) or `pan` (span…) in it; a line with no `race` has none.
+    if memmem::find(w, b"race").is_some() || memmem::find(w, b"RACE").is_some() {
+        let candidates = memchr::memchr2_iter(b't', b's', w)
+            .chain(memchr::memchr2_iter(b'T', b'S', w))
+            .take(4096);
+        for start in candidates {
+            let Some((key, end)) = key_at(w, start) else {
+                continue;
+            };
+            let Some((value, complete)) = value_after(w, end) else {
+                continue;
+            };
+            let complete = complete || !cut;
+            // The first occurrence of a key decides.
+            match key {
+                Key::Trace if trace.is_absent() => trace = parse_fixed::<16>(value, complete),
+                Key::Span if span.is_absent() => span = parse_fixed::<8>(value, complete),
+                Key::Flags if flags.is_absent() => {
+                    flags = match parse_fixed::<1>(value, complete) {
+                        Field::Valid([f]) => Field::Valid(f),
+                        // Zero flags are valid flags.
+                        Field::Malformed if complete && value == b"00" => Field::Valid(0),
+                        _ => Field::Malformed,
+                    }
+                }
+                Key::Traceparent if parent.is_absent() => {
+                    parent = parse_traceparent(value, complete)
+                }
+                _ => {}
+            }
+        }
+    }
+    // Anything malformed: no ids at all (a wrong link is worse than none).
+    if matches!(trace, Field::Malformed)
+        || matches!(span, Field::Malformed)
+        || matches!(flags, Field::Malformed)
+        || matches!(parent, Field::Malformed)
+    {
+        return None;
+    }
+    match (trace, parent) {
+        (Field::Valid(t), Field::Valid((pt, ps, pf))) => {
+            // Both forms: they must agree.
+            if t != pt {
+                return None;
+            }
+            let span_id = match span {
+                Field::Valid(s) => Some(s),
+                _ => Some(ps),
+            };
+            return Some(TraceContext {
+                trace_id: t,
+                span_id,
+                flags: match flags {
+                    Field::Valid(f) => Some(f),
+                    _ => Some(pf),
+                },
+            });
+        }
+        (Field::Valid(t), _) => {
+            return Some(TraceContext {
+                trace_id: t,
+                span_id: match span {
+                    Field::Valid(s) => Some(s),
+                    _ => None,
+                },
+                flags: match flags {
+                    Field::Valid(f) => Some(f),
+                    _ => None,
+                },
+            });
+        }
+        (_, Field::Valid((t, s, f))) => {
+            return Some(TraceContext {
+                trace_id: t,
+                span_id: Some(s),
+                flags: Some(f),
+            });
+        }
+        _ => {}
+    }
+    // SkyWalking's `TID:` (only a trace id; `TID:N/A` outside a trace).
+    let at = memmem::find(w, b"TID:")?;
+    if at > 0 && w.get(at - 1).is_some_and(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let start = at + 4;
+    let mut end = start;
+    while w.get(end).is_some_and(|&b| is_value_byte(b)) {
+        end += 1;
+    }
+    if end == w.len() && cut {
+        return None; // possibly truncated
+    }
+    let trace_id = skywalking_trace_id(w.get(start..end)?)?;
+    Some(TraceContext {
+        trace_id,
+        span_id: None,
+        flags: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    const T: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const S: &str = "00f067aa0ba902b7";
+
+    /// Hex trace id, hex span id, flags.
+    type Ids = (String, Option<String>, Option<u8>);
+
+    fn ids(line: &str) -> Option<Ids> {
+        find(line.as_bytes()).map(|c| {
+            (
+                c.trace_id.iter().map(|b| format!("{b:02x}")).collect(),
+                c.span_id
+                    .map(|s| s.iter().map(|b| format!("{b:02x}")).collect()),
+                c.flags,
+            )
+        })
+    }
+
+    #[test]
+    fn every_form_is_found() {
+        let both = Some((T.to_owned(), Some(S.to_owned()), None));
+        let cases: Vec<(String, Option<Ids>)> = vec![
+            // The OpenTelemetry Java agent's MDC keys in a logback pattern.
+            (format!("2026-12-03 10:00:00 INFO  c.e.Shop trace_id={T} span_id={S} trace_flags=01 - checkout"),
+             Some((T.to_owned(), Some(S.to_owned()), Some(1)))),
+            // Python's LoggingInstrumentor format.
+            (format!("2026-12-03 10:00:00,000 INFO [app] [shop.py:12] [trace_id={T} span_id={S} resource.service.name=shop trace_sampled=True] - hi"), both.clone()),
+            // JSON with snake_case (pino with the Node.js agent) and camelCase keys.
+            (format!(r#"{{"level":30,"msg":"hi","trace_id":"{T}","span_id":"{S}","trace_flags":"01"}}"#),
+             Some((T.to_owned(), Some(S.to_owned()), Some(1)))),
+            (format!(r#"{{"message":"hi","traceId":"{T}","spanId":"{S}"}}"#), both.clone()),
+            (format!(r#"{{"message":"hi","traceId": "{T}", "spanId": "{S}", "traceFlags": "00"}}"#),
+             Some((T.to_owned(), Some(S.to_owned()), Some(0)))),
+            // Upper-case hex, `key: value`, ECS dotted keys.
+            (format!("TraceID: {} SpanID: {}", T.to_uppercase(), S.to_uppercase()), both.clone()),
+            (format!(r#"{{"trace.id":"{T}","span.id":"{S}"}}"#), both.clone()),
+            // A trace id alone.
+            (format!("trace_id={T} started"), Some((T.to_owned(), None, None))),
+            // W3C traceparent, as a field and as a header dump.
+            (format!("GET /checkout traceparent=00-{T}-{S}-01 200"),
+             Some((T.to_owned(), Some(S.to_owned()), Some(1)))),
+            (format!(r#"{{"headers":{{"traceparent":"00-{T}-{S}-00"}}}}"#),
+             Some((T.to_owned(), Some(S.to_owned()), Some(0)))),
+            // A future traceparent version may carry more after the flags.
+            (format!("traceparent: 01-{T}-{S}-01-extra end"),
+             Some((T.to_owned(), Some(S.to_owned()), Some(1)))),
+            // traceparent and trace_id agree: the explicit span id wins.
+            (format!("traceparent=00-{T}-{S}-01 trace_id={T} span_id=1111111111111111 x"),
+             Some((T.to_owned(), Some("1111111111111111".to_owned()), Some(1)))),
+            // SkyWalking: a Java agent id and a UUID.
+            ("2026-12-03 10:00:00 [TID:56a5e1c519ae4c76a2b8b11d92cead7f.12.16563474296430001] INFO hi".to_owned(),
+             Some(()).map(|()| {
+                 // bytes 4..8 ^= 12 (LE), 8..16 ^= 16563474296430001 (LE)
+                 let mut id = decode_hex::<16>(b"56a5e1c519ae4c76a2b8b11d92cead7f").unwrap();
+                 id[4] ^= 12;
+                 for (i, b) in 16563474296430001u64.to_le_bytes().iter().enumerate() {
+                     id[8 + i] ^= b;
+                 }
+                 (id.iter().map(|b| format!("{b:02x}")).collect(), None, None)
+             })),
+            ("[TID:de5980b8-fce3-4a37-aab9-b4ac3af7eedd] hi".to_owned(),
+             Some(("de5980b8fce34a37aab9b4ac3af7eedd".to_owned(), None, None))),
+            ("[TID:56a5e1c519ae4c76a2b8b11d92cead7f] hi".to_owned(),
+             Some(("56a5e1c519ae4c76a2b8b11d92cead7f".to_owned(), None, None))),
+            // No context.
+            ("2026-12-03 10:00:00 INFO plain line".to_owned(), None),
+            ("[TID:N/A] outside a trace".to_owned(), None),
+            ("the race is on: spanish inquisition".to_owned(), None),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(ids(&line), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn malformed_ids_give_no_ids_at_all() {
+        let cases = [
+            format!("trace_id={} span_id={S}", &T[..31]),  // short
+            format!("trace_id={T}0 span_id={S}"),          // long
+            format!("trace_id={}g span_id={S}", &T[..31]), // not hex
+            format!("trace_id={} span_id={S}", "0".repeat(32)), // all zero
+            format!("trace_id={T} span_id={}", "0".repeat(16)), // zero span
+            format!("trace_id={T} span_id={}", &S[..15]),  // short span
+            format!("trace_id={T} span_id={S} trace_flags=1"), // short flags
+            format!("trace_id={T} span_id={S} trace_flags=zz"), // bad flags
+            format!("trace_id= span_id={S}"),              // empty
+            format!(r#"{{"traceId":"{T}-x","spanId":"{S}"}}"#), // extra
+            format!("traceparent=00-{T}-{S}"),             // no flags
+            format!("traceparent=00-{T}-{S}-01-x"),        // v00 with more
+            format!("traceparent=ff-{T}-{S}-01"),          // invalid version
+            format!("traceparent=00-{}-{S}-01", "0".repeat(32)), // zero trace
+            format!("traceparent=00_{T}_{S}_01"),          // wrong separators
+            format!("traceparent=00-{T}-{S}-01 trace_id={}", "a".repeat(32)), // disagree
+            "[TID:56a5e1c519ae4c76a2b8b11d92cead7g.1.2] x".to_owned(), // not hex
+            "[TID:56a5e1c519ae4c76a2b8b11d92cead7f.x.2] x".to_owned(), // not decimal
+            "[TID:56a5e1c519ae4c76a2b8b11d92cead7f.1] x".to_owned(), // missing part
+            "[TID:de5980b8-fce3-4a37-aab9_b4ac3af7eedd] x".to_owned(), // bad uuid
+        ];
+        for line in cases {
+            assert_eq!(find(line.as_bytes()), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_scan_is_bounded_and_truncation_is_not_trusted() {
+        // Past the scan limit: not seen.
+        let far = format!("{} trace_id={T}", "x".repeat(SCAN_LIMIT));
+        assert_eq!(find(far.as_bytes()), None);
+        // Cut by the limit in the middle of the id: not a shorter id.
+        let pad = SCAN_LIMIT - "trace_id=".len() - 20;
+        let cut = format!("{}trace_id={T} span_id={S}", "x".repeat(pad));
+        assert_eq!(find(cut.as_bytes()), None);
+        // Ends exactly at the end of the record (not the window): fine.
+        assert!(find(format!("trace_id={T}").as_bytes()).is_some());
+        assert!(find(b"[TID:56a5e1c519ae4c76a2b8b11d92cead7f").is_some());
+        // Keys inside longer words are not keys.
+        assert_eq!(find(format!("subtrace_id={T}").as_bytes()), None);
+        assert_eq!(find(format!("trace_identity={T}").as_bytes()), None);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        let alphabet = b"trace_idspan_ID=:\"' -.0123456789abcdefTID:parent\x00\xff{}";
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 120) as usize;
+            let line: Vec<u8> = (0..len)
+                .map(|i| alphabet[((seed >> (i % 50)) as usize + i * 7) % alphabet.len()])
+                .collect();
+            let _ = find(&line);
+        }
+    }
+}
