@@ -18,7 +18,17 @@
 
 #![forbid(unsafe_code)]
 
-use memchr::memmem;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
+/// Searchers built once: building one per line cost more than the search itself (the first
+/// version, with `memmem::find`, made the pipeline 3× slower on lines with no trace context).
+static RACE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"race"));
+static RACE_UPPER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"RACE"));
+static TID: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"TID:"));
+static PAN: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"pan"));
+static PAN_UPPER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"PAN"));
 
 /// Bytes of a record that are searched for trace context.
 pub const SCAN_LIMIT: usize = 4096;
@@ -247,11 +257,20 @@ pub fn find(line: &[u8]) -> Option<TraceContext> {
     let mut flags: Field<u8> = Field::Absent;
     let mut parent: Field<([u8; 16], [u8; 8], u8)> = Field::Absent;
     // Every key has `race` (trace…) or `pan` (span…) in it; a line with no `race` has none.
-    if memmem::find(w, b"race").is_some() || memmem::find(w, b"RACE").is_some() {
-        let candidates = memchr::memchr2_iter(b't', b's', w)
-            .chain(memchr::memchr2_iter(b'T', b'S', w))
-            .take(4096);
-        for start in candidates {
+    // Every key has `race` (trace…) or `pan` (span…) right after its first letter: only those
+    // places are looked at (the first version tried every `t`/`s` of the line and made the
+    // pipeline 3× slower on lines that carry a trace id).
+    if RACE.find(w).is_some() || RACE_UPPER.find(w).is_some() {
+        let starts = RACE
+            .find_iter(w)
+            .chain(RACE_UPPER.find_iter(w))
+            .chain(PAN.find_iter(w))
+            .chain(PAN_UPPER.find_iter(w))
+            .take(64);
+        for at in starts {
+            let Some(start) = at.checked_sub(1) else {
+                continue;
+            };
             let Some((key, end)) = key_at(w, start) else {
                 continue;
             };
@@ -328,7 +347,7 @@ pub fn find(line: &[u8]) -> Option<TraceContext> {
         _ => {}
     }
     // SkyWalking's `TID:` (only a trace id; `TID:N/A` outside a trace).
-    let at = memmem::find(w, b"TID:")?;
+    let at = TID.find(w)?;
     if at > 0 && w.get(at - 1).is_some_and(|b| b.is_ascii_alphanumeric()) {
         return None;
     }
