@@ -22,7 +22,8 @@
 //! /usr/sbin; without it only our side runs). `LOGS_BENCH_ROUNDS` (default 5) and
 //! `LOGS_BENCH_LIVE_ROUNDS` (default 3) change the number of rounds; `LOGS_BENCH_ONLY=ours`
 //! skips rsyslog and the live case, and `LOGS_BENCH_SINK=memory|none|gzip` runs one of our sinks
-//! only (for profiling).
+//! only (for profiling). Every line ends with `trace_id=<32 hex>` (each record carries a trace
+//! id); `LOGS_BENCH_LINES=plain` writes `request=<32 hex>` instead, lines with no trace context.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stdout)]
 
@@ -56,8 +57,9 @@ const WRITER_ENV: &str = "ONEAGENT_LOGS_BENCH_WRITER";
 // ---------------------------------------------------------------------------------------------
 // Data
 
-/// One log line of exactly `LINE` bytes (a typical access log line with a level word).
-fn make_line(i: u64, out: &mut Vec<u8>) {
+/// One log line of exactly `LINE` bytes (a typical access log line with a level word), ending
+/// with a trace id (`trace_id=`) or, with `traced` false, a request id (`request=`).
+fn make_line(i: u64, traced: bool, out: &mut Vec<u8>) {
     let start = out.len();
     let level = match i % 20 {
         0 => "WARN",
@@ -66,9 +68,10 @@ fn make_line(i: u64, out: &mut Vec<u8>) {
         _ => "INFO",
     };
     let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let key = if traced { "trace_id" } else { "request" };
     write!(
         out,
-        "2026-11-25T12:{:02}:{:02}.{:06}Z {level} [worker-{}] GET /api/v1/items/{} bytes={} duration_ms={} trace_id={:016x}{:016x}",
+        "2026-11-25T12:{:02}:{:02}.{:06}Z {level} [worker-{}] GET /api/v1/items/{} bytes={} duration_ms={} {key}={:016x}{:016x}",
         (i / 60_000_000) % 60,
         (i / 1_000_000) % 60,
         i % 1_000_000,
@@ -87,6 +90,7 @@ fn make_line(i: u64, out: &mut Vec<u8>) {
 /// Writes `files` files of `per_file` bytes each under `dir` (`app-NNN.log`).
 fn generate(dir: &Path, files: usize, per_file: usize) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).unwrap();
+    let traced = std::env::var("LOGS_BENCH_LINES").map_or(true, |v| v != "plain");
     let lines = per_file / LINE;
     let mut i = 0u64;
     let mut paths = Vec::new();
@@ -94,7 +98,7 @@ fn generate(dir: &Path, files: usize, per_file: usize) -> Vec<PathBuf> {
         let path = dir.join(format!("app-{f:03}.log"));
         let mut buf = Vec::with_capacity(lines * LINE);
         for _ in 0..lines {
-            make_line(i, &mut buf);
+            make_line(i, traced, &mut buf);
             i += 1;
         }
         std::fs::write(&path, &buf).unwrap();
@@ -510,13 +514,14 @@ fn writer_main(spec: &str) {
     let total = rate * secs;
     let start = Instant::now();
     let mut line = Vec::with_capacity(LINE);
+    let traced = std::env::var("LOGS_BENCH_LINES").map_or(true, |v| v != "plain");
     let mut i = 0u64;
     // 1 ms ticks: each tick writes what is due by then.
     while i < total {
         let due = ((start.elapsed().as_nanos() as u64 * rate) / 1_000_000_000 + 1).min(total);
         while i < due {
             line.clear();
-            make_line(i, &mut line);
+            make_line(i, traced, &mut line);
             files[(i % MANY as u64) as usize].write_all(&line).unwrap();
             i += 1;
         }
@@ -687,9 +692,14 @@ fn main() {
     let bytes_one = (TOTAL / LINE * LINE) as u64;
     let bytes_many = (MANY * (TOTAL / MANY / LINE) * LINE) as u64;
     println!(
-        "data: 1 file of {:.1} MB, {MANY} files of {:.2} MB, {LINE}-byte lines (generated in {:.1?})",
+        "data: 1 file of {:.1} MB, {MANY} files of {:.2} MB, {LINE}-byte lines, {} (generated in {:.1?})",
         bytes_one as f64 / 1e6,
         bytes_many as f64 / MANY as f64 / 1e6,
+        if std::env::var("LOGS_BENCH_LINES").is_ok_and(|v| v == "plain") {
+            "no trace context (LOGS_BENCH_LINES=plain)"
+        } else {
+            "each with a trace_id"
+        },
         t0.elapsed()
     );
     let (endpoint, wire) = http_sink();

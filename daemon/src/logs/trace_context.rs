@@ -11,8 +11,12 @@
 //!   `<32 hex>.<n>.<m>` or a UUID, turned into the trace id the OpenTelemetry Collector's
 //!   `skywalking` receiver gives that trace (so the log and the converted spans agree).
 //!
-//! Cheap by construction: only the first [`SCAN_LIMIT`] bytes are looked at, and a line with
-//! neither `race` nor `TID:` in them (nearly every line) costs two `memmem` scans. No regex.
+//! Cheap by construction, because nearly every line carries no trace context: one SIMD pass
+//! (`aho-corasick`'s packed Teddy searcher, built once) over the first [`SCAN_LIMIT`] bytes
+//! for `race` (every lower-case or capitalised trace key: `trace_id`, `traceId`, `TraceID`,
+//! `trace.id`, `traceparent`), `RACE` (upper-case keys) and `TID:` (SkyWalking) rejects a line
+//! with none of them. A line with one is looked at only around those matches and the `pan` of
+//! span keys; ids are decoded into fixed arrays through a table, nothing is allocated. No regex.
 //! A malformed id (wrong length, not hex, all zero, truncated by the scan limit) means the
 //! line is exported without any id: never with a wrong one.
 
@@ -20,18 +24,27 @@
 
 use std::sync::LazyLock;
 
+use aho_corasick::packed::{Config, Searcher};
 use memchr::memmem::Finder;
 
-/// Searchers built once: building one per line cost more than the search itself (the first
-/// version, with `memmem::find`, made the pipeline 3× slower on lines with no trace context).
-static RACE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"race"));
-static RACE_UPPER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"RACE"));
-static TID: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"TID:"));
+/// The patterns of the first pass, in the order of their pattern ids.
+const PATTERNS: [&[u8]; 3] = [b"race", b"RACE", b"TID:"];
+const PATTERN_TID: usize = 2;
+
+/// The first pass's searcher, built once (`None` only if the builder refuses, then the line is
+/// searched for each pattern in turn).
+static FIRST: LazyLock<Option<Searcher>> =
+    LazyLock::new(|| Config::new().builder().extend(PATTERNS).build());
+static PATTERN_FINDERS: LazyLock<[Finder<'static>; 3]> =
+    LazyLock::new(|| PATTERNS.map(Finder::new));
 static PAN: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"pan"));
 static PAN_UPPER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"PAN"));
 
 /// Bytes of a record that are searched for trace context.
 pub const SCAN_LIMIT: usize = 4096;
+
+/// Occurrences of key letters looked at per line, at most (a line of `racerace…` stays cheap).
+const MAX_CANDIDATES: usize = 64;
 
 /// The trace context found in a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,14 +57,22 @@ pub struct TraceContext {
     pub flags: Option<u8>,
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+/// Hex digit values; 0xff for a byte that is not one.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Decodes exactly `N * 2` hex digits.
 fn decode_hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
@@ -59,19 +80,32 @@ fn decode_hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
+    let mut bad = 0u8;
     for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-        *o = (hex_val(*pair.first()?)? << 4) | hex_val(*pair.get(1)?)?;
+        let (hi, lo) = match pair {
+            [h, l] => (HEX[usize::from(*h)], HEX[usize::from(*l)]),
+            _ => return None,
+        };
+        // 0xff marks a non-digit; its high bit survives the OR.
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
     }
-    Some(out)
+    (bad & 0x80 == 0).then_some(out)
 }
 
 fn nonzero<const N: usize>(id: [u8; N]) -> Option<[u8; N]> {
     id.iter().any(|&b| b != 0).then_some(id)
 }
 
-/// Whether `b` can be part of an id value (so a value ends at the first byte that cannot).
+/// Whether `b` can be part of a key's value (so a value ends at the first byte that cannot):
+/// a `.` ends it (`trace_id=<id>.` at the end of a sentence, or padding).
 fn is_value_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_'
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// Whether `b` can be part of a SkyWalking id (`<hex>.<n>.<m>`).
+fn is_tid_byte(b: u8) -> bool {
+    is_value_byte(b) || b == b'.'
 }
 
 /// The value after a key that ends at `at`: an optional closing quote, `=` or `:`, optional
@@ -80,7 +114,7 @@ fn is_value_byte(b: u8) -> bool {
 /// the value runs into the end of the scanned window (possibly truncated).
 fn value_after(w: &[u8], at: usize) -> Option<(&[u8], bool)> {
     let mut i = at;
-    if w.get(i) == Some(&b'"') || w.get(i) == Some(&b'\'') {
+    if matches!(w.get(i), Some(b'"' | b'\'')) {
         i += 1;
     }
     match w.get(i) {
@@ -109,38 +143,45 @@ enum Key {
     Traceparent,
 }
 
-/// The key whose letters `t`/`s` start at `start` (the `race`/`pan` match is inside), and its
-/// end. Keys must not continue a longer word (`x_trace_id` is fine, `subtrace_id` is not).
-fn key_at(w: &[u8], start: usize) -> Option<(Key, usize)> {
-    if start > 0 && w.get(start - 1).is_some_and(|b| b.is_ascii_alphanumeric()) {
+/// The key around a `race`/`RACE` (`trace…`) or `pan`/`PAN` (`span…`) match at `at`, and
+/// where it ends. The key's first letter is the byte before the match and must not continue a
+/// longer word (`x_trace_id` is fine, `subtrace_id` is not); after `trace`/`span` comes one of
+/// `_id`, `.id`, `id`, `_flags`, `flags` or `parent` (any case), ending the word.
+fn key_at(w: &[u8], at: usize, span: bool) -> Option<(Key, usize)> {
+    let first = at.checked_sub(1)?;
+    let letter = if span { b's' } else { b't' };
+    if w.get(first).map(u8::to_ascii_lowercase) != Some(letter) {
         return None;
     }
-    const KEYS: &[(&[u8], Key)] = &[
-        (b"traceparent", Key::Traceparent),
-        (b"trace_flags", Key::Flags),
-        (b"traceflags", Key::Flags),
-        (b"trace_id", Key::Trace),
-        (b"trace.id", Key::Trace),
-        (b"traceid", Key::Trace),
-        (b"span_id", Key::Span),
-        (b"span.id", Key::Span),
-        (b"spanid", Key::Span),
-    ];
-    let rest = w.get(start..)?;
-    KEYS.iter().find_map(|(k, kind)| {
-        let head = rest.get(..k.len())?;
-        if !head.eq_ignore_ascii_case(k) {
-            return None;
-        }
-        // The key must end here (`trace_identity` is not `trace_id`).
-        if rest
-            .get(k.len())
-            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        {
-            return None;
-        }
-        Some((*kind, start + k.len()))
-    })
+    if first > 0 && w.get(first - 1).is_some_and(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    let mut i = at + if span { 3 } else { 4 };
+    if matches!(w.get(i), Some(b'_' | b'.')) {
+        i += 1;
+    }
+    let rest = w.get(i..).unwrap_or_default();
+    let starts = |word: &[u8]| {
+        rest.get(..word.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(word))
+    };
+    let (key, len) = if starts(b"id") {
+        (if span { Key::Span } else { Key::Trace }, 2)
+    } else if !span && starts(b"flags") {
+        (Key::Flags, 5)
+    } else if !span && i == at + 4 && starts(b"parent") {
+        (Key::Traceparent, 6)
+    } else {
+        return None;
+    };
+    let end = i + len;
+    // The key must end here (`trace_identity` is not `trace_id`).
+    if w.get(end)
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    {
+        return None;
+    }
+    Some((key, end))
 }
 
 /// Result of one field: absent, valid, or present but malformed.
@@ -154,6 +195,13 @@ enum Field<T> {
 impl<T> Field<T> {
     fn is_absent(&self) -> bool {
         matches!(self, Field::Absent)
+    }
+
+    fn valid(self) -> Option<T> {
+        match self {
+            Field::Valid(v) => Some(v),
+            _ => None,
+        }
     }
 }
 
@@ -247,113 +295,139 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
     })
 }
 
+/// The fields found so far in a line.
+#[derive(Clone, Copy)]
+struct Fields {
+    trace: Field<[u8; 16]>,
+    span: Field<[u8; 8]>,
+    flags: Field<u8>,
+    parent: Field<([u8; 16], [u8; 8], u8)>,
+}
+
+impl Fields {
+    /// Looks at the key around the match at `at`; the first occurrence of a key decides.
+    fn look(&mut self, w: &[u8], at: usize, span: bool, cut: bool) {
+        let Some((key, end)) = key_at(w, at, span) else {
+            return;
+        };
+        let Some((value, complete)) = value_after(w, end) else {
+            return;
+        };
+        // A value that runs into the end of the window is whole only if the record ends there.
+        let complete = complete || !cut;
+        match key {
+            Key::Trace if self.trace.is_absent() => self.trace = parse_fixed::<16>(value, complete),
+            Key::Span if self.span.is_absent() => self.span = parse_fixed::<8>(value, complete),
+            Key::Flags if self.flags.is_absent() => {
+                self.flags = match parse_fixed::<1>(value, complete) {
+                    Field::Valid([f]) => Field::Valid(f),
+                    // Zero flags are valid flags.
+                    Field::Malformed if complete && value == b"00" => Field::Valid(0),
+                    _ => Field::Malformed,
+                }
+            }
+            Key::Traceparent if self.parent.is_absent() => {
+                self.parent = parse_traceparent(value, complete)
+            }
+            _ => {}
+        }
+    }
+
+    /// The context these fields give: none when any is malformed or they disagree.
+    fn context(self) -> Option<TraceContext> {
+        if matches!(self.trace, Field::Malformed)
+            || matches!(self.span, Field::Malformed)
+            || matches!(self.flags, Field::Malformed)
+            || matches!(self.parent, Field::Malformed)
+        {
+            return None;
+        }
+        let (trace_id, span_id, flags) = match (self.trace, self.parent) {
+            // Both forms: they must agree; explicit span id and flags win.
+            (Field::Valid(t), Field::Valid((pt, ps, pf))) if t == pt => (t, Some(ps), Some(pf)),
+            (Field::Valid(_), Field::Valid(_)) => return None,
+            (Field::Valid(t), _) => (t, None, None),
+            (_, Field::Valid((t, s, f))) => (t, Some(s), Some(f)),
+            _ => return None,
+        };
+        Some(TraceContext {
+            trace_id,
+            span_id: self.span.valid().or(span_id),
+            flags: self.flags.valid().or(flags),
+        })
+    }
+}
+
+/// Positions of the first pass's patterns in `w`, in order, with their pattern index.
+fn first_pass(w: &[u8], mut each: impl FnMut(usize, usize) -> bool) {
+    match FIRST.as_ref() {
+        Some(searcher) => {
+            for m in searcher.find_iter(w).take(MAX_CANDIDATES) {
+                if !each(m.start(), m.pattern().as_usize()) {
+                    return;
+                }
+            }
+        }
+        None => {
+            for (index, finder) in PATTERN_FINDERS.iter().enumerate() {
+                for at in finder.find_iter(w).take(MAX_CANDIDATES) {
+                    if !each(at, index) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The trace context of a log record, from its first [`SCAN_LIMIT`] bytes.
 pub fn find(line: &[u8]) -> Option<TraceContext> {
     let w = line.get(..line.len().min(SCAN_LIMIT)).unwrap_or(line);
-    // A value that runs into the end of the window is whole only if the record ends there.
     let cut = line.len() > SCAN_LIMIT;
-    let mut trace: Field<[u8; 16]> = Field::Absent;
-    let mut span: Field<[u8; 8]> = Field::Absent;
-    let mut flags: Field<u8> = Field::Absent;
-    let mut parent: Field<([u8; 16], [u8; 8], u8)> = Field::Absent;
-    // Every key has `race` (trace…) or `pan` (span…) in it; a line with no `race` has none.
-    // Every key has `race` (trace…) or `pan` (span…) right after its first letter: only those
-    // places are looked at (the first version tried every `t`/`s` of the line and made the
-    // pipeline 3× slower on lines that carry a trace id).
-    if RACE.find(w).is_some() || RACE_UPPER.find(w).is_some() {
-        let starts = RACE
-            .find_iter(w)
-            .chain(RACE_UPPER.find_iter(w))
-            .chain(PAN.find_iter(w))
-            .chain(PAN_UPPER.find_iter(w))
-            .take(64);
-        for at in starts {
-            let Some(start) = at.checked_sub(1) else {
-                continue;
-            };
-            let Some((key, end)) = key_at(w, start) else {
-                continue;
-            };
-            let Some((value, complete)) = value_after(w, end) else {
-                continue;
-            };
-            let complete = complete || !cut;
-            // The first occurrence of a key decides.
-            match key {
-                Key::Trace if trace.is_absent() => trace = parse_fixed::<16>(value, complete),
-                Key::Span if span.is_absent() => span = parse_fixed::<8>(value, complete),
-                Key::Flags if flags.is_absent() => {
-                    flags = match parse_fixed::<1>(value, complete) {
-                        Field::Valid([f]) => Field::Valid(f),
-                        // Zero flags are valid flags.
-                        Field::Malformed if complete && value == b"00" => Field::Valid(0),
-                        _ => Field::Malformed,
-                    }
-                }
-                Key::Traceparent if parent.is_absent() => {
-                    parent = parse_traceparent(value, complete)
-                }
-                _ => {}
+    let mut f = Fields {
+        trace: Field::Absent,
+        span: Field::Absent,
+        flags: Field::Absent,
+        parent: Field::Absent,
+    };
+    let (mut lower, mut upper, mut tid) = (false, false, None);
+    // The one pass that nearly every line ends with.
+    first_pass(w, |at, pattern| {
+        match pattern {
+            PATTERN_TID => {
+                tid = tid.or(Some(at));
+                return true;
             }
+            0 => lower = true,
+            _ => upper = true,
+        }
+        f.look(w, at, false, cut);
+        true
+    });
+    if lower {
+        for at in PAN.find_iter(w).take(MAX_CANDIDATES) {
+            f.look(w, at, true, cut);
         }
     }
-    // Anything malformed: no ids at all (a wrong link is worse than none).
-    if matches!(trace, Field::Malformed)
-        || matches!(span, Field::Malformed)
-        || matches!(flags, Field::Malformed)
-        || matches!(parent, Field::Malformed)
-    {
-        return None;
+    if upper {
+        for at in PAN_UPPER.find_iter(w).take(MAX_CANDIDATES) {
+            f.look(w, at, true, cut);
+        }
     }
-    match (trace, parent) {
-        (Field::Valid(t), Field::Valid((pt, ps, pf))) => {
-            // Both forms: they must agree.
-            if t != pt {
-                return None;
-            }
-            let span_id = match span {
-                Field::Valid(s) => Some(s),
-                _ => Some(ps),
-            };
-            return Some(TraceContext {
-                trace_id: t,
-                span_id,
-                flags: match flags {
-                    Field::Valid(f) => Some(f),
-                    _ => Some(pf),
-                },
-            });
-        }
-        (Field::Valid(t), _) => {
-            return Some(TraceContext {
-                trace_id: t,
-                span_id: match span {
-                    Field::Valid(s) => Some(s),
-                    _ => None,
-                },
-                flags: match flags {
-                    Field::Valid(f) => Some(f),
-                    _ => None,
-                },
-            });
-        }
-        (_, Field::Valid((t, s, f))) => {
-            return Some(TraceContext {
-                trace_id: t,
-                span_id: Some(s),
-                flags: Some(f),
-            });
-        }
-        _ => {}
+    if !(f.trace.is_absent() && f.parent.is_absent() && f.span.is_absent() && f.flags.is_absent()) {
+        return f.context();
     }
-    // SkyWalking's `TID:` (only a trace id; `TID:N/A` outside a trace).
-    let at = TID.find(w)?;
+    skywalking(w, tid?, cut)
+}
+
+/// SkyWalking's `TID:` at `at` (only a trace id; `TID:N/A` outside a trace).
+fn skywalking(w: &[u8], at: usize, cut: bool) -> Option<TraceContext> {
     if at > 0 && w.get(at - 1).is_some_and(|b| b.is_ascii_alphanumeric()) {
         return None;
     }
     let start = at + 4;
     let mut end = start;
-    while w.get(end).is_some_and(|&b| is_value_byte(b)) {
+    while w.get(end).is_some_and(|&b| is_tid_byte(b)) {
         end += 1;
     }
     if end == w.len() && cut {
@@ -408,8 +482,10 @@ mod tests {
             // Upper-case hex, `key: value`, ECS dotted keys.
             (format!("TraceID: {} SpanID: {}", T.to_uppercase(), S.to_uppercase()), both.clone()),
             (format!(r#"{{"trace.id":"{T}","span.id":"{S}"}}"#), both.clone()),
-            // A trace id alone.
+            // A trace id alone; one that ends a sentence or is followed by padding.
             (format!("trace_id={T} started"), Some((T.to_owned(), None, None))),
+            (format!("failed in trace_id={T}. Retrying"), Some((T.to_owned(), None, None))),
+            (format!("GET /a bytes=1 trace_id={T}............"), Some((T.to_owned(), None, None))),
             // W3C traceparent, as a field and as a header dump.
             (format!("GET /checkout traceparent=00-{T}-{S}-01 200"),
              Some((T.to_owned(), Some(S.to_owned()), Some(1)))),
@@ -436,8 +512,17 @@ mod tests {
              Some(("de5980b8fce34a37aab9b4ac3af7eedd".to_owned(), None, None))),
             ("[TID:56a5e1c519ae4c76a2b8b11d92cead7f] hi".to_owned(),
              Some(("56a5e1c519ae4c76a2b8b11d92cead7f".to_owned(), None, None))),
+            // Upper-case keys (looked for when `ID` is in the line).
+            (format!("TRACE_ID={T} SPAN_ID={S} TRACE_FLAGS=01 msg"),
+             Some((T.to_owned(), Some(S.to_owned()), Some(1)))),
+            (format!(r#"{{"TRACEID":"{T}","SPANID":"{S}"}}"#), both.clone()),
+            // Span before trace, single quotes, logfmt with tabs.
+            (format!("span_id='{S}'\ttrace_id='{T}'"), both.clone()),
             // No context.
             ("2026-12-03 10:00:00 INFO plain line".to_owned(), None),
+            ("GET /api/v1/items/1 request=4bf92f3577b34da6a3ce929d0e0e4736 ID=7".to_owned(), None),
+            (format!("brace_id={T} srace_id={T} tpan_id={S}"), None),
+            (format!("span_id={S} only a span"), None),
             ("[TID:N/A] outside a trace".to_owned(), None),
             ("the race is on: spanish inquisition".to_owned(), None),
         ];
