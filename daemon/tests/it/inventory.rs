@@ -137,6 +137,20 @@ fn real_processes_appear_and_disappear_within_a_second() {
     assert_eq!(entry["verdict"]["action"], "inject");
     assert_eq!(entry["injection_state"], "not-injected");
     assert_eq!(entry["pending_change"], "gains-agent");
+    // A generic entry point (`python3 app.py` run from its directory): named after the
+    // directory, as `explain` and the preload name it.
+    let ledger = work.join("ledger");
+    std::fs::create_dir_all(&ledger).unwrap();
+    std::fs::write(ledger.join("app.py"), "import time\ntime.sleep(60)\n").unwrap();
+    let entry = appears_and_disappears(
+        &bus,
+        Command::new(real_python())
+            .arg("app.py")
+            .current_dir(&ledger),
+        "python",
+        "ledger",
+    );
+    assert_eq!(entry["verdict"]["service_name_source"], "directory");
 
     // Java: a compiled main class.
     let src = work.join("java/com/example");
@@ -318,6 +332,98 @@ fn pending_and_ps_filters_follow_the_rules() {
     // The inventory is kept in SQLite.
     drop(injected);
     drop(plain);
+}
+
+/// `explain` names generic entry points (`node index.js`, `python3 app.py`, `java -jar
+/// app.jar`, …) after the project: its declared name where the daemon reads one
+/// (`package.json`), else the directory, skipping `src/`, `dist/`, `target/`.
+#[test]
+fn explain_names_generic_entry_points() {
+    let bus = TestBus::start(Policy::Shipped);
+    let setup = DaemonSetup::new(&bus);
+    std::fs::create_dir_all(&setup.dir).unwrap();
+    config_with_agents(&setup);
+    let root = bus.dir.path().join("projects");
+    let file = |rel: &str, text: &str| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let storefront = file("web/index.js", "");
+    file(
+        "web/package.json",
+        r#"{"name": "storefront", "version": "1.0.0"}"#,
+    );
+    // The interpreter itself (`python3` on the PATH may be a pyenv shim, a shell script).
+    let python = real_python();
+    let rows = [
+        (
+            vec!["node".to_owned(), storefront],
+            "storefront",
+            "package.json",
+        ),
+        (
+            vec!["node".to_owned(), file("cart/server.js", "")],
+            "cart",
+            "directory",
+        ),
+        (
+            vec!["node".to_owned(), file("billing/dist/index.js", "")],
+            "billing",
+            "directory",
+        ),
+        (
+            vec![python.clone(), file("ledger/app.py", "")],
+            "ledger",
+            "directory",
+        ),
+        (
+            vec![python.clone(), file("inventory/src/main.py", "")],
+            "inventory",
+            "directory",
+        ),
+        (
+            vec![
+                python.clone(),
+                file("blog/manage.py", ""),
+                "runserver".to_owned(),
+            ],
+            "blog",
+            "python-app",
+        ),
+        (
+            vec![
+                "java".to_owned(),
+                "-jar".to_owned(),
+                file("orders/target/app.jar", ""),
+            ],
+            "orders",
+            "directory",
+        ),
+        // Not generic: the script's own name.
+        (
+            vec![python.clone(), file("ledger/reconcile.py", "")],
+            "reconcile",
+            "script",
+        ),
+    ];
+    let config = setup.config_path().display().to_string();
+    for (cmd, name, source) in rows {
+        let mut args = vec!["--json", "explain", "--config", &config, "--"];
+        args.extend(cmd.iter().map(String::as_str));
+        let out = bus.ctl(None, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (
+                v["service_name"].as_str(),
+                v["service_name_source"].as_str()
+            ),
+            (Some(name), Some(source)),
+            "{cmd:?}: {v:#}"
+        );
+    }
 }
 
 #[test]

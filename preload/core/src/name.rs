@@ -144,6 +144,8 @@ pub enum ServiceNameSource {
     PackageJson,
     /// The `name` environment variable pm2 gives the processes it starts.
     Pm2,
+    /// The directory of a generic entry point (`/srv/shop/index.js` → `shop`).
+    Directory,
     /// The `.dll` given to `dotnet`.
     Dll,
     /// The executable's basename.
@@ -169,6 +171,7 @@ impl ServiceNameSource {
             Self::Script => "script",
             Self::PackageJson => "package.json",
             Self::Pm2 => "pm2",
+            Self::Directory => "directory",
             Self::Dll => "dll",
             Self::Executable => "executable",
             Self::Default => "default",

@@ -357,6 +357,22 @@ const ROWS: &[Row] = &[
     r(&["python3", "manage.py", "runserver", "0.0.0.0:8000"], "python", "inject", "instrumentable", "shop", "python-app")
         .exe(PY).cwd("/srv/shop"),
     r(&["python3", "/srv/blog/manage.py", "runserver"], "python", "inject", "instrumentable", "blog", "python-app").exe(PY),
+    // Generic entry points: the directory they live in (skipping src/, dist/, target/…), else
+    // the working directory's; without either, the stem.
+    r(&["node", "index.js"], "nodejs", "inject", "instrumentable", "shop", "directory").exe(NODE).cwd("/srv/shop"),
+    r(&["node", "server.js"], "nodejs", "inject", "instrumentable", "cart", "directory").exe(NODE).cwd("/home/ann/cart"),
+    r(&["node", "/opt/billing/dist/index.js"], "nodejs", "inject", "instrumentable", "billing", "directory").exe(NODE).cwd("/"),
+    r(&["node", "../index.js"], "nodejs", "inject", "instrumentable", "index", "script").exe(NODE).cwd("/srv/shop/sub"),
+    r(&["node", "/app/index.js"], "nodejs", "inject", "instrumentable", "index", "script").exe(NODE).cwd("/app"),
+    r(&["node", "checkout.js"], "nodejs", "inject", "instrumentable", "checkout", "script").exe(NODE).cwd("/srv/shop"),
+    r(&["python3", "app.py"], "python", "inject", "instrumentable", "shop", "directory").exe(PY).cwd("/srv/shop"),
+    r(&["python3", "src/main.py"], "python", "inject", "instrumentable", "inventory", "directory").exe(PY).cwd("/srv/inventory"),
+    r(&["python3", "/srv/blog/main.py"], "python", "inject", "instrumentable", "blog", "directory").exe(PY).cwd("/"),
+    r(&["python3", "worker.py"], "python", "inject", "instrumentable", "worker", "script").exe(PY).cwd("/srv/shop"),
+    r(&["java", "-jar", "app.jar"], "java", "inject", "instrumentable", "orders", "directory").exe(JAVA).cwd("/srv/orders"),
+    r(&["java", "-jar", "target/app-1.0.jar"], "java", "inject", "instrumentable", "orders", "directory").exe(JAVA).cwd("/srv/orders"),
+    r(&["java", "-jar", "/opt/payments/app.jar"], "java", "inject", "instrumentable", "payments", "directory").exe(JAVA).cwd("/"),
+    r(&["java", "-jar", "shop.jar"], "java", "inject", "instrumentable", "shop", "jar").exe(JAVA).cwd("/srv/orders"),
     r(&["python3", "manage.py", "runserver"], "python", "inject", "instrumentable", "manage", "script").exe(PY),
     r(&["python", "manage.py", "migrate"], "python", "skip", "not-long-running", "shop", "python-app").exe(PY).cwd("/srv/shop"),
     r(&["python", "manage.py", "shell"], "python", "skip", "interactive", "manage", "script").exe(PY),

@@ -321,6 +321,13 @@ pub(crate) fn analyze<'a>(mut args: Args<'a>, ctx: &Ctx<'a, '_>) -> Analysis<'a>
                 .iter()
                 .find(|(j, _)| *j == stem)
                 .map_or(stem, |(_, n)| n);
+            if name == stem && super::is_generic_entry(stem) {
+                // `java -jar /opt/shop/app.jar` → `shop` (not a well-known jar like Jetty's).
+                a.names.push_opt(
+                    super::entry_dir_name(path, ctx.cwd),
+                    ServiceNameSource::Directory,
+                );
+            }
             a.names.push(name, ServiceNameSource::Jar);
         }
         Some(Target::Class(class)) => {

@@ -6,7 +6,8 @@ pub(crate) mod node;
 pub(crate) mod python;
 
 use crate::bytes::{
-    Words, basename, contains, is_version, split_version, strip_prefix_ci, strip_suffix_ci, words,
+    Words, basename, contains, dirname, is_version, split_version, strip_prefix_ci,
+    strip_suffix_ci, words,
 };
 use crate::env::EnvView;
 use crate::list::ByteListIter;
@@ -113,6 +114,62 @@ impl<'a> Analysis<'a> {
             self.foreign = Some((crate::bytes::cap(what, MAX_DETAIL), place, vendor));
         }
     }
+}
+
+/// Whether a script or jar stem says nothing about the application (`index.js`, `app.py`,
+/// `main.py`, `server.js`, `app.jar`): then the directory it lives in names it better.
+pub(crate) fn is_generic_entry(stem: &[u8]) -> bool {
+    matches!(
+        stem,
+        b"index" | b"server" | b"app" | b"main" | b"application" | b"service" | b"run" | b"start"
+    )
+}
+
+/// Directory names that say as little as a generic entry point (`src/index.js`,
+/// `dist/main.js`, `target/app.jar`): the one above them is used.
+fn is_generic_dir(dir: &[u8]) -> bool {
+    matches!(
+        dir,
+        b"" | b"."
+            | b"src"
+            | b"dist"
+            | b"build"
+            | b"lib"
+            | b"bin"
+            | b"out"
+            | b"target"
+            | b"app"
+            | b"server"
+            | b"srv"
+            | b"opt"
+            | b"home"
+            | b"usr"
+            | b"local"
+            | b"tmp"
+            | b"libs"
+    )
+}
+
+/// The name of the directory an entry point lives in: the nearest directory of `path` (then,
+/// when `path` is relative, of the working directory `cwd`) that is not generic, at most
+/// [`MAX_DIR_LEVELS`] levels up. `None` at `..` (where that leads is not known without the file
+/// system) or when every directory is generic. Pure: the same answer in the preload library,
+/// `explain` and `ps`.
+pub(crate) fn entry_dir_name<'a>(path: &'a [u8], cwd: &'a [u8]) -> Option<&'a [u8]> {
+    const MAX_DIR_LEVELS: usize = 4;
+    let in_path = dirname(path).unwrap_or_default();
+    let from_cwd = if path.starts_with(b"/") {
+        &b""[..]
+    } else {
+        cwd
+    };
+    in_path
+        .rsplit(|&b| b == b'/')
+        .chain(from_cwd.rsplit(|&b| b == b'/'))
+        .filter(|d| !d.is_empty() && *d != b".")
+        .take(MAX_DIR_LEVELS)
+        .take_while(|d| *d != b"..")
+        .find(|d| !is_generic_dir(d))
 }
 
 /// The command line split into program name and arguments.
@@ -398,7 +455,7 @@ fn library_language(lib: &[u8]) -> Option<(Language, Option<&[u8]>)> {
             || name.starts_with(b"libhostfxr.so")
             || name.starts_with(b"libhostpolicy.so")
         {
-            let dir = crate::bytes::dirname(lib).map(basename);
+            let dir = dirname(lib).map(basename);
             Some((Language::DotNet, dir.filter(|d| is_version(d))))
         } else if let Some(rest) = name.strip_prefix(b"libruby") {
             // `libruby-3.1.so.3.1`, `libruby.so.3.2`

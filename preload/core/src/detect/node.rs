@@ -171,9 +171,15 @@ pub(crate) fn program<'a>(script: &'a [u8], rest: Args<'a>, ctx: &Ctx<'a, '_>) -
         .iter()
         .find_map(|ext| strip_suffix_ci(base, ext))
         .unwrap_or(base);
-    let app = |a: &mut Analysis<'a>, name: &'a [u8]| {
+    let app = |a: &mut Analysis<'a>, name: &'a [u8], path: &'a [u8]| {
         a.names
             .push_opt(ctx.package_json_name, ServiceNameSource::PackageJson);
+        if super::is_generic_entry(name) {
+            a.names.push_opt(
+                super::entry_dir_name(path, ctx.cwd),
+                ServiceNameSource::Directory,
+            );
+        }
         a.names.push(name, ServiceNameSource::Script);
     };
     match key {
@@ -226,7 +232,7 @@ pub(crate) fn program<'a>(script: &'a [u8], rest: Args<'a>, ctx: &Ctx<'a, '_>) -
                 }
                 Some(_) => {}
             }
-            app(&mut a, key);
+            app(&mut a, key, script);
         }
         b"ts-node" | b"ts-node-esm" | b"tsx" | b"babel-node" => match first_positional(rest) {
             Some(inner) => {
@@ -235,7 +241,7 @@ pub(crate) fn program<'a>(script: &'a [u8], rest: Args<'a>, ctx: &Ctx<'a, '_>) -
                     .iter()
                     .find_map(|ext| strip_suffix_ci(b, ext))
                     .unwrap_or(b);
-                app(&mut a, stem);
+                app(&mut a, stem, inner);
             }
             None => a.set_skip(Reason::Interactive(
                 "interactive node (REPL) without a script",
@@ -244,7 +250,7 @@ pub(crate) fn program<'a>(script: &'a [u8], rest: Args<'a>, ctx: &Ctx<'a, '_>) -
         b"tsc" | b"webpack" | b"webpack-cli" | b"vite" | b"rollup" | b"babel" | b"eslint"
         | b"prettier" | b"jest" | b"mocha" | b"vitest" | b"nx" | b"turbo" | b"lerna" | b"gulp"
         | b"grunt" | b"ng" | b"esbuild" => a.set_skip(Reason::BuildTool(key)),
-        _ => app(&mut a, key),
+        _ => app(&mut a, key, script),
     }
     a
 }

@@ -418,6 +418,15 @@ pub(crate) fn program<'a>(
                 (Prog::Script(path), b"__main__") => dirname(path).map(basename),
                 _ => Some(key),
             };
+            if let Prog::Script(path) = prog
+                && super::is_generic_entry(key)
+            {
+                // `python3 /srv/shop/app.py` → `shop`.
+                a.names.push_opt(
+                    super::entry_dir_name(path, ctx.cwd),
+                    ServiceNameSource::Directory,
+                );
+            }
             a.names.push_opt(name, script_source);
         }
     }
