@@ -338,6 +338,49 @@ impl ConfigSource {
     }
 }
 
+/// Replaces every `${env:NAME}` in `value` by `env(NAME)` (the Kubernetes DaemonSet's
+/// `ONEAGENT_NODE_IP`, the node's address). An unset or empty variable, a bad name or an unclosed
+/// `${` is an error naming it.
+pub fn expand_env(
+    value: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(format!("`{value}`: `${{` without a closing `}}`"));
+        };
+        let inner = &after[..end];
+        let name = inner.strip_prefix("env:").ok_or_else(|| {
+            format!("`${{{inner}}}` in `{value}`: only `${{env:NAME}}` is expanded")
+        })?;
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!(
+                "`${{{inner}}}`: `{name}` is not an environment variable name"
+            ));
+        }
+        match env(name) {
+            Some(v) if !v.is_empty() => out.push_str(&v),
+            _ => {
+                return Err(format!(
+                    "`${{env:{name}}}`: {name} is not set in oneagentd's environment"
+                ));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 impl Config {
     /// Loads `path`; a file that does not exist means the built-in defaults. Only a regular
     /// file of at most [`MAX_CONFIG_BYTES`] is read (a FIFO, a device or a directory is refused
@@ -370,9 +413,19 @@ impl Config {
         }
     }
 
-    /// Parses and validates configuration text; `path` is used in messages only.
+    /// Parses and validates configuration text; `path` is used in messages only. `${env:NAME}`
+    /// in the endpoint keys is replaced by oneagentd's environment variable NAME.
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+        Self::parse_with_env(path, text, &|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::parse`] with the environment given by `env` (tests).
+    pub fn parse_with_env(
+        path: &Path,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let span = e.span();
             let (line, column) = span
                 .as_ref()
@@ -386,6 +439,23 @@ impl Config {
                 message: e.message().trim_end().to_owned(),
             }
         })?;
+        for (key, value) in [
+            ("exporter.otlp_endpoint", &mut config.exporter.otlp_endpoint),
+            (
+                "exporter.skywalking_backend",
+                &mut config.exporter.skywalking_backend,
+            ),
+            (
+                "kubernetes.otlp_endpoint",
+                &mut config.kubernetes.otlp_endpoint,
+            ),
+        ] {
+            *value = expand_env(value, env).map_err(|message| Error::ConfigValue {
+                path: path.to_owned(),
+                key,
+                message,
+            })?;
+        }
         config.validate(path)?;
         Ok(config)
     }
@@ -871,6 +941,51 @@ mod tests {
     fn line_column_counts_from_one() {
         assert_eq!(line_column("ab\ncd", 0), (1, 1));
         assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn env_placeholders_in_endpoints_are_expanded_or_refused_by_name() {
+        let env = |name: &str| (name == "ONEAGENT_NODE_IP").then(|| "10.0.0.7".to_owned());
+        let path = Path::new("/etc/oneagent/oneagent.toml");
+        // The DaemonSet's oneagent.toml, as `oneagent-k8s manifests` generates it.
+        let text = "[exporter]\notlp_endpoint = \"http://${env:ONEAGENT_NODE_IP}:4318\"\n\
+                    skywalking_backend = \"${env:ONEAGENT_NODE_IP}:11800\"\n\
+                    [kubernetes]\notlp_endpoint = \"http://${env:ONEAGENT_NODE_IP}:4318/x\"\n";
+        let config = Config::parse_with_env(path, text, &env).unwrap();
+        assert_eq!(config.exporter.otlp_endpoint, "http://10.0.0.7:4318");
+        assert_eq!(config.exporter.skywalking_backend, "10.0.0.7:11800");
+        assert_eq!(config.kubernetes.otlp_endpoint, "http://10.0.0.7:4318/x");
+        for (bad, key, says) in [
+            (
+                "[exporter]\notlp_endpoint = \"http://${env:UNSET}:4318\"\n",
+                "exporter.otlp_endpoint",
+                "UNSET is not set",
+            ),
+            (
+                "[exporter]\nskywalking_backend = \"${env:1X}:1\"\n",
+                "exporter.skywalking_backend",
+                "not an environment variable name",
+            ),
+            (
+                "[exporter]\nskywalking_backend = \"${HOME}:1\"\n",
+                "exporter.skywalking_backend",
+                "only `${env:NAME}`",
+            ),
+            (
+                "[kubernetes]\notlp_endpoint = \"http://${env:X\"\n",
+                "kubernetes.otlp_endpoint",
+                "without a closing",
+            ),
+        ] {
+            let err = Config::parse_with_env(path, bad, &env).unwrap_err();
+            assert!(
+                matches!(&err, Error::ConfigValue { key: k, .. } if *k == key),
+                "{err}"
+            );
+            assert!(err.to_string().contains(says), "{err}");
+        }
+        // Text without placeholders is unchanged; `$` alone is not a placeholder.
+        assert_eq!(expand_env("http://a$b:1", &env).unwrap(), "http://a$b:1");
     }
 }
 

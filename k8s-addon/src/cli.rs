@@ -34,7 +34,15 @@ pub enum Command {
     /// Serve the mutating admission webhook over HTTPS.
     Webhook(WebhookArgs),
     /// Run the intent controller.
-    Controller(ControllerArgs),
+    Controller {
+        /// Controller settings.
+        #[command(flatten)]
+        args: ControllerArgs,
+        /// Treat workloads as opted in unless labelled false, except in kube-system and the
+        /// add-on's namespace (as the webhook's --cluster-wide).
+        #[arg(long)]
+        cluster_wide: bool,
+    },
     /// Run the webhook and the controller in one process.
     Run {
         /// Webhook settings.
@@ -88,7 +96,42 @@ pub enum Command {
         /// The node agent (oneagentd) image, instead of REGISTRY/oneagentd:TAG.
         #[arg(long, value_name = "IMAGE")]
         node_image: Option<String>,
+        /// The node collector's image (the upstream OpenTelemetry Collector, contrib
+        /// distribution).
+        #[arg(long, value_name = "IMAGE", default_value = manifests::COLLECTOR_IMAGE)]
+        collector_image: String,
+        /// The backend's OTLP/HTTP URL the node collector exports to; without it, the collector's
+        /// `debug` exporter only logs a summary of what it receives.
+        #[arg(long, value_name = "URL", value_parser = parse_backend)]
+        backend: Option<String>,
+        /// A header sent to the backend with every export (repeatable; needs --backend).
+        #[arg(long = "backend-header", value_name = "K=V", requires = "backend",
+              value_parser = parse_header)]
+        backend_headers: Vec<(String, String)>,
+        /// Instrument every namespace not labelled instrumentation.oneagent.io/enabled=false
+        /// (but kube-system and the add-on's own): `--cluster-wide` for the webhook and controller.
+        #[arg(long)]
+        cluster_wide: bool,
     },
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not K=V with a non-empty header name K")),
+    }
+}
+
+fn parse_backend(s: &str) -> Result<String, String> {
+    let ok =
+        (s.starts_with("http://") || s.starts_with("https://")) && !s.contains(char::is_whitespace);
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not an http:// or https:// URL without spaces"
+        ))
+    }
 }
 
 /// Webhook flags.
@@ -121,6 +164,10 @@ pub struct WebhookArgs {
         default_value = "http://$(ONEAGENT_K8S_NODE_IP):4318"
     )]
     pub otlp_endpoint: String,
+    /// Instrument every namespace not labelled instrumentation.oneagent.io/enabled=false, except
+    /// kube-system and the add-on's own; the namespace's and workload's labels still win.
+    #[arg(long)]
+    pub cluster_wide: bool,
 }
 
 /// Controller flags.
@@ -181,6 +228,7 @@ async fn run_webhook(args: WebhookArgs, cache: cache::ClusterCache) -> Result<()
         lookup: Arc::new(cache),
         config: Arc::new(InjectConfig {
             otlp_endpoint: args.otlp_endpoint,
+            cluster_wide: args.cluster_wide,
             ..InjectConfig::default()
         }),
         metrics: Arc::new(Metrics::default()),
@@ -198,6 +246,7 @@ async fn run_webhook(args: WebhookArgs, cache: cache::ClusterCache) -> Result<()
 fn controller_context(
     client: kube::Client,
     args: &ControllerArgs,
+    cluster_wide: bool,
     lookup: Arc<dyn crate::owner::OwnerLookup + Send + Sync>,
 ) -> Arc<controller::Context> {
     Arc::new(controller::Context {
@@ -205,6 +254,7 @@ fn controller_context(
         lookup,
         agent: args.agent.clone(),
         recheck: Duration::from_secs(args.recheck_secs.max(5)),
+        cluster_wide,
     })
 }
 
@@ -215,10 +265,10 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             let client = client().await?;
             run_webhook(args, cache::ClusterCache::start(&client)).await
         }
-        Command::Controller(args) => {
+        Command::Controller { args, cluster_wide } => {
             let client = client().await?;
             let namespaces = Arc::new(cache::NamespaceCache::start(&client));
-            let ctx = controller_context(client, &args, namespaces);
+            let ctx = controller_context(client, &args, cluster_wide, namespaces);
             tokio::select! {
                 () = controller::run(ctx) => {}
                 () = shutdown_signal() => {}
@@ -231,7 +281,8 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         } => {
             let client = client().await?;
             let cache = cache::ClusterCache::start(&client);
-            let ctx = controller_context(client, &args, Arc::new(cache.clone()));
+            let ctx =
+                controller_context(client, &args, webhook.cluster_wide, Arc::new(cache.clone()));
             tokio::spawn(controller::run(ctx));
             run_webhook(webhook, cache).await
         }
@@ -304,14 +355,26 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             tag,
             image,
             node_image,
+            collector_image,
+            backend,
+            backend_headers,
+            cluster_wide,
         } => {
             let defaults = manifests::Images::new(&registry, &tag);
-            let images = manifests::Images {
-                addon: image.unwrap_or(defaults.addon),
-                node: node_image.unwrap_or(defaults.node),
+            let options = manifests::Options {
+                images: manifests::Images {
+                    addon: image.unwrap_or(defaults.addon),
+                    node: node_image.unwrap_or(defaults.node),
+                },
+                collector_image,
+                backend: backend.map(|url| manifests::Backend {
+                    url,
+                    headers: backend_headers,
+                }),
+                cluster_wide,
             };
             std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-            for (name, contents) in manifests::render(&images) {
+            for (name, contents) in manifests::render_with(&options) {
                 let path = out.join(name);
                 std::fs::write(&path, contents).map_err(|e| Error::io(&path, e))?;
             }

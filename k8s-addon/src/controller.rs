@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::intent::{Intent, parse_detected};
-use crate::owner::{OwnerLookup, WorkloadKind, opted_in};
+use crate::owner::{OwnerLookup, WorkloadKind, opted_in, opted_in_with_default};
 use crate::{ANNOTATION_DETECTED, ANNOTATION_INTENT, ANNOTATION_STATUS, Error};
 
 /// A workload kind the controller manages.
@@ -156,9 +156,11 @@ pub fn desired_intent(
     namespace_labels: Option<&BTreeMap<String, String>>,
     crash: Option<String>,
     agent: &str,
+    cluster_wide: bool,
 ) -> Option<Intent> {
     let labels = meta.labels.clone().unwrap_or_default();
-    if opted_in(&labels, namespace_labels) != Some(true) {
+    let namespace = meta.namespace.as_deref().unwrap_or_default();
+    if opted_in_with_default(&labels, namespace, namespace_labels, cluster_wide) != Some(true) {
         return None;
     }
     let annotations = meta.annotations.clone().unwrap_or_default();
@@ -195,6 +197,8 @@ pub struct Context {
     pub agent: String,
     /// How often opted-in workloads are re-checked for crash loops.
     pub recheck: Duration,
+    /// The cluster-wide default (`controller --cluster-wide`, as the webhook's).
+    pub cluster_wide: bool,
 }
 
 impl std::fmt::Debug for Context {
@@ -215,7 +219,8 @@ pub async fn reconcile<K: Workload>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Ac
     let ns_labels = ctx.lookup.namespace_labels(&ns);
     let meta = obj.meta();
     let labels = meta.labels.clone().unwrap_or_default();
-    let opted = opted_in(&labels, ns_labels.as_ref()) == Some(true);
+    let opted =
+        opted_in_with_default(&labels, &ns, ns_labels.as_ref(), ctx.cluster_wide) == Some(true);
     let crash = match (opted, obj.selector().and_then(selector_string)) {
         (true, Some(selector)) => {
             let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
@@ -224,7 +229,13 @@ pub async fn reconcile<K: Workload>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Ac
         }
         _ => None,
     };
-    let desired = desired_intent(meta, ns_labels.as_ref(), crash, &ctx.agent);
+    let desired = desired_intent(
+        meta,
+        ns_labels.as_ref(),
+        crash,
+        &ctx.agent,
+        ctx.cluster_wide,
+    );
     let current = meta
         .annotations
         .as_ref()

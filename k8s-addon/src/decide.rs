@@ -44,7 +44,7 @@ use oneagent_preload_core::{
 use serde_json::{Value, json};
 
 use crate::intent::Intent;
-use crate::owner::{Workload, opted_in};
+use crate::owner::{Workload, opted_in_with_default};
 use crate::{ANNOTATION_INTENT, ANNOTATION_STATUS, RESOURCE_NAME};
 
 /// Settings of the mutation that are not per pod.
@@ -60,6 +60,9 @@ pub struct InjectConfig {
     pub max_containers: usize,
     /// Containers with more `env` entries than this are skipped.
     pub max_env: usize,
+    /// Instrument workloads whose namespace and own labels say nothing (but in kube-system and
+    /// the add-on's namespace): `webhook --cluster-wide`.
+    pub cluster_wide: bool,
 }
 
 impl Default for InjectConfig {
@@ -70,6 +73,7 @@ impl Default for InjectConfig {
             skywalking_backend: "$(ONEAGENT_K8S_NODE_IP):11800".into(),
             max_containers: 64,
             max_env: 1024,
+            cluster_wide: false,
         }
     }
 }
@@ -209,7 +213,12 @@ pub fn decide(pod: &Pod, inputs: &Inputs<'_>) -> Result<Patch, Skip> {
     if annotations.is_some_and(|a| a.contains_key(ANNOTATION_STATUS)) {
         return Err(Skip::AlreadyProcessed);
     }
-    match opted_in(&inputs.workload.labels, inputs.namespace_labels) {
+    match opted_in_with_default(
+        &inputs.workload.labels,
+        inputs.namespace,
+        inputs.namespace_labels,
+        inputs.config.cluster_wide,
+    ) {
         None => return Err(Skip::NotOptedIn),
         Some(false) => return Err(Skip::OptedOut),
         Some(true) => {}

@@ -43,6 +43,53 @@ impl Default for Images {
     }
 }
 
+/// The upstream OpenTelemetry Collector image of the node collector (the contrib distribution:
+/// it has the `skywalking` receiver and the `k8sattributes` processor).
+pub const COLLECTOR_IMAGE: &str = "otel/opentelemetry-collector-contrib:0.161.0";
+/// The node collector's DaemonSet, ServiceAccount and ConfigMap.
+pub const COLLECTOR: &str = "oneagent-collector";
+/// OTLP/gRPC on every node (the collector's `otlp` receiver).
+pub const OTLP_GRPC_PORT: u16 = 4317;
+/// OTLP/HTTP on every node (the collector's `otlp` receiver).
+pub const OTLP_HTTP_PORT: u16 = 4318;
+/// SkyWalking's native gRPC on every node (the collector's `skywalking` receiver).
+pub const SKYWALKING_PORT: u16 = 11800;
+/// The variable holding the node's address (`status.hostIP`) in the collector and oneagentd.
+pub const NODE_IP_ENV: &str = "ONEAGENT_NODE_IP";
+
+/// Where the node collector sends: an OTLP/HTTP backend, or nowhere (`debug` exporter).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Backend {
+    /// The backend's OTLP/HTTP base URL (`otlphttp` exporter `endpoint`).
+    pub url: String,
+    /// Headers sent with every export (`K`, `V`), e.g. an API key.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Everything the generated manifests depend on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The add-on's and the node agent's images.
+    pub images: Images,
+    /// The node collector's image.
+    pub collector_image: String,
+    /// The node collector's exporter; `None`: the `debug` exporter.
+    pub backend: Option<Backend>,
+    /// The webhook instruments every namespace not labelled `false` (`webhook --cluster-wide`).
+    pub cluster_wide: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            images: Images::default(),
+            collector_image: COLLECTOR_IMAGE.into(),
+            backend: None,
+            cluster_wide: false,
+        }
+    }
+}
+
 fn labels(component: &str) -> Value {
     json!({"app.kubernetes.io/name": "oneagent", "app.kubernetes.io/component": component})
 }
@@ -122,6 +169,14 @@ fn rbac() -> Vec<Value> {
                 rule(&["batch"], &["jobs", "cronjobs"], &["patch"]),
             ],
         ),
+        (
+            // k8sattributes: pods and namespaces, and replicasets for the deployment's name.
+            COLLECTOR,
+            vec![
+                rule(&[""], &["pods", "namespaces"], &read),
+                rule(&["apps"], &["replicasets"], &read),
+            ],
+        ),
     ] {
         docs.push(json!({
             "apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(sa, sa),
@@ -141,7 +196,21 @@ fn rbac() -> Vec<Value> {
     docs
 }
 
-fn webhook(image: &str) -> Vec<Value> {
+fn webhook(image: &str, cluster_wide: bool) -> Vec<Value> {
+    let mut args = vec![
+        "webhook",
+        "--listen",
+        "0.0.0.0:8443",
+        "--tls-cert",
+        "/etc/oneagent-k8s/tls/tls.crt",
+        "--tls-key",
+        "/etc/oneagent-k8s/tls/tls.key",
+    ];
+    let mut controller_args = vec!["controller"];
+    if cluster_wide {
+        args.push("--cluster-wide");
+        controller_args.push("--cluster-wide");
+    }
     let probe = |path: &str| {
         json!({"httpGet": {"path": path, "port": "https", "scheme": "HTTPS"},
         "periodSeconds": 10})
@@ -160,9 +229,7 @@ fn webhook(image: &str) -> Vec<Value> {
                         "containers": [{
                             "name": "webhook",
                             "image": image,
-                            "args": ["webhook", "--listen", "0.0.0.0:8443",
-                                     "--tls-cert", "/etc/oneagent-k8s/tls/tls.crt",
-                                     "--tls-key", "/etc/oneagent-k8s/tls/tls.key"],
+                            "args": args,
                             "ports": [{"name": "https", "containerPort": 8443}],
                             "readinessProbe": probe("/readyz"),
                             "livenessProbe": probe("/healthz"),
@@ -199,7 +266,7 @@ fn webhook(image: &str) -> Vec<Value> {
                         "containers": [{
                             "name": "controller",
                             "image": image,
-                            "args": ["controller"],
+                            "args": controller_args,
                             "resources": {"requests": {"cpu": "20m", "memory": "64Mi"},
                                           "limits": {"memory": "256Mi"}},
                             "securityContext": restricted(),
@@ -244,10 +311,18 @@ pub const INSTALL_SCRIPT: &str = "/usr/libexec/oneagent/install-node-agents";
 /// The node agent's ConfigMap (its `oneagent.toml`).
 pub const NODE_CONFIG: &str = "oneagent-node-config";
 
-/// oneagentd's configuration on a node: the containers' snapshot in the node agent directory.
+/// oneagentd's configuration on a node: the containers' snapshot in the node agent directory,
+/// every sender pointed at the node collector (`${{env:ONEAGENT_NODE_IP}}` is the node's address,
+/// `status.hostIP`, expanded by oneagentd when it loads the file).
 pub fn node_config() -> String {
     format!(
         "# oneagentd in the DaemonSet oneagent-node (see oneagent.toml(5)).\n\
+         [exporter]\n\
+         # The node collector (DaemonSet {COLLECTOR}) on this node's address: oneagentd's logs,\n\
+         # and the SkyWalking agent of instrumented containers.\n\
+         otlp_endpoint = \"http://${{env:{NODE_IP_ENV}}}:{OTLP_HTTP_PORT}\"\n\
+         skywalking_backend = \"${{env:{NODE_IP_ENV}}}:{SKYWALKING_PORT}\"\n\
+         \n\
          [kubernetes]\n\
          # The device plugin mounts this directory read-only at /var/oneagent in instrumented\n\
          # containers; oneagentd writes the containers' preload.snapshot into it.\n\
@@ -266,6 +341,162 @@ fn node_configmap() -> Vec<Value> {
         "metadata": meta(NODE_CONFIG, "node"),
         "data": {"oneagent.toml": node_config()},
     })]
+}
+
+fn node_ip_env() -> Value {
+    json!({"name": NODE_IP_ENV, "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}})
+}
+
+fn yaml_quote(s: &str) -> String {
+    Value::String(s.to_owned()).to_string()
+}
+
+/// The node collector's configuration (`config.yaml` of the ConfigMap oneagent-collector): OTLP
+/// gRPC/HTTP and SkyWalking on the node's address, `memory_limiter`, `k8sattributes` (pods of
+/// this node only), `batch`, and the backend's `otlphttp` exporter or else `debug`.
+pub fn collector_config(backend: Option<&Backend>) -> String {
+    let node = format!("${{env:{NODE_IP_ENV}}}");
+    let exporter = match backend {
+        Some(b) => {
+            let mut e = format!(
+                "  # The backend (`oneagent-k8s manifests --backend URL --backend-header K=V`).\n\
+                 \x20 otlphttp:\n    endpoint: {}\n",
+                yaml_quote(&b.url)
+            );
+            if !b.headers.is_empty() {
+                e.push_str("    headers:\n");
+                for (k, v) in &b.headers {
+                    e.push_str(&format!("      {}: {}\n", yaml_quote(k), yaml_quote(v)));
+                }
+            }
+            e
+        }
+        None => "  # NO BACKEND CONFIGURED: telemetry is only summarized in the collector's own log\n\
+                 \x20 # (`kubectl logs -n oneagent ds/oneagent-collector`) and then dropped. Regenerate with\n\
+                 \x20 # `oneagent-k8s manifests --backend URL [--backend-header K=V]...` to export it.\n\
+                 \x20 debug:\n    verbosity: basic\n"
+            .to_owned(),
+    };
+    let name = if backend.is_some() {
+        "otlphttp"
+    } else {
+        "debug"
+    };
+    format!(
+        "# The node collector (DaemonSet {COLLECTOR}, host network): instrumented pods and oneagentd\n\
+         # on this node send to the node's address ({NODE_IP_ENV}, status.hostIP).\n\
+         receivers:\n\
+         \x20 otlp:\n\
+         \x20   protocols:\n\
+         \x20     grpc:\n\
+         \x20       endpoint: {node}:{OTLP_GRPC_PORT}\n\
+         \x20     http:\n\
+         \x20       endpoint: {node}:{OTLP_HTTP_PORT}\n\
+         \x20 # SkyWalking agents (SW_AGENT_COLLECTOR_BACKEND_SERVICES=<node>:{SKYWALKING_PORT}).\n\
+         \x20 skywalking:\n\
+         \x20   protocols:\n\
+         \x20     grpc:\n\
+         \x20       endpoint: {node}:{SKYWALKING_PORT}\n\
+         processors:\n\
+         \x20 memory_limiter:\n\
+         \x20   check_interval: 1s\n\
+         \x20   limit_percentage: 80\n\
+         \x20   spike_limit_percentage: 20\n\
+         \x20 # Pod uid (set by the webhook), pod IP or the connection's source address -> namespace,\n\
+         \x20 # pod, workload, node. Watches only this node's pods (RBAC: ClusterRole {COLLECTOR}).\n\
+         \x20 k8sattributes:\n\
+         \x20   auth_type: serviceAccount\n\
+         \x20   filter:\n\
+         \x20     node_from_env_var: K8S_NODE_NAME\n\
+         \x20   pod_association:\n\
+         \x20   - sources:\n\
+         \x20     - from: resource_attribute\n\
+         \x20       name: k8s.pod.uid\n\
+         \x20   - sources:\n\
+         \x20     - from: resource_attribute\n\
+         \x20       name: k8s.pod.ip\n\
+         \x20   - sources:\n\
+         \x20     - from: connection\n\
+         \x20   extract:\n\
+         \x20     metadata:\n\
+         \x20     - k8s.namespace.name\n\
+         \x20     - k8s.pod.name\n\
+         \x20     - k8s.pod.uid\n\
+         \x20     - k8s.node.name\n\
+         \x20     - k8s.deployment.name\n\
+         \x20     - k8s.replicaset.name\n\
+         \x20     - k8s.statefulset.name\n\
+         \x20     - k8s.daemonset.name\n\
+         \x20     - k8s.job.name\n\
+         \x20     - k8s.cronjob.name\n\
+         \x20 batch: {{}}\n\
+         exporters:\n\
+         {exporter}\
+         service:\n\
+         \x20 pipelines:\n\
+         \x20   traces:\n\
+         \x20     receivers: [otlp, skywalking]\n\
+         \x20     processors: [memory_limiter, k8sattributes, batch]\n\
+         \x20     exporters: [{name}]\n\
+         \x20   metrics:\n\
+         \x20     receivers: [otlp, skywalking]\n\
+         \x20     processors: [memory_limiter, k8sattributes, batch]\n\
+         \x20     exporters: [{name}]\n\
+         \x20   logs:\n\
+         \x20     receivers: [otlp]\n\
+         \x20     processors: [memory_limiter, k8sattributes, batch]\n\
+         \x20     exporters: [{name}]\n"
+    )
+}
+
+/// The node collector: host network, so pods reach it on the node's address without the CNI's
+/// portmap plugin, and it sees their own source addresses (k8sattributes' `connection` source).
+fn collector(options: &Options) -> Vec<Value> {
+    let port = |name: &str, port: u16| json!({"name": name, "containerPort": port, "hostPort": port, "protocol": "TCP"});
+    vec![
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": meta(COLLECTOR, "collector"),
+            "data": {"config.yaml": collector_config(options.backend.as_ref())},
+        }),
+        json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": meta(COLLECTOR, "collector"),
+            "spec": {
+                "selector": {"matchLabels": labels("collector")},
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+                "template": {
+                    "metadata": {"labels": labels("collector")},
+                    "spec": {
+                        "serviceAccountName": COLLECTOR,
+                        "hostNetwork": true,
+                        "dnsPolicy": "ClusterFirstWithHostNet",
+                        "tolerations": [{"operator": "Exists"}],
+                        "containers": [{
+                            "name": "otelcol",
+                            "image": options.collector_image,
+                            "args": ["--config=/etc/otelcol/config.yaml"],
+                            "env": [
+                                node_ip_env(),
+                                {"name": "K8S_NODE_NAME",
+                                 "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                            ],
+                            "ports": [port("otlp-grpc", OTLP_GRPC_PORT),
+                                      port("otlp-http", OTLP_HTTP_PORT),
+                                      port("skywalking", SKYWALKING_PORT)],
+                            // memory_limiter keeps the collector's heap under 80 % of this.
+                            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
+                                          "limits": {"memory": "512Mi"}},
+                            "securityContext": restricted(),
+                            "volumeMounts": [{"name": "config", "mountPath": "/etc/otelcol",
+                                              "readOnly": true}],
+                        }],
+                        "volumes": [{"name": "config", "configMap": {"name": COLLECTOR}}],
+                    },
+                },
+            },
+        }),
+    ]
 }
 
 fn node(image: &str, node_image: &str) -> Vec<Value> {
@@ -301,6 +532,8 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                             "name": "oneagentd",
                             "image": node_image,
                             "command": ["/usr/sbin/oneagentd"],
+                            // The node collector's address, expanded in oneagent.toml.
+                            "env": [node_ip_env()],
                             // fanotify, the process events connector and /proc of every process.
                             "securityContext": {"privileged": true},
                             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
@@ -351,8 +584,17 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
     })]
 }
 
-/// The files of `packaging/k8s/` and their contents.
+/// The files of `packaging/k8s/` and their contents, with the default options but `images`.
 pub fn render(images: &Images) -> Vec<(&'static str, String)> {
+    render_with(&Options {
+        images: images.clone(),
+        ..Options::default()
+    })
+}
+
+/// The files of `packaging/k8s/` and their contents.
+pub fn render_with(options: &Options) -> Vec<(&'static str, String)> {
+    let images = &options.images;
     let (image, node_image) = (images.addon.as_str(), images.node.as_str());
     let header = |what: &str| {
         format!(
@@ -374,7 +616,7 @@ pub fn render(images: &Images) -> Vec<(&'static str, String)> {
             "20-webhook.yaml",
             header(&format!(
                 "Webhook and controller. Needs the Secret {TLS_SECRET} (see k8s-addon/README.md)."
-            )) + &crate::yaml::documents(&webhook(image)),
+            )) + &crate::yaml::documents(&webhook(image, options.cluster_wide)),
         ),
         (
             "30-mutatingwebhook.yaml",
@@ -388,17 +630,34 @@ pub fn render(images: &Images) -> Vec<(&'static str, String)> {
                 "oneagentd and the device plugin ({RESOURCE_NAME}) on every node."
             )) + &crate::yaml::documents(&[node_configmap(), node(image, node_image)].concat()),
         ),
+        (
+            "50-collector.yaml",
+            header(&format!(
+                "The node collector (upstream OpenTelemetry Collector) on every node: OTLP \
+                 {OTLP_GRPC_PORT}/{OTLP_HTTP_PORT}, SkyWalking {SKYWALKING_PORT}."
+            )) + &crate::yaml::documents(&collector(options)),
+        ),
     ]
 }
 
-/// Every manifest document as JSON (tests).
+/// Every manifest document as JSON (tests), with the default options but `images`.
 pub fn documents(images: &Images) -> Vec<Value> {
+    documents_with(&Options {
+        images: images.clone(),
+        ..Options::default()
+    })
+}
+
+/// Every manifest document as JSON (tests).
+pub fn documents_with(options: &Options) -> Vec<Value> {
+    let images = &options.images;
     let (image, node_image) = (images.addon.as_str(), images.node.as_str());
     let mut all = namespace();
     all.extend(rbac());
-    all.extend(webhook(image));
+    all.extend(webhook(image, options.cluster_wide));
     all.extend(webhook_configuration());
     all.extend(node_configmap());
     all.extend(node(image, node_image));
+    all.extend(collector(options));
     all
 }

@@ -107,6 +107,26 @@ to your registry:
 .EX
 oneagent\-k8s manifests \-\-out k8s/ \-\-registry registry.example.com/oneagent \-\-tag 0.1.0
 .EE
+.PP
+Manifests whose node collector (the DaemonSet oneagent\-collector, the upstream OpenTelemetry
+Collector on every node: OTLP gRPC 4317, OTLP/HTTP 4318 and SkyWalking 11800 on the node's address)
+exports to an OTLP/HTTP backend with an API key; without
+.B \-\-backend
+it only logs a summary of what it receives (the
+.B debug
+exporter):
+.PP
+.EX
+oneagent\-k8s manifests \-\-out k8s/ \-\-backend https://otlp.example.com:4318 \e
+    \-\-backend\-header "Authorization=Bearer KEY"
+.EE
+.PP
+Instrument every namespace but kube\-system, the add\-on's own and those labelled
+instrumentation.oneagent.io/enabled=false:
+.PP
+.EX
+oneagent\-k8s manifests \-\-out k8s/ \-\-cluster\-wide
+.EE
 .SH "SEE ALSO"
 .BR oneagentd (8),
 .BR oneagent.toml (5),

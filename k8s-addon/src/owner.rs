@@ -251,6 +251,24 @@ pub fn resolve(pod: &ObjectMeta, namespace: &str, lookup: &dyn OwnerLookup) -> W
     }
 }
 
+/// Namespaces the cluster-wide default never instruments: the control plane's and the add-on's.
+pub const NEVER_BY_DEFAULT: [&str; 2] = ["kube-system", crate::manifests::NAMESPACE];
+
+/// [`opted_in`] with the cluster-wide default (webhook and controller `--cluster-wide`): a
+/// workload that neither it nor its namespace labels is opted in, unless its namespace is one of
+/// [`NEVER_BY_DEFAULT`]. Labels still win, `false` included.
+pub fn opted_in_with_default(
+    workload_labels: &BTreeMap<String, String>,
+    namespace: &str,
+    namespace_labels: Option<&BTreeMap<String, String>>,
+    cluster_wide: bool,
+) -> Option<bool> {
+    match opted_in(workload_labels, namespace_labels) {
+        None if cluster_wide && !NEVER_BY_DEFAULT.contains(&namespace) => Some(true),
+        labelled => labelled,
+    }
+}
+
 /// Whether a workload in a namespace is opted in: the workload's label wins over the
 /// namespace's; `true` opts in, `false` out. `Some(false)` means an explicit opt-out.
 pub fn opted_in(

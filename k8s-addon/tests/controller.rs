@@ -40,6 +40,7 @@ fn context(namespace_enabled: bool) -> (Arc<Context>, Handle) {
         lookup: Arc::new(lookup),
         agent: "opentelemetry".into(),
         recheck: Duration::from_secs(60),
+        cluster_wide: false,
     };
     (Arc::new(ctx), handle)
 }

@@ -370,3 +370,74 @@ fn existing_agent_limit_and_empty_limits() {
         "1"
     );
 }
+
+/// (namespace, namespace labels, workload labels, cluster_wide, expected)
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [(&'static str, &'static str)],
+    bool,
+    Result<(), Skip>,
+);
+
+/// The cluster-wide default (`webhook --cluster-wide`): unlabelled workloads in unlabelled
+/// namespaces are instrumented, but in kube-system and the add-on's namespace; a `false` label on
+/// the namespace or the workload still wins, and so does a workload's `true` in a `false`
+/// namespace.
+#[test]
+fn cluster_wide_default_table() {
+    let none: &[(&str, &str)] = &[];
+    let cases: [Case; 11] = [
+        (NS, none, none, false, Err(Skip::NotOptedIn)),
+        (NS, none, none, true, Ok(())),
+        (NS, &[DISABLED], none, true, Err(Skip::OptedOut)),
+        (NS, none, &[DISABLED], true, Err(Skip::OptedOut)),
+        (NS, &[DISABLED], &[ENABLED], true, Ok(())),
+        (NS, &[ENABLED], &[DISABLED], true, Err(Skip::OptedOut)),
+        (NS, &[ENABLED], none, false, Ok(())),
+        ("kube-system", none, none, true, Err(Skip::NotOptedIn)),
+        ("oneagent", none, none, true, Err(Skip::NotOptedIn)),
+        // An explicit label in those namespaces is still honoured (the webhook's
+        // namespaceSelector keeps them away in the generated manifests anyway).
+        ("kube-system", none, &[ENABLED], true, Ok(())),
+        ("other", none, none, true, Ok(())),
+    ];
+    for (i, (namespace, ns_labels, workload_labels, cluster_wide, want)) in
+        cases.into_iter().enumerate()
+    {
+        let lookup = MapLookup::default().with_namespace(namespace, ns_labels);
+        let mut pod_v = app(Value::Null);
+        pod_v["metadata"]["namespace"] = json!(namespace);
+        pod_v["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ownerReferences");
+        pod_v["metadata"]["labels"] = json!(
+            workload_labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect::<serde_json::Map<_, _>>()
+        );
+        let p = pod(&pod_v);
+        let workload = owner::resolve(&p.metadata, namespace, &lookup);
+        let ns = lookup.namespace_labels(namespace);
+        let config = InjectConfig {
+            cluster_wide,
+            ..InjectConfig::default()
+        };
+        let got = decide(
+            &p,
+            &Inputs {
+                namespace,
+                namespace_labels: ns.as_ref(),
+                workload: &workload,
+                config: &config,
+            },
+        )
+        .map(|_| ());
+        assert_eq!(
+            got, want,
+            "case {i}: {namespace} {ns_labels:?} {workload_labels:?}"
+        );
+    }
+}

@@ -48,8 +48,21 @@ fn webhook_configuration_contract() {
     );
     let ds = docs.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
     assert_eq!(ds["spec"]["template"]["spec"]["hostPID"], true);
-    // No role may touch secrets or pods beyond listing them.
+    // No role may touch secrets or pods beyond listing them, but the node collector's
+    // (k8sattributes), which may only read pods, namespaces and replicasets.
     for role in docs.iter().filter(|d| d["kind"] == "ClusterRole") {
+        if role["metadata"]["name"] == manifests::COLLECTOR {
+            assert_eq!(
+                role["rules"],
+                serde_json::json!([
+                    {"apiGroups": [""], "resources": ["pods", "namespaces"],
+                     "verbs": ["get", "list", "watch"]},
+                    {"apiGroups": ["apps"], "resources": ["replicasets"],
+                     "verbs": ["get", "list", "watch"]},
+                ])
+            );
+            continue;
+        }
         for rule in role["rules"].as_array().unwrap() {
             let res = rule["resources"].to_string();
             assert!(!res.contains("secrets"), "{role}");
@@ -273,4 +286,169 @@ fn install_node_agents_installs_the_dbus_policy() {
     assert_eq!(names.len(), 1, "temporary files left: {names:?}");
     // An image without the policy file is refused rather than half-installed.
     assert!(!run(&tmp.path().join("missing.conf")).status.success());
+}
+
+fn daemonset<'a>(docs: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    docs.iter()
+        .find(|d| d["kind"] == "DaemonSet" && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no DaemonSet {name}"))
+}
+
+/// The downward-API variable `name` of a container: its `fieldPath`.
+fn field_env<'a>(container: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    &container["env"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{} has no env", container["name"]))
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("{} has no env {name}", container["name"]))["valueFrom"]["fieldRef"]
+        ["fieldPath"]
+}
+
+/// Every port, hostPort, variable and volume of the node collector and of oneagentd agree with
+/// each other, with the collector's configuration and with what the webhook gives pods.
+#[test]
+fn collector_listeners_and_every_sender_agree() {
+    use manifests::{NODE_IP_ENV, OTLP_GRPC_PORT, OTLP_HTTP_PORT, SKYWALKING_PORT};
+    let docs = manifests::documents(&Images::default());
+    let ds = daemonset(&docs, manifests::COLLECTOR);
+    let spec = &ds["spec"]["template"]["spec"];
+    // Host network: the node's address reaches it without the CNI's portmap.
+    assert_eq!(spec["hostNetwork"], true);
+    assert_eq!(spec["dnsPolicy"], "ClusterFirstWithHostNet");
+    assert_eq!(spec["serviceAccountName"], manifests::COLLECTOR);
+    let otelcol = container(spec, "containers", "otelcol");
+    assert_eq!(otelcol["image"], manifests::COLLECTOR_IMAGE);
+    let mut ports: Vec<(u64, u64)> = otelcol["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["containerPort"].as_u64().unwrap(),
+                p["hostPort"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    ports.sort();
+    let want: Vec<(u64, u64)> = [OTLP_GRPC_PORT, OTLP_HTTP_PORT, SKYWALKING_PORT]
+        .iter()
+        .map(|p| (u64::from(*p), u64::from(*p)))
+        .collect();
+    assert_eq!(
+        ports, want,
+        "containerPort == hostPort for 4317, 4318, 11800"
+    );
+    assert_eq!(field_env(otelcol, NODE_IP_ENV), "status.hostIP");
+    assert_eq!(field_env(otelcol, "K8S_NODE_NAME"), "spec.nodeName");
+    // Its configuration: the ConfigMap, mounted where --config points.
+    let arg = otelcol["args"][0].as_str().unwrap();
+    let file = arg.strip_prefix("--config=").unwrap();
+    let (dir, name) = file.rsplit_once('/').unwrap();
+    let mount = otelcol["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == dir)
+        .unwrap();
+    let volume = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let cm_name = volume["configMap"]["name"].as_str().unwrap();
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == cm_name)
+        .unwrap();
+    let config = cm["data"][name].as_str().unwrap();
+    assert_eq!(config, manifests::collector_config(None));
+    for port in [OTLP_GRPC_PORT, OTLP_HTTP_PORT, SKYWALKING_PORT] {
+        let listen = format!("endpoint: ${{env:{NODE_IP_ENV}}}:{port}\n");
+        assert_eq!(config.matches(&listen).count(), 1, "{listen} in\n{config}");
+    }
+    assert!(config.contains("node_from_env_var: K8S_NODE_NAME\n"));
+    for component in ["memory_limiter:", "k8sattributes:", "batch:", "skywalking:"] {
+        assert!(config.contains(component), "{component}");
+    }
+    assert!(config.contains("receivers: [otlp, skywalking]"));
+    assert!(config.contains("NO BACKEND CONFIGURED"));
+
+    // oneagentd exports to the collector's OTLP/HTTP port on the node's address, and hands the
+    // SkyWalking agent the collector's SkyWalking port.
+    let node = daemonset(&docs, "oneagent-node");
+    let daemon = container(&node["spec"]["template"]["spec"], "containers", "oneagentd");
+    assert_eq!(field_env(daemon, NODE_IP_ENV), "status.hostIP");
+    let toml = manifests::node_config();
+    assert!(toml.contains(&format!(
+        "otlp_endpoint = \"http://${{env:{NODE_IP_ENV}}}:{OTLP_HTTP_PORT}\"\n"
+    )));
+    assert!(toml.contains(&format!(
+        "skywalking_backend = \"${{env:{NODE_IP_ENV}}}:{SKYWALKING_PORT}\"\n"
+    )));
+    // The webhook gives pods the node's address (status.hostIP) and the same ports.
+    let inject = oneagent_k8s::decide::InjectConfig::default();
+    let var = oneagent_k8s::decide::DOWNWARD_VARS
+        .iter()
+        .find(|(_, field)| *field == "status.hostIP")
+        .unwrap()
+        .0;
+    assert_eq!(
+        inject.otlp_endpoint,
+        format!("http://$({var}):{OTLP_HTTP_PORT}")
+    );
+    assert_eq!(
+        inject.skywalking_backend,
+        format!("$({var}):{SKYWALKING_PORT}")
+    );
+    // Nothing in the manifests points at a loopback address.
+    for (file, text) in manifests::render(&Images::default()) {
+        for loopback in ["127.0.0.1", "localhost", "[::1]"] {
+            assert!(!text.contains(loopback), "{file} mentions {loopback}");
+        }
+    }
+}
+
+#[test]
+fn backend_and_cluster_wide_options_reach_the_manifests() {
+    let options = manifests::Options {
+        backend: Some(manifests::Backend {
+            url: "https://otlp.example:4318".into(),
+            headers: vec![("Authorization".into(), "Bearer \"k\"".into())],
+        }),
+        cluster_wide: true,
+        ..manifests::Options::default()
+    };
+    let docs = manifests::documents_with(&options);
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == manifests::COLLECTOR)
+        .unwrap();
+    let config = cm["data"]["config.yaml"].as_str().unwrap();
+    assert!(config.contains("  otlphttp:\n    endpoint: \"https://otlp.example:4318\"\n"));
+    // Header values are quoted (YAML-safe).
+    assert!(config.contains("      \"Authorization\": \"Bearer \\\"k\\\"\"\n"));
+    assert_eq!(config.matches("exporters: [otlphttp]").count(), 3);
+    assert!(!config.contains("debug"));
+    for name in ["oneagent-webhook", "oneagent-controller"] {
+        let deployment = docs
+            .iter()
+            .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == name)
+            .unwrap();
+        let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
+        assert!(
+            args.as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "--cluster-wide"),
+            "{name}: {args}"
+        );
+    }
+    // The defaults: neither.
+    let text: String = manifests::render(&Images::default())
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert!(!text.contains("--cluster-wide") && !text.contains("otlphttp:"));
 }

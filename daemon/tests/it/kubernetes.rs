@@ -213,11 +213,33 @@ fn the_daemonset_configuration_is_valid() {
     let dir = tempdir();
     let path = dir.path().join("oneagent.toml");
     std::fs::write(&path, &text).unwrap();
+    // As the DaemonSet runs it: ONEAGENT_NODE_IP from status.hostIP, expanded into the
+    // endpoints (the node collector).
     let out = Command::new(DAEMON)
         .arg("--check-config")
         .arg("--config")
         .arg(&path)
+        .env("ONEAGENT_NODE_IP", "10.0.0.9")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    let effective = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        effective.contains("http://10.0.0.9:4318") && effective.contains("10.0.0.9:11800"),
+        "{effective}"
+    );
+    // Without the variable, a configuration error naming it.
+    let out = Command::new(DAEMON)
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&path)
+        .env_remove("ONEAGENT_NODE_IP")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ONEAGENT_NODE_IP"),
+        "{}",
+        stderr(&out)
+    );
 }
