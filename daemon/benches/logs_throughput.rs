@@ -317,6 +317,7 @@ fn pipeline_config(dir: &Path) -> PipelineConfig {
         multiline: true,
         start_at_end: false,
         rate_limit_per_service: 0,
+        containers: None,
     }
 }
 

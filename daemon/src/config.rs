@@ -242,6 +242,27 @@ pub struct LogsSection {
     /// At most this many log files are open at once (and never more than half the daemon's
     /// descriptor limit); idle files beyond it are closed and reopened when they grow.
     pub max_open_files: u32,
+    /// Container stdout/stderr logs (`pods_dir`, `docker_dir`) read as CRI / json-file logs
+    /// with Kubernetes attributes: `auto` (on when `[kubernetes] node_agent_dir` is set: a
+    /// Kubernetes node), `on` or `off`.
+    pub container_logs: ContainerLogs,
+    /// The kubelet's pod log directory (`<namespace>_<pod>_<uid>/<container>/<n>.log`).
+    pub pods_dir: PathBuf,
+    /// Docker's container directory (`<id>/<id>-json.log`).
+    pub docker_dir: PathBuf,
+}
+
+/// Whether container logs are read as such.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerLogs {
+    /// On a Kubernetes node (`[kubernetes] node_agent_dir` set), else off.
+    #[default]
+    Auto,
+    /// Always.
+    On,
+    /// Never: files under the directories are plain log files if a root covers them.
+    Off,
 }
 
 /// Where the log pipeline starts files it has never seen.
@@ -280,6 +301,9 @@ impl Default for LogsSection {
             attribution_rearm_secs: 30,
             rate_limit_per_service: 0,
             max_open_files: 1024,
+            container_logs: ContainerLogs::Auto,
+            pods_dir: "/var/log/pods".into(),
+            docker_dir: "/var/lib/docker/containers".into(),
         }
     }
 }
@@ -460,6 +484,16 @@ impl Config {
         Ok(config)
     }
 
+    /// Whether container logs are read as such: `[logs] container_logs`, `auto` meaning on a
+    /// Kubernetes node (`[kubernetes] node_agent_dir` set).
+    pub fn container_logs_on(&self) -> bool {
+        match self.logs.container_logs {
+            ContainerLogs::On => true,
+            ContainerLogs::Off => false,
+            ContainerLogs::Auto => !self.kubernetes.node_agent_dir.as_os_str().is_empty(),
+        }
+    }
+
     fn validate(&self, path: &Path) -> Result<()> {
         let endpoint = &self.exporter.otlp_endpoint;
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
@@ -489,6 +523,8 @@ impl Config {
             ("agents.python", &self.agents.python),
             ("agents.nodejs", &self.agents.nodejs),
             ("agents.dotnet", &self.agents.dotnet),
+            ("logs.pods_dir", &self.logs.pods_dir),
+            ("logs.docker_dir", &self.logs.docker_dir),
         ] {
             if !p.is_absolute() {
                 return Err(Error::ConfigValue {
@@ -894,6 +930,25 @@ mod tests {
         assert!(!config.injection.enabled);
         assert_eq!(config.injection.java_agent, JavaAgentKind::Skywalking);
         assert_eq!(config.daemon.log_level, LogLevel::Debug);
+    }
+
+    #[test]
+    fn container_logs_are_on_on_a_kubernetes_node_only_unless_told() {
+        assert!(!Config::default().container_logs_on(), "a plain host");
+        let k8s = parse("[kubernetes]\nnode_agent_dir = \"/usr/lib/oneagent\"\n").unwrap();
+        assert!(k8s.container_logs_on());
+        let off =
+            parse("[logs]\ncontainer_logs = \"off\"\n[kubernetes]\nnode_agent_dir = \"/x\"\n");
+        assert!(!off.unwrap().container_logs_on());
+        assert!(
+            parse("[logs]\ncontainer_logs = \"on\"\n")
+                .unwrap()
+                .container_logs_on()
+        );
+        let err = parse("[logs]\ncontainer_logs = \"yes\"\n").unwrap_err();
+        assert!(err.to_string().contains("container_logs"), "{err}");
+        let err = parse("[logs]\npods_dir = \"pods\"\n").unwrap_err();
+        assert!(err.to_string().contains("logs.pods_dir"), "{err}");
     }
 
     #[test]

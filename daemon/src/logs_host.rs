@@ -13,7 +13,9 @@ use crate::daemon::Shared;
 use crate::logs::attribute::{AttributionConfig, AttributionEngine};
 use crate::logs::discover::DiscoveryConfig;
 use crate::logs::export::{Exporter, OtlpHttp, Stdout};
-use crate::logs::pipeline::{LogsHost, Pipeline, PipelineConfig, PipelineStats, Reconfigure};
+use crate::logs::pipeline::{
+    ContainerDirs, LogsHost, Pipeline, PipelineConfig, PipelineStats, Reconfigure,
+};
 use crate::logs::tail::Checkpoint;
 
 /// The host implementation.
@@ -222,9 +224,22 @@ fn exporter_for(config: &Config) -> Box<dyn Exporter> {
 
 /// The pipeline's settings from `config`.
 fn pipeline_config(config: &Config, ignore: Vec<std::path::PathBuf>) -> PipelineConfig {
+    let containers = config.container_logs_on().then(|| ContainerDirs {
+        pods_dir: config.logs.pods_dir.clone(),
+        docker_dir: config.logs.docker_dir.clone(),
+    });
+    let mut roots = config.logs.roots.clone();
+    if let Some(c) = &containers {
+        for dir in [&c.pods_dir, &c.docker_dir] {
+            if !roots.contains(dir) {
+                roots.push(dir.clone());
+            }
+        }
+    }
     PipelineConfig {
+        containers,
         discovery: DiscoveryConfig {
-            roots: config.logs.roots.clone(),
+            roots,
             include: config.logs.include.clone(),
             exclude: config.logs.exclude.clone(),
             max_depth: config.logs.max_depth,

@@ -190,6 +190,21 @@ pub fn render(shared: &Shared) -> String {
                 ),
             ],
         );
+        let _ = writeln!(
+            text,
+            "# HELP oneagent_log_container_bad_input_total Container log lines (or files) not in their format, sent as raw text, by reason.\n# TYPE oneagent_log_container_bad_input_total counter"
+        );
+        for (reason, n) in crate::logs::container::Reason::ALL
+            .iter()
+            .zip(&s.container_bad_input)
+        {
+            let _ = writeln!(
+                text,
+                "oneagent_log_container_bad_input_total{{reason=\"{}\"}} {}",
+                reason.label(),
+                n.load(Ordering::Relaxed)
+            );
+        }
         let metrics = logs.metrics.lock().unwrap_or_else(|p| p.into_inner());
         per_service(
             &mut text,

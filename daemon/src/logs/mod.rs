@@ -3,6 +3,7 @@
 //! [`pipeline::LogsHost`].
 
 pub mod attribute;
+pub mod container;
 pub mod discover;
 pub mod export;
 pub mod glob;

@@ -194,6 +194,47 @@ pub fn put_log_record(
     }
 }
 
+/// Appends one `log_records` field of a `ScopeLogs` with the time the line carries
+/// (`time_unix_nano`, when not 0) and record attributes (`log.iostream`): the container-log
+/// form of [`put_log_record`].
+pub fn put_log_record_with(
+    out: &mut Vec<u8>,
+    time_unix_nanos: u64,
+    observed_unix_nanos: u64,
+    severity: Severity,
+    body: &[u8],
+    body_is_text: bool,
+    attributes: &[(&str, Value<'_>)],
+) {
+    let mut size = log_record_size(severity, body.len(), body_is_text);
+    if time_unix_nanos != 0 {
+        size += 9;
+    }
+    size += attributes
+        .iter()
+        .map(|(k, v)| len_field_size(6, key_value_size(k, v)))
+        .sum::<usize>();
+    put_tag(out, 2, WIRE_LEN);
+    put_varint(out, size as u64);
+    if time_unix_nanos != 0 {
+        put_tag(out, 1, WIRE_FIXED64);
+        out.extend_from_slice(&time_unix_nanos.to_le_bytes());
+    }
+    if severity != Severity::Unspecified {
+        put_tag(out, 2, WIRE_VARINT);
+        put_varint(out, severity as u64);
+        put_bytes(out, 3, severity.text().as_bytes());
+    }
+    put_tag(out, 5, WIRE_LEN);
+    put_varint(out, body_value_size(body.len(), body_is_text) as u64);
+    put_bytes(out, if body_is_text { 1 } else { 7 }, body);
+    for (k, v) in attributes {
+        put_key_value(out, 6, k, v);
+    }
+    put_tag(out, 11, WIRE_FIXED64);
+    out.extend_from_slice(&observed_unix_nanos.to_le_bytes());
+}
+
 /// A `Resource` message with these attributes (`service.name`, `log.file.path`, …).
 pub fn encode_resource(attributes: &[(&str, Value<'_>)]) -> Vec<u8> {
     let mut resource = Vec::new();

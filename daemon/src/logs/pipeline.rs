@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::attribute::{AttributionEngine, Writer};
+use super::container::{
+    Assembler, ContainerBatch, ContainerLogPath, Counts, Format, QUIET, Reason, Safe,
+};
 use super::discover::{Change, Discovery, DiscoveryConfig};
 use super::export::{ExportError, Exporter};
 use super::metrics::ServiceCounters;
@@ -51,6 +54,7 @@ pub fn resource_attributes(
     host: &[(String, String)],
     path: &Path,
     writer: Option<&Writer>,
+    k8s_names: &[(String, String)],
 ) -> Vec<(String, String)> {
     let mut attrs: Vec<(String, String)> = host.to_vec();
     attrs.push(("log.file.path".to_owned(), path.display().to_string()));
@@ -74,6 +78,9 @@ pub fn resource_attributes(
             push("systemd.unit", w.systemd_unit.clone());
             push("container.id", w.container_id.clone());
             push("k8s.pod.uid", w.pod_uid.clone());
+            for (k, v) in k8s_names {
+                push(k, v.clone());
+            }
             push("process.runtime.name", w.language.clone());
         }
         None => attrs.push(("service.name".to_owned(), "unknown_service".to_owned())),
@@ -95,6 +102,17 @@ pub struct PipelineConfig {
     pub start_at_end: bool,
     /// Per-service rate limit in records per second (0: off); warnings and errors are kept.
     pub rate_limit_per_service: u32,
+    /// Container stdout/stderr logs: where they are (`None`: files there are plain files).
+    pub containers: Option<ContainerDirs>,
+}
+
+/// Where container logs are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerDirs {
+    /// The kubelet's `/var/log/pods`.
+    pub pods_dir: PathBuf,
+    /// Docker's `/var/lib/docker/containers`.
+    pub docker_dir: PathBuf,
 }
 
 /// A new configuration for a running pipeline (a reload), applied between two rounds without
@@ -183,6 +201,9 @@ pub struct PipelineStats {
     pub parked: AtomicU64,
     /// Files under the log roots refused (special files, other users' links), counted once each.
     pub refused: AtomicU64,
+    /// Container log lines (or files) that were not what their format says, per
+    /// [`Reason::ALL`].
+    pub container_bad_input: [AtomicU64; Reason::ALL.len()],
 }
 
 fn unix_nanos() -> u64 {
@@ -236,6 +257,24 @@ pub struct Pipeline {
     /// Files no longer under the configured roots whose records are in the batch in flight:
     /// dropped once it is acknowledged, so their checkpoints still move.
     retiring: HashSet<PathBuf>,
+    /// Container log files: their assembler and resource.
+    containers: HashMap<PathBuf, ContainerFile>,
+    /// The records assembled from container logs for the batch in flight …
+    cbatch: ContainerBatch,
+    /// … per group of them, its file, encoded resource and service …
+    cgroups: Vec<(PathBuf, Arc<(Vec<u8>, String)>)>,
+    /// … and the container files read into the batch (their raw lines are not sent as such).
+    ckeys: HashSet<FileKey>,
+    /// Kubernetes names per (pod uid, container id) of writers, looked up at most every 30 s.
+    k8s_names: HashMap<(String, String), (Instant, Vec<(String, String)>)>,
+}
+
+/// A container log file being tailed.
+#[derive(Debug)]
+struct ContainerFile {
+    assembler: Assembler,
+    /// Its encoded resource and service name.
+    resource: Arc<(Vec<u8>, String)>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -282,6 +321,11 @@ impl Pipeline {
             reconfigure: None,
             reconfigure_pending: Arc::default(),
             retiring: HashSet::new(),
+            containers: HashMap::new(),
+            cbatch: ContainerBatch::default(),
+            cgroups: Vec::new(),
+            ckeys: HashSet::new(),
+            k8s_names: HashMap::new(),
         })
     }
 
@@ -318,8 +362,14 @@ impl Pipeline {
             self.sampler = super::metrics::Sampler::new(r.config.rate_limit_per_service);
         }
         if r.config.multiline != self.config.multiline {
-            for t in self.files.values_mut() {
-                t.set_multiline(r.config.multiline);
+            for (p, t) in self.files.iter_mut() {
+                if !self.containers.contains_key(p) {
+                    t.set_multiline(r.config.multiline);
+                }
+            }
+            for c in self.containers.values_mut() {
+                c.assembler
+                    .set_multiline(r.config.multiline, &mut self.cbatch);
             }
         }
         let discovery_changed = r.config.discovery != self.config.discovery;
@@ -402,7 +452,14 @@ impl Pipeline {
             Found::ByReload => self.config.start_at_end,
             Found::Live => false,
         };
-        let mut tailed = TailedPath::open(path, resume.as_ref(), from_end, self.config.multiline);
+        let container = self.container_file(path);
+        // A container log's lines are joined by its assembler, after their prefix is parsed.
+        let mut tailed = TailedPath::open(
+            path,
+            resume.as_ref(),
+            from_end,
+            self.config.multiline && container.is_none(),
+        );
         if tailed.finished() && key.is_some() {
             // It exists but could not be opened: unreadable, swapped for a special file, or
             // behind another user's symbolic link (see `safe_fs`).
@@ -433,6 +490,167 @@ impl Pipeline {
             }
         }
         self.files.insert(path.to_owned(), tailed);
+        if let Some(c) = container {
+            self.containers.insert(path.to_owned(), c);
+        }
+    }
+
+    /// The assembler and resource of `path` if it is a container log.
+    fn container_file(&self, path: &Path) -> Option<ContainerFile> {
+        let dirs = self.config.containers.as_ref()?;
+        let (format, parsed) = super::container::classify(&dirs.pods_dir, &dirs.docker_dir, path)?;
+        let parsed = parsed.unwrap_or_else(|reason| {
+            self.stats.container_bad_input[reason_index(reason)].fetch_add(1, Ordering::Relaxed);
+            tracing::info!(file = %path.display(), "A file under the pods directory is not <namespace>_<pod>_<uid>/<container>/<n>.log; its lines are sent without Kubernetes attributes");
+            ContainerLogPath::default()
+        });
+        let mut attrs = self.host_attributes.clone();
+        attrs.push(("log.file.path".to_owned(), path.display().to_string()));
+        attrs.extend(parsed.attributes());
+        let service = match (format, parsed.container.is_empty()) {
+            (Format::Cri, false) => parsed.container.clone(),
+            _ => "unknown_service".to_owned(),
+        };
+        attrs.push(("service.name".to_owned(), service.clone()));
+        let values: Vec<(&str, Value<'_>)> = attrs
+            .iter()
+            .map(|(k, v)| (k.as_str(), Value::Str(v.as_str())))
+            .collect();
+        Some(ContainerFile {
+            assembler: Assembler::new(format, self.config.multiline, 0),
+            resource: Arc::new((otlp::encode_resource(&values), service)),
+        })
+    }
+
+    /// The group of `path` in the container batch in flight.
+    fn container_group(&mut self, path: &Path) -> Option<usize> {
+        if let Some(g) = self.cgroups.iter().position(|(p, _)| p == path) {
+            return Some(g);
+        }
+        let c = self.containers.get(path)?;
+        self.cgroups.push((path.to_owned(), c.resource.clone()));
+        Some(self.cgroups.len() - 1)
+    }
+
+    /// Feeds the lines read from container logs to their assemblers (what comes out waits in
+    /// the container batch for the export), sends on what waited too long, and what is held for
+    /// files that are gone.
+    fn assemble(&mut self, batch: &RecordBatch, paths: &HashMap<FileKey, PathBuf>, now: Instant) {
+        if self.containers.is_empty() {
+            return;
+        }
+        let mut counts = Counts::default();
+        let mut current: Option<(FileKey, Option<PathBuf>)> = None;
+        for r in batch.iter() {
+            if current.as_ref().is_none_or(|(k, _)| *k != r.key) {
+                let path = paths
+                    .get(&r.key)
+                    .filter(|p| self.containers.contains_key(*p))
+                    .cloned();
+                if let Some(p) = &path {
+                    self.ckeys.insert(r.key);
+                    let group = self.container_group(p).unwrap_or(0);
+                    if let Some(c) = self.containers.get_mut(p) {
+                        c.assembler.set_group(group);
+                    }
+                }
+                current = Some((r.key, path));
+            }
+            if let Some((_, Some(p))) = &current
+                && let Some(c) = self.containers.get_mut(p)
+            {
+                c.assembler.push(
+                    r.key,
+                    r.bytes,
+                    r.end_offset,
+                    now,
+                    &mut self.cbatch,
+                    &mut counts,
+                );
+            }
+        }
+        let gone: Vec<PathBuf> = self
+            .containers
+            .keys()
+            .filter(|p| self.files.get(*p).is_none_or(TailedPath::finished))
+            .cloned()
+            .collect();
+        let pending: Vec<PathBuf> = self
+            .containers
+            .iter()
+            .filter(|(_, c)| c.assembler.has_pending())
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in pending {
+            let group = self.container_group(&p).unwrap_or(0);
+            if let Some(c) = self.containers.get_mut(&p) {
+                c.assembler.set_group(group);
+                if gone.contains(&p) {
+                    c.assembler.flush_all(
+                        now,
+                        Reason::DeletedMidRecord,
+                        &mut self.cbatch,
+                        &mut counts,
+                    );
+                } else {
+                    c.assembler
+                        .flush_quiet(now, QUIET, &mut self.cbatch, &mut counts);
+                }
+            }
+        }
+        for p in gone {
+            self.containers.remove(&p);
+        }
+        for reason in Reason::ALL {
+            let n = counts.get(reason);
+            if n > 0 {
+                self.stats.container_bad_input[reason_index(reason)]
+                    .fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The Kubernetes names of a writer in a pod (from the pods directory and the kubelet's
+    /// links beside it), looked up at most every 30 s per pod and container.
+    fn writer_k8s_names(&mut self, writer: Option<&Writer>) -> Vec<(String, String)> {
+        let (Some(w), Some(dirs)) = (writer, self.config.containers.as_ref()) else {
+            return Vec::new();
+        };
+        if w.pod_uid.is_empty() {
+            return Vec::new();
+        }
+        let key = (w.pod_uid.clone(), w.container_id.clone());
+        if let Some((at, names)) = self.k8s_names.get(&key)
+            && (!names.is_empty() || at.elapsed() < Duration::from_secs(30))
+        {
+            return names.clone();
+        }
+        // Names only: nothing is opened or followed.
+        let list = |dir: &Path| -> Vec<String> {
+            std::fs::read_dir(dir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let pod_dirs = list(&dirs.pods_dir);
+        let links = dirs
+            .pods_dir
+            .parent()
+            .map(|p| list(&p.join("containers")))
+            .unwrap_or_default();
+        let names = super::container::writer_names(
+            pod_dirs.iter().map(String::as_str),
+            links.iter().map(String::as_str),
+            &w.pod_uid,
+            &w.container_id,
+        );
+        if self.k8s_names.len() >= MAX_REFUSED_REMEMBERED {
+            self.k8s_names.clear();
+        }
+        self.k8s_names.insert(key, (Instant::now(), names.clone()));
+        names
     }
 
     /// Keeps the open log files under the fd cap ([`super::tail::max_open_files`]): when more
@@ -509,9 +727,9 @@ impl Pipeline {
         let mut batch = RecordBatch::new();
         let mut batch_paths: HashMap<FileKey, PathBuf> = HashMap::new();
         while !stop.load(Ordering::Relaxed) {
-            self.apply_reconfigure(&mut dirty, !batch.is_empty());
+            self.apply_reconfigure(&mut dirty, !batch.is_empty() || !self.cbatch.is_empty());
             // 1. Read what is new, unless a batch is still waiting for the collector.
-            if batch.is_empty() {
+            if batch.is_empty() && self.cbatch.is_empty() {
                 let now = Instant::now();
                 let mut budget = ROUND_BUDGET;
                 let pending: Vec<PathBuf> = self
@@ -551,6 +769,7 @@ impl Pipeline {
                         tracing::info!(file = %path.display(), "Log file truncated; reading it from the start");
                     }
                 }
+                self.assemble(&batch, &batch_paths, now);
                 self.files.retain(|_, t| !t.finished());
                 self.publish_files();
                 self.stats
@@ -564,12 +783,13 @@ impl Pipeline {
 
             // 2. Export; on success move the checkpoints. (A file whose writer fanotify has not
             // named yet is looked up in /proc at its first export, so its records carry it.)
-            if !batch.is_empty() {
+            if !batch.is_empty() || !self.cbatch.is_empty() {
                 match self.export(&batch, &batch_paths) {
                     Ok(()) => {
                         self.acknowledge(&batch, &batch_paths);
                         batch.clear();
                         batch_paths.clear();
+                        self.clear_containers_batch();
                         backoff = Duration::from_millis(200);
                         if !self.retiring.is_empty() {
                             self.drop_retiring();
@@ -582,6 +802,7 @@ impl Pipeline {
                         self.acknowledge(&batch, &batch_paths);
                         batch.clear();
                         batch_paths.clear();
+                        self.clear_containers_batch();
                         if !self.retiring.is_empty() {
                             self.drop_retiring();
                         }
@@ -598,13 +819,15 @@ impl Pipeline {
 
             // Between batches, stay under the fd cap: close the least recently active files that
             // are read to their end.
-            if batch.is_empty() {
+            if batch.is_empty() && self.cbatch.is_empty() {
                 self.park_idle();
             }
 
             // 3. Wait for the next change (or a timeout for partial lines and scans).
             let waiting = !dirty.is_empty()
                 || !batch.is_empty()
+                || !self.cbatch.is_empty()
+                || self.containers.values().any(|c| c.assembler.has_pending())
                 || self
                     .files
                     .values()
@@ -717,7 +940,9 @@ impl Pipeline {
         }
         // Stopping: one last attempt for what was read, so that a clean stop loses nothing and
         // duplicates nothing.
-        if !batch.is_empty() && self.export(&batch, &batch_paths).is_ok() {
+        if (!batch.is_empty() || !self.cbatch.is_empty())
+            && self.export(&batch, &batch_paths).is_ok()
+        {
             self.acknowledge(&batch, &batch_paths);
         }
     }
@@ -740,7 +965,21 @@ impl Pipeline {
         let mut bytes = 0u64;
         let mut kept = 0usize;
         self.kept.clear();
+        // Container logs' raw lines are sent as what their assemblers made of them.
+        let mut skip: Option<(FileKey, bool)> = None;
         for (i, r) in batch.iter().enumerate() {
+            let container = match skip {
+                Some((k, c)) if k == r.key => c,
+                _ => {
+                    let c = !self.ckeys.is_empty() && self.ckeys.contains(&r.key);
+                    skip = Some((r.key, c));
+                    c
+                }
+            };
+            if container {
+                self.kept.push(false);
+                continue;
+            }
             let current = runs
                 .last()
                 .map(|&(g, _, _)| g)
@@ -789,6 +1028,54 @@ impl Pipeline {
             }
             self.kept.push(keep);
         }
+        // Container records: one resource per file, the time from the line, `log.iostream`.
+        let mut container_records: Vec<Vec<u8>> = vec![Vec::new(); self.cgroups.len()];
+        let mut container_services: Vec<Option<usize>> = vec![None; self.cgroups.len()];
+        for (span, body) in self.cbatch.iter() {
+            let (Some(out), Some((_, resource))) = (
+                container_records.get_mut(span.group),
+                self.cgroups.get(span.group),
+            ) else {
+                continue;
+            };
+            let service = match container_services.get(span.group).copied().flatten() {
+                Some(i) => i,
+                None => {
+                    let name = &resource.1;
+                    let i = match services.iter().position(|(s, _)| s == name) {
+                        Some(i) => i,
+                        None => {
+                            services.push((name.clone(), ServiceCounters::default()));
+                            services.len() - 1
+                        }
+                    };
+                    if let Some(slot) = container_services.get_mut(span.group) {
+                        *slot = Some(i);
+                    }
+                    i
+                }
+            };
+            let Some((name, counters)) = services.get_mut(service) else {
+                continue;
+            };
+            if !self.sampler.keep(name, span.severity, now) {
+                counters.sampled_out += 1;
+                continue;
+            }
+            counters.count(span.severity, body);
+            let stream = span.stream.map(|s| ("log.iostream", Value::Str(s.name())));
+            otlp::put_log_record_with(
+                out,
+                span.time,
+                observed,
+                span.severity,
+                body,
+                span.is_utf8,
+                stream.as_slice(),
+            );
+            bytes += body.len() as u64;
+            kept += 1;
+        }
         if kept > 0 {
             let request = &mut self.request;
             request.clear();
@@ -814,6 +1101,12 @@ impl Pipeline {
                             );
                         }
                     }
+                }
+            }
+            for (records, (_, resource)) in container_records.iter().zip(&self.cgroups) {
+                if !records.is_empty() {
+                    otlp::put_resource_logs_head(request, &resource.0, records.len());
+                    request.extend_from_slice(records);
                 }
             }
             self.exporter.export(&self.request, kept)?;
@@ -853,7 +1146,8 @@ impl Pipeline {
             }
             writer = self.scanned_writers.get(&path).and_then(|(_, w)| w.clone());
         }
-        let attrs = resource_attributes(&self.host_attributes, &path, writer.as_ref());
+        let k8s_names = self.writer_k8s_names(writer.as_ref());
+        let attrs = resource_attributes(&self.host_attributes, &path, writer.as_ref(), &k8s_names);
         let service = attrs
             .iter()
             .find(|(k, _)| k == "service.name")
@@ -877,6 +1171,13 @@ impl Pipeline {
             records_len: 0,
             kept: 0,
         }
+    }
+
+    /// Forgets the container records of the batch just acknowledged.
+    fn clear_containers_batch(&mut self) {
+        self.cbatch.clear();
+        self.cgroups.clear();
+        self.ckeys.clear();
     }
 
     fn publish_files(&self) {
@@ -932,6 +1233,9 @@ impl Pipeline {
     fn acknowledge(&mut self, batch: &RecordBatch, paths: &HashMap<FileKey, PathBuf>) {
         let mut saved = Vec::new();
         for end in batch.ends() {
+            if self.ckeys.contains(&end.key) {
+                continue;
+            }
             let Some(path) = paths.get(&end.key) else {
                 continue;
             };
@@ -954,10 +1258,47 @@ impl Pipeline {
             self.checkpoints.insert(end.key, cp.clone());
             saved.push(cp);
         }
+        // Container logs: up to the first line their assemblers still hold.
+        for (path, c) in &self.containers {
+            for &(key, end) in c.assembler.read_ends() {
+                let offset = match c.assembler.safe(key) {
+                    Safe::Anywhere => end,
+                    Safe::UpTo(o) => o,
+                    Safe::Hold => continue,
+                };
+                if self
+                    .checkpoints
+                    .get(&key)
+                    .is_some_and(|cp| cp.offset >= offset)
+                {
+                    continue;
+                }
+                let Some(file) = self.files.get(path).and_then(|t| t.file(key)) else {
+                    continue;
+                };
+                let Ok((head, tail)) = signatures(file, offset) else {
+                    continue;
+                };
+                let cp = Checkpoint {
+                    key,
+                    path: path.clone(),
+                    offset,
+                    head,
+                    tail,
+                };
+                self.checkpoints.insert(key, cp.clone());
+                saved.push(cp);
+            }
+        }
         if let Err(e) = self.host.save_checkpoints(&saved) {
             tracing::error!(error = %e, "Saving log checkpoints failed; they will be saved with the next batch");
         }
     }
+}
+
+/// The index of `reason` in [`PipelineStats::container_bad_input`].
+pub fn reason_index(reason: Reason) -> usize {
+    Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0)
 }
 
 /// Reads what is waiting on the wake socket without blocking.

@@ -22,7 +22,7 @@ use oneagent::logs::pipeline::{LogsHost, Pipeline, PipelineConfig};
 use oneagent::logs::tail::Checkpoint;
 
 #[derive(Default)]
-struct MemoryHost {
+pub struct MemoryHost {
     checkpoints: Mutex<Vec<Checkpoint>>,
 }
 
@@ -77,10 +77,10 @@ impl Exporter for Capture {
     }
 }
 
-struct Running {
-    stop: Arc<AtomicBool>,
-    wake: UnixStream,
-    thread: std::thread::JoinHandle<()>,
+pub struct Running {
+    pub stop: Arc<AtomicBool>,
+    pub wake: UnixStream,
+    pub thread: std::thread::JoinHandle<()>,
 }
 
 fn start(root: &Path, host: &Arc<MemoryHost>, sink: &Arc<Mutex<Vec<Vec<u8>>>>) -> Running {
@@ -95,6 +95,7 @@ fn start(root: &Path, host: &Arc<MemoryHost>, sink: &Arc<Mutex<Vec<Vec<u8>>>>) -
         multiline: false,
         start_at_end: false,
         rate_limit_per_service: 0,
+        containers: None,
     };
     let pipeline = Pipeline::new(config, host.clone(), Box::new(Capture(sink.clone()))).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -104,22 +105,22 @@ fn start(root: &Path, host: &Arc<MemoryHost>, sink: &Arc<Mutex<Vec<Vec<u8>>>>) -
     Running { stop, wake, thread }
 }
 
-fn halt(r: Running) {
+pub fn halt(r: Running) {
     r.stop.store(true, Ordering::Relaxed);
     let _ = (&r.wake).write_all(&[1]);
     r.thread.join().unwrap();
 }
 
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }

@@ -9,6 +9,7 @@
 mod attribution;
 mod bus;
 mod config_errors;
+mod container_logs;
 mod database;
 mod docs;
 mod hardening;

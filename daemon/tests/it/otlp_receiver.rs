@@ -51,6 +51,8 @@ pub struct LogRecord {
     pub severity_text: String,
     #[prost(message, optional, tag = "5")]
     pub body: Option<AnyValue>,
+    #[prost(message, repeated, tag = "6")]
+    pub attributes: Vec<KeyValue>,
     #[prost(fixed64, tag = "11")]
     pub observed_time_unix_nano: u64,
     #[prost(fixed32, tag = "8")]
@@ -84,11 +86,14 @@ pub struct AnyValue {
 pub struct Received {
     pub body: Vec<u8>,
     pub severity: String,
+    /// The resource's attributes, then the record's own.
     pub attributes: Vec<(String, String)>,
     /// Hex of the record's trace id, span id, and its flags (empty and 0 when absent).
     pub trace_id: String,
     pub span_id: String,
     pub flags: u32,
+    /// `time_unix_nano` (0: not set).
+    pub time: u64,
 }
 
 impl Received {
@@ -258,7 +263,20 @@ fn serve(
                             .or(body.bytes_value)
                             .unwrap_or_default(),
                         severity: rec.severity_text,
-                        attributes: attributes.clone(),
+                        attributes: attributes
+                            .iter()
+                            .cloned()
+                            .chain(rec.attributes.into_iter().map(|kv| {
+                                let v = kv.value.unwrap_or_default();
+                                (
+                                    kv.key,
+                                    v.string_value
+                                        .or(v.int_value.map(|i| i.to_string()))
+                                        .unwrap_or_default(),
+                                )
+                            }))
+                            .collect(),
+                        time: rec.time_unix_nano,
                         trace_id: rec.trace_id.iter().map(|b| format!("{b:02x}")).collect(),
                         span_id: rec.span_id.iter().map(|b| format!("{b:02x}")).collect(),
                         flags: rec.flags,
