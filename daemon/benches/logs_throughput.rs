@@ -42,7 +42,7 @@ use oneagent::config::Compression;
 use oneagent::logs::attribute::AttributionEngine;
 use oneagent::logs::discover::DiscoveryConfig;
 use oneagent::logs::export::{ExportError, Exporter, OtlpHttp};
-use oneagent::logs::pipeline::{LogsHost, Pipeline, PipelineConfig};
+use oneagent::logs::pipeline::{ContainerDirs, LogsHost, Pipeline, PipelineConfig};
 use oneagent::logs::tail::{Checkpoint, FileKey};
 
 /// Bytes per line, newline included.
@@ -85,6 +85,47 @@ fn make_line(i: u64, traced: bool, out: &mut Vec<u8>) {
     .unwrap();
     out.resize(start + LINE - 1, b'.');
     out.push(b'\n');
+}
+
+/// The CRI prefix of the container-log data set: RFC 3339 nano time, stream, `F`.
+const CRI_PREFIX: usize = "2026-12-03T12:13:37.123456789Z stdout F ".len();
+
+/// One CRI line of exactly `LINE` bytes, as the kubelet writes it (one in five on stderr): the
+/// prefix, then a line like [`make_line`]'s.
+fn make_cri_line(i: u64, out: &mut Vec<u8>) {
+    let start = out.len();
+    let stream = if i % 5 == 4 { "stderr" } else { "stdout" };
+    write!(
+        out,
+        "2026-12-03T12:{:02}:{:02}.{:09}Z {stream} F ",
+        (i / 60_000_000) % 60,
+        (i / 1_000_000) % 60,
+        i % 1_000_000_000
+    )
+    .unwrap();
+    assert_eq!(out.len() - start, CRI_PREFIX);
+    make_line(i, out);
+    out.truncate(start + LINE - 1);
+    out.push(b'\n');
+}
+
+/// Writes the same sizes as [`generate`] as container logs laid out as the kubelet does:
+/// `dir/ns_pod-NNN_<uid>/app/0.log`.
+fn generate_cri(dir: &Path, files: usize, per_file: usize) {
+    let lines = per_file / LINE;
+    let mut i = 0u64;
+    for f in 0..files {
+        let container = dir
+            .join(format!("bench_pod-{f:03}_8f1c2d3e-1a2b-4c5d-8e9f-{f:012}"))
+            .join("app");
+        std::fs::create_dir_all(&container).unwrap();
+        let mut buf = Vec::with_capacity(lines * LINE);
+        for _ in 0..lines {
+            make_cri_line(i, &mut buf);
+            i += 1;
+        }
+        std::fs::write(container.join("0.log"), &buf).unwrap();
+    }
 }
 
 /// Writes `files` files of `per_file` bytes each under `dir` (`app-NNN.log`).
@@ -305,19 +346,22 @@ fn serve(stream: TcpStream, counter: &AtomicU64) {
     }
 }
 
-fn pipeline_config(dir: &Path) -> PipelineConfig {
+fn pipeline_config(dir: &Path, cri: bool) -> PipelineConfig {
     PipelineConfig {
         discovery: DiscoveryConfig {
             roots: vec![dir.to_owned()],
             include: vec!["*.log".to_owned()],
             exclude: Vec::new(),
-            max_depth: 0,
+            max_depth: if cri { 2 } else { 0 },
             ignore: Vec::new(),
         },
         multiline: true,
         start_at_end: false,
         rate_limit_per_service: 0,
-        containers: None,
+        containers: cri.then(|| ContainerDirs {
+            pods_dir: dir.to_owned(),
+            docker_dir: PathBuf::new(),
+        }),
     }
 }
 
@@ -341,9 +385,17 @@ struct Run {
 /// Reads every file under `dir` once through the pipeline; CPU of the pipeline thread. Done
 /// when the pipeline counted every byte of every line as exported (`stats.bytes` excludes the
 /// newlines), so a line split in two records (partial-line timeout) is still one line's bytes.
-fn run_ours(dir: &Path, sink: Sink, endpoint: &str, wire: &AtomicU64, input_bytes: u64) -> Run {
+fn run_ours(
+    dir: &Path,
+    cri: bool,
+    sink: Sink,
+    endpoint: &str,
+    wire: &AtomicU64,
+    input_bytes: u64,
+) -> Run {
     let lines = input_bytes / LINE as u64;
-    let body_bytes = input_bytes - lines;
+    // Records carry the line without its newline (container logs: without the CRI prefix too).
+    let body_bytes = input_bytes - lines * if cri { 1 + CRI_PREFIX as u64 } else { 1 };
     let (wake_tx, wake_rx) = UnixStream::pair().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Progress::default());
@@ -351,7 +403,7 @@ fn run_ours(dir: &Path, sink: Sink, endpoint: &str, wire: &AtomicU64, input_byte
         inner: exporter(sink, endpoint),
         progress: progress.clone(),
     };
-    let config = pipeline_config(dir);
+    let config = pipeline_config(dir, cri);
     let wire_before = wire.load(Ordering::Relaxed);
     let thread_stop = stop.clone();
     let (stats_tx, stats_rx) = std::sync::mpsc::channel();
@@ -575,7 +627,7 @@ fn live_ours(sink: Sink, endpoint: &str) -> Live {
         inner: exporter(sink, endpoint),
         progress: progress.clone(),
     };
-    let config = pipeline_config(&dir);
+    let config = pipeline_config(&dir, false);
     let thread_stop = stop.clone();
     let (stats_tx, stats_rx) = std::sync::mpsc::channel();
     let t = std::thread::Builder::new()
@@ -690,6 +742,10 @@ fn main() {
     let t0 = Instant::now();
     generate(&one, 1, TOTAL);
     generate(&many, MANY, TOTAL / MANY);
+    let one_cri = tmp.path().join("one-cri");
+    let many_cri = tmp.path().join("many-cri");
+    generate_cri(&one_cri, 1, TOTAL);
+    generate_cri(&many_cri, MANY, TOTAL / MANY);
     let bytes_one = (TOTAL / LINE * LINE) as u64;
     let bytes_many = (MANY * (TOTAL / MANY / LINE) * LINE) as u64;
     println!(
@@ -724,17 +780,22 @@ fn main() {
             None => results.push((key, vec![r])),
         };
     // Warm-up: one pass of ours over each layout (page cache, allocator), not counted.
-    let _ = run_ours(&one, Sink::Memory, &endpoint, &wire, bytes_one);
-    let _ = run_ours(&many, Sink::Memory, &endpoint, &wire, bytes_many);
+    let _ = run_ours(&one, false, Sink::Memory, &endpoint, &wire, bytes_one);
+    let _ = run_ours(&many, false, Sink::Memory, &endpoint, &wire, bytes_many);
+    let _ = run_ours(&one_cri, true, Sink::Memory, &endpoint, &wire, bytes_one);
     for round in 0..rounds {
-        for (layout, dir, bytes) in [
-            ("1 file", &one, bytes_one),
-            ("100 files", &many, bytes_many),
+        // The container-log (CRI) layouts run right after the file layouts of the same size, so
+        // that each ratio compares runs of one round.
+        for (layout, dir, bytes, cri) in [
+            ("1 file", &one, bytes_one, false),
+            ("1 file CRI", &one_cri, bytes_one, true),
+            ("100 files", &many, bytes_many, false),
+            ("100 files CRI", &many_cri, bytes_many, true),
         ] {
             // Alternate whether rsyslog goes first.
             let rs_first = round % 2 == 1;
             let do_rsyslog = |push: &mut dyn FnMut((&'static str, String), Run)| {
-                if let Some(bin) = rsyslog.as_deref() {
+                if let Some(bin) = rsyslog.as_deref().filter(|_| !cri) {
                     let r = run_rsyslog(bin, dir, bytes);
                     println!(
                         "  round {round} {layout:<9} rsyslog imfile→omfile{:<25} cpu {:>8.3?} wall {:>8.3?} {:>7.1} MB/cpu-s",
@@ -750,7 +811,7 @@ fn main() {
                 do_rsyslog(&mut push);
             }
             for &sink in &sinks {
-                let r = run_ours(dir, sink, &endpoint, &wire, bytes);
+                let r = run_ours(dir, cri, sink, &endpoint, &wire, bytes);
                 println!(
                     "  round {round} {layout:<9} oneagent {:<37} cpu {:>8.3?} wall {:>8.3?} {:>7.1} MB/cpu-s (wire {:.3} B/B){}",
                     sink.name(),
@@ -778,8 +839,8 @@ fn main() {
     println!(
         "Throughput, median of {rounds} interleaved rounds (MB = 10^6 bytes of log lines; CPU = pipeline thread / whole rsyslogd)"
     );
-    for layout in ["1 file", "100 files"] {
-        let bytes = if layout == "1 file" {
+    for layout in ["1 file", "1 file CRI", "100 files", "100 files CRI"] {
+        let bytes = if layout.starts_with("1 file") {
             bytes_one
         } else {
             bytes_many
@@ -808,7 +869,18 @@ fn main() {
                 .collect();
             let lo = each.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = each.iter().copied().fold(0.0, f64::max);
-            let ratio = peer.map_or(String::new(), |p| format!("{:.1}× rsyslog", m / p));
+            // Container logs: against the file path with the same sink and size, same run.
+            let file_path = layout.strip_suffix(" CRI").and_then(|plain| {
+                results
+                    .iter()
+                    .find(|(k, _)| k.0 == plain && k.1 == *side)
+                    .map(|(_, v)| mbps(v))
+            });
+            let ratio = match (file_path, peer) {
+                (Some(f), _) => format!("{:.0} % of the file path", 100.0 * m / f),
+                (None, Some(p)) => format!("{:.1}× rsyslog", m / p),
+                (None, None) => String::new(),
+            };
             println!(
                 "  {layout:<9} {side:<37} {m:>8.1} MB/cpu-s ({lo:>5.1}–{hi:>5.1})  wall {wall:>6.2} s ({:>6.1} MB/s)  out/in {wire:.3}  {ratio}",
                 bytes as f64 / 1e6 / wall

@@ -1814,6 +1814,15 @@ fn effective_settings(e: &Effective) -> Vec<crate::dbus::EffectiveSetting> {
                 l.attribution_rearm_secs.to_string(),
             );
             push("logs", "logs.max_open_files", l.max_open_files.to_string());
+            push(
+                "logs",
+                "logs.container_logs",
+                if c.container_logs_on() {
+                    format!("on ({}, {})", l.pods_dir.display(), l.docker_dir.display())
+                } else {
+                    "off".to_owned()
+                },
+            );
         }
         None => push("logs", "logs.enabled", "false".to_owned()),
     }

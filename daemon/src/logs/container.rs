@@ -687,6 +687,11 @@ impl Assembler {
         }
         let stream = parsed.stream;
         let st = self.stream(stream);
+        if !parsed.partial && st.partial_start.is_none() {
+            // The common case, a whole line: no copy before it is placed.
+            self.complete(stream, parsed.time, &parsed.content, start, now, out);
+            return;
+        }
         if st.partial_start.is_none() {
             st.partial_start = Some(start);
             st.partial_time = parsed.time;
@@ -720,14 +725,12 @@ impl Assembler {
             return;
         };
         st.partial_since = None;
-        let body = std::mem::take(&mut st.partial);
+        let mut body = std::mem::take(&mut st.partial);
         let time = st.partial_time;
-        self.complete(stream, time, body, start, now, out);
+        self.complete(stream, time, &body, start, now, out);
         // Keep the buffer's memory for the next line.
-        let st = self.stream(stream);
-        if st.partial.capacity() == 0 {
-            st.partial = Vec::new();
-        }
+        body.clear();
+        self.stream(stream).partial = body;
     }
 
     /// A complete line of `stream`: joined to the open record or opening one.
@@ -735,19 +738,19 @@ impl Assembler {
         &mut self,
         stream: Stream,
         time: u64,
-        body: Vec<u8>,
+        body: &[u8],
         start: Start,
         now: Instant,
         out: &mut ContainerBatch,
     ) {
         let group = self.group;
         if !self.multiline {
-            out.push(group, time, Some(stream), &[&body]);
+            out.push(group, time, Some(stream), &[body]);
             return;
         }
         let st = self.stream(stream);
         let continues = st.open_start.is_some()
-            && is_continuation(&body, st.in_traceback)
+            && is_continuation(body, st.in_traceback)
             && st.open.len() + 1 + body.len() <= MAX_RECORD_BYTES;
         if body.starts_with(b"Traceback (most recent call last):") {
             st.in_traceback = true;
@@ -756,12 +759,13 @@ impl Assembler {
         }
         if continues {
             st.open.push(b'\n');
-            st.open.extend_from_slice(&body);
+            st.open.extend_from_slice(body);
             return;
         }
         self.close_open(stream, out);
         let st = self.stream(stream);
-        st.open = body;
+        st.open.clear();
+        st.open.extend_from_slice(body);
         st.open_time = time;
         st.open_start = Some(start);
         st.open_since = Some(now);

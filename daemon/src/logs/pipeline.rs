@@ -262,19 +262,25 @@ pub struct Pipeline {
     /// The records assembled from container logs for the batch in flight …
     cbatch: ContainerBatch,
     /// … per group of them, its file, encoded resource and service …
-    cgroups: Vec<(PathBuf, Arc<(Vec<u8>, String)>)>,
+    cgroups: Vec<(PathBuf, Arc<ContainerResource>)>,
     /// … and the container files read into the batch (their raw lines are not sent as such).
     ckeys: HashSet<FileKey>,
     /// Kubernetes names per (pod uid, container id) of writers, looked up at most every 30 s.
-    k8s_names: HashMap<(String, String), (Instant, Vec<(String, String)>)>,
+    k8s_names: HashMap<(String, String), (Instant, Attributes)>,
 }
+
+/// Attributes as key/value pairs.
+type Attributes = Vec<(String, String)>;
+
+/// A container log file's encoded resource and service name.
+type ContainerResource = (Vec<u8>, String);
 
 /// A container log file being tailed.
 #[derive(Debug)]
 struct ContainerFile {
     assembler: Assembler,
     /// Its encoded resource and service name.
-    resource: Arc<(Vec<u8>, String)>,
+    resource: Arc<ContainerResource>,
 }
 
 impl std::fmt::Debug for Pipeline {
