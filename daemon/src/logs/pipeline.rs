@@ -546,25 +546,29 @@ impl Pipeline {
             return;
         }
         let mut counts = Counts::default();
-        let mut current: Option<(FileKey, Option<PathBuf>)> = None;
-        for r in batch.iter() {
-            if current.as_ref().is_none_or(|(k, _)| *k != r.key) {
-                let path = paths
-                    .get(&r.key)
-                    .filter(|p| self.containers.contains_key(*p))
-                    .cloned();
-                if let Some(p) = &path {
-                    self.ckeys.insert(r.key);
-                    let group = self.container_group(p).unwrap_or(0);
-                    if let Some(c) = self.containers.get_mut(p) {
-                        c.assembler.set_group(group);
-                    }
-                }
-                current = Some((r.key, path));
+        // Runs of records of one file: the file is looked up once per run, not per line.
+        let mut runs: Vec<(FileKey, usize, usize)> = Vec::new();
+        for (i, r) in batch.iter().enumerate() {
+            match runs.last_mut() {
+                Some((k, _, end)) if *k == r.key => *end = i + 1,
+                _ => runs.push((r.key, i, i + 1)),
             }
-            if let Some((_, Some(p))) = &current
-                && let Some(c) = self.containers.get_mut(p)
-            {
+        }
+        for (key, first, past) in runs {
+            let Some(path) = paths
+                .get(&key)
+                .filter(|p| self.containers.contains_key(*p))
+                .cloned()
+            else {
+                continue;
+            };
+            self.ckeys.insert(key);
+            let group = self.container_group(&path).unwrap_or(0);
+            let Some(c) = self.containers.get_mut(&path) else {
+                continue;
+            };
+            c.assembler.set_group(group);
+            for r in (first..past).filter_map(|i| batch.get(i)) {
                 c.assembler.push(
                     r.key,
                     r.bytes,
