@@ -6,7 +6,7 @@
 //! `CLOCK_THREAD_CPUTIME_ID` from before `Pipeline::new` to after `run` returns (every byte
 //! exported). Three sinks: an in-process exporter that only counts bytes, and the real
 //! `OtlpHttp` exporter posting to a minimal HTTP/1.1 server on loopback (another thread, not
-//! counted: it is the collector) with compression off and with gzip.
+//! counted: it is the collector) with compression off, with gzip and with zstd.
 //!
 //! Peer: `rsyslogd -n` with its own configuration and work directory in a temporary directory,
 //! `imfile` (inotify mode) on the same files, one `omfile` action writing `%msg%\n` to a file;
@@ -20,10 +20,11 @@
 //!
 //! `cargo bench -p oneagent --bench logs_throughput` (needs `rsyslogd` on the PATH or in
 //! /usr/sbin; without it only our side runs). `LOGS_BENCH_ROUNDS` (default 5) and
-//! `LOGS_BENCH_LIVE_ROUNDS` (default 3) change the number of rounds; `LOGS_BENCH_ONLY=ours`
-//! skips rsyslog and the live case, and `LOGS_BENCH_SINK=memory|none|gzip` runs one of our sinks
-//! only (for profiling). Every line ends with `trace_id=<32 hex>` (each record carries a trace
-//! id); `LOGS_BENCH_LINES=plain` writes `request=<32 hex>` instead, lines with no trace context.
+//! `LOGS_BENCH_LIVE_ROUNDS` (default 3; 0 skips the live case) change the number of rounds;
+//! `LOGS_BENCH_ONLY=ours` skips rsyslog and the live case, and
+//! `LOGS_BENCH_SINK=memory|none|gzip|zstd` runs one of our sinks only (for profiling). Every line
+//! ends with `trace_id=<32 hex>` (each record carries a trace id); `LOGS_BENCH_LINES=plain`
+//! writes `request=<32 hex>` instead, lines with no trace context.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stdout)]
 
@@ -45,8 +46,10 @@ use oneagent::logs::export::{ExportError, Exporter, OtlpHttp};
 use oneagent::logs::pipeline::{ContainerDirs, LogsHost, Pipeline, PipelineConfig};
 use oneagent::logs::tail::{Checkpoint, FileKey};
 
-/// Bytes per line, newline included.
-const LINE: usize = 150;
+#[path = "common/lines.rs"]
+mod lines;
+use lines::{LINE, make_line};
+
 /// Total bytes of each throughput data set.
 const TOTAL: usize = 200_000_000;
 const MANY: usize = 100;
@@ -57,42 +60,12 @@ const WRITER_ENV: &str = "ONEAGENT_LOGS_BENCH_WRITER";
 // ---------------------------------------------------------------------------------------------
 // Data
 
-/// One log line of exactly `LINE` bytes (a typical access log line with a level word), ending
-/// with a trace id (`trace_id=`) or, with `traced` false, a request id (`request=`).
-fn make_line(i: u64, traced: bool, out: &mut Vec<u8>) {
-    let start = out.len();
-    let level = match i % 20 {
-        0 => "WARN",
-        1 => "ERROR",
-        2 | 3 => "DEBUG",
-        _ => "INFO",
-    };
-    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let key = if traced { "trace_id" } else { "request" };
-    write!(
-        out,
-        "2026-11-25T12:{:02}:{:02}.{:06}Z {level} [worker-{}] GET /api/v1/items/{} bytes={} duration_ms={} {key}={:016x}{:016x}",
-        (i / 60_000_000) % 60,
-        (i / 1_000_000) % 60,
-        i % 1_000_000,
-        h % 16,
-        h % 10_000_000,
-        (h >> 20) % 100_000,
-        (h >> 40) % 1000,
-        h,
-        h.rotate_left(17)
-    )
-    .unwrap();
-    out.resize(start + LINE - 1, b'.');
-    out.push(b'\n');
-}
-
 /// The CRI prefix of the container-log data set: RFC 3339 nano time, stream, `F`.
 const CRI_PREFIX: usize = "2026-12-03T12:13:37.123456789Z stdout F ".len();
 
 /// One CRI line of exactly `LINE` bytes, as the kubelet writes it (one in five on stderr): the
 /// prefix, then a line like [`make_line`]'s.
-fn make_cri_line(i: u64, out: &mut Vec<u8>) {
+fn make_cri_line(i: u64, traced: bool, out: &mut Vec<u8>) {
     let start = out.len();
     let stream = if i % 5 == 4 { "stderr" } else { "stdout" };
     write!(
@@ -104,7 +77,7 @@ fn make_cri_line(i: u64, out: &mut Vec<u8>) {
     )
     .unwrap();
     assert_eq!(out.len() - start, CRI_PREFIX);
-    make_line(i, out);
+    make_line(i, traced, out);
     out.truncate(start + LINE - 1);
     out.push(b'\n');
 }
@@ -112,6 +85,7 @@ fn make_cri_line(i: u64, out: &mut Vec<u8>) {
 /// Writes the same sizes as [`generate`] as container logs laid out as the kubelet does:
 /// `dir/ns_pod-NNN_<uid>/app/0.log`.
 fn generate_cri(dir: &Path, files: usize, per_file: usize) {
+    let traced = std::env::var("LOGS_BENCH_LINES").map_or(true, |v| v != "plain");
     let lines = per_file / LINE;
     let mut i = 0u64;
     for f in 0..files {
@@ -121,7 +95,7 @@ fn generate_cri(dir: &Path, files: usize, per_file: usize) {
         std::fs::create_dir_all(&container).unwrap();
         let mut buf = Vec::with_capacity(lines * LINE);
         for _ in 0..lines {
-            make_cri_line(i, &mut buf);
+            make_cri_line(i, traced, &mut buf);
             i += 1;
         }
         std::fs::write(container.join("0.log"), &buf).unwrap();
@@ -282,6 +256,7 @@ impl Sink {
             Sink::Memory => "in-process sink",
             Sink::Http(Compression::None) => "OTLP/HTTP loopback, no compression",
             Sink::Http(Compression::Gzip) => "OTLP/HTTP loopback, gzip",
+            Sink::Http(Compression::Zstd) => "OTLP/HTTP loopback, zstd",
         }
     }
 }
@@ -767,6 +742,7 @@ fn main() {
         ("memory", Sink::Memory),
         ("none", Sink::Http(Compression::None)),
         ("gzip", Sink::Http(Compression::Gzip)),
+        ("zstd", Sink::Http(Compression::Zstd)),
     ]
     .into_iter()
     .filter(|(n, _)| std::env::var("LOGS_BENCH_SINK").map_or(true, |v| v == *n))
@@ -893,7 +869,7 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    if only_ours {
+    if only_ours || live_rounds == 0 {
         return;
     }
     println!();

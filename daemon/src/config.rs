@@ -123,6 +123,9 @@ pub enum Compression {
     Gzip,
     /// No compression.
     None,
+    /// zstd (RFC 8878), for collectors that accept `Content-Encoding: zstd` (the OpenTelemetry
+    /// Collector's OTLP/HTTP receiver does).
+    Zstd,
 }
 
 /// `[exporter]`.
@@ -900,6 +903,20 @@ mod tests {
             .unwrap_or_default();
         assert!(
             err.contains(":2:") && err.contains("injection.java_agent"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn compression_is_checked() {
+        let config = parse("[exporter]\ncompression = \"zstd\"\n").unwrap();
+        assert_eq!(config.exporter.compression, Compression::Zstd);
+        let err = parse("[exporter]\ncompression = \"brotli\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains(":2:") && err.contains("exporter.compression") && err.contains("zstd"),
             "{err}"
         );
     }

@@ -164,6 +164,35 @@ fn lines_are_discovered_tailed_and_exported_with_their_file() {
     );
 }
 
+/// `compression = "zstd"`: bodies go out as `Content-Encoding: zstd` and the receiver decodes
+/// every record from them.
+#[test]
+fn zstd_bodies_are_decoded_by_the_receiver() {
+    let receiver = Receiver::start();
+    let bus = TestBus::start(Policy::Shipped);
+    let ls = log_setup(&bus, &receiver, "zstd");
+    let _daemon = ls.setup.start();
+    let file = ls.root.join("app/logs/app.log");
+    let expected: Vec<String> = (0..500)
+        .map(|i| {
+            format!(
+                "2026-11-25 10:00:00 INFO zstd line {i} {}",
+                "x".repeat(i % 97)
+            )
+        })
+        .collect();
+    append(&file, &(expected.join("\n") + "\n"));
+    let counts = expect_all(&receiver, &expected, Duration::from_secs(15));
+    assert!(counts.values().all(|&n| n == 1), "duplicates: {counts:?}");
+    assert!(*receiver.zstd_requests.lock().unwrap() > 0);
+    assert_eq!(
+        *receiver.zstd_requests.lock().unwrap(),
+        *receiver.requests.lock().unwrap(),
+        "every request is zstd"
+    );
+    assert_eq!(*receiver.gzip_requests.lock().unwrap(), 0);
+}
+
 #[test]
 fn multiline_bad_bytes_and_long_lines_arrive_whole() {
     let receiver = Receiver::start();

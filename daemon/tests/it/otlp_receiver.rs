@@ -1,5 +1,5 @@
 //! An OTLP/HTTP logs receiver for tests: a small HTTP/1.1 server on loopback that decodes
-//! `ExportLogsServiceRequest` bodies (plain or gzip) with prost messages written from the
+//! `ExportLogsServiceRequest` bodies (plain, gzip or zstd) with prost messages written from the
 //! opentelemetry-proto field numbers, and can be told to fail or to stop answering.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -117,6 +117,8 @@ pub struct Receiver {
     pub requests: Arc<Mutex<u64>>,
     /// Requests that came gzip-compressed.
     pub gzip_requests: Arc<Mutex<u64>>,
+    /// Requests that came zstd-compressed.
+    pub zstd_requests: Arc<Mutex<u64>>,
 }
 
 impl Receiver {
@@ -127,16 +129,18 @@ impl Receiver {
         let fail_with = Arc::new(AtomicU16::new(0));
         let requests = Arc::new(Mutex::new(0));
         let gzip_requests = Arc::new(Mutex::new(0));
-        let (r, f, q, g) = (
+        let zstd_requests = Arc::new(Mutex::new(0));
+        let (r, f, q, g, z) = (
             records.clone(),
             fail_with.clone(),
             requests.clone(),
             gzip_requests.clone(),
+            zstd_requests.clone(),
         );
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (r, f, q, g) = (r.clone(), f.clone(), q.clone(), g.clone());
-                std::thread::spawn(move || serve(stream, &r, &f, &q, &g));
+                let (r, f, q, g, z) = (r.clone(), f.clone(), q.clone(), g.clone(), z.clone());
+                std::thread::spawn(move || serve(stream, &r, &f, &q, &g, &z));
             }
         });
         Receiver {
@@ -145,6 +149,7 @@ impl Receiver {
             fail_with,
             requests,
             gzip_requests,
+            zstd_requests,
         }
     }
 
@@ -168,6 +173,7 @@ fn serve(
     fail: &AtomicU16,
     requests: &Mutex<u64>,
     gzip_requests: &Mutex<u64>,
+    zstd_requests: &Mutex<u64>,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
@@ -178,6 +184,7 @@ fn serve(
         }
         let mut length = 0usize;
         let mut gzip = false;
+        let mut zstd = false;
         let mut chunked = false;
         loop {
             let mut h = String::new();
@@ -194,6 +201,9 @@ fn serve(
             }
             if lower.starts_with("content-encoding:") && lower.contains("gzip") {
                 gzip = true;
+            }
+            if lower.starts_with("content-encoding:") && lower.contains("zstd") {
+                zstd = true;
             }
             if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
                 chunked = true;
@@ -231,6 +241,10 @@ fn serve(
             let mut plain = Vec::new();
             d.read_to_end(&mut plain).unwrap();
             body = plain;
+        }
+        if zstd {
+            *zstd_requests.lock().unwrap() += 1;
+            body = zstd::stream::decode_all(&body[..]).expect("a valid zstd frame");
         }
         let request = <ExportLogsServiceRequest as prost::Message>::decode(&body[..])
             .expect("valid OTLP protobuf");
