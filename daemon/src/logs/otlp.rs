@@ -206,7 +206,7 @@ pub fn put_log_record_with(
     body_is_text: bool,
     attributes: &[(&str, Value<'_>)],
 ) {
-    let mut size = log_record_size(severity, body.len(), body_is_text);
+    let mut size = log_record_size(severity, body.len(), body_is_text, None);
     if time_unix_nanos != 0 {
         size += 9;
     }
