@@ -29,6 +29,11 @@ pub struct DaemonArgs {
     /// Directory for sockets.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_RUNTIME_DIR)]
     pub runtime_dir: PathBuf,
+    /// Also serve the D-Bus API peer-to-peer on this Unix socket (for oneagentctl with
+    /// ONEAGENT_PEER_SOCKET, and the node agent pod's detections publisher); with it, a host
+    /// without a system bus is not an error.
+    #[arg(long, value_name = "PATH")]
+    pub peer_socket: Option<PathBuf>,
     /// Check the configuration file, print the effective configuration and exit.
     #[arg(long)]
     pub check_config: bool,
@@ -281,6 +286,15 @@ Permission denied: the command needs root (commands marked (root) above).
 .B DBUS_SYSTEM_BUS_ADDRESS
 Address of the system bus, instead of
 .IR unix:path=/run/dbus/system_bus_socket .
+.TP
+.B ONEAGENT_PEER_SOCKET
+Talk to oneagentd on its peer\-to\-peer socket (the
+.B \-\-peer\-socket
+of
+.BR oneagentd (8))
+instead of the system bus: on hosts without a system bus, such as a Kubernetes node agent's
+pod, where it is set. Commands that need root are refused to other users there too (the caller's
+uid comes from the socket).
 .SH EXAMPLES
 .nf
 oneagentctl status
@@ -440,7 +454,12 @@ Runtime directory for sockets.
 .SH ENVIRONMENT
 .TP
 .B DBUS_SYSTEM_BUS_ADDRESS
-Address of the system bus.
+Address of the system bus. Without a system bus (no socket at the address, or nobody listening)
+oneagentd exits with status 1, unless
+.B \-\-peer\-socket
+is given: it then serves the API on that socket only and warns once. Kubernetes nodes without
+D\-Bus (Talos, Bottlerocket) run it this way; where the host's bus exists the name is owned on
+it as well, so nothing changes there.
 .TP
 .BR NOTIFY_SOCKET ", " WATCHDOG_USEC
 Set by systemd.

@@ -28,6 +28,9 @@ pub struct Paths {
     pub runtime_dir: PathBuf,
     /// The proc file system (`/proc`; tests may point elsewhere).
     pub proc_root: PathBuf,
+    /// `--peer-socket`: also serve io.oneagent.Agent1 peer-to-peer on this socket, and run
+    /// without the system bus where there is none.
+    pub peer_socket: Option<PathBuf>,
 }
 
 /// The lifecycle state shown in `status` and the `State` property.
@@ -1261,20 +1264,48 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
         .lock()
         .unwrap_or_else(|p| p.into_inner()) = Some(reload_tx);
 
+    let peer_socket = shared.paths.peer_socket.clone();
+    let peer_task = match &peer_socket {
+        Some(path) => {
+            let agent = Agent1::new(shared.clone());
+            let serve = crate::peer_bus::serve(path, OBJECT_PATH, move |uid| agent.for_peer(uid));
+            Some(
+                serve
+                    .await
+                    .map_err(|e| Error::io("serving the peer socket", path, e))?,
+            )
+        }
+        None => None,
+    };
     notify::status("Connecting to the system bus");
-    let conn = own_bus_name(&shared).await?;
+    let conn = match own_bus_name(&shared).await {
+        Ok(conn) => Some(conn),
+        Err(Error::Bus { source, .. }) if peer_socket.is_some() && system_bus_absent(&source) => {
+            tracing::warn!(
+                error = %source,
+                "No system bus on this host: serving io.oneagent.Agent1 on the peer-to-peer \
+                 socket only (set ONEAGENT_PEER_SOCKET for oneagentctl)"
+            );
+            None
+        }
+        Err(e) => return Err(e),
+    };
     shared.set_state(DaemonState::Running);
     tracing::info!(name = BUS_NAME, version = crate::VERSION, "Ready");
     notify::ready("Running");
 
-    let iface = conn
-        .object_server()
-        .interface::<_, Agent1>(OBJECT_PATH)
-        .await
-        .map_err(|source| Error::Bus {
-            action: "looking up our own object",
-            source,
-        })?;
+    let iface = match &conn {
+        Some(conn) => Some(
+            conn.object_server()
+                .interface::<_, Agent1>(OBJECT_PATH)
+                .await
+                .map_err(|source| Error::Bus {
+                    action: "looking up our own object",
+                    source,
+                })?,
+        ),
+        None => None,
+    };
 
     // On its own thread: a slow or broken server never holds up this loop.
     let opamp = start_opamp(&shared);
@@ -1425,6 +1456,12 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     }
     shared.flush_inventory();
     drop(iface);
+    if let Some(task) = peer_task {
+        task.abort();
+    }
+    if let Some(path) = &peer_socket {
+        let _ = std::fs::remove_file(path);
+    }
     // Dropping the connection releases the name; the store closes with `shared`.
     drop(conn);
     tracing::info!("Stopped");
@@ -1435,7 +1472,7 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
 /// watchdog or a stop), emits the reload signals and answers `reply` when one waits.
 fn spawn_reload(
     shared: &Arc<Shared>,
-    iface: &zbus::object_server::InterfaceRef<Agent1>,
+    iface: &Option<zbus::object_server::InterfaceRef<Agent1>>,
     reply: Option<ReloadRequest>,
 ) {
     let (s, iface) = (shared.clone(), iface.clone());
@@ -1459,6 +1496,8 @@ fn spawn_reload(
                 ))
             });
         }
+        // Signals go to the system bus; peer-to-peer clients poll.
+        let Some(iface) = iface else { return };
         use crate::dbus::Agent1Signals;
         let emitter = iface.signal_emitter();
         let agent = iface.get().await;
@@ -1840,6 +1879,18 @@ fn effective_settings(e: &Effective) -> Vec<crate::dbus::EffectiveSetting> {
             .unwrap_or_default(),
     );
     out
+}
+
+/// Whether connecting to the system bus failed because there is none: no socket at its address
+/// (nodes without D-Bus, such as Talos or Bottlerocket) or nobody listening on it.
+pub fn system_bus_absent(error: &zbus::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionRefused, NotFound};
+    match error {
+        zbus::Error::Connection(e, _) | zbus::Error::InputOutput(e) => {
+            matches!(e.kind(), NotFound | ConnectionRefused)
+        }
+        _ => false,
+    }
 }
 
 /// How long to wait between attempts to own the bus name while the bus's policy refuses it.

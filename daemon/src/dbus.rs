@@ -204,6 +204,9 @@ pub struct Agent1 {
     shared: Arc<Shared>,
     /// `Explain` calls in progress (any user may call it, and each reads files the caller names).
     explains: Arc<tokio::sync::Semaphore>,
+    /// The uid of the peer on a peer-to-peer connection (the pod-private socket), from the
+    /// socket's credentials; `None` on the bus, where the bus daemon knows the caller.
+    peer_uid: Option<u32>,
 }
 
 /// How many `Explain` calls run at once; more are refused at once rather than queued, so that
@@ -216,12 +219,30 @@ impl Agent1 {
         Agent1 {
             shared,
             explains: Arc::new(tokio::sync::Semaphore::new(MAX_EXPLAINS)),
+            peer_uid: None,
+        }
+    }
+
+    /// The same object for one peer-to-peer connection whose peer has `uid` (the limits, such
+    /// as concurrent `Explain` calls, stay shared with every other connection).
+    pub fn for_peer(&self, uid: u32) -> Self {
+        Agent1 {
+            peer_uid: Some(uid),
+            ..self.clone()
         }
     }
 }
 
-/// Returns the caller's uid, from the bus daemon's view of the connection.
-async fn caller_uid(header: &Header<'_>, conn: &Connection) -> Result<u32, AgentError> {
+/// Returns the caller's uid: the peer's on a peer-to-peer connection, else the bus daemon's
+/// view of the sender.
+async fn caller_uid(
+    peer_uid: Option<u32>,
+    header: &Header<'_>,
+    conn: &Connection,
+) -> Result<u32, AgentError> {
+    if let Some(uid) = peer_uid {
+        return Ok(uid);
+    }
     let sender = header.sender().ok_or_else(|| {
         AgentError::AccessDenied("the call has no sender, so its credentials are unknown".into())
     })?;
@@ -281,11 +302,12 @@ async fn blocking<T: Send + 'static>(
 
 /// Allows only uid 0; `what` says what was refused.
 async fn require_root(
+    peer_uid: Option<u32>,
     header: &Header<'_>,
     conn: &Connection,
     what: &str,
 ) -> Result<u32, AgentError> {
-    let uid = caller_uid(header, conn).await?;
+    let uid = caller_uid(peer_uid, header, conn).await?;
     if uid == 0 {
         Ok(uid)
     } else {
@@ -328,7 +350,7 @@ impl Agent1 {
         #[zbus(connection)] conn: &Connection,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<ReloadReport, AgentError> {
-        require_root(&header, conn, "reloading the configuration").await?;
+        require_root(self.peer_uid, &header, conn, "reloading the configuration").await?;
         let report = crate::daemon::reload(&self.shared)
             .await
             .map_err(|e| AgentError::InvalidConfig(e.to_string()))?;
@@ -347,7 +369,7 @@ impl Agent1 {
         #[zbus(connection)] conn: &Connection,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), AgentError> {
-        require_root(&header, conn, "changing the log level").await?;
+        require_root(self.peer_uid, &header, conn, "changing the log level").await?;
         let level = level
             .parse()
             .map_err(|e: crate::Error| AgentError::InvalidArgument(e.to_string()))?;
@@ -372,7 +394,7 @@ impl Agent1 {
             (false, true) => format!("enabling injection for service `{service}`"),
             (false, false) => format!("disabling injection for service `{service}`"),
         };
-        let uid = require_root(&header, conn, &what).await?;
+        let uid = require_root(self.peer_uid, &header, conn, &what).await?;
         let scope = if service.is_empty() {
             crate::store::GLOBAL_SCOPE.to_owned()
         } else {
@@ -404,7 +426,7 @@ impl Agent1 {
         let unit = crate::systemd::normalise_unit(unit).map_err(|why| {
             AgentError::InvalidArgument(format!("invalid unit name `{unit}`: {why}"))
         })?;
-        require_root(&header, conn, &format!("restarting {unit}")).await?;
+        require_root(self.peer_uid, &header, conn, &format!("restarting {unit}")).await?;
         let manager = crate::systemd::ManagerProxy::new(conn)
             .await
             .map_err(|e| AgentError::Failed(format!("talking to systemd: {e}")))?;
@@ -485,7 +507,13 @@ impl Agent1 {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<PreloadReport, AgentError> {
-        require_root(&header, conn, "installing the preload library").await?;
+        require_root(
+            self.peer_uid,
+            &header,
+            conn,
+            "installing the preload library",
+        )
+        .await?;
         let changed = blocking(&self.shared, |s| s.preload_install())
             .await?
             .map_err(|e| match e {
@@ -504,7 +532,7 @@ impl Agent1 {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<PreloadReport, AgentError> {
-        require_root(&header, conn, "removing the preload library").await?;
+        require_root(self.peer_uid, &header, conn, "removing the preload library").await?;
         let changed = blocking(&self.shared, |s| s.preload_remove())
             .await?
             .map_err(|e| AgentError::Failed(e.to_string()))?;
@@ -520,7 +548,13 @@ impl Agent1 {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<PreloadReport, AgentError> {
-        require_root(&header, conn, "verifying the preload library").await?;
+        require_root(
+            self.peer_uid,
+            &header,
+            conn,
+            "verifying the preload library",
+        )
+        .await?;
         blocking(&self.shared, |s| s.preload_report(true, false))
             .await?
             .map_err(|e| AgentError::Failed(e.to_string()))
@@ -534,7 +568,7 @@ impl Agent1 {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<u32, AgentError> {
-        require_root(&header, conn, "unblocking executables").await?;
+        require_root(self.peer_uid, &header, conn, "unblocking executables").await?;
         let exe = (!exe.is_empty()).then(|| exe.to_owned());
         blocking(&self.shared, move |s| s.unblock(exe.as_deref()))
             .await?

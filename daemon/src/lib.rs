@@ -22,6 +22,7 @@ pub mod logs_host;
 pub mod metrics_server;
 pub mod notify;
 pub mod opamp;
+pub mod peer_bus;
 pub mod reload;
 pub mod safe_fs;
 pub mod store;

@@ -202,6 +202,10 @@ pub struct DevicePluginArgs {
     /// At most this many detection patches a second (across workloads).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub detections_max_patches_per_sec: u32,
+    /// Read detections from oneagentd's peer-to-peer socket (`oneagentd --peer-socket`, shared
+    /// in the node agent's pod) instead of the system bus.
+    #[arg(long, value_name = "PATH")]
+    pub peer_socket: Option<PathBuf>,
 }
 
 async fn shutdown_signal() {
@@ -298,12 +302,10 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
                     interval: Duration::from_secs(args.detections_interval_secs.max(5)),
                     max_patches_per_sec: args.detections_max_patches_per_sec.max(1),
                 };
+                let bus = detections::AgentBus::from_peer_socket(args.peer_socket);
                 tokio::spawn(async move {
-                    let result = async {
-                        let bus = zbus::Connection::system().await?;
-                        detections::run(client().await?, bus, node, settings).await
-                    }
-                    .await;
+                    let result =
+                        async { detections::run(client().await?, bus, node, settings).await }.await;
                     if let Err(e) = result {
                         tracing::warn!(error = %e, "Detections publisher stopped");
                     }

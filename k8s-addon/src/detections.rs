@@ -294,19 +294,67 @@ pub fn node_field_manager() -> String {
     format!("{}-node", crate::FIELD_MANAGER)
 }
 
+/// Where the publisher finds oneagentd's API.
+#[derive(Debug)]
+pub enum AgentBus {
+    /// `io.oneagent.Agent1` on the system bus (`DBUS_SYSTEM_BUS_ADDRESS` is honoured).
+    System,
+    /// oneagentd's peer-to-peer socket (`oneagentd --peer-socket`), shared in the node agent's
+    /// pod: no host bus needed. Reconnected when oneagentd restarts.
+    Peer(std::path::PathBuf),
+    /// A connection made by the caller.
+    Connected(zbus::Connection),
+}
+
+impl AgentBus {
+    /// `--peer-socket`'s value, else the system bus.
+    pub fn from_peer_socket(socket: Option<std::path::PathBuf>) -> Self {
+        socket.map_or(AgentBus::System, AgentBus::Peer)
+    }
+
+    async fn connect(&self) -> zbus::Result<zbus::Connection> {
+        match self {
+            AgentBus::System => zbus::Connection::system().await,
+            AgentBus::Peer(path) => {
+                let address = format!("unix:path={}", path.display());
+                zbus::connection::Builder::address(address.as_str())
+                    .p2p()
+                    .build()
+                    .await
+            }
+            AgentBus::Connected(conn) => Ok(conn.clone()),
+        }
+    }
+}
+
 /// Reads the daemon's processes on `bus` every `settings.interval` and publishes changed
-/// detections, forever.
+/// detections, forever; a connection that closed (oneagentd restarted) is made again.
 pub async fn run(
     client: Client,
-    bus: zbus::Connection,
+    bus: AgentBus,
     node: String,
     settings: PublishSettings,
 ) -> Result<(), Error> {
-    let agent = Agent1Proxy::new(&bus).await?;
     let mut publisher = Publisher::new(client, node, &settings);
+    let mut conn: Option<zbus::Connection> = None;
     loop {
-        if let Err(e) = publisher.round(&agent).await {
-            tracing::warn!(error = %e, "Reading detections failed");
+        if conn.as_ref().is_none_or(zbus::Connection::is_closed) {
+            conn = match bus.connect().await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, bus = ?bus, "Cannot reach oneagentd");
+                    None
+                }
+            };
+        }
+        if let Some(c) = &conn {
+            let result = match Agent1Proxy::new(c).await {
+                Ok(agent) => publisher.round(&agent).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "Reading detections failed");
+            }
         }
         tokio::time::sleep(settings.interval).await;
     }

@@ -310,6 +310,9 @@ pub const NODE_AGENT_DIR: &str = "/usr/lib/oneagent";
 pub const INSTALL_SCRIPT: &str = "/usr/libexec/oneagent/install-node-agents";
 /// The node agent's ConfigMap (its `oneagent.toml`).
 pub const NODE_CONFIG: &str = "oneagent-node-config";
+/// oneagentd's peer-to-peer D-Bus socket in the node agent's pod (an `emptyDir` shared by its
+/// containers): control and the detections publisher work on nodes without a system bus.
+pub const PEER_SOCKET: &str = "/run/oneagent-bus/agent.sock";
 
 /// oneagentd's configuration on a node: the containers' snapshot in the node agent directory,
 /// every sender pointed at the node collector (`${{env:ONEAGENT_NODE_IP}}` is the node's address,
@@ -531,9 +534,10 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                         {
                             "name": "oneagentd",
                             "image": node_image,
-                            "command": ["/usr/sbin/oneagentd"],
-                            // The node collector's address, expanded in oneagent.toml.
-                            "env": [node_ip_env()],
+                            "command": ["/usr/sbin/oneagentd", "--peer-socket", PEER_SOCKET],
+                            // The node collector's address, expanded in oneagent.toml; and
+                            // `kubectl exec … oneagentctl` talks to the socket (no host bus needed).
+                            "env": [node_ip_env(), {"name": "ONEAGENT_PEER_SOCKET", "value": PEER_SOCKET}],
                             // fanotify, the process events connector and /proc of every process.
                             "securityContext": {"privileged": true},
                             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
@@ -544,6 +548,7 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                                 {"name": "run", "mountPath": "/run/oneagent"},
                                 {"name": "config", "mountPath": "/etc/oneagent", "readOnly": true},
                                 {"name": "dbus", "mountPath": "/run/dbus"},
+                                {"name": "agent-bus", "mountPath": "/run/oneagent-bus"},
                                 {"name": "varlog", "mountPath": "/var/log", "readOnly": true},
                             ],
                         },
@@ -551,7 +556,8 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                             "name": "device-plugin",
                             "image": image,
                             "args": ["device-plugin", "--node-name", "$(NODE_NAME)",
-                                     "--agent-dir", NODE_AGENT_DIR],
+                                     "--agent-dir", NODE_AGENT_DIR,
+                                     "--peer-socket", PEER_SOCKET],
                             "env": [{"name": "NODE_NAME",
                                      "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
                             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
@@ -564,7 +570,7 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                             "volumeMounts": [
                                 {"name": "device-plugins",
                                  "mountPath": "/var/lib/kubelet/device-plugins"},
-                                {"name": "dbus", "mountPath": "/run/dbus", "readOnly": true},
+                                {"name": "agent-bus", "mountPath": "/run/oneagent-bus"},
                             ],
                         },
                     ],
@@ -573,7 +579,10 @@ fn node(image: &str, node_image: &str) -> Vec<Value> {
                         host("state", "/var/lib/oneagent", "DirectoryOrCreate"),
                         host("run", "/run/oneagent", "DirectoryOrCreate"),
                         {"name": "config", "configMap": {"name": NODE_CONFIG}},
-                        host("dbus", "/run/dbus", "Directory"),
+                        // Created empty where the node has no system bus (Talos,
+                        // Bottlerocket): oneagentd then serves only the pod's socket.
+                        host("dbus", "/run/dbus", "DirectoryOrCreate"),
+                        {"name": "agent-bus", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
                         host("dbus-policy", "/etc/dbus-1/system.d", "DirectoryOrCreate"),
                         host("varlog", "/var/log", "Directory"),
                         host("device-plugins", "/var/lib/kubelet/device-plugins", "Directory"),

@@ -73,7 +73,11 @@ Which cluster to talk to outside a pod; inside a pod the service account is used
 .B DBUS_SYSTEM_BUS_ADDRESS
 The system bus on which
 .B device\-plugin
-reads oneagentd's detections.
+reads oneagentd's detections, unless
+.B \-\-peer\-socket
+names oneagentd's peer\-to\-peer socket (the generated DaemonSet shares it in an emptyDir at
+.IR /run/oneagent\-bus/agent.sock ,
+so nodes without a system bus work; the publisher reconnects when oneagentd restarts).
 .SH FILES
 .TP
 .I /etc/oneagent\-k8s/tls/tls.crt\fR, \fI/etc/oneagent\-k8s/tls/tls.key

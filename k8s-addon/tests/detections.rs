@@ -270,6 +270,23 @@ async fn a_failed_patch_is_retried_next_round() {
     assert_eq!(round.published, 1, "not retried: {round:?}");
 }
 
+/// `detections::run` for node-1 on its own task, reading every 100 ms.
+fn run_every_100ms(
+    api: &FakeApiServer,
+    bus: detections::AgentBus,
+) -> tokio::task::JoinHandle<Result<(), oneagent_k8s::Error>> {
+    let settings = PublishSettings {
+        interval: Duration::from_millis(100),
+        max_patches_per_sec: 50,
+    };
+    tokio::spawn(detections::run(
+        api.client(),
+        bus,
+        "node-1".into(),
+        settings,
+    ))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_reads_the_daemon_every_interval() {
     let bus = TestBus::start();
@@ -278,16 +295,7 @@ async fn run_reads_the_daemon_every_interval() {
     let _service = agent.serve(&bus).await;
     let api = FakeApiServer::start().await;
     cluster(&api);
-    let settings = PublishSettings {
-        interval: Duration::from_millis(100),
-        max_patches_per_sec: 50,
-    };
-    let task = tokio::spawn(detections::run(
-        api.client(),
-        bus.connect().await,
-        "node-1".into(),
-        settings,
-    ));
+    let task = run_every_100ms(&api, detections::AgentBus::Connected(bus.connect().await));
     tokio::time::sleep(Duration::from_millis(550)).await;
     task.abort();
     let calls = *agent.calls.lock().unwrap();
@@ -296,5 +304,51 @@ async fn run_reads_the_daemon_every_interval() {
         patches(&api.requests()).len(),
         1,
         "published once, not every round"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reads_the_daemon_on_its_peer_socket_and_reconnects_after_a_restart() {
+    // No system bus at all: the publisher must not need one.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let agent = FakeAgent::default();
+    *agent.processes.lock().unwrap() = vec![process(4201, "pod-db", "c-db", "python")];
+    let server = agent.serve_peer(&socket);
+    let api = FakeApiServer::start().await;
+    cluster(&api);
+    let task = run_every_100ms(
+        &api,
+        detections::AgentBus::from_peer_socket(Some(socket.clone())),
+    );
+    let wait_calls = |at_least: usize| {
+        let agent = agent.clone();
+        async move {
+            for _ in 0..100 {
+                if *agent.calls.lock().unwrap() >= at_least {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("fewer than {at_least} reads in 5 s");
+        }
+    };
+    wait_calls(2).await;
+    assert_eq!(patches(&api.requests()).len(), 1, "published once");
+    // oneagentd restarts: its connections close and the socket is made again.
+    server.abort();
+    let _ = server.await;
+    *agent.calls.lock().unwrap() = 0;
+    *agent.processes.lock().unwrap() = vec![
+        process(4201, "pod-db", "c-db", "python"),
+        process(4301, "pod-report", "c-report", "nodejs"),
+    ];
+    let _server = agent.serve_peer(&socket);
+    wait_calls(2).await;
+    task.abort();
+    assert_eq!(
+        patches(&api.requests()).len(),
+        2,
+        "the new detection was published after the reconnect"
     );
 }

@@ -452,3 +452,74 @@ fn backend_and_cluster_wide_options_reach_the_manifests() {
         .collect();
     assert!(!text.contains("--cluster-wide") && !text.contains("otlphttp:"));
 }
+
+/// oneagentd's peer socket: the daemon serves it, oneagentctl in its container and the device
+/// plugin's detections publisher use it, and both containers mount the same pod-private
+/// directory at its parent (nodes without a system bus, such as Talos, need nothing else).
+#[test]
+fn the_peer_socket_is_shared_by_the_daemon_and_the_detections_publisher() {
+    let docs = manifests::documents(&Images::default());
+    let ds = daemonset(&docs, "oneagent-node");
+    let spec = &ds["spec"]["template"]["spec"];
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let after = |list: &[String], flag: &str| -> String {
+        let at = list.iter().position(|a| a == flag).unwrap();
+        list[at + 1].clone()
+    };
+    let daemon = container(spec, "containers", "oneagentd");
+    assert_eq!(
+        after(&strings(&daemon["command"]), "--peer-socket"),
+        manifests::PEER_SOCKET
+    );
+    assert!(
+        daemon["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "ONEAGENT_PEER_SOCKET" && e["value"] == manifests::PEER_SOCKET)
+    );
+    let plugin = container(spec, "containers", "device-plugin");
+    assert_eq!(
+        after(&strings(&plugin["args"]), "--peer-socket"),
+        manifests::PEER_SOCKET
+    );
+    let dir = std::path::Path::new(manifests::PEER_SOCKET)
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let volume_at = |c: &serde_json::Value| -> String {
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mountPath"] == dir)
+            .unwrap_or_else(|| panic!("{} does not mount {dir}", c["name"]))["name"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let name = volume_at(daemon);
+    assert_eq!(volume_at(plugin), name);
+    let volume = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name.as_str())
+        .unwrap();
+    assert!(volume["emptyDir"].is_object(), "{volume}");
+    // The host's bus directory may be missing: the pod must start anyway.
+    let dbus = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "dbus")
+        .unwrap();
+    assert_eq!(dbus["hostPath"]["type"], "DirectoryOrCreate");
+}

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         state_dir: args.state_dir,
         runtime_dir: args.runtime_dir,
         proc_root: "/proc".into(),
+        peer_socket: args.peer_socket,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

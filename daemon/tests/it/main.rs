@@ -20,6 +20,7 @@ mod logs_model;
 mod notify;
 mod opamp;
 mod otlp_receiver;
+mod peer;
 mod preload;
 mod reload;
 mod support;

@@ -115,20 +115,8 @@ impl TestBus {
 
     /// Runs oneagentctl as root (`uid = None`) or as another uid, on this bus.
     pub fn ctl(&self, uid: Option<u32>, args: &[&str]) -> Output {
-        let mut cmd = match uid {
-            None => Command::new(CTL),
-            Some(uid) => {
-                let mut c = Command::new("setpriv");
-                c.args([
-                    &format!("--reuid={uid}"),
-                    &format!("--regid={uid}"),
-                    "--clear-groups",
-                    CTL,
-                ]);
-                c
-            }
-        };
-        cmd.args(args)
+        ctl_command(uid)
+            .args(args)
             .env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
             .output()
             .unwrap()
@@ -146,6 +134,23 @@ impl Drop for TestBus {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// oneagentctl as root (`uid = None`) or as another uid (through setpriv).
+pub fn ctl_command(uid: Option<u32>) -> Command {
+    match uid {
+        None => Command::new(CTL),
+        Some(uid) => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+                CTL,
+            ]);
+            c
+        }
     }
 }
 
@@ -208,6 +213,10 @@ pub struct DaemonSetup<'a> {
     pub watchdog_usec: Option<u64>,
     /// Start the daemon under this descriptor limit (soft, hard), through prlimit(1).
     pub nofile: Option<(u64, u64)>,
+    /// `--peer-socket`.
+    pub peer_socket: Option<PathBuf>,
+    /// The system bus address given to the daemon instead of the test bus's.
+    pub bus_address: Option<String>,
 }
 
 impl<'a> DaemonSetup<'a> {
@@ -217,6 +226,8 @@ impl<'a> DaemonSetup<'a> {
             dir: bus.dir.path().join("daemon"),
             watchdog_usec: None,
             nofile: None,
+            peer_socket: None,
+            bus_address: None,
         }
     }
 
@@ -261,13 +272,19 @@ impl<'a> DaemonSetup<'a> {
             .arg(self.state_dir())
             .arg("--runtime-dir")
             .arg(self.dir.join("run"))
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus.address)
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                self.bus_address.as_deref().unwrap_or(&self.bus.address),
+            )
             .env("NOTIFY_SOCKET", &notify_path)
             .env_remove("JOURNAL_STREAM")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some(usec) = self.watchdog_usec {
             cmd.env("WATCHDOG_USEC", usec.to_string());
+        }
+        if let Some(socket) = &self.peer_socket {
+            cmd.arg("--peer-socket").arg(socket);
         }
         Daemon {
             child: cmd.spawn().unwrap(),

@@ -128,4 +128,26 @@ impl FakeAgent {
             .await
             .unwrap()
     }
+
+    /// Serves this agent peer-to-peer on a Unix socket at `path`, as `oneagentd --peer-socket`
+    /// does, until the task is aborted (which closes every connection).
+    pub fn serve_peer(&self, path: &Path) -> tokio::task::JoinHandle<()> {
+        let _ = std::fs::remove_file(path);
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let agent = self.clone();
+        tokio::spawn(async move {
+            let mut conns = Vec::new();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let conn = zbus::connection::Builder::unix_stream(stream.into_std().unwrap())
+                    .server(zbus::Guid::generate())
+                    .p2p()
+                    .serve_at("/io/oneagent/Agent1", agent.clone())
+                    .build()
+                    .await
+                    .unwrap();
+                conns.push(conn);
+            }
+        })
+    }
 }
