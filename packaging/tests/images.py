@@ -44,7 +44,7 @@ REGISTRY = "localhost/oneagent-test"
 TAG = "test"
 PEER_SOCKET = "/run/oneagent-bus/agent.sock"
 # Stripped release binaries stay under these sizes (unstripped oneagent-k8s was 146 MB).
-MAX_MB = {"oneagent-k8s": 60, "oneagentd": 60, "oneagentctl": 60}
+MAX_MB = {"oneagent-k8s": 40, "oneagentd": 30, "oneagentctl": 30}
 
 
 class Failure(Exception):
