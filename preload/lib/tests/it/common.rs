@@ -67,6 +67,11 @@ impl TempDir {
     pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
         self.0.join(p)
     }
+    /// The directory's own name: the service name of a generic entry point in it (`app.py`,
+    /// `server.js`, …), which is named after its directory.
+    pub fn name(&self) -> String {
+        self.0.file_name().unwrap().to_string_lossy().into_owned()
+    }
 }
 
 impl Drop for TempDir {

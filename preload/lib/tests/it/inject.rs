@@ -84,7 +84,7 @@ fn python_script_is_injected_and_reported() {
         env["PYTHONPATH"],
         format!("{dir}/opentelemetry/instrumentation/auto_instrumentation:{dir}")
     );
-    assert_eq!(env["OTEL_SERVICE_NAME"], "app");
+    assert_eq!(env["OTEL_SERVICE_NAME"], e.dir.name());
     assert_eq!(env["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://127.0.0.1:4318");
     assert_eq!(env["OTEL_EXPORTER_OTLP_PROTOCOL"], "http/protobuf");
     assert_eq!(env["OTEL_METRICS_EXPORTER"], "none");
@@ -103,7 +103,7 @@ fn python_script_is_injected_and_reported() {
     assert_eq!(r.outcome, Outcome::Injected);
     assert_eq!(r.reason_code, "instrumentable");
     assert_eq!(r.language, Some(Language::Python));
-    assert_eq!(r.service_name.as_str(), "app");
+    assert_eq!(r.service_name.as_str(), e.dir.name());
     assert!(r.runtime_version().is_some());
 }
 
@@ -147,7 +147,8 @@ fn kill_switch_and_disabled_service() {
         let out = output(e.python().env("ONEAGENT_PRELOAD_DISABLE", off));
         let env = env_lines(&out.stdout);
         assert_eq!(
-            env["OTEL_SERVICE_NAME"], "app",
+            env["OTEL_SERVICE_NAME"],
+            e.dir.name(),
             "kill switch {off:?}: {env:?}"
         );
         let r = e.reports();
@@ -156,7 +157,7 @@ fn kill_switch_and_disabled_service() {
     }
 
     let mut s = Snap::new(&e.agents, &e.sock_path);
-    s.disabled_services = vec!["app".into()];
+    s.disabled_services = vec![e.dir.name()];
     s.write(&e.snap_path);
     let out = output(&mut e.python());
     python_untouched(&out);
@@ -199,11 +200,11 @@ fn other_vendors_stand_us_down() {
             .env("DD_TRACE_AGENT_URL", "http://127.0.0.1:8126")
             .env("DD_TRACE_ENABLED", "false"),
     );
-    assert_eq!(env_lines(&out.stdout)["OTEL_SERVICE_NAME"], "app");
+    assert_eq!(env_lines(&out.stdout)["OTEL_SERVICE_NAME"], e.dir.name());
     assert_eq!(e.reports()[0].outcome, Outcome::Injected);
     // Our own library, listed in LD_PRELOAD (as the Kubernetes webhook does): injected.
     let out = output(&mut e.python());
-    assert_eq!(env_lines(&out.stdout)["OTEL_SERVICE_NAME"], "app");
+    assert_eq!(env_lines(&out.stdout)["OTEL_SERVICE_NAME"], e.dir.name());
     assert_eq!(e.reports()[0].outcome, Outcome::Injected);
 }
 
@@ -277,7 +278,7 @@ fn node_script_is_injected() {
             e.agents.node_register.display()
         )
     );
-    assert_eq!(env["OTEL_SERVICE_NAME"], "server");
+    assert_eq!(env["OTEL_SERVICE_NAME"], e.dir.name());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ONEAGENT-TEST-NODE"));
 }
 
@@ -427,7 +428,7 @@ fn shebang_script_with_a_plain_name_is_injected() {
         env["PYTHONPATH"],
         format!("{dir}/opentelemetry/instrumentation/auto_instrumentation:{dir}")
     );
-    assert_eq!(env["OTEL_SERVICE_NAME"], "server");
+    assert_eq!(env["OTEL_SERVICE_NAME"], e.dir.name());
 }
 
 /// A symbolic link with an unrelated name (`myapp` → the Python interpreter): the link's name is

@@ -248,7 +248,7 @@ fn spawn_paths() {
             env["PYTHONPATH"].contains("auto_instrumentation"),
             "{how}: {env:?}"
         );
-        assert_eq!(env["OTEL_SERVICE_NAME"], "app", "{how}");
+        assert_eq!(env["OTEL_SERVICE_NAME"], s.dir.name(), "{how}");
     }
     // Python subprocess: the parent runs `-c` (not a target), its child runs a script (a target).
     let code = format!(
