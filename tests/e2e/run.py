@@ -756,9 +756,9 @@ def t_setuid(fx):
     check(code == 7 and err == "", (code, err))
     check(env["preloaded"] == "yes", "the setuid process does not map the library: AT_SECURE branch not reached")
     check(all(env[k] == "<unset>" for k in ("PYTHONPATH", "OTEL_SERVICE_NAME")), f"setuid process injected: {env}")
-    code, out, err = run(drop + [os.path.join(fx.bin, "plain/python3"), "app.py"])
+    code, out, err = run(drop + [os.path.join(fx.bin, "plain/python3"), "shop.py"])
     env = env_lines(out)
-    check(code == 7 and env["OTEL_SERVICE_NAME"] == "app", f"control not injected: {env} {err}")
+    check(code == 7 and env["OTEL_SERVICE_NAME"] == "shop", f"control not injected: {env} {err}")
 
 
 @test("spawn paths: Python targets started by posix_spawn, execvp and subprocess are injected")
