@@ -391,10 +391,11 @@ def t_installed(fx):
     check("liboneagent_preload.so" in out, "a new process does not map the library")
 
 
-def serve_one(fx, argv, env, get_path, preamble=None):
+def serve_one(fx, argv, env, get_path, preamble=None, before_request=None):
     """Starts an HTTP app plainly, sends it one request, waits for it to exit. With a list as
     `preamble`, stdout lines before `LISTENING` are collected there (at most 50) instead of
-    failing the start."""
+    failing the start. `before_request`, when given, runs while the app is listening (the app
+    exits after its one request)."""
     e = dict(PLAIN_ENV)
     e.update(env)
     p = subprocess.Popen(argv, env=e, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -408,6 +409,13 @@ def serve_one(fx, argv, env, get_path, preamble=None):
         out, err = p.communicate()
         raise AssertionError(f"app did not start: {line!r} {err.decode()[-2000:]}")
     port = int(line.split()[1])
+    if before_request is not None:
+        try:
+            before_request()
+        except BaseException:
+            p.kill()
+            p.communicate()
+            raise
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{get_path}", timeout=30) as r:
         body = r.read().decode()
     try:
@@ -548,22 +556,33 @@ def t_java_real_skywalking(fx):
             # SkyWalking's bootstrap logger prints its first lines to stdout until it has read
             # agent.config and switched to its log file (upstream behaviour, not ours).
             preamble = []
-            body, err = serve_one(fx, ["java", "-jar", fx.shop_jar], {"SW_LOGGING_DIR": logs}, "/checkout", preamble)
+            seen = {}
+
+            def agent_log():
+                text = ""
+                for name in sorted(os.listdir(logs)):
+                    with open(os.path.join(logs, name), errors="replace") as f:
+                        text += f.read()
+                return text
+
+            def agent_started():
+                # SkyWalking's file logger writes from a queue once a second, so its lines are
+                # read while the app still runs (it exits right after its one request). The
+                # agent's gRPC client dials the backend [exporter] skywalking_backend names.
+                wait_until(lambda: "SkyWalking agent version: 9.4.0" in agent_log(), 60, lambda: f"the SkyWalking agent's log never named version 9.4.0: {agent_log()[-3000:]!r}")
+                conn, _ = backend.accept()
+                conn.settimeout(30)
+                seen["first"] = conn.recv(64)
+                conn.close()
+
+            body, err = serve_one(fx, ["java", "-jar", fx.shop_jar], {"SW_LOGGING_DIR": logs}, "/checkout", preamble, agent_started)
             check(all(l.startswith(("DEBUG ", "INFO ")) for l in preamble), f"stdout before LISTENING: {preamble}")
             check(body == "checkout:backend-ok:null:shop", body)
             check(f"Picked up JAVA_TOOL_OPTIONS: -javaagent:{SKYWALKING_JAR}" in err, err[-2000:])
             check(any("Config file found in " + os.path.dirname(SKYWALKING_JAR) in l for l in preamble), f"{preamble}")
-            log = ""
-            for name in os.listdir(logs):
-                with open(os.path.join(logs, name), errors="replace") as f:
-                    log += f.read()
-            # The agent started (its log is where our agent.config takes from the environment)...
-            check("SkyWalking agent version: 9.4.0" in log, f"agent log: {log[-3000:]}")
-            # ...and its gRPC client dialled the backend [exporter] skywalking_backend names.
-            conn, _ = backend.accept()
-            conn.settimeout(30)
-            first = conn.recv(64)
-            conn.close()
+            # The agent started (its log is where our agent.config takes from the environment).
+            check("SkyWalking agent version: 9.4.0" in agent_log(), f"agent log: {agent_log()[-3000:]}")
+            first = seen["first"]
             check(first.startswith(b"PRI * HTTP/2.0"), f"the agent sent {first!r}")
     finally:
         backend.close()
