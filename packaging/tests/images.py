@@ -152,6 +152,11 @@ def assemble_rootfs(ctx, rootfs, target):
                 shutil.copy2(os.path.join(ctx, src), dst)
 
 
+# The node's address, as the DaemonSet's fieldRef status.hostIP gives it to oneagentd.
+NODE_IP = "10.0.0.7"
+NODE_ENV = {"ONEAGENT_NODE_IP": NODE_IP}
+
+
 def in_image(rootfs, script, env=None):
     """Runs `script` (sh) in a chroot of `rootfs` with its own mount and pid namespaces and /proc."""
     env_words = [f"{k}={v}" for k, v in (env or {}).items()]
@@ -178,8 +183,9 @@ def check_contents(rootfs, version):
     os.makedirs(os.path.join(rootfs, "etc/oneagent"), exist_ok=True)
     with open(os.path.join(rootfs, "etc/oneagent/oneagent.toml"), "w") as f:
         f.write(json.loads(m.group(1)))
-    p = in_image(rootfs, "oneagentd --check-config --config /etc/oneagent/oneagent.toml")
-    if p.returncode != 0 or "node_agent_dir" not in p.stdout:
+    # The DaemonSet sets ONEAGENT_NODE_IP (status.hostIP); the ConfigMap's endpoints name it.
+    p = in_image(rootfs, "oneagentd --check-config --config /etc/oneagent/oneagent.toml", env=NODE_ENV)
+    if p.returncode != 0 or "node_agent_dir" not in p.stdout or f"http://{NODE_IP}:4318" not in p.stdout:
         raise Failure(f"--check-config of the ConfigMap: exit {p.returncode}\n{p.stdout}{p.stderr}")
     print("    oneagentd --check-config accepts the generated ConfigMap", flush=True)
 
@@ -203,7 +209,7 @@ def check_contents(rootfs, version):
         "  oneagentctl status >/tmp/status.out 2>&1 && break; i=$((i+1)); sleep 0.2; done; "
         "cat /tmp/status.out; kill $pid; wait $pid; echo; echo '--- oneagentd log'; cat /tmp/oneagentd.log"
     )
-    p = in_image(rootfs, script, env={"ONEAGENT_PEER_SOCKET": PEER_SOCKET,
+    p = in_image(rootfs, script, env={**NODE_ENV, "ONEAGENT_PEER_SOCKET": PEER_SOCKET,
                                       "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/run/dbus/system_bus_socket"})
     if "running (pid" not in p.stdout:
         raise Failure(f"oneagentctl status in the node image did not see oneagentd running:\n{p.stdout}{p.stderr}")
