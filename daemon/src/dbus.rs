@@ -1,5 +1,6 @@
-//! The D-Bus API `io.oneagent.Agent1`, defined once: the service side (`Agent1`) and the client
-//! proxy (`Agent1Proxy`, used by `oneagentctl`) are generated from the same `#[interface]` block.
+//! The service side of the D-Bus API `io.oneagent.Agent1`. Its names, wire types, errors and
+//! client proxy are the `oneagent-api` crate's (re-exported here); this module serves them and
+//! converts the engines' types (which know nothing of D-Bus) into them.
 //!
 //! Every method that changes anything checks the caller's uid from the bus (not only the policy
 //! file) and refuses anyone but root with `io.oneagent.Agent1.Error.AccessDenied`.
@@ -8,195 +9,23 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use zbus::fdo::DBusProxy;
 use zbus::message::Header;
 use zbus::names::BusName;
 use zbus::object_server::SignalEmitter;
 use zbus::{Connection, interface};
 
-use crate::daemon::Shared;
-use crate::explain::ExplainReport;
-use crate::inventory::ProcessEntry;
-use crate::store::InjectionRule;
+pub use oneagent_api::{
+    Agent1Proxy, AgentError, AgentProblem, BUS_NAME, BlockedExecutable, ERROR_PREFIX,
+    EffectiveSetting, ExplainReport, INTERFACE, InjectionRule, LogFileStatus, OBJECT_PATH,
+    OPEN_TO_ALL, PreloadReport, ProcessEntry, ROOT_ONLY, ReloadReport, StatusReport, Verdict,
+    remote_error,
+};
 
-/// The well-known bus name.
-pub const BUS_NAME: &str = "io.oneagent.Agent1";
-/// The object path of the agent.
-pub const OBJECT_PATH: &str = "/io/oneagent/Agent1";
-/// The interface name.
-pub const INTERFACE: &str = "io.oneagent.Agent1";
-/// Methods every local user may call: they only read. The shipped bus policy
-/// (`systemd/io.oneagent.Agent1.conf`) allows exactly these to everyone; a test walks every
-/// method as root and as an unprivileged user against both lists.
-pub const OPEN_TO_ALL: &[&str] = &["Status", "Processes", "LogFiles", "Pending", "Explain"];
-/// Methods only root may call: they change the daemon or the host, or run programs as root
-/// (`PreloadVerify`). Refused twice: by the bus policy and by the daemon's own uid check.
-pub const ROOT_ONLY: &[&str] = &[
-    "Reload",
-    "SetLogLevel",
-    "SetInjection",
-    "RestartUnit",
-    "PreloadInstall",
-    "PreloadRemove",
-    "PreloadVerify",
-    "PreloadUnblock",
-];
-/// The prefix of every error name this interface returns.
-pub const ERROR_PREFIX: &str = "io.oneagent.Agent1.Error";
+use crate::daemon::Shared;
 
 /// How long a method may spend reading files a caller named before it answers with an error.
 const FILE_WORK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Errors of the interface, each with a stable D-Bus name `io.oneagent.Agent1.Error.<Variant>`.
-#[derive(Debug, zbus::DBusError)]
-#[zbus(prefix = "io.oneagent.Agent1.Error")]
-pub enum AgentError {
-    /// A transport error (client side only).
-    #[zbus(error)]
-    ZBus(zbus::Error),
-    /// The caller may not do this; the message says what was refused.
-    AccessDenied(String),
-    /// An argument is not acceptable; the message says which and why.
-    InvalidArgument(String),
-    /// The configuration file is invalid; the running configuration was kept.
-    InvalidConfig(String),
-    /// The operation failed inside the daemon.
-    Failed(String),
-}
-
-/// What `Status()` returns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, zbus::Type)]
-pub struct StatusReport {
-    /// oneagentd version.
-    pub version: String,
-    /// `starting`, `running`, `reloading` or `stopping`.
-    pub state: String,
-    /// The daemon's pid.
-    pub pid: u32,
-    /// Unix time the daemon started.
-    pub started_at: u64,
-    /// Seconds since it started.
-    pub uptime_secs: u64,
-    /// The configuration file path.
-    pub config_path: String,
-    /// `file` when the file was read, `defaults` when it does not exist.
-    pub config_source: String,
-    /// Increments with every successful reload (1 after start).
-    pub config_generation: u64,
-    /// Unix time of the last successful load.
-    pub config_loaded_at: u64,
-    /// The last reload error, empty when the last reload succeeded.
-    pub last_reload_error: String,
-    /// The state directory.
-    pub state_dir: String,
-    /// The runtime directory.
-    pub runtime_dir: String,
-    /// The database file.
-    pub database: String,
-    /// Its schema version.
-    pub schema_version: i64,
-    /// How many times a daemon started on this database.
-    pub daemon_starts: u64,
-    /// Where a corrupt database was moved at this start, empty if none.
-    pub database_recovered_to: String,
-    /// The current log level.
-    pub log_level: String,
-    /// Whether injection is enabled globally.
-    pub injection_enabled: bool,
-    /// `config` when that comes from `[injection] enabled`, `rule` when from `oneagentctl`.
-    pub injection_source: String,
-    /// `opentelemetry` or `skywalking`.
-    pub java_agent: String,
-    /// The OTLP endpoint agents are given.
-    pub otlp_endpoint: String,
-    /// Rules set with `oneagentctl enable/disable`, the global one first.
-    pub rules: Vec<InjectionRule>,
-    /// Whether our library is in the preload file.
-    pub preload_installed: bool,
-    /// The last preload installation problem, empty when none.
-    pub preload_problem: String,
-    /// Executables the crash circuit breaker blocked.
-    pub blocked: Vec<crate::store::BlockedExecutable>,
-    /// The address of the Prometheus endpoint, empty when it is not listening.
-    pub metrics_listen: String,
-    /// Log files being tailed, 0 when the log pipeline is off.
-    pub log_files: u64,
-    /// Processes in the inventory.
-    pub processes: u64,
-    /// Of those, processes of a detected runtime.
-    pub runtime_processes: u64,
-    /// How process starts and exits are followed: `connector`, or `polling: <why>`.
-    pub process_events: String,
-    /// Configured agents that are missing or unusable.
-    pub agent_problems: Vec<crate::decision::AgentProblem>,
-    /// The settings each component actually runs with (they can differ from the file when a
-    /// reload could not apply them).
-    pub effective: Vec<EffectiveSetting>,
-    /// Changed keys the last reload did not apply, each as `key: what applies it`, and
-    /// components that kept their previous settings.
-    pub reload_pending: Vec<String>,
-    /// The OpAMP client: the endpoint and how the last exchange went; empty when it is off.
-    pub opamp: String,
-    /// The remote configuration (OpAMP) over the local file: its hash, when it was applied and
-    /// the keys it sets, or why it is not in effect; empty when there is none.
-    pub remote_config: String,
-}
-
-/// What `Reload()` returns: the new generation, what changed and what could not be applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
-pub struct ReloadReport {
-    /// The new configuration generation.
-    pub generation: u64,
-    /// Keys (`section.key`) whose values changed and are now in effect.
-    pub applied: Vec<String>,
-    /// Keys that changed but are not in effect, each as `key: what applies it`.
-    pub not_applied: Vec<String>,
-    /// Components that could not take the new settings and kept their previous ones, each
-    /// naming the key and the reason.
-    pub problems: Vec<String>,
-}
-
-/// One setting as the component that uses it runs with it (`status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
-pub struct EffectiveSetting {
-    /// `logs`, `metrics`, `container-reports`.
-    pub component: String,
-    /// The key (`section.key`).
-    pub key: String,
-    /// Its value in effect (endpoints with their secrets redacted); empty when the component
-    /// does not run.
-    pub value: String,
-}
-
-/// What the `Preload*` methods return.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
-pub struct PreloadReport {
-    /// The configured library.
-    pub library: String,
-    /// Whether it was verified by this call and passed.
-    pub verified: bool,
-    /// Why verification failed, empty when it passed or did not run.
-    pub library_problem: String,
-    /// The managed preload file.
-    pub preload_file: String,
-    /// Whether the configured library is in it.
-    pub installed: bool,
-    /// Our entries in it (normally the library, or nothing).
-    pub our_entries: Vec<String>,
-    /// Everybody else's entries, which we never touch.
-    pub other_entries: Vec<String>,
-    /// The snapshot file.
-    pub snapshot: String,
-    /// Its size, 0 when unreadable.
-    pub snapshot_bytes: u64,
-    /// What is wrong with the snapshot, empty when it decodes.
-    pub snapshot_problem: String,
-    /// The last installation problem, empty when none.
-    pub last_problem: String,
-    /// Whether this call changed the preload file.
-    pub changed: bool,
-}
 
 /// The object served at [`OBJECT_PATH`].
 #[derive(Debug, Clone)]
@@ -254,24 +83,6 @@ async fn caller_uid(
         .map_err(|e| AgentError::AccessDenied(format!("caller credentials unavailable: {e}")))
 }
 
-/// The D-Bus error name and message of a method call that failed remotely (zbus keeps the
-/// well-known `org.freedesktop.DBus.Error.*` ones apart from the others); `None` for local errors.
-pub fn remote_error(e: &zbus::Error) -> Option<(String, String)> {
-    match e {
-        zbus::Error::MethodError(name, message, _) => {
-            Some((name.to_string(), message.clone().unwrap_or_default()))
-        }
-        zbus::Error::FDO(fdo) => {
-            use zbus::DBusError;
-            Some((
-                fdo.name().to_string(),
-                fdo.description().unwrap_or_default().to_owned(),
-            ))
-        }
-        _ => None,
-    }
-}
-
 /// Turns an error of systemd's manager into one of ours.
 fn systemd_error(unit: &str, e: zbus::Error) -> AgentError {
     let name = remote_error(&e).map(|(name, _)| name).unwrap_or_default();
@@ -322,13 +133,7 @@ async fn require_root(
     }
 }
 
-#[interface(
-    name = "io.oneagent.Agent1",
-    proxy(
-        default_service = "io.oneagent.Agent1",
-        default_path = "/io/oneagent/Agent1",
-    )
-)]
+#[interface(name = "io.oneagent.Agent1")]
 impl Agent1 {
     /// The daemon's state, configuration summary and injection rules. Open to everyone.
     async fn status(&self) -> Result<StatusReport, AgentError> {
@@ -442,13 +247,19 @@ impl Agent1 {
     /// Every process in the inventory with its runtime, service name and injection state.
     /// Open to everyone.
     async fn processes(&self) -> Result<Vec<ProcessEntry>, AgentError> {
-        blocking(&self.shared, |s| s.processes()).await
+        let all = blocking(&self.shared, |s| s.processes()).await?;
+        Ok(all.into_iter().map(Into::into).collect())
     }
 
     /// The log files being tailed, with their writers, service, offset, lag and state. Open to
     /// everyone.
-    async fn log_files(&self) -> Result<Vec<crate::logs::pipeline::LogFileStatus>, AgentError> {
-        Ok(self.shared.log_files())
+    async fn log_files(&self) -> Result<Vec<LogFileStatus>, AgentError> {
+        Ok(self
+            .shared
+            .log_files()
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Running processes whose next start would gain or lose an agent. Open to everyone.
@@ -457,6 +268,7 @@ impl Agent1 {
         Ok(all
             .into_iter()
             .filter(|p| !p.pending_change.is_empty())
+            .map(Into::into)
             .collect())
     }
 
@@ -491,7 +303,7 @@ impl Agent1 {
             crate::explain::explain(&argv, &env, &exe, &unit, &policy, "oneagentd")
         });
         match tokio::time::timeout(FILE_WORK_DEADLINE, work).await {
-            Ok(Ok(report)) => Ok(report),
+            Ok(Ok(report)) => Ok(report.into()),
             Ok(Err(e)) => Err(AgentError::Failed(format!("explain failed: {e}"))),
             Err(_) => Err(AgentError::Failed(format!(
                 "explain gave up after {} s reading the command's files",
@@ -610,5 +422,167 @@ impl Agent1 {
     #[zbus(property)]
     fn injection_enabled(&self) -> bool {
         self.shared.injection_enabled()
+    }
+}
+
+/// The engines' types on the wire: same fields, same order.
+mod wire {
+    use oneagent_api as api;
+
+    impl From<crate::decision::AgentProblem> for api::AgentProblem {
+        fn from(p: crate::decision::AgentProblem) -> Self {
+            let crate::decision::AgentProblem {
+                language,
+                path,
+                problem,
+            } = p;
+            api::AgentProblem {
+                language,
+                path,
+                problem,
+            }
+        }
+    }
+
+    impl From<crate::decision::Verdict> for api::Verdict {
+        fn from(v: crate::decision::Verdict) -> Self {
+            let crate::decision::Verdict {
+                language,
+                runtime_version,
+                action,
+                reason_code,
+                reason,
+                already_injected,
+                service_name,
+                service_name_source,
+            } = v;
+            api::Verdict {
+                language,
+                runtime_version,
+                action,
+                reason_code,
+                reason,
+                already_injected,
+                service_name,
+                service_name_source,
+            }
+        }
+    }
+
+    impl From<crate::inventory::ProcessEntry> for api::ProcessEntry {
+        fn from(p: crate::inventory::ProcessEntry) -> Self {
+            let crate::inventory::ProcessEntry {
+                pid,
+                start_time,
+                ppid,
+                exe,
+                command_line,
+                systemd_unit,
+                container_id,
+                pod_uid,
+                verdict,
+                injection_state,
+                pending_change,
+                preload_outcome,
+                first_seen,
+            } = p;
+            api::ProcessEntry {
+                pid,
+                start_time,
+                ppid,
+                exe,
+                command_line,
+                systemd_unit,
+                container_id,
+                pod_uid,
+                verdict: verdict.into(),
+                injection_state,
+                pending_change,
+                preload_outcome,
+                first_seen,
+            }
+        }
+    }
+
+    impl From<crate::explain::ExplainReport> for api::ExplainReport {
+        fn from(r: crate::explain::ExplainReport) -> Self {
+            let crate::explain::ExplainReport {
+                verdict,
+                command_line,
+                executable,
+                script,
+                libraries,
+                go_version,
+                systemd_unit,
+                decided_by,
+                agent_problems,
+            } = r;
+            api::ExplainReport {
+                verdict: verdict.into(),
+                command_line,
+                executable,
+                script,
+                libraries,
+                go_version,
+                systemd_unit,
+                decided_by,
+                agent_problems: agent_problems.into_iter().map(Into::into).collect(),
+            }
+        }
+    }
+
+    impl From<crate::store::InjectionRule> for api::InjectionRule {
+        fn from(r: crate::store::InjectionRule) -> Self {
+            let crate::store::InjectionRule {
+                scope,
+                enabled,
+                updated_at,
+                updated_by_uid,
+            } = r;
+            api::InjectionRule {
+                scope,
+                enabled,
+                updated_at,
+                updated_by_uid,
+            }
+        }
+    }
+
+    impl From<crate::store::BlockedExecutable> for api::BlockedExecutable {
+        fn from(b: crate::store::BlockedExecutable) -> Self {
+            let crate::store::BlockedExecutable {
+                exe,
+                reason,
+                blocked_at,
+            } = b;
+            api::BlockedExecutable {
+                exe,
+                reason,
+                blocked_at,
+            }
+        }
+    }
+
+    impl From<crate::logs::pipeline::LogFileStatus> for api::LogFileStatus {
+        fn from(f: crate::logs::pipeline::LogFileStatus) -> Self {
+            let crate::logs::pipeline::LogFileStatus {
+                path,
+                service,
+                writers,
+                offset,
+                size,
+                lag,
+                state,
+            } = f;
+            api::LogFileStatus {
+                path,
+                service,
+                writers,
+                offset,
+                size,
+                lag,
+                state,
+            }
+        }
     }
 }

@@ -14,10 +14,29 @@ use oneagent_preload_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, JavaAgentKind};
-use crate::store::{GLOBAL_SCOPE, InjectionRule};
+
+/// The file that proves a Python agent directory is usable (what `PYTHONPATH` makes Python run).
+pub const PYTHON_SITECUSTOMIZE: &str =
+    "opentelemetry/instrumentation/auto_instrumentation/sitecustomize.py";
+
+/// The scope name of the global injection rule.
+pub const GLOBAL_SCOPE: &str = "*";
+
+/// An injection rule set by `oneagentctl enable/disable`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectionRule {
+    /// `*` for the global rule, otherwise a service name.
+    pub scope: String,
+    /// Whether injection is enabled for the scope.
+    pub enabled: bool,
+    /// Unix time of the last change.
+    pub updated_at: u64,
+    /// Uid of the caller that made the change.
+    pub updated_by_uid: u32,
+}
 
 /// Why a language's agent is unavailable on this host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentProblem {
     /// The language.
     pub language: String,
@@ -103,7 +122,7 @@ pub enum AgentKind {
 /// as the package ships them, is not an agent).
 pub fn agent_marker_file(kind: AgentKind) -> Option<&'static str> {
     match kind {
-        AgentKind::PythonDir => Some(crate::agents::PYTHON_SITECUSTOMIZE),
+        AgentKind::PythonDir => Some(PYTHON_SITECUSTOMIZE),
         AgentKind::DotnetHome => Some("net/OpenTelemetry.AutoInstrumentation.StartupHook.dll"),
         AgentKind::Jar | AgentKind::NodeFile => None,
     }
@@ -321,7 +340,7 @@ pub struct ProcessFacts {
 }
 
 /// The outcome of a decision, owned, in the shape `ps`, `explain` and D-Bus use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     /// `java`, `python`, … or empty when not a runtime.
     pub language: String,
@@ -516,7 +535,7 @@ mod tests {
     #[test]
     fn rules_reach_the_decision() {
         let dir = tempfile::tempdir().unwrap();
-        let site = dir.path().join(crate::agents::PYTHON_SITECUSTOMIZE);
+        let site = dir.path().join(PYTHON_SITECUSTOMIZE);
         std::fs::create_dir_all(site.parent().unwrap()).unwrap();
         std::fs::write(&site, "").unwrap();
         let mut config = Config::default();
@@ -576,7 +595,7 @@ mod tests {
                 .unwrap_err()
                 .contains("sitecustomize.py is missing")
         );
-        let site = py.join(crate::agents::PYTHON_SITECUSTOMIZE);
+        let site = py.join(PYTHON_SITECUSTOMIZE);
         std::fs::create_dir_all(site.parent().unwrap()).unwrap();
         std::fs::write(&site, "").unwrap();
         assert!(check_agent(&py, AgentKind::PythonDir).is_ok());

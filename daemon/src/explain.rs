@@ -102,7 +102,7 @@ pub fn resolve(argv: &[String], path_var: &str) -> Resolved {
 }
 
 /// The answer of `explain`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExplainReport {
     /// The decision.
     pub verdict: Verdict,

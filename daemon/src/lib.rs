@@ -1,12 +1,14 @@
-//! oneagent host side: the daemon (`oneagentd`) and its control CLI (`oneagentctl`).
+//! oneagentd, the oneagent host daemon, and the engines oneagentctl (crate `oneagent-cli`)
+//! reuses to decide locally.
 //!
-//! Engines are plain modules that know nothing of D-Bus: [`config`], [`store`]. The transports
-//! ([`dbus`], [`notify`]) are thin, and [`daemon`] wires them together.
+//! Engines are plain modules that know nothing of D-Bus or the CLI: [`inventory`],
+//! [`decision`], [`logs`], [`store`], [`config`]. The transports ([`dbus`], which serves the
+//! `oneagent-api` interface and converts the engines' types into its wire types,
+//! [`metrics_server`], [`notify`]) are thin, [`daemon`] holds their shared state and [`main_loop`] wires them together.
 
-pub mod agents;
 pub mod cli;
+pub mod clock;
 pub mod config;
-pub mod ctl;
 pub mod daemon;
 pub mod dbus;
 pub mod decision;
@@ -19,6 +21,7 @@ pub mod inventory;
 pub mod logging;
 pub mod logs;
 pub mod logs_host;
+pub mod main_loop;
 pub mod metrics_server;
 pub mod notify;
 pub mod opamp;

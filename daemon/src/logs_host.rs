@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, LogExporter, StartAt};
-use crate::daemon::Shared;
+use crate::inventory::ProcessEntry;
 use crate::logs::attribute::{AttributionConfig, AttributionEngine};
 use crate::logs::discover::DiscoveryConfig;
 use crate::logs::export::{Exporter, OtlpHttp, Stdout};
@@ -18,10 +18,36 @@ use crate::logs::pipeline::{
 };
 use crate::logs::tail::Checkpoint;
 
+/// What the log pipeline's host reads and writes of the daemon's state: the state database and
+/// the inventory (the daemon's shared state implements it).
+pub trait HostState: Send + Sync + std::fmt::Debug + 'static {
+    /// The stored checkpoints.
+    fn log_checkpoints(&self) -> crate::Result<Vec<Checkpoint>>;
+    /// Stores `checkpoints`.
+    fn save_log_checkpoints(&self, checkpoints: &[Checkpoint]) -> crate::Result<()>;
+    /// The inventory's entry for `pid`.
+    fn process(&self, pid: u32) -> Option<ProcessEntry>;
+    /// Restores what `engine` stored in a previous run; how many files.
+    fn load_attribution(&self, engine: &mut AttributionEngine) -> crate::Result<usize>;
+    /// Stores what `engine` learnt since its last save.
+    fn save_attribution(&self, engine: &mut AttributionEngine) -> crate::Result<()>;
+}
+
+/// What the daemon sees of the log pipeline thread.
+#[derive(Debug, Clone)]
+pub struct LogsView {
+    /// Counters.
+    pub stats: Arc<PipelineStats>,
+    /// Per-service metrics.
+    pub metrics: Arc<std::sync::Mutex<crate::logs::metrics::LogMetrics>>,
+    /// Files for `oneagentctl logs`.
+    pub files: Arc<std::sync::Mutex<Vec<crate::logs::pipeline::LogFileStatus>>>,
+}
+
 /// The host implementation.
 #[derive(Debug)]
 pub struct DaemonLogsHost {
-    shared: Arc<Shared>,
+    shared: Arc<dyn HostState>,
     host_name: String,
     rearm: Duration,
 }
@@ -59,7 +85,7 @@ impl LogsHost for DaemonLogsHost {
         };
         let shared = self.shared.clone();
         engine.set_lookup(Box::new(move |pid: u32| shared.process(pid)));
-        match self.shared.with_store(|store| engine.load(store)) {
+        match self.shared.load_attribution(&mut engine) {
             Ok(n) => tracing::debug!(files = n, "Writer attribution restored"),
             Err(e) => tracing::warn!(error = %e, "Restoring writer attribution failed"),
         }
@@ -69,7 +95,7 @@ impl LogsHost for DaemonLogsHost {
     fn writer_by_scan(&self, path: &std::path::Path) -> Option<crate::logs::attribute::Writer> {
         let pid = scan_for_writer(path)?;
         let entry = self.shared.process(pid)?;
-        let now = crate::store::unix_now();
+        let now = crate::clock::unix_now();
         Some(crate::logs::attribute::Writer {
             pid: entry.pid,
             start_time: entry.start_time,
@@ -86,7 +112,7 @@ impl LogsHost for DaemonLogsHost {
     }
 
     fn save_attribution(&self, engine: &mut AttributionEngine) {
-        if let Err(e) = self.shared.with_store(|store| engine.save(store)) {
+        if let Err(e) = self.shared.save_attribution(engine) {
             tracing::warn!(error = %e, "Saving writer attribution failed");
         }
     }
@@ -253,7 +279,7 @@ fn pipeline_config(config: &Config, ignore: Vec<std::path::PathBuf>) -> Pipeline
 
 /// Starts the pipeline thread for `config`, ignoring the daemon's own directories.
 pub fn start(
-    shared: Arc<Shared>,
+    shared: Arc<dyn HostState>,
     config: &Config,
     ignore: Vec<std::path::PathBuf>,
 ) -> std::io::Result<LogsHandle> {

@@ -10,8 +10,10 @@ use std::sync::atomic::Ordering;
 
 use std::time::Duration;
 
-use crate::daemon::Shared;
+use crate::inventory::ProcessEntry;
 use crate::logs::metrics::SEVERITIES;
+use crate::logs_host::LogsView;
+use crate::opamp::OpampStats;
 
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -29,8 +31,18 @@ fn plain<const N: usize>(text: &mut String, metrics: [(&str, &str, &str, u64); N
     }
 }
 
+/// What the endpoint reads at each scrape (the daemon's shared state implements it).
+pub trait MetricsSource: Send + Sync + 'static {
+    /// Every process in the inventory.
+    fn processes(&self) -> Vec<ProcessEntry>;
+    /// The log pipeline's counters, when it runs.
+    fn logs_view(&self) -> Option<LogsView>;
+    /// The OpAMP client's counters.
+    fn opamp_stats(&self) -> &OpampStats;
+}
+
 /// The exposition text.
-pub fn render(shared: &Shared) -> String {
+pub fn render(shared: &dyn MetricsSource) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -287,7 +299,7 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// Serves `/metrics` on `listener` until the task is dropped. HTTP/1.1 by hyper, one request per
 /// connection, with a connection cap, a header deadline, a request deadline and backoff when
 /// `accept` fails (out of descriptors: retrying at once would spin).
-pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<dyn MetricsSource>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut warned = false;
@@ -316,7 +328,7 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             let _permit = permit;
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, std::convert::Infallible>(respond(&req, &shared)) }
+                async move { Ok::<_, std::convert::Infallible>(respond(&req, &*shared)) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -335,7 +347,7 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 type Body = http_body_util::Full<hyper::body::Bytes>;
 
-fn respond<B>(req: &hyper::Request<B>, shared: &Shared) -> hyper::Response<Body> {
+fn respond<B>(req: &hyper::Request<B>, shared: &dyn MetricsSource) -> hyper::Response<Body> {
     let (status, content_type, body) =
         if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
             (

@@ -8,19 +8,18 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+pub use crate::clock::unix_now;
+pub use crate::decision::{GLOBAL_SCOPE, InjectionRule};
 use crate::error::{Error, Result};
 
 /// The database file name inside the state directory.
 pub const DB_FILE: &str = "state.db";
 /// The lock file that keeps a second daemon away from the same state directory.
 pub const LOCK_FILE: &str = "oneagentd.lock";
-/// The scope name of the global injection rule.
-pub const GLOBAL_SCOPE: &str = "*";
 
 /// Numbered migrations; index + 1 is the schema version each one produces.
 const MIGRATIONS: &[&str] = &[
@@ -151,32 +150,12 @@ pub struct OpenReport {
     pub previous_version: i64,
 }
 
-/// An injection rule set by `oneagentctl enable/disable`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
-pub struct InjectionRule {
-    /// `*` for the global rule, otherwise a service name.
-    pub scope: String,
-    /// Whether injection is enabled for the scope.
-    pub enabled: bool,
-    /// Unix time of the last change.
-    pub updated_at: u64,
-    /// Uid of the caller that made the change.
-    pub updated_by_uid: u32,
-}
-
 /// The open state database.
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
     path: PathBuf,
     _lock: File,
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -469,7 +448,7 @@ impl Store {
 }
 
 /// An executable the crash circuit breaker blocked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockedExecutable {
     /// The executable path.
     pub exe: String,
@@ -882,6 +861,20 @@ impl Store {
             }
         }
         tx.commit().map_err(db_err(&path))
+    }
+}
+
+impl crate::logs::attribute::AttributionStore for Store {
+    fn log_files(&self) -> Result<Vec<crate::logs::attribute::LogFile>> {
+        Store::log_files(self)
+    }
+
+    fn save_log_files(
+        &mut self,
+        upserts: &[&crate::logs::attribute::LogFile],
+        removals: &[crate::logs::attribute::FileKey],
+    ) -> Result<()> {
+        Store::save_log_files(self, upserts, removals)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Publishes the node daemon's detections on the owning workloads.
 //!
 //! oneagentd reports every process with its pod uid, container id and verdict over D-Bus
-//! (`io.oneagent.Agent1.Processes`). The device plugin process on each node reads them, maps
+//! (`io.oneagent.Agent1.Processes`, through the `oneagent-api` proxy). The device plugin process on each node reads them, maps
 //! (pod uid, container id) to the container's name through the pods on its node, walks the pod's
 //! owners and publishes `instrumentation.oneagent.io/detected` (container name → language) on the
 //! workload with server-side apply, only when the value changed, at most
@@ -13,74 +13,12 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::{Api, Client};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use oneagent_api::{Agent1Proxy, ProcessEntry};
 
 use crate::owner::{self, MapLookup, WorkloadKind};
 use crate::{ANNOTATION_DETECTED, Error};
-
-/// The daemon's verdict, in the daemon's D-Bus field order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, zbus::zvariant::Type)]
-pub struct Verdict {
-    /// `java`, `python`, … or empty.
-    pub language: String,
-    /// Runtime version.
-    pub runtime_version: String,
-    /// `inject` or `skip`.
-    pub action: String,
-    /// Stable reason code.
-    pub reason_code: String,
-    /// Human reason.
-    pub reason: String,
-    /// Our agent already configured.
-    pub already_injected: bool,
-    /// Service name.
-    pub service_name: String,
-    /// Where the name came from.
-    pub service_name_source: String,
-}
-
-/// One process as the daemon reports it (`Processes`), in the daemon's D-Bus field order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, zbus::zvariant::Type)]
-pub struct ProcessEntry {
-    /// pid
-    pub pid: u32,
-    /// start time (ticks)
-    pub start_time: u64,
-    /// parent pid
-    pub ppid: u32,
-    /// executable
-    pub exe: String,
-    /// command line
-    pub command_line: String,
-    /// systemd unit
-    pub systemd_unit: String,
-    /// container id from the cgroup path
-    pub container_id: String,
-    /// pod uid from the cgroup path
-    pub pod_uid: String,
-    /// decision
-    pub verdict: Verdict,
-    /// injection state
-    pub injection_state: String,
-    /// pending change
-    pub pending_change: String,
-    /// preload outcome
-    pub preload_outcome: String,
-    /// first seen (unix time)
-    pub first_seen: u64,
-}
-
-/// The part of oneagentd's D-Bus interface this add-on reads.
-#[zbus::proxy(
-    interface = "io.oneagent.Agent1",
-    default_service = "io.oneagent.Agent1",
-    default_path = "/io/oneagent/Agent1"
-)]
-pub trait Agent1 {
-    /// Every process in the daemon's inventory.
-    fn processes(&self) -> zbus::Result<Vec<ProcessEntry>>;
-}
 
 /// A workload's identity.
 pub type WorkloadKey = (WorkloadKind, String, String);
@@ -392,6 +330,8 @@ async fn owner_lookup(client: &Client, pods: &[Pod]) -> MapLookup {
 
 #[cfg(test)]
 mod tests {
+    use oneagent_api::Verdict;
+
     use super::*;
 
     #[test]
@@ -450,14 +390,5 @@ mod tests {
         assert_eq!(limiter.reserve(later), later);
         assert_eq!(limiter.reserve(later), later + Duration::from_millis(250));
         assert_eq!(RateLimiter::new(0).spacing, Duration::from_secs(1));
-    }
-
-    #[test]
-    fn dbus_signature_matches_the_daemon() {
-        use zbus::zvariant::Type as _;
-        assert_eq!(
-            ProcessEntry::SIGNATURE.to_string(),
-            "(utusssss(sssssbss)ssst)"
-        );
     }
 }

@@ -40,6 +40,9 @@ pub enum Error {
     /// A D-Bus call failed.
     #[error("D-Bus: {0}")]
     Dbus(#[from] zbus::Error),
+    /// oneagentd answered a D-Bus call with an error.
+    #[error("oneagentd: {0}")]
+    Agent(#[from] oneagent_api::AgentError),
     /// An object lacks something it must have.
     #[error("invalid object: {kind} without {field}")]
     MissingField {
@@ -79,7 +82,7 @@ impl Error {
             Self::Json(_) => "json",
             Self::Grpc(_) => "grpc",
             Self::Transport(_) => "transport",
-            Self::Dbus(_) => "dbus",
+            Self::Dbus(_) | Self::Agent(_) => "dbus",
             Self::MissingField { .. } => "invalid",
             Self::RolloutTimeout { .. } => "timeout",
         }

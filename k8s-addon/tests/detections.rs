@@ -2,9 +2,8 @@
 //! system-like D-Bus daemon, a fake API server over HTTP, and the exact server-side-apply PATCHes.
 use std::time::Duration;
 
-use oneagent_k8s::detections::{
-    self, Agent1Proxy, ProcessEntry, PublishSettings, Publisher, Round, Verdict,
-};
+use oneagent_api::{Agent1Proxy, ProcessEntry, Verdict};
+use oneagent_k8s::detections::{self, PublishSettings, Publisher, Round};
 use serde_json::{Value, json};
 
 use crate::support::apiserver::{FakeApiServer, Recorded};

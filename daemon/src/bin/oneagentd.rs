@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use oneagent::cli::{DaemonArgs, daemon_exit};
-use oneagent::{Error, config, daemon, logging};
+use oneagent::{Error, config, daemon, logging, main_loop};
 
 fn main() -> ExitCode {
     let args = DaemonArgs::parse();
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::from(daemon_exit::FAILED);
         }
     };
-    match runtime.block_on(daemon::run(paths, log)) {
+    match runtime.block_on(main_loop::run(paths, log)) {
         Ok(()) => ExitCode::from(daemon_exit::OK),
         Err(e) => {
             // The reason in the message itself: `systemctl status` and `journalctl -u` show

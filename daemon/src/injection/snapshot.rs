@@ -253,7 +253,7 @@ mod tests {
     fn compiled_snapshot_decodes_to_the_same_policy() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::default();
-        let rules = [crate::store::InjectionRule {
+        let rules = [crate::decision::InjectionRule {
             scope: "payments".into(),
             enabled: false,
             updated_at: 0,
@@ -286,7 +286,7 @@ mod tests {
         let node = tempfile::tempdir().unwrap();
         let agents = node.path().join("agents");
         let python = agents.join("python");
-        let site = python.join(crate::agents::PYTHON_SITECUSTOMIZE);
+        let site = python.join(crate::decision::PYTHON_SITECUSTOMIZE);
         std::fs::create_dir_all(site.parent().unwrap()).unwrap();
         std::fs::write(&site, "").unwrap();
         let jar = agents.join("java/opentelemetry-javaagent.jar");
@@ -320,8 +320,8 @@ mod tests {
         assert!(view.own_agent_marker.starts_with(b"/var/oneagent/"));
         // `[injection] enabled` is about host processes; the webhook opted the pod in.
         assert!(view.enabled);
-        let off = [crate::store::InjectionRule {
-            scope: crate::store::GLOBAL_SCOPE.into(),
+        let off = [crate::decision::InjectionRule {
+            scope: crate::decision::GLOBAL_SCOPE.into(),
             enabled: false,
             updated_at: 0,
             updated_by_uid: 0,

@@ -14,17 +14,17 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::unix_now;
 use crate::decision::{OwnedPolicy, Verdict, enrich, evaluate};
 use crate::elf_cache::ElfCache;
 use crate::injection::report::ReceivedReport;
-use crate::store::unix_now;
 use procfs::{Unreadable, list_pids, read_process};
 
 /// Longest command line kept for display.
 const MAX_COMMAND_LINE: usize = 4096;
 
 /// One process as shown by `oneagentctl ps` and the `Processes` D-Bus method.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessEntry {
     /// The pid.
     pub pid: u32,

@@ -35,12 +35,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::decision::OwnedPolicy;
 use crate::error::{Error, Result};
 use crate::inventory::procfs::parse_stat;
 use crate::inventory::{Inventory, ProcessEntry};
-use crate::store::{Store, unix_now};
 pub use crate::sys::fanotify::FileKey;
 use crate::sys::fanotify::{Event, Group, Listen};
 
@@ -77,8 +77,17 @@ impl Default for AttributionConfig {
     }
 }
 
+/// Where attribution keeps what it learnt between runs: the daemon's state database implements
+/// it; this module knows nothing of how.
+pub trait AttributionStore {
+    /// Every stored file with its writers.
+    fn log_files(&self) -> Result<Vec<LogFile>>;
+    /// Writes `upserts` and forgets `removals`, in one transaction.
+    fn save_log_files(&mut self, upserts: &[&LogFile], removals: &[FileKey]) -> Result<()>;
+}
+
 /// A process that writes a log file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, zbus::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Writer {
     /// The pid.
     pub pid: u32,
@@ -770,7 +779,7 @@ impl AttributionEngine {
 
     /// Loads what a previous run stored. Call before [`Self::watch`]; files whose path no
     /// longer names the stored device and inode are forgotten at the next [`Self::save`].
-    pub fn load(&mut self, store: &Store) -> Result<usize> {
+    pub fn load(&mut self, store: &impl AttributionStore) -> Result<usize> {
         let files = store.log_files()?;
         let count = files.len();
         for file in files {
@@ -810,7 +819,7 @@ impl AttributionEngine {
     }
 
     /// Writes what changed since the last save in one transaction.
-    pub fn save(&mut self, store: &mut Store) -> Result<()> {
+    pub fn save(&mut self, store: &mut impl AttributionStore) -> Result<()> {
         if !self.is_dirty() {
             return Ok(());
         }

@@ -150,7 +150,7 @@ enum Found {
 }
 
 /// One file as `oneagentctl logs` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, zbus::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogFileStatus {
     /// The path.
     pub path: String,

@@ -219,7 +219,7 @@ fn not_running_is_one_line_with_the_start_command() {
     );
 
     // No bus at all.
-    let out = std::process::Command::new(CTL)
+    let out = std::process::Command::new(*CTL)
         .arg("reload")
         .env(
             "DBUS_SYSTEM_BUS_ADDRESS",

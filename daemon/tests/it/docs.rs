@@ -17,14 +17,14 @@ fn check(path: &str, generated: Vec<u8>) {
 
 #[test]
 fn man_pages_match_the_cli_definitions() {
-    check("man/oneagentctl.1", oneagent::cli::ctl_man_page());
+    check("man/oneagentctl.1", oneagent_cli::cli::ctl_man_page());
     check("man/oneagentd.8", oneagent::cli::daemon_man_page());
 }
 
 #[test]
 fn completions_are_generated_for_bash_and_zsh() {
     for shell in ["bash", "zsh"] {
-        let out = std::process::Command::new(CTL)
+        let out = std::process::Command::new(*CTL)
             .args(["completions", shell])
             .output()
             .unwrap();

@@ -78,7 +78,7 @@ impl<'a> Hostile<'a> {
     /// Asserts the daemon is alive for everyone: `status` answers an unprivileged caller within
     /// the deadline, and a new canary line reaches the collector.
     fn assert_serving(&mut self, after: &str) {
-        let out = as_nobody_within(&[CTL, "--json", "status"], self.bus, DEADLINE);
+        let out = as_nobody_within(&[*CTL, "--json", "status"], self.bus, DEADLINE);
         assert!(
             out.status.success(),
             "after {after}: status as uid {NOBODY} failed: {}",
@@ -177,7 +177,7 @@ fn a_fifo_package_json_freezes_neither_explain_nor_the_inventory() {
 
     // explain, asked by the unprivileged user, is decided by the daemon and answers.
     let out = as_nobody_within(
-        &[CTL, "--json", "explain", "--", &node, &script],
+        &[*CTL, "--json", "explain", "--", &node, &script],
         &bus,
         DEADLINE,
     );
@@ -201,7 +201,7 @@ fn a_fifo_package_json_freezes_neither_explain_nor_the_inventory() {
         .unwrap();
     let pid = child.id();
     let seen = wait_until(DEADLINE, || {
-        let out = as_nobody_within(&[CTL, "--json", "ps"], &bus, DEADLINE);
+        let out = as_nobody_within(&[*CTL, "--json", "ps"], &bus, DEADLINE);
         let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         list.as_array().is_some_and(|ps| {
             ps.iter()
@@ -561,7 +561,7 @@ fn every_method_is_open_or_root_only_as_documented() {
     // The help text (from which the man page is generated, with a drift test) marks exactly the
     // commands whose methods are root-only with "(root)".
     use clap::CommandFactory;
-    let cli = oneagent::cli::CtlArgs::command();
+    let cli = oneagent_cli::cli::CtlArgs::command();
     for (verb, method) in [
         ("status", "Status"),
         ("ps", "Processes"),
@@ -825,14 +825,14 @@ fn endpoint_credentials_are_never_shown() {
         .store(0, std::sync::atomic::Ordering::Relaxed);
     h.assert_serving("export with credentials");
 
-    let out = as_nobody_within(&[CTL, "--json", "status"], &bus, DEADLINE);
+    let out = as_nobody_within(&[*CTL, "--json", "status"], &bus, DEADLINE);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let shown = status["otlp_endpoint"].as_str().unwrap();
     assert!(
         shown.starts_with("http://***@127.0.0.1:") && !shown.contains(SECRET),
         "status shows {shown:?}"
     );
-    let table = stdout(&as_nobody_within(&[CTL, "status"], &bus, DEADLINE));
+    let table = stdout(&as_nobody_within(&[*CTL, "status"], &bus, DEADLINE));
     assert!(!table.contains(SECRET), "{table}");
     let snapshot = std::fs::read(h.setup.state_dir().join("preload.snapshot")).unwrap();
     let text = String::from_utf8_lossy(&snapshot);

@@ -314,7 +314,7 @@ fn status_answers_while_a_preload_install_verifies() {
     let lib = slow_library(&setup.dir, 1500);
     configure(&setup, &lib, false);
     let _daemon = setup.start();
-    let mut install = Command::new(CTL)
+    let mut install = Command::new(*CTL)
         .args(["preload", "install"])
         .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
         .stdout(Stdio::null())

@@ -8,7 +8,18 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_oneagentd");
-pub const CTL: &str = env!("CARGO_BIN_EXE_oneagentctl");
+/// oneagentctl, the `oneagent-cli` crate's binary: Cargo names only this crate's binaries to its
+/// tests, so it is the one built next to oneagentd (`cargo build --workspace --bins`, which
+/// `scripts/test` runs before the tests).
+pub static CTL: std::sync::LazyLock<&'static str> = std::sync::LazyLock::new(|| {
+    let ctl = Path::new(DAEMON).with_file_name("oneagentctl");
+    assert!(
+        ctl.is_file(),
+        "{} is missing: build it with `cargo build --workspace --bins` before these tests",
+        ctl.display()
+    );
+    String::leak(ctl.display().to_string())
+});
 pub const NOBODY: u32 = 65534;
 
 /// The repository root.
@@ -140,14 +151,14 @@ impl Drop for TestBus {
 /// oneagentctl as root (`uid = None`) or as another uid (through setpriv).
 pub fn ctl_command(uid: Option<u32>) -> Command {
     match uid {
-        None => Command::new(CTL),
+        None => Command::new(*CTL),
         Some(uid) => {
             let mut c = Command::new("setpriv");
             c.args([
                 &format!("--reuid={uid}"),
                 &format!("--regid={uid}"),
                 "--clear-groups",
-                CTL,
+                *CTL,
             ]);
             c
         }

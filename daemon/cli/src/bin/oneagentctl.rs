@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use oneagent::cli::CtlArgs;
+use oneagent_cli::cli::CtlArgs;
 
 fn main() -> ExitCode {
     let args = CtlArgs::parse();
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         }
     };
     let mut stdout = std::io::stdout().lock();
-    match runtime.block_on(oneagent::ctl::run(args, &mut stdout)) {
+    match runtime.block_on(oneagent_cli::ctl::run(args, &mut stdout)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) if f.message.contains("Broken pipe") => ExitCode::SUCCESS,
         Err(f) => {

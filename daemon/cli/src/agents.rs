@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::cli::CtlFailure;
 use crate::cli::{AgentLanguage, AgentsAction, exit};
-use crate::config::Config;
-use crate::ctl::CtlFailure;
+use oneagent::config::Config;
 
 pub mod java;
 
@@ -70,9 +70,9 @@ pub const NODE_PACKAGE: &str = "@opentelemetry/auto-instrumentations-node";
 /// Written into every agent directory this module installs: what, which version, when. Package
 /// removal scripts (purge) delete only directories that carry it.
 pub const STAMP_FILE: &str = ".oneagent-install.json";
-/// The file that proves a Python agent directory is usable (what `PYTHONPATH` makes Python run).
-pub const PYTHON_SITECUSTOMIZE: &str =
-    "opentelemetry/instrumentation/auto_instrumentation/sitecustomize.py";
+/// The file that proves a Python agent directory is usable; the daemon's agent checks look for
+/// the same file.
+pub use oneagent::decision::PYTHON_SITECUSTOMIZE;
 
 /// What `agents install` does; the CLI fills it from its flags.
 #[derive(Debug, Clone)]
@@ -904,7 +904,7 @@ fn install_python(
             version: &installed,
             packages,
             source: &source,
-            installed_by: format!("oneagentctl {}", crate::VERSION),
+            installed_by: format!("oneagentctl {}", oneagent::VERSION),
             installed_at_unix: unix_now(),
         },
     )?;
@@ -939,7 +939,7 @@ pub fn register_js() -> String {
          // oneagent passes this file to `node --require`.\n\
          'use strict';\n\
          require('{NODE_PACKAGE}/register');\n",
-        crate::VERSION
+        oneagent::VERSION
     )
 }
 
@@ -1123,7 +1123,7 @@ fn install_nodejs(
             version: &installed,
             packages,
             source: &source,
-            installed_by: format!("oneagentctl {}", crate::VERSION),
+            installed_by: format!("oneagentctl {}", oneagent::VERSION),
             installed_at_unix: unix_now(),
         },
     )?;
@@ -1746,7 +1746,7 @@ exit 1
 
     /// NETWORK: installs the real Python agent from PyPI into a temporary directory (about 10 s
     /// here). Ignored by default; run it with
-    /// `cargo test -p oneagent --lib agents::tests::real_pypi_install -- --ignored`.
+    /// `cargo test -p oneagent-cli --lib agents::tests::real_pypi_install -- --ignored`.
     #[test]
     #[ignore = "network: installs opentelemetry-distro from PyPI"]
     fn real_pypi_install() {

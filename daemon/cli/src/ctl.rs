@@ -4,31 +4,14 @@
 
 use std::io::Write;
 
+pub use crate::cli::CtlFailure;
 use crate::cli::{AgentsAction, CtlArgs, CtlCommand, PreloadAction, Shell, exit};
-use crate::dbus::{Agent1Proxy, AgentError, BUS_NAME, StatusReport};
-use crate::explain::ExplainReport;
-use crate::inventory::ProcessEntry;
+use oneagent_api::ExplainReport;
+use oneagent_api::ProcessEntry;
+use oneagent_api::{Agent1Proxy, AgentError, BUS_NAME, StatusReport};
 
 /// The one line printed when the daemon cannot be reached.
 pub const NOT_RUNNING_HINT: &str = "start it with `systemctl start oneagent`";
-
-/// A failure of one oneagentctl invocation: the message and the exit code.
-#[derive(Debug)]
-pub struct CtlFailure {
-    /// What to print on stderr.
-    pub message: String,
-    /// The exit code.
-    pub code: u8,
-}
-
-impl CtlFailure {
-    fn new(code: u8, message: impl Into<String>) -> Self {
-        CtlFailure {
-            message: message.into(),
-            code,
-        }
-    }
-}
 
 fn describe_bus_address() -> String {
     std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
@@ -48,7 +31,7 @@ fn classify(verb: &str, e: AgentError) -> CtlFailure {
         ),
         AgentError::Failed(m) => CtlFailure::new(exit::FAILED, format!("{verb} failed: {m}")),
         AgentError::ZBus(e) => {
-            let (name, message) = crate::dbus::remote_error(&e).unwrap_or_default();
+            let (name, message) = oneagent_api::remote_error(&e).unwrap_or_default();
             match name.as_str() {
                 "org.freedesktop.DBus.Error.ServiceUnknown"
                 | "org.freedesktop.DBus.Error.NameHasNoOwner" => CtlFailure::new(
@@ -158,7 +141,7 @@ async fn reload_after_install(json: bool, out: &mut dyn Write) {
 
 /// What `oneagentctl reload` prints: the generation, the keys now in effect and, one per line,
 /// those that are not.
-pub fn render_reload(r: &crate::dbus::ReloadReport) -> String {
+pub fn render_reload(r: &oneagent_api::ReloadReport) -> String {
     let mut s = format!("Configuration reloaded (generation {}).\n", r.generation);
     if !r.applied.is_empty() {
         s.push_str(&format!("  In effect now: {}\n", r.applied.join(", ")));
@@ -221,7 +204,7 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
             all,
         } => {
             let proxy = connect().await?;
-            let unit = unit.map(|u| crate::systemd::normalise_unit(&u).unwrap_or(u));
+            let unit = unit.map(|u| oneagent::systemd::normalise_unit(&u).unwrap_or(u));
             let processes: Vec<ProcessEntry> = proxy
                 .processes()
                 .await
@@ -301,9 +284,9 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
             }
         }
         CtlCommand::LogLevel { level } => {
-            let level: crate::LogLevel = level
+            let level: oneagent::LogLevel = level
                 .parse()
-                .map_err(|e: crate::Error| CtlFailure::new(exit::USAGE, e.to_string()))?;
+                .map_err(|e: oneagent::Error| CtlFailure::new(exit::USAGE, e.to_string()))?;
             let proxy = connect().await?;
             proxy
                 .set_log_level(level.as_str())
@@ -371,7 +354,7 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlFailure> {
                 .restart_unit(&unit)
                 .await
                 .map_err(|e| classify("restart", e))?;
-            let unit = crate::systemd::normalise_unit(&unit).unwrap_or(unit);
+            let unit = oneagent::systemd::normalise_unit(&unit).unwrap_or(unit);
             if json {
                 writeln!(out, "{}", serde_json::json!({ "unit": unit, "job": job }))
             } else {
@@ -406,7 +389,7 @@ async fn set_injection(
         String::new()
     } else {
         let given = target.service.unwrap_or_default();
-        crate::store::normalise_service(&given)
+        oneagent::store::normalise_service(&given)
             .map_err(|e| CtlFailure::new(exit::USAGE, e.to_string()))?
     };
     let proxy = connect().await?;
@@ -460,7 +443,7 @@ async fn explain(
     }
     let path_var =
         std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned());
-    let resolved = crate::explain::resolve(&command, &path_var);
+    let resolved = oneagent::explain::resolve(&command, &path_var);
     let unit = unit.unwrap_or_default();
     let mut report = match connect().await {
         Ok(proxy) => proxy
@@ -468,10 +451,10 @@ async fn explain(
             .await
             .map_err(|e| classify("explain", e))?,
         Err(f) if f.code == exit::NOT_RUNNING => {
-            let (config, _) = crate::config::Config::load(&config_path)
+            let (config, _) = oneagent::config::Config::load(&config_path)
                 .map_err(|e| CtlFailure::new(exit::USAGE, e.to_string()))?;
-            let policy = crate::decision::OwnedPolicy::build(&config, &[], &[]);
-            crate::explain::explain(
+            let policy = oneagent::decision::OwnedPolicy::build(&config, &[], &[]);
+            oneagent::explain::explain(
                 &resolved.argv,
                 &env,
                 &resolved.exe,
@@ -482,6 +465,7 @@ async fn explain(
                     config_path.display()
                 ),
             )
+            .into()
         }
         Err(f) => return Err(f),
     };
@@ -514,7 +498,7 @@ async fn explain(
 }
 
 /// The human-readable output of `preload install|remove|verify`.
-pub fn render_preload(verb: &str, r: &crate::dbus::PreloadReport) -> String {
+pub fn render_preload(verb: &str, r: &oneagent_api::PreloadReport) -> String {
     let mut s = String::new();
     match verb {
         "preload install" if r.changed => {
@@ -670,7 +654,7 @@ pub fn render_processes(processes: &[ProcessEntry], all: bool) -> String {
 }
 
 /// The human-readable `logs` table.
-pub fn render_log_files(files: &[crate::logs::pipeline::LogFileStatus]) -> String {
+pub fn render_log_files(files: &[oneagent_api::LogFileStatus]) -> String {
     if files.is_empty() {
         return "No log files are being tailed (see [logs] in oneagent.toml(5)).\n".to_owned();
     }

@@ -28,7 +28,7 @@ use super::{
     capture, check_version, describe_status, find_in_path, io_failure, looks_unreachable,
     run_streaming, unix_now, write_stamp,
 };
-use crate::config::Config;
+use oneagent::config::Config;
 
 /// The Maven repository used when `--repository` is not given.
 pub const DEFAULT_REPOSITORY: &str = "https://repo.maven.apache.org/maven2";
@@ -915,7 +915,7 @@ pub fn install_java(
             version: &installed,
             packages,
             source: &format!("{source}; sha256 {sha256}"),
-            installed_by: format!("oneagentctl {}", crate::VERSION),
+            installed_by: format!("oneagentctl {}", oneagent::VERSION),
             installed_at_unix: unix_now(),
         },
     )?;
@@ -1065,7 +1065,7 @@ mod tests {
     #[test]
     fn the_end_to_end_tests_run_the_agent_config_we_write() {
         assert_eq!(
-            include_str!("../../../tests/e2e/skywalking-agent.config"),
+            include_str!("../../../../tests/e2e/skywalking-agent.config"),
             skywalking_agent_config(),
             "tests/e2e/skywalking-agent.config must be what `agents install skywalking` writes"
         );
