@@ -3,6 +3,18 @@
 /// At most this many bytes of a single entry are searched for substrings.
 pub(crate) const MAX_SCAN: usize = 65_536;
 
+/// At most this many entries of any other list (libraries, policy lists) are looked at.
+pub const MAX_LIST: usize = 1024;
+
+/// The false spellings of a boolean variable: `0`, `false`, `no`, `off`, `n`, `f` (ASCII case and
+/// surrounding whitespace ignored).
+pub fn is_false(value: &[u8]) -> bool {
+    let v = value.trim_ascii();
+    [&b"0"[..], b"false", b"no", b"off", b"n", b"f"]
+        .iter()
+        .any(|f| v.eq_ignore_ascii_case(f))
+}
+
 /// The last `/`-separated component of `path` (the whole slice when there is no `/`).
 pub(crate) fn basename(path: &[u8]) -> &[u8] {
     path.rsplit(|&b| b == b'/').next().unwrap_or(path)

@@ -1,5 +1,6 @@
 //! One pass over the environment, keeping the variables the decision needs.
 
+pub use crate::bytes::is_false;
 use crate::bytes::split_once;
 use crate::list::ByteList;
 
@@ -55,15 +56,6 @@ pub const KILL_SWITCH: &str = "ONEAGENT_PRELOAD_DISABLE";
 /// since a kill switch must fail safe) turns it off.
 pub fn kill_switch_on(value: Option<&[u8]>) -> bool {
     value.is_some_and(|v| !v.trim_ascii().is_empty() && !is_false(v))
-}
-
-/// The false spellings of a boolean variable: `0`, `false`, `no`, `off`, `n`, `f` (ASCII case and
-/// surrounding whitespace ignored).
-pub fn is_false(value: &[u8]) -> bool {
-    let v = value.trim_ascii();
-    [&b"0"[..], b"false", b"no", b"off", b"n", b"f"]
-        .iter()
-        .any(|f| v.eq_ignore_ascii_case(f))
 }
 
 /// The variable the preload library sets beside the `OTEL_*` ones it chose for a process, naming

@@ -60,11 +60,7 @@ use crate::snapshot::SnapshotView;
 /// At most this many variables are set for one process.
 pub const MAX_ASSIGNMENTS: usize = 16;
 
-/// The OpenTelemetry .NET profiler's CLSID.
-pub const DOTNET_PROFILER_GUID: &[u8] = b"{918728DD-259F-4A6A-AC2B-B85E1B658318}";
-
-/// The Python agent's `sitecustomize` directory, relative to the agent directory.
-pub const PYTHON_AUTO_DIR: &[u8] = b"/opentelemetry/instrumentation/auto_instrumentation";
+pub use crate::own::{DOTNET_PROFILER_GUID, PYTHON_AUTO_DIR};
 
 /// Looks up the current value of an environment variable.
 pub trait EnvLookup {

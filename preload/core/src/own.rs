@@ -4,8 +4,13 @@
 //! our flag, so that `explain` says what the process really gets.
 
 use crate::bytes::{before, contains, contains_ignore_case, tokens};
-use crate::inject::PYTHON_AUTO_DIR;
 use crate::model::OwnAgents;
+
+/// The OpenTelemetry .NET profiler's CLSID.
+pub const DOTNET_PROFILER_GUID: &[u8] = b"{918728DD-259F-4A6A-AC2B-B85E1B658318}";
+
+/// The Python agent's `sitecustomize` directory, relative to the agent directory.
+pub const PYTHON_AUTO_DIR: &[u8] = b"/opentelemetry/instrumentation/auto_instrumentation";
 
 /// Our agents' paths and the marker used where a path is unknown.
 #[derive(Clone, Copy, Debug)]

@@ -175,7 +175,7 @@ pub(crate) fn env_signal(key: &[u8]) -> Option<&'static [u8]> {
 
 /// The vendor whose off switch `key` is, when `value` turns it off.
 pub(crate) fn off_switch(key: &[u8], value: &[u8]) -> Option<&'static [u8]> {
-    if !may_be_vendor_key(key) || !crate::env::is_false(value) {
+    if !may_be_vendor_key(key) || !crate::bytes::is_false(value) {
         return None;
     }
     ENV_OFF_SWITCHES
@@ -204,7 +204,7 @@ pub(crate) fn ld_preload(value: &[u8]) -> Option<(&[u8], &'static [u8])> {
     crate::bytes::cap(value, crate::bytes::MAX_SCAN)
         .split(|&b| b == b':' || b.is_ascii_whitespace())
         .filter(|e| !e.is_empty() && !is_own_library(e))
-        .take(crate::detect::MAX_LIST)
+        .take(crate::bytes::MAX_LIST)
         .find_map(|e| of_path(e).map(|v| (e, v)))
 }
 

@@ -2,9 +2,9 @@
 
 use super::{Analysis, Args, Ctx};
 use crate::bytes::{Words, basename, contains, strip_suffix_ci, words};
-use crate::inject::DOTNET_PROFILER_GUID;
 use crate::model::{ExeFacts, Language, Reason};
 use crate::name::ServiceNameSource;
+use crate::own::DOTNET_PROFILER_GUID;
 
 /// The CLR profiler and the .NET agent's home configured through the environment: ours when
 /// the profiler is our GUID and every profiler path (and `OTEL_DOTNET_AUTO_HOME`) lies in our

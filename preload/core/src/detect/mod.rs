@@ -16,8 +16,7 @@ use crate::name::ServiceNameSource;
 
 /// At most this many argv entries are looked at.
 pub const MAX_ARGS: usize = 1024;
-/// At most this many entries of any other list (libraries, policy lists) are looked at.
-pub const MAX_LIST: usize = 1024;
+pub use crate::bytes::MAX_LIST;
 /// Longest agent description kept in a [`Reason::OtherAgent`].
 const MAX_DETAIL: usize = 160;
 
