@@ -1,6 +1,7 @@
 //! oneagentd's state, shared by the D-Bus interface, the signal handlers and the main loop
-//! ([`Shared`]), and how a reload applies a new configuration to every component. The main loop
-//! that owns it is `main_loop`.
+//! ([`Shared`]), and how a reload applies a new configuration to every component; what the
+//! OpAMP client sees of the daemon (its `Host`) and the remote configuration over the local file.
+//! The main loop that owns it is `main_loop`.
 
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,6 @@
 //! oneagentd's main loop: loads the configuration and the state (`daemon`), serves the D-Bus
-//! API (`dbus`), talks to systemd, reloads on SIGHUP and stops cleanly on SIGTERM.
+//! API (`dbus`), talks to systemd, starts the OpAMP client (`daemon::start_opamp`), reloads on
+//! SIGHUP and on the OpAMP client's requests (remote configurations) and stops cleanly on SIGTERM.
 
 #![forbid(unsafe_code)]
 
