@@ -89,7 +89,7 @@ pub enum EventSource {
 /// State shared by the D-Bus object, the signal handlers and the main loop.
 #[derive(Debug)]
 pub struct Shared {
-    paths: Paths,
+    pub(crate) paths: Paths,
     pid: u32,
     started_at: u64,
     log: LogHandle,

@@ -403,6 +403,23 @@ pub trait Agent1 {
     fn injection_enabled(&self) -> zbus::Result<bool>;
 }
 
+/// The environment variable naming oneagentd's peer-to-peer socket (`oneagentd --peer-socket`);
+/// when set, oneagentctl talks to the daemon there instead of on the system bus.
+pub const PEER_SOCKET_ENV: &str = "ONEAGENT_PEER_SOCKET";
+
+/// Connects peer-to-peer to oneagentd's `--peer-socket` at `path`: no bus daemon, no names.
+pub async fn connect_peer(path: &std::path::Path) -> zbus::Result<Agent1Proxy<'static>> {
+    let address = format!("unix:path={}", path.display());
+    let conn = zbus::connection::Builder::address(address.as_str())
+        .p2p()
+        .build()
+        .await?;
+    Agent1Proxy::builder(&conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,22 +52,7 @@ fn classify(verb: &str, e: AgentError) -> CtlFailure {
     }
 }
 
-/// The environment variable naming oneagentd's peer-to-peer socket (`oneagentd --peer-socket`);
-/// when set, oneagentctl talks to the daemon there instead of on the system bus.
-pub const PEER_SOCKET_ENV: &str = "ONEAGENT_PEER_SOCKET";
-
-/// Connects peer-to-peer to oneagentd's `--peer-socket` at `path`: no bus daemon, no names.
-pub async fn connect_peer(path: &std::path::Path) -> zbus::Result<Agent1Proxy<'static>> {
-    let address = format!("unix:path={}", path.display());
-    let conn = zbus::connection::Builder::address(address.as_str())
-        .p2p()
-        .build()
-        .await?;
-    Agent1Proxy::builder(&conn)
-        .cache_properties(zbus::proxy::CacheProperties::No)
-        .build()
-        .await
-}
+pub use oneagent_api::{PEER_SOCKET_ENV, connect_peer};
 
 async fn connect() -> Result<Agent1Proxy<'static>, CtlFailure> {
     if let Some(path) = std::env::var_os(PEER_SOCKET_ENV).filter(|p| !p.is_empty()) {

@@ -90,7 +90,7 @@ fn without_a_system_bus_the_peer_socket_serves_ctl_and_the_detections_reader() {
     let t0 = Instant::now();
     let entry = loop {
         let processes = rt.block_on(async {
-            let agent = oneagent::ctl::connect_peer(&socket).await.unwrap();
+            let agent = oneagent_api::connect_peer(&socket).await.unwrap();
             agent.processes().await.unwrap()
         });
         if let Some(p) = processes.into_iter().find(|p| p.pid == pid) {
@@ -107,7 +107,7 @@ fn without_a_system_bus_the_peer_socket_serves_ctl_and_the_detections_reader() {
     // Many clients one after another: each connection is served and released.
     for _ in 0..100 {
         rt.block_on(async {
-            let agent = oneagent::ctl::connect_peer(&socket).await.unwrap();
+            let agent = oneagent_api::connect_peer(&socket).await.unwrap();
             agent.status().await.unwrap();
         });
     }
