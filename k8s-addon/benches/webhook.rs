@@ -63,6 +63,25 @@ fn review(i: u64) -> Vec<u8> {
     let env: Vec<_> = (0..20)
         .map(|k| json!({"name": format!("APP_VAR_{k}"), "value": "some-value"}))
         .collect();
+    let containers = json!([
+        {"name": "app", "image": "web:1", "env": env,
+         "resources": {"limits": {"memory": "512Mi"}}},
+        {"name": "proxy", "image": "envoy:1"}]);
+    review_of(i, containers)
+}
+
+/// A pod at the edge of what the API server admits: 60 containers of 1000 variables each.
+fn huge_review() -> Vec<u8> {
+    let env: Vec<_> = (0..1000)
+        .map(|k| json!({"name": format!("VAR_{k}"), "value": "x".repeat(100)}))
+        .collect();
+    let mut containers = vec![json!({"name": "app", "image": "web:1", "env": env})];
+    containers
+        .extend((1..60).map(|c| json!({"name": format!("c{c}"), "image": "side:1", "env": env})));
+    review_of(0, serde_json::Value::Array(containers))
+}
+
+fn review_of(i: u64, containers: serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
         "request": {
@@ -80,10 +99,7 @@ fn review(i: u64) -> Vec<u8> {
                     "labels": {"app": "web", "pod-template-hash": "7d4b9c8f5"},
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                         "name": "web-7d4b9c8f5", "uid": "u2", "controller": true}]},
-                "spec": {"containers": [
-                    {"name": "app", "image": "web:1", "env": env,
-                     "resources": {"limits": {"memory": "512Mi"}}},
-                    {"name": "proxy", "image": "envoy:1"}]}
+                "spec": {"containers": containers}
             },
             "dryRun": false,
             "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
@@ -98,15 +114,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// The webhook's own cost per request, in process (parse, owner walk, decide, serialise): the
-/// median of `n` runs of `admission::review` on the benchmark's request.
-fn handler_cost(n: usize) -> Duration {
+/// median of `n` runs of `admission::review` on `body`.
+fn handler_cost(body: &[u8], n: usize) -> Duration {
     let lookup = lookup();
     let config = InjectConfig::default();
-    let body = review(0);
     let mut times: Vec<Duration> = (0..n)
         .map(|_| {
             let t = Instant::now();
-            let answer = oneagent_k8s::admission::review(&body, &lookup, &config);
+            let answer = oneagent_k8s::admission::review(body, &lookup, &config);
             assert_eq!(answer.status, 200);
             std::hint::black_box(answer);
             t.elapsed()
@@ -191,7 +206,12 @@ fn main() {
     server_rt.spawn(webhook::serve(listener, tls, state, std::future::pending()));
     std::thread::sleep(Duration::from_millis(200));
 
-    let handler = handler_cost(2000);
+    let ordinary = review(0);
+    let handler = handler_cost(&ordinary, 2000);
+    // The same handler on a huge pod, in the same run: its cost per byte beside the ordinary
+    // pod's shows whether anything grows faster than the pod (it was a 5 s bound in a test).
+    let huge = huge_review();
+    let huge_cost = handler_cost(&huge, 5);
     let per_conn = rate as f64 / connections as f64;
     let interval = Duration::from_secs_f64(1.0 / per_conn);
     let total = rate * seconds / connections;
@@ -229,6 +249,14 @@ fn main() {
         percentile(&delays, 0.99)
     );
     println!("  handler in process (parse, owner walk, decide, serialise): median {handler:?}");
+    let per_byte = |cost: Duration, body: &[u8]| cost.as_secs_f64() / body.len() as f64;
+    println!(
+        "  huge pod (60 containers x 1000 variables, {} KiB): median {huge_cost:?}, {:.2}x the \
+         ordinary pod's cost per byte ({} bytes)",
+        huge.len() / 1024,
+        per_byte(huge_cost, &huge) / per_byte(handler, &ordinary),
+        ordinary.len()
+    );
     let text = metrics.render();
     let sum = text
         .lines()

@@ -330,9 +330,8 @@ fn huge_pods() {
     let containers: Vec<Value> = (0..60)
         .map(|i| container(&format!("c{i}"), Value::Array(env.clone())))
         .collect();
-    let start = std::time::Instant::now();
+    // Its cost is measured in `cargo bench -p oneagent-k8s --bench webhook` (huge pod), not here.
     let (patch, p) = run(&lookup, &pod_json(Value::Array(containers))).unwrap();
-    assert!(start.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(patch.containers.len(), 60);
     assert_eq!(env_of(&p, "c59").len(), 1000 + 5 + 5);
 

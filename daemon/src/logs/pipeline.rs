@@ -281,6 +281,10 @@ struct ContainerFile {
     assembler: Assembler,
     /// Its encoded resource and service name.
     resource: Arc<ContainerResource>,
+    /// Since when its path has had no file while the assembler held pieces: a rotation renames
+    /// the file and the runtime makes the next one a moment later, and a piece written before
+    /// the rename is finished in the new file, so what is held waits up to [`QUIET`] for it.
+    gone_since: Option<Instant>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -497,7 +501,12 @@ impl Pipeline {
         }
         self.files.insert(path.to_owned(), tailed);
         if let Some(c) = container {
-            self.containers.insert(path.to_owned(), c);
+            // The path's assembler is kept if it still holds pieces from the file a rotation
+            // renamed away (see `ContainerFile::gone_since`).
+            self.containers
+                .entry(path.to_owned())
+                .or_insert(c)
+                .gone_since = None;
         }
     }
 
@@ -525,6 +534,7 @@ impl Pipeline {
         Some(ContainerFile {
             assembler: Assembler::new(format, self.config.multiline, 0),
             resource: Arc::new((otlp::encode_resource(&values), service)),
+            gone_since: None,
         })
     }
 
@@ -579,12 +589,23 @@ impl Pipeline {
                 );
             }
         }
-        let gone: Vec<PathBuf> = self
-            .containers
-            .keys()
-            .filter(|p| self.files.get(*p).is_none_or(TailedPath::finished))
-            .cloned()
-            .collect();
+        // Paths without a file: forgotten once nothing is held, or what is held waited
+        // QUIET for the file a rotation makes next (then it goes out as it is).
+        let mut gone: Vec<PathBuf> = Vec::new();
+        let mut expired: Vec<PathBuf> = Vec::new();
+        for (p, c) in self.containers.iter_mut() {
+            if self.files.get(p).is_some_and(|t| !t.finished()) {
+                continue;
+            }
+            if !c.assembler.has_pending() {
+                gone.push(p.clone());
+                continue;
+            }
+            let since = *c.gone_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= QUIET {
+                expired.push(p.clone());
+            }
+        }
         let pending: Vec<PathBuf> = self
             .containers
             .iter()
@@ -595,13 +616,14 @@ impl Pipeline {
             let group = self.container_group(&p).unwrap_or(0);
             if let Some(c) = self.containers.get_mut(&p) {
                 c.assembler.set_group(group);
-                if gone.contains(&p) {
+                if expired.contains(&p) {
                     c.assembler.flush_all(
                         now,
                         Reason::DeletedMidRecord,
                         &mut self.cbatch,
                         &mut counts,
                     );
+                    gone.push(p);
                 } else {
                     c.assembler
                         .flush_quiet(now, QUIET, &mut self.cbatch, &mut counts);

@@ -318,6 +318,46 @@ fn kubelet_cri_logs_arrive_with_pod_attributes_line_times_joined_pieces_once() {
     assert_eq!(bad(Reason::MissingFields), 0);
 }
 
+/// A rotation where the runtime makes the next file a while after the kubelet renamed the old
+/// one (ReopenContainerLog comes later): for that while the path has no file, and the piece
+/// written before the rename still waits for its end in the next file.
+#[test]
+fn a_piece_before_a_rotation_joins_its_end_when_the_next_file_comes_late() {
+    let layout = Layout::new();
+    let receiver = Receiver::start();
+    let host = Arc::new(MemoryHost::default());
+    let (running, stats) = start(&layout, &host, &receiver.endpoint(), true);
+    let log = layout.container_dir("shop", "web", "app").join("0.log");
+    cri(&log, 0, 0, "stdout", "F", "INFO first");
+    wait_for(&receiver, &["INFO first".to_owned()]);
+    cri(&log, 1, 0, "stdout", "P", "begun before ");
+    // The pipeline reads the piece, then sees the path without a file for a while.
+    std::thread::sleep(Duration::from_millis(600));
+    let rotated = log.with_file_name("0.log.20261203-121342");
+    std::fs::rename(&log, &rotated).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    cri(&log, 1, 1, "stdout", "F", "the rotation");
+    let all = wait_for(
+        &receiver,
+        &[
+            "INFO first".to_owned(),
+            "begun before the rotation".to_owned(),
+        ],
+    );
+    halt(running);
+    let bodies: Vec<String> = all.iter().map(Received::text).collect();
+    assert_eq!(
+        bodies,
+        ["INFO first", "begun before the rotation"],
+        "the piece joined its end once"
+    );
+    let bad = |r: Reason| stats.container_bad_input[reason_index(r)].load(Ordering::Relaxed);
+    assert_eq!(
+        (bad(Reason::DeletedMidRecord), bad(Reason::PartialTimeout)),
+        (0, 0)
+    );
+}
+
 #[test]
 fn a_pod_directory_that_does_not_parse_is_read_raw_and_counted_and_the_rest_goes_on() {
     let layout = Layout::new();
