@@ -485,6 +485,7 @@ mod wire {
                 pending_change,
                 preload_outcome,
                 first_seen,
+                libc,
             } = p;
             api::ProcessEntry {
                 pid,
@@ -500,6 +501,7 @@ mod wire {
                 pending_change,
                 preload_outcome,
                 first_seen,
+                libc,
             }
         }
     }

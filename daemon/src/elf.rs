@@ -85,6 +85,33 @@ pub struct ElfFacts {
     pub go: Option<GoBuildInfo>,
 }
 
+impl ElfFacts {
+    /// The C library the executable runs on, from its program interpreter: `musl` for
+    /// `ld-musl-*`, `glibc` for `ld-linux*`/`ld64.so.*`/`ld.so.*`; empty for a static executable
+    /// or an interpreter of another libc (see [`libc_of_interpreter`]).
+    pub fn libc(&self) -> &'static str {
+        self.interpreter.as_deref().map_or("", libc_of_interpreter)
+    }
+}
+
+/// The C library an ELF program interpreter (`PT_INTERP`) belongs to: `musl` (`ld-musl-x86_64.so.1`,
+/// Alpine and other musl images), `glibc` (`ld-linux-x86-64.so.2`, `ld-linux-aarch64.so.1`,
+/// `ld64.so.2` on ppc64/s390x, `ld.so.1`, `ld-linux.so.2`), else empty (unknown). Only the file
+/// name counts: images put the loader in `/lib`, `/lib64` or elsewhere.
+pub fn libc_of_interpreter(interpreter: &str) -> &'static str {
+    let name = interpreter.rsplit('/').next().unwrap_or_default();
+    if name.starts_with("ld-musl-") {
+        "musl"
+    } else if name.starts_with("ld-linux")
+        || name.starts_with("ld64.so.")
+        || name.starts_with("ld.so.")
+    {
+        "glibc"
+    } else {
+        ""
+    }
+}
+
 /// The build info the Go linker embeds in the `.go.buildinfo` section (what `go version -m` shows).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct GoBuildInfo {
@@ -1030,6 +1057,39 @@ mod tests {
         assert!(facts.go.is_none(), "ls is not a Go program");
         assert_eq!(read_go_build_info(&ls).unwrap(), None);
         assert_eq!(facts.class64, cfg!(target_pointer_width = "64"));
+        assert_eq!(facts.libc(), "glibc", "{:?}", facts.interpreter);
+    }
+
+    #[test]
+    fn the_interpreter_names_the_libc() {
+        for (interpreter, libc) in [
+            ("/lib/ld-musl-x86_64.so.1", "musl"),
+            ("/lib/ld-musl-aarch64.so.1", "musl"),
+            ("/lib64/ld-linux-x86-64.so.2", "glibc"),
+            ("/lib/ld-linux-aarch64.so.1", "glibc"),
+            ("/lib/ld-linux-armhf.so.3", "glibc"),
+            ("/lib/ld-linux.so.2", "glibc"),
+            ("/lib64/ld64.so.2", "glibc"),
+            ("/lib/ld.so.1", "glibc"),
+            (
+                "/nix/store/abc-glibc-2.39/lib/ld-linux-x86-64.so.2",
+                "glibc",
+            ),
+            ("/system/bin/linker64", ""),
+            ("/lib/ld-uClibc.so.0", ""),
+            ("ld-musl-x86_64.so.1", "musl"),
+            ("", ""),
+        ] {
+            assert_eq!(libc_of_interpreter(interpreter), libc, "{interpreter:?}");
+        }
+        let static_exe = ElfFacts {
+            class64: true,
+            machine: 62,
+            interpreter: None,
+            needed: Vec::new(),
+            go: None,
+        };
+        assert_eq!(static_exe.libc(), "", "a static executable names no libc");
     }
 
     #[test]

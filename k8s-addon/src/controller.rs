@@ -181,7 +181,11 @@ pub fn desired_intent(
                 .and_then(|i| i.service.clone())
                 .unwrap_or(name),
         ),
-        containers: detected,
+        libc: detected
+            .iter()
+            .filter_map(|(c, d)| Some((c.clone(), d.libc.clone()?)))
+            .collect(),
+        containers: detected.into_iter().map(|(c, d)| (c, d.language)).collect(),
         // Once disabled, the intent stays disabled until an operator removes the annotation.
         disabled: existing.and_then(|i| i.disabled).or(crash),
     })

@@ -27,7 +27,9 @@
 //!   vendors' agents, our agent already configured) and [`plan`](oneagent_preload_core::inject::plan)
 //!   (append/prepend rules) over the container's own `env` — exactly as the preload would at run
 //!   time. Direct mode needs the container's language from the intent; a variable the plan must
-//!   extend that comes from `valueFrom` skips the container (its value is unknown here).
+//!   extend that comes from `valueFrom` skips the container (its value is unknown here). The
+//!   intent's `libc` for the container (from the node's `PT_INTERP` detection) picks .NET's
+//!   `linux-musl-*` build over `linux-*` (glibc, also when the C library is not known yet).
 //!
 //! `envFrom` sources are not visible to the webhook: an explicit `env` entry takes precedence over
 //! them in the kubelet, so a value the user sets only through `envFrom` is overridden. The status
@@ -259,9 +261,11 @@ pub fn decide(pod: &Pod, inputs: &Inputs<'_>) -> Result<Patch, Skip> {
     let mut outcomes = Vec::with_capacity(containers.len());
     for (index, c) in containers.iter().enumerate() {
         let language = intent.as_ref().and_then(|i| i.containers.get(&c.name));
+        let musl = intent.as_ref().is_some_and(|i| i.musl(&c.name));
         let result = container(
             c,
             language.map(String::as_str),
+            musl,
             &service,
             java_agent,
             inputs,
@@ -465,6 +469,7 @@ fn synthetic_argv(language: Language) -> Option<&'static [&'static [u8]]> {
 fn container(
     c: &Container,
     language: Option<&str>,
+    musl: bool,
     service: &str,
     java_agent: JavaAgentKind,
     inputs: &Inputs<'_>,
@@ -554,7 +559,7 @@ fn container(
 
     let mode = match (direct, language) {
         (true, Some(language)) => {
-            direct_plan(&mut env, language, service, java_agent, cfg)?;
+            direct_plan(&mut env, language, musl, service, java_agent, cfg)?;
             Mode::Direct(language)
         }
         _ => {
@@ -576,6 +581,7 @@ fn container(
 fn direct_plan(
     env: &mut Env,
     language: Language,
+    musl: bool,
     service: &str,
     java_agent: JavaAgentKind,
     cfg: &InjectConfig,
@@ -628,7 +634,9 @@ fn direct_plan(
     let ctx = Context {
         pid: 0,
         systemd_unit: None,
-        dotnet_rid: DotnetRid::current(false),
+        // The node's detection knows the container's C library (the intent's `libc`); a
+        // container it does not name is taken as glibc.
+        dotnet_rid: DotnetRid::current(musl),
         // The variables are the pod's own configuration: children rightly inherit them.
         mark_inherited: false,
         // The agent directory is mounted from the node, out of the webhook's sight: the packaged

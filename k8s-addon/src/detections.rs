@@ -3,8 +3,8 @@
 //! oneagentd reports every process with its pod uid, container id and verdict over D-Bus
 //! (`io.oneagent.Agent1.Processes`, through the `oneagent-api` proxy). The device plugin process on each node reads them, maps
 //! (pod uid, container id) to the container's name through the pods on its node, walks the pod's
-//! owners and publishes `instrumentation.oneagent.io/detected` (container name → language) on the
-//! workload with server-side apply, only when the value changed, at most
+//! owners and publishes `instrumentation.oneagent.io/detected` (container name → language and C
+//! library, [`Detection`]) on the workload with server-side apply, only when the value changed, at most
 //! [`PublishSettings::max_patches_per_sec`] patches a second.
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -17,19 +17,21 @@ use serde_json::json;
 
 use oneagent_api::{Agent1Proxy, ProcessEntry};
 
+use crate::intent::{Detected, Detection};
 use crate::owner::{self, MapLookup, WorkloadKind};
 use crate::{ANNOTATION_DETECTED, Error};
 
 /// A workload's identity.
 pub type WorkloadKey = (WorkloadKind, String, String);
 
-/// Groups detections by owning workload: (kind, namespace, name) → container name → language.
-/// Pods are those of this node; processes without a language or a known container are ignored.
+/// Groups detections by owning workload: (kind, namespace, name) → container name → language and
+/// C library (of the container's first runtime process). Pods are those of this node; processes
+/// without a language or a known container are ignored.
 pub fn group(
     processes: &[ProcessEntry],
     pods: &[Pod],
     lookup: &MapLookup,
-) -> BTreeMap<WorkloadKey, BTreeMap<String, String>> {
+) -> BTreeMap<WorkloadKey, Detected> {
     // (pod uid, container id) → (pod index, container name)
     let mut containers: HashMap<(&str, &str), (usize, &str)> = HashMap::new();
     for (i, pod) in pods.iter().enumerate() {
@@ -45,7 +47,7 @@ pub fn group(
             containers.insert((uid, id), (i, s.name.as_str()));
         }
     }
-    let mut out: BTreeMap<WorkloadKey, BTreeMap<String, String>> = BTreeMap::new();
+    let mut out: BTreeMap<WorkloadKey, Detected> = BTreeMap::new();
     for p in processes {
         if p.verdict.language.is_empty() || p.pod_uid.is_empty() {
             continue;
@@ -63,7 +65,10 @@ pub fn group(
         out.entry((kind, ns, w.name))
             .or_default()
             .entry(name.to_owned())
-            .or_insert_with(|| p.verdict.language.clone());
+            .or_insert_with(|| Detection {
+                language: p.verdict.language.clone(),
+                libc: (!p.libc.is_empty()).then(|| p.libc.clone()),
+            });
     }
     out
 }
@@ -86,7 +91,7 @@ pub async fn publish(
     client: &Client,
     manager: &str,
     key: &WorkloadKey,
-    detected: &BTreeMap<String, String>,
+    detected: &Detected,
 ) -> Result<(), Error> {
     let (kind, ns, name) = key;
     let Some(ar) = api_resource(*kind) else {
@@ -168,7 +173,7 @@ pub struct Publisher {
     node: String,
     manager: String,
     limiter: RateLimiter,
-    published: HashMap<WorkloadKey, BTreeMap<String, String>>,
+    published: HashMap<WorkloadKey, Detected>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -348,20 +353,21 @@ mod tests {
                  "restartCount": 0, "image": "i", "imageID": ""}]}
         }))
         .unwrap_or_default();
-        let entry = |container: &str, language: &str| ProcessEntry {
+        let entry = |container: &str, language: &str, libc: &str| ProcessEntry {
             pod_uid: "pod-1".into(),
             container_id: container.into(),
             verdict: Verdict {
                 language: language.into(),
                 ..Verdict::default()
             },
+            libc: libc.into(),
             ..ProcessEntry::default()
         };
         let processes = [
-            entry("abc123", "java"),
-            entry("def456", "go"),
-            entry("def456", ""),
-            entry("unknown", "python"),
+            entry("abc123", "java", "musl"),
+            entry("def456", "go", ""),
+            entry("def456", "", "glibc"),
+            entry("unknown", "python", "glibc"),
         ];
         let grouped = group(&processes, &[pod], &MapLookup::default());
         let key = (
@@ -369,9 +375,21 @@ mod tests {
             "shop".to_owned(),
             "web".to_owned(),
         );
-        let want: BTreeMap<String, String> = [
-            ("app".to_owned(), "java".to_owned()),
-            ("proxy".to_owned(), "go".to_owned()),
+        let want: Detected = [
+            (
+                "app".to_owned(),
+                Detection {
+                    language: "java".into(),
+                    libc: Some("musl".into()),
+                },
+            ),
+            (
+                "proxy".to_owned(),
+                Detection {
+                    language: "go".into(),
+                    libc: None,
+                },
+            ),
         ]
         .into();
         assert_eq!(grouped.get(&key), Some(&want));

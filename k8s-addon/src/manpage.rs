@@ -78,6 +78,41 @@ reads oneagentd's detections, unless
 names oneagentd's peer\-to\-peer socket (the generated DaemonSet shares it in an emptyDir at
 .IR /run/oneagent\-bus/agent.sock ,
 so nodes without a system bus work; the publisher reconnects when oneagentd restarts).
+.SH ANNOTATIONS
+.TP
+.B instrumentation.oneagent.io/detected
+On a workload, written by each node\*(Aqs
+.BR device\-plugin :
+container name to what oneagentd detected in it, for example
+.BR {"app":{"language":"dotnet","libc":"musl"}} .
+.B libc
+is
+.B glibc
+or
+.B musl
+(from the program interpreter, PT_INTERP, of the container\*(Aqs runtime process) and absent
+when unknown; a bare language string, as earlier versions wrote, is still read.
+.TP
+.B instrumentation.oneagent.io/intent
+On a workload, written by the
+.BR controller :
+for example
+.BR {"version":1,"agent":"opentelemetry","service":"shop","containers":{"app":"dotnet"},"libc":{"app":"musl"}} .
+In direct mode (a container that sets
+.B LD_PRELOAD
+itself or may gain privileges at exec) the webhook sets the runtime\*(Aqs variables in the pod
+spec; for .NET,
+.B libc
+picks the agent\*(Aqs linux\-musl\-* build over linux\-* (glibc, also for a container it does
+not name). A C library other than glibc or musl makes the intent invalid (the pod is admitted
+with
+.BR "skipped: unknown C library ..." ).
+.TP
+.B instrumentation.oneagent.io/status
+On a pod, written by the webhook:
+.B injected
+or
+.BR "skipped: <reason>" .
 .SH FILES
 .TP
 .I /etc/oneagent\-k8s/tls/tls.crt\fR, \fI/etc/oneagent\-k8s/tls/tls.key

@@ -139,6 +139,38 @@ async fn writes_intent_from_detections() {
 }
 
 #[tokio::test]
+async fn the_detected_libc_reaches_the_intent() {
+    // As a node agent publishes it (objects), beside a container an older one wrote (a string).
+    let (ctx, handle) = context(true);
+    let d = deployment(
+        json!({"app": "web"}),
+        json!({"instrumentation.oneagent.io/detected":
+            r#"{"app":{"language":"dotnet","libc":"musl"},"api":{"language":"java","libc":"glibc"},"sidecar":"go"}"#}),
+    );
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            Step::ListPods(pod_list(json!([]))),
+            Step::Patch(Box::new(|p| {
+                let raw = p["metadata"]["annotations"]["instrumentation.oneagent.io/intent"]
+                    .as_str()
+                    .unwrap();
+                let v: Value = serde_json::from_str(raw).unwrap();
+                assert_eq!(
+                    v["containers"],
+                    json!({"api": "java", "app": "dotnet", "sidecar": "go"})
+                );
+                assert_eq!(v["libc"], json!({"api": "glibc", "app": "musl"}));
+                let i = intent_of(p).unwrap();
+                assert!(i.musl("app") && !i.musl("api") && !i.musl("sidecar"));
+            })),
+        ],
+    ));
+    controller::reconcile(Arc::new(d), ctx).await.unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
 async fn opting_out_removes_the_intent() {
     let (ctx, handle) = context(true);
     let d = deployment(

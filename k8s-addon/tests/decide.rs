@@ -225,6 +225,51 @@ fn privileged_python_direct_mode_and_existing_pythonpath() {
 }
 
 #[test]
+fn dotnet_direct_mode_picks_the_build_of_the_detected_libc() {
+    // The intent as the controller writes it from a node's detections.
+    let intent_with = |libc: Option<&str>| {
+        let mut i = json!({"version": 1, "agent": "opentelemetry", "service": "web",
+                           "containers": {"app": "dotnet"}});
+        if let Some(l) = libc {
+            i["libc"] = json!({"app": l});
+        }
+        i.to_string()
+    };
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "x64"
+    };
+    let user_preload = json!([{"name": "LD_PRELOAD", "value": "/usr/lib/libjemalloc.so.2"}]);
+    for (libc, rid) in [
+        (Some("musl"), format!("linux-musl-{arch}")),
+        (Some("glibc"), format!("linux-{arch}")),
+        // Not detected yet: glibc, as before.
+        (None, format!("linux-{arch}")),
+    ] {
+        let lookup = cluster(&intent_with(libc), &[ENABLED]);
+        let (patch, p) = run(&lookup, &app(user_preload.clone())).unwrap();
+        assert_eq!(
+            patch.containers[0].result,
+            Ok(Mode::Direct(Language::DotNet)),
+            "{libc:?}"
+        );
+        assert_eq!(
+            env_value(&p, "app", "CORECLR_PROFILER_PATH").unwrap(),
+            format!(
+                "/var/oneagent/agents/dotnet/{rid}/OpenTelemetry.AutoInstrumentation.Native.so"
+            ),
+            "{libc:?}"
+        );
+    }
+    // An intent naming a C library the webhook does not know is refused, not guessed at.
+    let lookup = cluster(&intent_with(Some("bionic")), &[ENABLED]);
+    let err = run(&lookup, &app(user_preload)).unwrap_err();
+    assert_eq!(err.metric_label(), "invalid-intent");
+    assert!(err.to_string().contains("bionic"), "{err}");
+}
+
+#[test]
 fn direct_mode_stands_down_for_other_agents_and_unknown_values() {
     let lookup = cluster(&intent(&[("app", "java")]), &[ENABLED]);
     let other = json!([

@@ -97,6 +97,7 @@ fn process(pid: u32, pod_uid: &str, container_id: &str, language: &str) -> Proce
         pod_uid: pod_uid.into(),
         container_id: container_id.into(),
         exe: "/usr/bin/app".into(),
+        libc: if language.is_empty() { "" } else { "glibc" }.into(),
         verdict: Verdict {
             language: language.into(),
             action: "inject".into(),
@@ -127,7 +128,10 @@ async fn publishes_changed_detections_with_server_side_apply_rate_limited() {
     *agent.processes.lock().unwrap() = vec![
         process(4101, "pod-web", "c-web-app", "java"),
         process(4102, "pod-web", "c-web-proxy", ""), // not a runtime
-        process(4201, "pod-db", "c-db", "python"),
+        ProcessEntry {
+            libc: "musl".into(), // an Alpine image
+            ..process(4201, "pod-db", "c-db", "python")
+        },
         process(4301, "pod-report", "c-report", "nodejs"),
         process(4401, "pod-web-2", "c-web-app-2", "go"), // node-2's pod
         process(1, "", "", "python"),                    // a host process
@@ -188,15 +192,30 @@ async fn publishes_changed_detections_with_server_side_apply_rate_limited() {
         vec![
             (
                 "/apis/apps/v1/namespaces/shop/deployments/web".to_owned(),
-                applied("apps/v1", "Deployment", "web", json!({"app": "java"}))
+                applied(
+                    "apps/v1",
+                    "Deployment",
+                    "web",
+                    json!({"app": {"language": "java", "libc": "glibc"}})
+                )
             ),
             (
                 "/apis/apps/v1/namespaces/shop/statefulsets/db".to_owned(),
-                applied("apps/v1", "StatefulSet", "db", json!({"db": "python"}))
+                applied(
+                    "apps/v1",
+                    "StatefulSet",
+                    "db",
+                    json!({"db": {"language": "python", "libc": "musl"}})
+                )
             ),
             (
                 "/apis/batch/v1/namespaces/shop/cronjobs/report".to_owned(),
-                applied("batch/v1", "CronJob", "report", json!({"report": "nodejs"}))
+                applied(
+                    "batch/v1",
+                    "CronJob",
+                    "report",
+                    json!({"report": {"language": "nodejs", "libc": "glibc"}})
+                )
             ),
         ]
     );
@@ -217,7 +236,7 @@ async fn publishes_changed_detections_with_server_side_apply_rate_limited() {
         .unwrap();
     assert_eq!(
         web["metadata"]["annotations"]["instrumentation.oneagent.io/detected"],
-        "{\"app\":\"java\"}"
+        r#"{"app":{"language":"java","libc":"glibc"}}"#
     );
 
     // Nothing changed: nothing is written.
@@ -240,7 +259,12 @@ async fn publishes_changed_detections_with_server_side_apply_rate_limited() {
     );
     assert_eq!(
         sent[0].body,
-        applied("apps/v1", "StatefulSet", "db", json!({"db": "java"}))
+        applied(
+            "apps/v1",
+            "StatefulSet",
+            "db",
+            json!({"db": {"language": "java", "libc": "glibc"}})
+        )
     );
 }
 

@@ -246,6 +246,9 @@ pub struct ProcessEntry {
     pub preload_outcome: String,
     /// Unix time the daemon first saw this process.
     pub first_seen: u64,
+    /// The executable's C library, `glibc` or `musl` (from its `PT_INTERP`); empty when static,
+    /// unknown, or not a runtime.
+    pub libc: String,
 }
 
 /// The answer of `explain`.
@@ -429,7 +432,7 @@ mod tests {
         // oneagent-k8s and scripts read `Processes`: a changed field order is a changed API.
         assert_eq!(
             ProcessEntry::SIGNATURE.to_string(),
-            "(utusssss(sssssbss)ssst)"
+            "(utusssss(sssssbss)sssts)"
         );
     }
 }

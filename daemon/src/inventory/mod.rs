@@ -54,6 +54,10 @@ pub struct ProcessEntry {
     pub preload_outcome: String,
     /// Unix time the daemon first saw this process.
     pub first_seen: u64,
+    /// The executable's C library, `glibc` or `musl`, from its `PT_INTERP` (read through
+    /// `/proc/PID/exe`, so a container's process is judged by its image's own file); empty for a
+    /// static executable, an unknown libc or a process that is not of a runtime.
+    pub libc: String,
 }
 
 impl ProcessEntry {
@@ -218,6 +222,14 @@ impl Inventory {
             // Whether our agent is configured is read from the environment whatever the policy.
             ours_now = verdict.already_injected;
         }
+        // Only runtimes: what the C library is matters for picking an agent build (.NET's
+        // linux-musl-* directories), and a second stat per exec of every process would not.
+        let libc = if verdict.language.is_empty() {
+            ""
+        } else {
+            let image = self.proc_root.join(pid.to_string()).join("exe");
+            self.elf.facts(&image).map_or("", |f| f.libc())
+        };
         let key = (pid, raw.stat.start_time);
         if let Some(old) = self.processes.get(&pid)
             && old.start_time != raw.stat.start_time
@@ -267,6 +279,7 @@ impl Inventory {
             pending_change: pending_change.to_owned(),
             preload_outcome,
             first_seen,
+            libc: libc.to_owned(),
         };
         let changed = self.processes.get(&pid) != Some(&entry);
         if changed {

@@ -242,6 +242,100 @@ fn real_processes_appear_and_disappear_within_a_second() {
     }
 }
 
+/// A copy of the real python whose `PT_INTERP` names a musl loader (`…/ld-musl-x`), which is in
+/// fact a copy of this machine's glibc loader: it runs as python does, and only its interpreter's
+/// name says musl, as an Alpine image's python would (no musl is installed here). The directory is
+/// short (`/tmp/oam<pid>`) because the new path must fit in the old `PT_INTERP` segment.
+struct MuslNamedPython {
+    dir: std::path::PathBuf,
+}
+
+impl MuslNamedPython {
+    fn create() -> Self {
+        let python = real_python();
+        let image = std::fs::read(&python).unwrap();
+        let old_interp = image
+            .windows(4)
+            .position(|w| w == b"/lib")
+            .map(|start| {
+                let end = start + image[start..].iter().position(|&b| b == 0).unwrap();
+                (start, end)
+            })
+            .filter(|&(start, end)| image[start..end].windows(8).any(|w| w == b"ld-linux"))
+            .expect("the real python names a glibc loader (ld-linux*) first in its image");
+        let loader =
+            std::fs::canonicalize(std::str::from_utf8(&image[old_interp.0..old_interp.1]).unwrap())
+                .unwrap();
+        let dir = std::path::PathBuf::from(format!("/tmp/oam{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let interp = format!("{}/ld-musl-x", dir.display());
+        assert!(
+            interp.len() <= old_interp.1 - old_interp.0,
+            "{interp} does not fit in PT_INTERP"
+        );
+        std::fs::copy(&loader, dir.join("ld-musl-x")).unwrap();
+        let mut patched = image.clone();
+        patched[old_interp.0..old_interp.1].fill(0);
+        patched[old_interp.0..old_interp.0 + interp.len()].copy_from_slice(interp.as_bytes());
+        let exe = dir.join("python3");
+        std::fs::write(&exe, patched).unwrap();
+        std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let check = Command::new(&exe).args(["-c", "pass"]).output().unwrap();
+        assert!(check.status.success(), "{}", stderr(&check));
+        MuslNamedPython { dir }
+    }
+
+    fn exe(&self) -> std::path::PathBuf {
+        self.dir.join("python3")
+    }
+}
+
+impl Drop for MuslNamedPython {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn runtimes_carry_the_c_library_of_their_interpreter() {
+    let bus = TestBus::start(Policy::Shipped);
+    let setup = DaemonSetup::new(&bus);
+    std::fs::create_dir_all(&setup.dir).unwrap();
+    config_with_agents(&setup);
+    let _daemon = setup.start();
+    let script = setup.dir.join("ledger_sync.py");
+    std::fs::write(&script, "import time\ntime.sleep(60)\n").unwrap();
+    let musl = MuslNamedPython::create();
+    for (exe, libc) in [
+        (std::path::PathBuf::from(real_python()), "glibc"),
+        (musl.exe(), "musl"),
+    ] {
+        let child = spawn(Command::new(&exe).arg(&script));
+        let pid = child.0.id();
+        let t0 = Instant::now();
+        let entry = loop {
+            // Listed at its fork first, then re-read at its exec.
+            let entry = find(&bus, pid);
+            if entry
+                .as_ref()
+                .is_some_and(|e| e["verdict"]["language"] == "python")
+                || t0.elapsed() > Duration::from_secs(5)
+            {
+                break entry;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        };
+        let entry = entry.unwrap_or_else(|| panic!("{} (pid {pid}) not listed", exe.display()));
+        assert_eq!(entry["verdict"]["language"], "python", "{entry:#}");
+        assert_eq!(entry["libc"], libc, "{}: {entry:#}", exe.display());
+    }
+    // Not a runtime: the C library is not looked up.
+    let sleeper = spawn(Command::new("sleep").arg("60"));
+    let entry = wait_listed(&bus, sleeper.0.id(), true, Duration::from_secs(5)).unwrap();
+    assert_eq!(entry["libc"], "", "{entry:#}");
+}
+
 #[test]
 fn pending_and_ps_filters_follow_the_rules() {
     require_root();
