@@ -509,25 +509,34 @@ impl Shared {
         Ok(n)
     }
 
-    /// Feeds an exit to the crash circuit breaker; blocks the executable when it trips.
+    /// Feeds an exit to the crash circuit breaker; blocks the executable when it trips. The
+    /// executable is the one the report names (as the process saw it: a container's own path),
+    /// else the inventory's; a container's block goes into the containers' snapshot only.
     fn breaker_exit(&self, exited: &crate::inventory::Exited, status: u32) {
         let Some((at, report)) = &exited.report else {
             return;
         };
-        if report.outcome != "injected" || exited.entry.exe.is_empty() {
+        let exe = match (&report.exe, &exited.entry) {
+            (exe, _) if !exe.is_empty() => exe.clone(),
+            (_, Some(entry)) => entry.exe.clone(),
+            (_, None) => String::new(),
+        };
+        if report.outcome != "injected" || exe.is_empty() {
             return;
         }
+        let scope = report.scope;
         let tripped = self
             .breaker
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .on_injected_exit(&exited.entry.exe, at.elapsed(), status);
+            .on_injected_exit(scope, &exe, at.elapsed(), status);
         let Some(reason) = tripped else { return };
-        let exe = exited.entry.exe.clone();
-        match self.lock().store.block_executable(&exe, &reason) {
+        match self.lock().store.block_executable(scope, &exe, &reason) {
             Ok(_) => {
-                tracing::warn!(executable = %exe, reason = %reason, "Crash circuit breaker: injection disabled for this executable; `oneagentctl preload unblock` re-enables it");
-                notify::status(&format!("Running; injection blocked for {exe}: {reason}"));
+                tracing::warn!(executable = %exe, scope = %scope, reason = %reason, "Crash circuit breaker: injection disabled for this executable; `oneagentctl preload unblock` re-enables it");
+                notify::status(&format!(
+                    "Running; injection blocked for {exe} ({scope}): {reason}"
+                ));
             }
             Err(e) => {
                 tracing::error!(error = %e, executable = %exe, "Recording a blocked executable failed")
@@ -1128,12 +1137,15 @@ pub(crate) fn start_opamp(shared: &Arc<Shared>) -> Option<crate::opamp::Client> 
 /// breaker blocked.
 fn policy_for(config: &Config, store: &Store) -> Result<OwnedPolicy> {
     let rules = store.injection_rules()?;
-    let blocked: Vec<String> = store
+    let (host, containers): (Vec<_>, Vec<_>) = store
         .blocked_executables()?
         .into_iter()
-        .map(|b| b.exe)
-        .collect();
-    Ok(OwnedPolicy::build(config, &rules, &blocked))
+        .partition(|b| b.scope == crate::injection::breaker::Scope::Host.as_str());
+    let exes = |list: Vec<crate::store::BlockedExecutable>| -> Vec<String> {
+        list.into_iter().map(|b| b.exe).collect()
+    };
+    Ok(OwnedPolicy::build(config, &rules, &exes(host))
+        .with_container_skip_executables(&exes(containers)))
 }
 
 /// How long start-up waits for the log pipeline to watch its roots before it reports ready anyway
@@ -1399,7 +1411,10 @@ fn apply_container_reports(
         None
     } else {
         let path = dir.join(crate::injection::snapshot::REPORT_SOCKET);
-        match crate::injection::report::ReportSocket::bind(&path) {
+        match crate::injection::report::ReportSocket::bind(
+            &path,
+            crate::injection::breaker::Scope::Containers,
+        ) {
             Ok(socket) => Some(socket),
             Err(e) => {
                 tracing::error!(error = %e, key = "kubernetes.node_agent_dir", "Preload reports from containers will not be received");

@@ -553,11 +553,13 @@ mod wire {
     impl From<crate::store::BlockedExecutable> for api::BlockedExecutable {
         fn from(b: crate::store::BlockedExecutable) -> Self {
             let crate::store::BlockedExecutable {
+                scope,
                 exe,
                 reason,
                 blocked_at,
             } = b;
             api::BlockedExecutable {
+                scope,
                 exe,
                 reason,
                 blocked_at,

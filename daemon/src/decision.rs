@@ -89,6 +89,7 @@ pub struct OwnedPolicy {
     disabled: Vec<u8>,
     enabled_services: Vec<u8>,
     skip_executables: Vec<u8>,
+    container_skip_executables: Vec<u8>,
     /// Our agents' exact paths (java, skywalking, python, nodejs, dotnet), as the snapshot has
     /// them: `already_injected` means exactly these paths.
     own_agents: [String; 5],
@@ -229,6 +230,7 @@ impl OwnedPolicy {
                     .map(|r| r.scope.as_bytes()),
             ),
             skip_executables: nul_join(skip_executables.iter().map(|s| s.as_bytes())),
+            container_skip_executables: Vec::new(),
             own_agents: [
                 &config.agents.java,
                 &config.agents.java_skywalking,
@@ -287,27 +289,35 @@ impl OwnedPolicy {
 
     /// Service names with injection disabled.
     pub fn disabled_services(&self) -> Vec<&[u8]> {
-        self.disabled
-            .split(|&b| b == 0)
-            .filter(|s| !s.is_empty())
-            .collect()
+        nul_items(&self.disabled)
     }
 
     /// Service names with injection enabled while it is off globally.
     pub fn enabled_services(&self) -> Vec<&[u8]> {
-        self.enabled_services
-            .split(|&b| b == 0)
-            .filter(|s| !s.is_empty())
-            .collect()
+        nul_items(&self.enabled_services)
     }
 
-    /// Executables never injected (crash circuit breaker).
+    /// Executables never injected on the host (crash circuit breaker).
     pub fn skip_executables(&self) -> Vec<&[u8]> {
-        self.skip_executables
-            .split(|&b| b == 0)
-            .filter(|s| !s.is_empty())
-            .collect()
+        nul_items(&self.skip_executables)
     }
+
+    /// The policy whose containers' snapshot never injects `exes` (paths inside the containers,
+    /// blocked by the crash circuit breaker).
+    pub fn with_container_skip_executables(mut self, exes: &[String]) -> Self {
+        self.container_skip_executables = nul_join(exes.iter().map(|s| s.as_bytes()));
+        self
+    }
+
+    /// Executables never injected in containers (crash circuit breaker), by their paths there.
+    pub fn container_skip_executables(&self) -> Vec<&[u8]> {
+        nul_items(&self.container_skip_executables)
+    }
+}
+
+/// The non-empty items of a NUL-separated list.
+fn nul_items(list: &[u8]) -> Vec<&[u8]> {
+    list.split(|&b| b == 0).filter(|s| !s.is_empty()).collect()
 }
 
 /// Everything the decision needs about one process (or one command line to explain).

@@ -91,7 +91,10 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     notify::status("Preparing injection");
     let policy = shared.policy();
     shared.write_snapshot(&policy);
-    let reports = match crate::injection::report::ReportSocket::bind(&shared.report_socket_path()) {
+    let reports = match crate::injection::report::ReportSocket::bind(
+        &shared.report_socket_path(),
+        crate::injection::breaker::Scope::Host,
+    ) {
         Ok(socket) => Some(socket),
         Err(e) => {
             tracing::warn!(error = %e, "Preload reports will not be received");
@@ -100,9 +103,14 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     };
     // On a Kubernetes node, containers report through the node agent directory.
     let mut container_reports = shared.container_report_socket_path().and_then(|path| {
-        crate::injection::report::ReportSocket::bind(&path)
-            .map_err(|e| tracing::warn!(error = %e, "Preload reports from containers will not be received"))
-            .ok()
+        crate::injection::report::ReportSocket::bind(
+            &path,
+            crate::injection::breaker::Scope::Containers,
+        )
+        .map_err(
+            |e| tracing::warn!(error = %e, "Preload reports from containers will not be received"),
+        )
+        .ok()
     });
     if shared.lock().config.injection.enabled {
         // A failure is logged and shown by `status`; the daemon keeps running without injection.

@@ -115,6 +115,19 @@ const MIGRATIONS: &[&str] = &[
         last_status INTEGER NOT NULL DEFAULT 0,
         last_error TEXT NOT NULL DEFAULT ''
      );",
+    // 7: the crash circuit breaker blocks host executables and containers' executables apart
+    // (`host` or `containers`); the blocks of earlier versions were the host's.
+    "CREATE TABLE blocked_executables_7 (
+        scope TEXT NOT NULL,
+        exe TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        blocked_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, exe)
+     );
+     INSERT INTO blocked_executables_7 (scope, exe, reason, blocked_at)
+        SELECT 'host', exe, reason, blocked_at FROM blocked_executables;
+     DROP TABLE blocked_executables;
+     ALTER TABLE blocked_executables_7 RENAME TO blocked_executables;",
 ];
 
 /// The OpAMP client's persisted state.
@@ -450,6 +463,9 @@ impl Store {
 /// An executable the crash circuit breaker blocked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockedExecutable {
+    /// `host`, or `containers` for an executable of containers (blocked in the containers'
+    /// snapshot by its path inside them).
+    pub scope: String,
     /// The executable path.
     pub exe: String,
     /// Why it was blocked.
@@ -525,14 +541,17 @@ impl Store {
     pub fn blocked_executables(&self) -> Result<Vec<BlockedExecutable>> {
         let mut st = self
             .conn
-            .prepare("SELECT exe, reason, blocked_at FROM blocked_executables ORDER BY exe")
+            .prepare(
+                "SELECT scope, exe, reason, blocked_at FROM blocked_executables ORDER BY scope DESC, exe",
+            )
             .map_err(db_err(&self.path))?;
         let rows = st
             .query_map([], |r| {
                 Ok(BlockedExecutable {
-                    exe: r.get(0)?,
-                    reason: r.get(1)?,
-                    blocked_at: r.get::<_, i64>(2)? as u64,
+                    scope: r.get(0)?,
+                    exe: r.get(1)?,
+                    reason: r.get(2)?,
+                    blocked_at: r.get::<_, i64>(3)? as u64,
                 })
             })
             .map_err(db_err(&self.path))?;
@@ -540,18 +559,25 @@ impl Store {
             .map_err(db_err(&self.path))
     }
 
-    /// Blocks `exe`; returns whether it was new.
-    pub fn block_executable(&self, exe: &str, reason: &str) -> Result<bool> {
+    /// Blocks `exe` in `scope`; returns whether it was new.
+    pub fn block_executable(
+        &self,
+        scope: crate::injection::breaker::Scope,
+        exe: &str,
+        reason: &str,
+    ) -> Result<bool> {
         self.conn
             .execute(
-                "INSERT OR IGNORE INTO blocked_executables (exe, reason, blocked_at) VALUES (?1, ?2, ?3)",
-                params![exe, reason, unix_now() as i64],
+                "INSERT OR IGNORE INTO blocked_executables (scope, exe, reason, blocked_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![scope.as_str(), exe, reason, unix_now() as i64],
             )
             .map(|n| n > 0)
             .map_err(db_err(&self.path))
     }
 
-    /// Unblocks `exe`, or every executable when `None`; returns how many were removed.
+    /// Unblocks `exe` (in both scopes), or every executable when `None`; returns how many were
+    /// removed.
     pub fn unblock_executable(&self, exe: Option<&str>) -> Result<usize> {
         match exe {
             Some(exe) => self
@@ -931,6 +957,55 @@ mod tests {
         let second = Store::open(dir.path());
         let msg = second.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("another oneagentd"), "{msg}");
+        Ok(())
+    }
+
+    #[test]
+    fn blocks_of_version_6_become_the_hosts_and_scopes_are_apart() -> Result<()> {
+        use crate::injection::breaker::Scope;
+        let dir = temp();
+        {
+            // A database as version 6 left it, with one block.
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL)",
+            )
+            .unwrap();
+            for (i, sql) in MIGRATIONS[..6].iter().enumerate() {
+                conn.execute_batch(sql).unwrap();
+                conn.execute("INSERT INTO schema_version VALUES (?1, 0)", [i as i64 + 1])
+                    .unwrap();
+            }
+            conn.execute(
+                "INSERT INTO blocked_executables VALUES ('/usr/bin/python3', 'crashed', 7)",
+                [],
+            )
+            .unwrap();
+        }
+        let (store, report) = Store::open(dir.path())?;
+        assert_eq!(report.previous_version, 6);
+        let old = store.blocked_executables()?;
+        assert_eq!(
+            old,
+            [BlockedExecutable {
+                scope: "host".into(),
+                exe: "/usr/bin/python3".into(),
+                reason: "crashed".into(),
+                blocked_at: 7,
+            }]
+        );
+        // The same path in containers is another block; blocking it twice is one.
+        assert!(store.block_executable(Scope::Containers, "/usr/bin/python3", "segv")?);
+        assert!(!store.block_executable(Scope::Containers, "/usr/bin/python3", "segv")?);
+        let scopes: Vec<_> = store
+            .blocked_executables()?
+            .into_iter()
+            .map(|b| b.scope)
+            .collect();
+        assert_eq!(scopes, ["host", "containers"]);
+        // `preload unblock EXE` lifts both.
+        assert_eq!(store.unblock_executable(Some("/usr/bin/python3"))?, 2);
+        assert!(store.blocked_executables()?.is_empty());
         Ok(())
     }
 

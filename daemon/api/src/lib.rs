@@ -291,6 +291,8 @@ pub struct InjectionRule {
 /// An executable the crash circuit breaker blocked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct BlockedExecutable {
+    /// `host`, or `containers` (blocked in the containers' snapshot, by its path inside them).
+    pub scope: String,
     /// The executable path.
     pub exe: String,
     /// Why it was blocked.

@@ -842,8 +842,13 @@ pub fn render_status(r: &StatusReport) -> String {
         row(
             "blocked",
             format!(
-                "{} since {}: {} (`oneagentctl preload unblock {}`)",
+                "{}{} since {}: {} (`oneagentctl preload unblock {}`)",
                 b.exe,
+                if b.scope == "containers" {
+                    " (in containers)"
+                } else {
+                    ""
+                },
                 format_utc(b.blocked_at),
                 b.reason,
                 b.exe

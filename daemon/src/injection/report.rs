@@ -15,6 +15,7 @@ use nix::sys::socket::{
 use oneagent_preload_core::report::{self, MAX_REPORT};
 
 use crate::error::{Error, Result};
+use crate::injection::breaker::Scope;
 
 /// One report, with the pid the kernel vouches for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,11 @@ pub struct ReceivedReport {
     pub language: String,
     /// The service name.
     pub service_name: String,
+    /// The executable as the process saw it (`/proc/self/exe`; in a container, the path inside
+    /// it), empty when the library could not tell.
+    pub exe: String,
+    /// Which socket it came through: the host's or the containers'.
+    pub scope: Scope,
 }
 
 /// The bound socket.
@@ -38,11 +44,13 @@ pub struct ReceivedReport {
 pub struct ReportSocket {
     socket: tokio::net::UnixDatagram,
     path: PathBuf,
+    scope: Scope,
 }
 
 impl ReportSocket {
-    /// Binds `path` (replacing a stale socket file), world-writable so every process can report.
-    pub fn bind(path: &Path) -> Result<ReportSocket> {
+    /// Binds `path` (replacing a stale socket file), world-writable so every process can report;
+    /// its reports are of `scope`.
+    pub fn bind(path: &Path, scope: Scope) -> Result<ReportSocket> {
         match std::fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -57,6 +65,7 @@ impl ReportSocket {
         Ok(ReportSocket {
             socket,
             path: path.to_owned(),
+            scope,
         })
     }
 
@@ -125,6 +134,8 @@ impl ReportSocket {
                     .map(|l| l.as_str().to_owned())
                     .unwrap_or_default(),
                 service_name: r.service_name.as_str().to_owned(),
+                exe: String::from_utf8_lossy(r.exe()).into_owned(),
+                scope: self.scope,
             })),
             Err(e) => {
                 tracing::debug!(pid, error = ?e, "Malformed preload report ignored");

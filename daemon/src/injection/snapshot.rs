@@ -60,6 +60,8 @@ pub struct Placement {
     pub agents: LanguageSet,
     /// Whether processes are instrumented at all.
     pub enabled: bool,
+    /// Executables never injected (the crash circuit breaker's blocks of this scope).
+    pub skip_executables: Vec<Vec<u8>>,
 }
 
 fn path_bytes(p: &Path) -> Vec<u8> {
@@ -81,7 +83,12 @@ pub fn host_placement(config: &Config, policy: &OwnedPolicy, runtime_dir: &Path)
             .into_bytes(),
         agents: policy.agents(),
         enabled: policy.enabled(),
+        skip_executables: owned(policy.skip_executables()),
     }
+}
+
+fn owned(list: Vec<&[u8]>) -> Vec<Vec<u8>> {
+    list.into_iter().map(<[u8]>::to_vec).collect()
 }
 
 /// `path` as containers see it when `node_agent_dir` is mounted at [`CONTAINER_AGENT_DIR`];
@@ -145,6 +152,9 @@ pub fn container_placement(
         otlp_endpoint: crate::config::without_credentials(endpoint).into_bytes(),
         agents,
         enabled: policy.enabled_in_containers(),
+        // Containers' executables, by their paths inside the containers: a host block says
+        // nothing about an image's file of the same name, nor a container's about the host's.
+        skip_executables: owned(policy.container_skip_executables()),
     }
 }
 
@@ -170,7 +180,7 @@ fn encode(config: &Config, policy: &OwnedPolicy, place: &Placement) -> Result<Ve
     let host = host_name();
     let disabled = policy.disabled_services();
     let enabled = policy.enabled_services();
-    let skip = policy.skip_executables();
+    let skip: Vec<&[u8]> = place.skip_executables.iter().map(Vec::as_slice).collect();
     let data = SnapshotData {
         enabled: place.enabled,
         java_agent: match config.injection.java_agent {
@@ -342,6 +352,27 @@ mod tests {
         let host = snapshot::decode(&host).unwrap();
         assert_eq!(host.python_dir, python.as_os_str().as_encoded_bytes());
         assert_eq!(host.otlp_endpoint, b"http://127.0.0.1:4318");
+    }
+
+    #[test]
+    fn blocks_go_into_the_snapshot_of_their_scope() {
+        let node = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.kubernetes.node_agent_dir = node.path().to_owned();
+        let policy = OwnedPolicy::build(&config, &[], &["/usr/bin/python3".to_owned()])
+            .with_container_skip_executables(&["/usr/local/bin/python3.12".to_owned()]);
+        let skips = |bytes: &[u8]| -> Vec<Vec<u8>> {
+            snapshot::decode(bytes)
+                .unwrap()
+                .skip_executables
+                .iter()
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        let host = compile(&config, &policy, Path::new("/run/oneagent")).unwrap();
+        assert_eq!(skips(&host), [b"/usr/bin/python3".to_vec()]);
+        let containers = compile_for_containers(&config, &policy, node.path()).unwrap();
+        assert_eq!(skips(&containers), [b"/usr/local/bin/python3.12".to_vec()]);
     }
 
     #[test]

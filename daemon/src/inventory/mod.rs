@@ -112,8 +112,9 @@ pub struct Inventory {
 /// A process that exited, with its preload report if it sent one.
 #[derive(Debug)]
 pub struct Exited {
-    /// The inventory entry.
-    pub entry: ProcessEntry,
+    /// The inventory entry; `None` for a process that was gone before its report was read
+    /// (a quick death), known only by its report.
+    pub entry: Option<ProcessEntry>,
     /// The report and when it arrived.
     pub report: Option<(std::time::Instant, ReceivedReport)>,
 }
@@ -292,11 +293,20 @@ impl Inventory {
     /// Forgets a process that exited; returns what was known of it.
     pub fn exited(&mut self, pid: u32) -> Option<Exited> {
         let report = self.reports.remove(&pid);
-        let old = self.processes.remove(&pid)?;
+        let Some(old) = self.processes.remove(&pid) else {
+            // Gone before its report was read: the report (and its executable) still counts.
+            return report.map(|r| Exited {
+                entry: None,
+                report: Some(r),
+            });
+        };
         self.removed.push((pid, old.start_time));
         self.first_seen.remove(&(pid, old.start_time));
         self.dirty.remove(&pid);
-        Some(Exited { entry: old, report })
+        Some(Exited {
+            entry: Some(old),
+            report,
+        })
     }
 
     /// Records a preload report and re-reads its process.
@@ -307,9 +317,13 @@ impl Inventory {
             let known: HashSet<u32> = self.processes.keys().copied().collect();
             self.reports.retain(|p, _| known.contains(p));
         }
-        self.reports
-            .insert(pid, (std::time::Instant::now(), report));
-        self.observe(pid);
+        let received = (std::time::Instant::now(), report);
+        self.reports.insert(pid, received.clone());
+        if !self.observe(pid) {
+            // Already gone (a crash right after the library's constructor) or unreadable: keep
+            // the report for the exit event, which feeds the crash circuit breaker.
+            self.reports.insert(pid, received);
+        }
     }
 
     /// All processes, ordered by pid.

@@ -114,13 +114,32 @@ fn the_container_snapshot_follows_the_configuration() {
 /// (over a private tmpfs on /var, so the machine's /var is never written), with the library and
 /// the snapshot named by their in-container paths, as the webhook sets them.
 fn python_in_pod_layout(node: &Path, script: &Path) -> std::process::Child {
+    in_pod_layout(
+        node,
+        &format!("exec {} {}", real_python(), script.display()),
+    )
+}
+
+/// The python of an image: a copy at `/var/app/python3` inside the pod layout, a path that
+/// exists only in that mount namespace (as an image's interpreter is only in its container).
+fn image_python_in_pod_layout(node: &Path, script: &Path) -> std::process::Child {
+    in_pod_layout(
+        node,
+        &format!(
+            "mkdir /var/app; cp {} /var/app/python3; exec /var/app/python3 {}",
+            real_python(),
+            script.display()
+        ),
+    )
+}
+
+/// Runs `command` (sh) in the pod layout described at [`python_in_pod_layout`].
+fn in_pod_layout(node: &Path, command: &str) -> std::process::Child {
     let shell = format!(
         "set -e; mount -t tmpfs tmpfs /var; mkdir /var/oneagent; \
          mount --bind {node} /var/oneagent; mount -o remount,bind,ro /var/oneagent; \
-         exec {python} {script}",
+         {command}",
         node = node.display(),
-        python = real_python(),
-        script = script.display(),
     );
     Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &shell])
@@ -139,9 +158,9 @@ fn python_in_pod_layout(node: &Path, script: &Path) -> std::process::Child {
         .expect("unshare (util-linux) must be installed")
 }
 
-#[test]
-fn a_python_process_in_the_pod_layout_gets_the_in_container_agent() {
-    require_root();
+/// Runs `test` with a node daemon whose node agent directory is `node` and injection on by the
+/// global rule.
+fn with_node_daemon(test: impl FnOnce(&TestBus, &DaemonSetup, &Path)) {
     let bus = TestBus::start(Policy::Shipped);
     let setup = DaemonSetup::new(&bus);
     std::fs::create_dir_all(&setup.dir).unwrap();
@@ -149,11 +168,11 @@ fn a_python_process_in_the_pod_layout_gets_the_in_container_agent() {
     write_config(&setup, &node, "http://10.0.0.1:4318");
     let _daemon = setup.start();
     assert!(bus.ctl(None, &["enable", "--global"]).status.success());
-    assert!(
-        node.join("preload.sock").exists(),
-        "no container report socket"
-    );
+    test(&bus, &setup, &node);
+}
 
+/// A script that prints `PYTHONPATH` and `OTEL_EXPORTER_OTLP_ENDPOINT`, then lives 1.5 s.
+fn env_printer(setup: &DaemonSetup) -> PathBuf {
     let script = setup.dir.join("checkout_api.py");
     std::fs::write(
         &script,
@@ -164,15 +183,44 @@ fn a_python_process_in_the_pod_layout_gets_the_in_container_agent() {
          time.sleep(1.5)\n",
     )
     .unwrap();
-    let child = python_in_pod_layout(&node, &script);
-    let pid = child.id();
-    // The report travels through the read-only mount to the daemon's socket.
-    let reported = wait_for(Duration::from_secs(5), || {
+    script
+}
+
+/// The `ps` entry of `pid` once its preload report arrived (within 5 s).
+fn reported_entry(bus: &TestBus, pid: u32) -> Option<serde_json::Value> {
+    let mut found = None;
+    wait_for(Duration::from_secs(5), || {
         let out = bus.ctl(None, &["--json", "ps", "--all"]);
         let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        list.iter()
-            .any(|p| p["pid"] == pid && p["preload_outcome"] == "injected")
+        found = list
+            .into_iter()
+            .find(|p| p["pid"] == pid && p["preload_outcome"] != "");
+        found.is_some()
     });
+    found
+}
+
+#[test]
+fn a_python_process_in_the_pod_layout_gets_the_in_container_agent() {
+    require_root();
+    with_node_daemon(a_python_process_in_the_pod_layout_gets_the_in_container_agent_with);
+}
+
+fn a_python_process_in_the_pod_layout_gets_the_in_container_agent_with(
+    bus: &TestBus,
+    setup: &DaemonSetup,
+    node: &Path,
+) {
+    assert!(
+        node.join("preload.sock").exists(),
+        "no container report socket"
+    );
+
+    let script = env_printer(setup);
+    let child = python_in_pod_layout(node, &script);
+    let pid = child.id();
+    // The report travels through the read-only mount to the daemon's socket.
+    let reported = reported_entry(bus, pid).is_some_and(|p| p["preload_outcome"] == "injected");
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -197,6 +245,103 @@ fn a_python_process_in_the_pod_layout_gets_the_in_container_agent() {
         reported,
         "no `injected` report from pid {pid} through /var/oneagent/preload.sock"
     );
+}
+
+fn skip_list(snapshot_file: &Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(snapshot_file).unwrap();
+    snapshot::decode(&bytes)
+        .unwrap()
+        .skip_executables
+        .iter()
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+#[test]
+fn the_crash_breaker_blocks_a_containers_executable_in_the_containers_snapshot() {
+    require_root();
+    with_node_daemon(
+        the_crash_breaker_blocks_a_containers_executable_in_the_containers_snapshot_with,
+    );
+}
+
+fn the_crash_breaker_blocks_a_containers_executable_in_the_containers_snapshot_with(
+    bus: &TestBus,
+    setup: &DaemonSetup,
+    node: &Path,
+) {
+    // Three injected runs of the image's python that fail within 2 s trip the breaker for
+    // /var/app/python3, the path inside the container (the report names it).
+    let crasher = setup.dir.join("crashy.py");
+    std::fs::write(&crasher, "import time, sys\ntime.sleep(0.3)\nsys.exit(1)\n").unwrap();
+    for run in 0..3 {
+        let out = image_python_in_pod_layout(node, &crasher)
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "run {run}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let blocked = || {
+        bus.status()["blocked"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), || blocked().iter().any(
+            |b| b["exe"] == "/var/app/python3" && b["scope"] == "containers"
+        )),
+        "breaker did not trip for the container's executable: {:#}",
+        bus.status()
+    );
+    assert_eq!(blocked().len(), 1, "{:?}", blocked());
+    let table = stdout(&bus.ctl(None, &["status"]));
+    assert!(
+        table.contains("/var/app/python3 (in containers)"),
+        "{table}"
+    );
+    // Into the containers' snapshot, by that path; not into the host's.
+    assert_eq!(
+        skip_list(&node.join("preload.snapshot")),
+        [b"/var/app/python3".to_vec()]
+    );
+    assert!(
+        skip_list(&setup.state_dir().join("preload.snapshot")).is_empty(),
+        "a container's block leaked into the host's snapshot"
+    );
+
+    // The next start of that image's python is not injected, by the snapshot the library reads
+    // in the container.
+    let script = env_printer(setup);
+    let child = image_python_in_pod_layout(node, &script);
+    // The shell execs the python: same pid.
+    let reported = reported_entry(bus, child.id()).unwrap_or_default();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pythonpath = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !pythonpath.contains("/var/oneagent"),
+        "a blocked executable got the agent: PYTHONPATH = {pythonpath:?}"
+    );
+    assert_eq!(reported["preload_outcome"], "skipped", "{reported:#}");
+
+    // The host's python is not blocked: a host process of the same interpreter still is.
+    let out = bus.ctl(None, &["preload", "unblock", "/var/app/python3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(skip_list(&node.join("preload.snapshot")).is_empty());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! runtime process (`/run/oneagent/preload.sock`, `SOCK_DGRAM`, `MSG_DONTWAIT`). The daemon learns
 //! the sender's pid and uid from `SO_PEERCRED`, never from the payload.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! ```text
 //! offset size
@@ -17,9 +17,15 @@
 //! 11     n    service name ([a-z0-9._-])
 //!  .     1    m = runtime version length (≤ 32)
 //!  .     m    runtime version (ASCII graphic characters)
+//!  .     2    e = executable path length, little-endian (≤ 4096; 0 when unknown)
+//!  .     e    executable path as the process sees it (`/proc/self/exe`): in a container, the
+//!             container's own path, which the crash circuit breaker blocks in the containers'
+//!             snapshot (no NUL byte)
 //! ```
 //!
 //! [`decode`] validates every byte and never panics; a datagram with trailing bytes is refused.
+//! Version 1 (without the executable) is refused like any other: the library and the daemon
+//! come from one build.
 
 use core::fmt;
 
@@ -29,11 +35,13 @@ use crate::name::ServiceName;
 /// The first four bytes of every report.
 pub const MAGIC: [u8; 4] = *b"OAPR";
 /// The format version this code writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Longest runtime version kept.
 pub const MAX_VERSION_LEN: usize = 32;
+/// Longest executable path sent (`PATH_MAX`); a longer one is sent as unknown.
+pub const MAX_EXE_LEN: usize = 4096;
 /// Largest datagram (a receive buffer of this size never truncates a valid report).
-pub const MAX_REPORT: usize = 11 + ServiceName::MAX_LEN + 1 + MAX_VERSION_LEN;
+pub const MAX_REPORT: usize = 11 + ServiceName::MAX_LEN + 1 + MAX_VERSION_LEN + 2 + MAX_EXE_LEN;
 
 /// What the library did after the decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,9 +120,10 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// One decoded (or to-be-encoded) report.
+/// One decoded (or to-be-encoded) report; the executable path is borrowed (from the library's
+/// buffer, or from the datagram).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Report {
+pub struct Report<'a> {
     /// The decision's action.
     pub action: Action,
     /// The decision's [`Reason::code`].
@@ -129,11 +138,14 @@ pub struct Report {
     pub service_name: ServiceName,
     version: [u8; MAX_VERSION_LEN],
     version_len: u8,
+    exe: &'a [u8],
 }
 
-impl Report {
-    /// The report of `decision` with the library's `outcome`.
-    pub fn new(decision: &Decision<'_>, outcome: Outcome) -> Self {
+impl<'a> Report<'a> {
+    /// The report of `decision` with the library's `outcome`, about the process whose executable
+    /// is `exe` (empty when unknown; a path longer than [`MAX_EXE_LEN`] or with a NUL byte is
+    /// sent as unknown).
+    pub fn new(decision: &Decision<'_>, outcome: Outcome, exe: &'a [u8]) -> Self {
         let mut version = [0u8; MAX_VERSION_LEN];
         let mut version_len = 0u8;
         if let Some(v) = decision.runtime_version {
@@ -154,7 +166,17 @@ impl Report {
             service_name: decision.service_name,
             version,
             version_len,
+            exe: if exe.len() <= MAX_EXE_LEN && !exe.contains(&0) {
+                exe
+            } else {
+                &[]
+            },
         }
+    }
+
+    /// The executable path as the process saw it, empty when unknown.
+    pub fn exe(&self) -> &'a [u8] {
+        self.exe
     }
 
     /// The runtime version, if known.
@@ -224,7 +246,7 @@ fn reason_byte(code: &str) -> u8 {
 }
 
 /// Encodes `report` into `out`, returning the datagram length (at most [`MAX_REPORT`]).
-pub fn encode(report: &Report, out: &mut [u8; MAX_REPORT]) -> usize {
+pub fn encode(report: &Report<'_>, out: &mut [u8; MAX_REPORT]) -> usize {
     let name = report.service_name.as_bytes();
     let version = report.runtime_version().unwrap_or_default();
     let fixed = [
@@ -244,8 +266,9 @@ pub fn encode(report: &Report, out: &mut [u8; MAX_REPORT]) -> usize {
         u8::try_from(name.len()).unwrap_or(0),
     ];
     let version_len = [u8::try_from(version.len()).unwrap_or(0)];
+    let exe_len = u16::try_from(report.exe.len()).unwrap_or(0).to_le_bytes();
     let mut n = 0usize;
-    let parts: [&[u8]; 4] = [&fixed, name, &version_len, version];
+    let parts: [&[u8]; 6] = [&fixed, name, &version_len, version, &exe_len, report.exe];
     for &byte in parts.iter().flat_map(|p| p.iter()) {
         if let Some(slot) = out.get_mut(n) {
             *slot = byte;
@@ -256,7 +279,7 @@ pub fn encode(report: &Report, out: &mut [u8; MAX_REPORT]) -> usize {
 }
 
 /// Decodes a datagram. Never panics, on any input.
-pub fn decode(bytes: &[u8]) -> Result<Report, ReportError> {
+pub fn decode(bytes: &[u8]) -> Result<Report<'_>, ReportError> {
     let (fixed, rest) = bytes.split_at_checked(11).ok_or(ReportError::Truncated)?;
     let [
         m0,
@@ -322,6 +345,20 @@ pub fn decode(bytes: &[u8]) -> Result<Report, ReportError> {
     if !version_bytes.iter().all(u8::is_ascii_graphic) {
         return Err(ReportError::Invalid("runtime version"));
     }
+    let (exe_len, rest) = rest.split_at_checked(2).ok_or(ReportError::Truncated)?;
+    let exe_len = match *exe_len {
+        [lo, hi] => usize::from(u16::from_le_bytes([lo, hi])),
+        _ => return Err(ReportError::Truncated),
+    };
+    if exe_len > MAX_EXE_LEN {
+        return Err(ReportError::Invalid("executable path"));
+    }
+    let (exe, rest) = rest
+        .split_at_checked(exe_len)
+        .ok_or(ReportError::Truncated)?;
+    if exe.contains(&0) {
+        return Err(ReportError::Invalid("executable path"));
+    }
     if !rest.is_empty() {
         return Err(ReportError::Trailing);
     }
@@ -338,6 +375,7 @@ pub fn decode(bytes: &[u8]) -> Result<Report, ReportError> {
         service_name,
         version,
         version_len: u8::try_from(version_len).unwrap_or(0),
+        exe,
     })
 }
 
@@ -347,9 +385,13 @@ mod tests {
     use super::*;
     use crate::{ByteList, Policy, ProcessInput, decide};
 
-    fn decision_report(argv: &[&[u8]], outcome: Outcome) -> Report {
+    fn decision_report(argv: &[&[u8]], outcome: Outcome) -> Report<'static> {
         let input = ProcessInput::new(ByteList::slices(argv), ByteList::EMPTY);
-        Report::new(&decide(&input, &Policy::DEFAULT), outcome)
+        Report::new(
+            &decide(&input, &Policy::DEFAULT),
+            outcome,
+            b"/usr/local/bin/python3.11",
+        )
     }
 
     #[test]
@@ -372,6 +414,44 @@ mod tests {
         assert_eq!(r.language, Some(Language::Python));
         assert_eq!(r.reason_code, "instrumentable");
         assert_eq!(r.service_name.as_str(), "app");
+    }
+
+    #[test]
+    fn the_executable_path_travels_and_bad_ones_are_unknown() {
+        let r = decision_report(&[b"python3.11", b"app.py"], Outcome::Injected);
+        assert_eq!(r.exe(), b"/usr/local/bin/python3.11");
+        let mut buf = [0u8; MAX_REPORT];
+        let n = encode(&r, &mut buf);
+        assert_eq!(
+            decode(&buf[..n]).unwrap().exe(),
+            b"/usr/local/bin/python3.11"
+        );
+        // The longest path fits in MAX_REPORT with the longest name and version.
+        let long = [b'a'; MAX_EXE_LEN];
+        let input = ProcessInput::new(ByteList::slices(&[b"python3", b"x.py"]), ByteList::EMPTY);
+        let d = decide(&input, &Policy::DEFAULT);
+        let r = Report::new(&d, Outcome::Injected, &long);
+        let n = encode(&r, &mut buf);
+        assert_eq!(decode(&buf[..n]).unwrap().exe(), &long[..]);
+        // Too long, or with a NUL: sent as unknown.
+        let longer = [b'a'; MAX_EXE_LEN + 1];
+        assert_eq!(Report::new(&d, Outcome::Injected, &longer).exe(), b"");
+        assert_eq!(Report::new(&d, Outcome::Injected, b"/a\0b").exe(), b"");
+        // A length past MAX_EXE_LEN or a NUL in the path is refused by the decoder.
+        let r = Report::new(&d, Outcome::Injected, b"/bin/x");
+        let n = encode(&r, &mut buf);
+        let mut bad = buf;
+        bad[n - 8..n - 6].copy_from_slice(&(MAX_EXE_LEN as u16 + 1).to_le_bytes());
+        assert_eq!(
+            decode(&bad[..n]),
+            Err(ReportError::Invalid("executable path"))
+        );
+        let mut bad = buf;
+        bad[n - 1] = 0;
+        assert_eq!(
+            decode(&bad[..n]),
+            Err(ReportError::Invalid("executable path"))
+        );
     }
 
     #[test]
@@ -432,9 +512,11 @@ mod tests {
         }
         let mut bad = [0u8; MAX_REPORT];
         bad[..n].copy_from_slice(good);
-        bad[4] = 2;
-        assert_eq!(decode(&bad[..n]), Err(ReportError::Version(2)));
         bad[4] = 1;
+        assert_eq!(decode(&bad[..n]), Err(ReportError::Version(1)), "version 1");
+        bad[4] = 3;
+        assert_eq!(decode(&bad[..n]), Err(ReportError::Version(3)));
+        bad[4] = VERSION;
         bad[11] = b'A';
         assert_eq!(decode(&bad[..n]), Err(ReportError::Invalid("service name")));
     }

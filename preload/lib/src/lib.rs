@@ -355,6 +355,7 @@ fn candidate(facts: ExeFacts<'_>, bufs: &mut sys::Buffers) {
         return;
     };
     let argv = ByteList::nul(cmdline);
+    let exe = facts.path;
     let (dotnet_target, dotnet_references_otel) =
         if image_language(&facts) == Some(Language::DotNet) || facts.dotnet_apphost {
             dotnet_facts(argv, facts.path, runtimeconfig, deps)
@@ -381,7 +382,7 @@ fn candidate(facts: ExeFacts<'_>, bufs: &mut sys::Buffers) {
     } else {
         Outcome::Skipped
     };
-    send_report(&snap, &decision, outcome);
+    send_report(&snap, &decision, outcome, exe);
 }
 
 /// Checks one agent file: exists, readable, starts with its magic bytes.
@@ -474,11 +475,13 @@ fn dotnet_dirs(home: &[u8]) -> DotnetDirs {
     }
 }
 
-fn send_report(snap: &SnapshotView<'_>, decision: &Decision<'_>, outcome: Outcome) {
+fn send_report(snap: &SnapshotView<'_>, decision: &Decision<'_>, outcome: Outcome, exe: &[u8]) {
     if snap.report_socket.is_empty() {
         return;
     }
-    let r = Report::new(decision, outcome);
+    // The executable as this process sees it: in a container, the container's path, which is
+    // what the crash circuit breaker must block in the containers' snapshot.
+    let r = Report::new(decision, outcome, exe);
     let mut buf = [0u8; report::MAX_REPORT];
     let n = report::encode(&r, &mut buf);
     sys::send_datagram(snap.report_socket, buf.get(..n).unwrap_or_default());

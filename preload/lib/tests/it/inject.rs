@@ -50,11 +50,14 @@ impl Env {
         c
     }
 
-    fn reports(&self) -> Vec<Report> {
+    /// The reports received so far (each datagram kept for the test's life: a report borrows
+    /// its executable path from it).
+    fn reports(&self) -> Vec<Report<'static>> {
         let mut out = Vec::new();
-        let mut buf = [0u8; 512];
+        let mut buf = vec![0u8; report::MAX_REPORT];
         while let Ok(n) = self.sock.recv(&mut buf) {
-            out.push(report::decode(&buf[..n]).unwrap());
+            let datagram: &'static [u8] = buf[..n].to_vec().leak();
+            out.push(report::decode(datagram).unwrap());
         }
         out
     }
@@ -105,6 +108,9 @@ fn python_script_is_injected_and_reported() {
     assert_eq!(r.language, Some(Language::Python));
     assert_eq!(r.service_name.as_str(), e.dir.name());
     assert!(r.runtime_version().is_some());
+    // The executable as the process saw it (`/proc/self/exe`).
+    let exe = std::fs::canonicalize(python()).unwrap();
+    assert_eq!(r.exe(), exe.as_os_str().as_encoded_bytes(), "{r:?}");
 }
 
 #[test]

@@ -87,7 +87,7 @@ fn runtimes_that_are_not_targets() {
     require("node", "nodejs");
     same_everywhere(|| cmd("node", &["-v"]), &s);
     // Nothing to read on the socket except runtime reports; none of them is an injection.
-    let mut buf = [0u8; 256];
+    let mut buf = [0u8; oneagent_preload_core::report::MAX_REPORT];
     while let Ok(n) = s.sock.recv(&mut buf) {
         let r = oneagent_preload_core::report::decode(&buf[..n]).unwrap();
         assert_eq!(r.action, oneagent_preload_core::Action::Skip, "{r:?}");
@@ -191,7 +191,7 @@ fn go_pie() {
         "the Go PIE has no PT_INTERP: the preload would not even load"
     );
     same_everywhere(|| cmd(&bin, &["app.py"]), &s);
-    let mut buf = [0u8; 256];
+    let mut buf = [0u8; oneagent_preload_core::report::MAX_REPORT];
     let mut outcomes = Vec::new();
     while let Ok(n) = s.sock.recv(&mut buf) {
         outcomes.push(
