@@ -191,6 +191,11 @@ impl Inventory {
                 stats.unreadable += 1;
             }
         }
+        // Reports kept for processes that were gone before they could be read wait for their
+        // exit event; without process events (polling) none comes, and a reused pid must not
+        // inherit them.
+        let known = &self.processes;
+        self.reports.retain(|pid, _| known.contains_key(pid));
         stats.processes = self.processes.len();
         stats.runtimes = self.processes.values().filter(|p| p.is_runtime()).count();
         stats
@@ -349,5 +354,64 @@ impl Inventory {
             upserts,
             removals: std::mem::take(&mut self.removed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::injection::breaker::Scope;
+
+    fn report(pid: u32, exe: &str) -> ReceivedReport {
+        ReceivedReport {
+            pid,
+            action: "inject".into(),
+            reason_code: "instrumentable".into(),
+            outcome: "injected".into(),
+            language: "python".into(),
+            service_name: "app".into(),
+            exe: exe.into(),
+            scope: Scope::Containers,
+        }
+    }
+
+    fn empty_proc() -> (tempfile::TempDir, Inventory) {
+        let proc_root = tempfile::tempdir().unwrap();
+        let policy = Arc::new(OwnedPolicy::build(
+            &crate::config::Config::default(),
+            &[],
+            &[],
+        ));
+        let inventory = Inventory::new(proc_root.path().to_owned(), 1, policy);
+        (proc_root, inventory)
+    }
+
+    #[test]
+    fn a_report_of_a_process_already_gone_waits_for_its_exit() {
+        let (_proc, mut inventory) = empty_proc();
+        // The process crashed before its report was read: /proc has nothing of it.
+        inventory.record_report(report(4242, "/usr/local/bin/python3"));
+        assert!(inventory.get(4242).is_none());
+        let exited = inventory
+            .exited(4242)
+            .expect("the report is kept for the exit");
+        assert!(exited.entry.is_none());
+        let (_, r) = exited.report.unwrap();
+        assert_eq!(
+            (r.exe.as_str(), r.scope),
+            ("/usr/local/bin/python3", Scope::Containers)
+        );
+        assert!(inventory.exited(4242).is_none(), "an exit is reported once");
+    }
+
+    #[test]
+    fn a_full_scan_drops_reports_of_processes_it_does_not_know() {
+        let (_proc, mut inventory) = empty_proc();
+        inventory.record_report(report(4243, "/usr/bin/python3"));
+        inventory.full_scan();
+        assert!(
+            inventory.exited(4243).is_none(),
+            "a reused pid must not inherit the report"
+        );
     }
 }
