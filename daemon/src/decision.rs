@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use oneagent_preload_core::{
     ByteList, ExeFacts, JavaAgentKind as CoreJavaAgent, Language, LanguageSet, OwnAgents, Policy,
-    ProcessInput, decide, dotnet_app,
+    ProcessInput, ServiceNameSource, decide, dotnet_app, project,
 };
 use serde::{Deserialize, Serialize};
 
@@ -337,8 +337,8 @@ pub struct ProcessFacts {
     pub go_version: Option<Vec<u8>>,
     /// `<exe>.runtimeconfig.json` exists beside the executable.
     pub dotnet_apphost: bool,
-    /// `name` of the nearest package.json of a Node script.
-    pub package_json_name: Option<Vec<u8>>,
+    /// The name the process's project declares, and the manifest it comes from.
+    pub declared_name: Option<(Vec<u8>, ServiceNameSource)>,
     /// A .NET application's target framework, from its runtimeconfig.json.
     pub dotnet_target: Option<Vec<u8>>,
     /// The .NET application's deps.json references OpenTelemetry packages.
@@ -370,9 +370,9 @@ pub struct Verdict {
     pub service_name_source: String,
 }
 
-/// Runs the core decision on owned facts.
-pub fn evaluate(facts: &ProcessFacts, policy: &OwnedPolicy) -> Verdict {
-    let input = ProcessInput {
+/// The core's input for owned facts.
+fn input(facts: &ProcessFacts) -> ProcessInput<'_> {
+    ProcessInput {
         argv: ByteList::nul(&facts.cmdline),
         env: ByteList::nul(&facts.environ),
         exe: ExeFacts {
@@ -381,15 +381,22 @@ pub fn evaluate(facts: &ProcessFacts, policy: &OwnedPolicy) -> Verdict {
             go_build_info: facts.go_build_info,
             go_version: facts.go_version.as_deref(),
             dotnet_apphost: facts.dotnet_apphost,
-            package_json_name: facts.package_json_name.as_deref(),
+            declared_name: facts
+                .declared_name
+                .as_ref()
+                .map(|(n, s)| (n.as_slice(), *s)),
             dotnet_target: facts.dotnet_target.as_deref(),
             dotnet_references_otel: facts.dotnet_references_otel,
         },
         cgroup: &facts.cgroup,
         cwd: &facts.cwd,
-    };
+    }
+}
+
+/// Runs the core decision on owned facts.
+pub fn evaluate(facts: &ProcessFacts, policy: &OwnedPolicy) -> Verdict {
     let policy = policy.policy();
-    let d = decide(&input, &policy);
+    let d = decide(&input(facts), &policy);
     Verdict {
         language: d
             .language
@@ -423,8 +430,12 @@ pub fn enrich(facts: &mut ProcessFacts, elf_cache: &mut crate::elf_cache::ElfCac
         }
         facts.dotnet_apphost = elf_cache.dotnet_apphost(&exe);
     }
-    if facts.package_json_name.is_none() && !facts.cwd.is_empty() {
-        facts.package_json_name = node_package_name(facts);
+    if facts.declared_name.is_none() && !facts.cwd.is_empty() {
+        facts.declared_name = [Language::NodeJs, Language::Python]
+            .into_iter()
+            .find(|&l| decide(&input(facts), &Policy::DEFAULT).language == Some(l))
+            .and_then(|l| declared_name(facts, l))
+            .map(|d| (d.name.as_str().as_bytes().to_vec(), d.manifest.source()));
     }
     dotnet_files(facts);
 }
@@ -471,50 +482,32 @@ fn dotnet_files(facts: &mut ProcessFacts) {
         .is_some_and(|deps| dotnet_app::references_otel(&deps));
 }
 
-/// The `name` of the nearest package.json above a Node script given as the first argument that
-/// ends in `.js`, `.mjs`, `.cjs` or `.ts`; at most 8 directories up, files up to 1 MiB.
-fn node_package_name(facts: &ProcessFacts) -> Option<Vec<u8>> {
+/// The name the process's project declares ([`project`]: the nearest package.json of a Node
+/// script, pyproject.toml/setup.cfg of a generic Python entry point), read as the preload library
+/// reads it but through [`crate::safe_fs`]: a FIFO, a device, a link to someone else's file or an
+/// oversized file is refused without blocking, and ends the search.
+fn declared_name(facts: &ProcessFacts, language: Language) -> Option<project::Declared> {
     use std::os::unix::ffi::OsStrExt;
-    let script = facts
-        .cmdline
-        .split(|&b| b == 0)
-        .skip(1)
-        .take(16)
-        .find(|a| {
-            !a.starts_with(b"-")
-                && [&b".js"[..], b".mjs", b".cjs", b".ts"]
-                    .iter()
-                    .any(|ext| a.ends_with(ext))
-        })?;
-    let mut path = PathBuf::from(std::ffi::OsStr::from_bytes(script));
-    if path.is_relative() && !facts.cwd.is_empty() {
-        path = Path::new(std::ffi::OsStr::from_bytes(&facts.cwd)).join(path);
-    }
-    let mut dir = path.parent();
-    for _ in 0..8 {
-        let d = dir?;
-        let candidate = d.join("package.json");
-        // A user's file: a FIFO, a device, a link to someone else's file or a huge file is
-        // refused without blocking, and ends the search.
-        match crate::safe_fs::read_capped(&candidate, 1 << 20, crate::safe_fs::OpenOpts::UNTRUSTED)
-        {
+    let entry = project::entry(ByteList::nul(&facts.cmdline), language)?;
+    let mut buf = vec![0u8; project::MAX_MANIFEST + 1];
+    project::find(&entry, &facts.cwd, &mut buf, |path, buf| {
+        let path = Path::new(std::ffi::OsStr::from_bytes(
+            path.strip_suffix(b"\0").unwrap_or(path),
+        ));
+        let cap = u64::try_from(buf.len()).unwrap_or(u64::MAX);
+        match crate::safe_fs::read_capped(path, cap, crate::safe_fs::OpenOpts::UNTRUSTED) {
             Ok(text) => {
-                let value: serde_json::Value = serde_json::from_slice(&text).ok()?;
-                return value
-                    .get("name")
-                    .and_then(|n| n.as_str())
-                    .filter(|n| !n.is_empty())
-                    .map(|n| n.as_bytes().to_vec());
+                let n = text.len().min(buf.len());
+                buf[..n].copy_from_slice(&text[..n]);
+                project::Read::Bytes(n)
             }
-            Err(e) if crate::safe_fs::is_not_found(&e) => {}
+            Err(e) if crate::safe_fs::is_not_found(&e) => project::Read::Missing,
             Err(e) => {
-                tracing::debug!(error = %e, "package.json not read");
-                return None;
+                tracing::debug!(error = %e, "project manifest not read");
+                project::Read::Refused
             }
         }
-        dir = d.parent();
-    }
-    None
+    })
 }
 
 #[cfg(test)]
@@ -622,6 +615,10 @@ mod tests {
         .unwrap();
         let mut f = facts(&["node", "dist/main.js"]);
         f.cwd = dir.path().as_os_str().as_encoded_bytes().to_vec();
-        assert_eq!(node_package_name(&f).as_deref(), Some(&b"checkout-api"[..]));
+        let d = declared_name(&f, Language::NodeJs).unwrap();
+        assert_eq!(
+            (d.name.as_str(), d.manifest),
+            ("checkout-api", project::Manifest::PackageJson)
+        );
     }
 }

@@ -238,7 +238,29 @@ pub mod exit {
     pub const DENIED: u8 = 4;
 }
 
-const CTL_EXTRA: &str = r#".SH "EXIT STATUS"
+const CTL_EXTRA: &str = r#".SH "SERVICE NAMES"
+.BR ps ,
+.B explain
+and the preload library name a process alike.
+A generic entry point (index.js, server.js, app.py, main.py, manage.py, app.jar, \&...) takes
+the name its project declares: for a Node.js script the nearest
+.IR package.json ,
+for a Python entry point
+.I pyproject.toml
+.RB ( "[project] name" ,
+else
+.BR "[tool.poetry] name" )
+or
+.I setup.cfg
+.RB ( "[metadata] name" ),
+looked for from the script's directory at most 8 directories up, files of at most 64 KiB.
+Without one, or when the file is malformed, too large or not a regular file, the directory the
+entry point lives in names it (skipping src, dist, target, \&...).
+Scoped npm names keep their scope (@acme/shop gives acme\-shop).
+A jar's manifest is not read.
+.B explain
+resolves a relative script against the current directory.
+.SH "EXIT STATUS"
 .TP
 .B 0
 Success.

@@ -137,20 +137,28 @@ fn real_processes_appear_and_disappear_within_a_second() {
     assert_eq!(entry["verdict"]["action"], "inject");
     assert_eq!(entry["injection_state"], "not-injected");
     assert_eq!(entry["pending_change"], "gains-agent");
-    // A generic entry point (`python3 app.py` run from its directory): named after the
-    // directory, as `explain` and the preload name it.
-    let ledger = work.join("ledger");
-    std::fs::create_dir_all(&ledger).unwrap();
-    std::fs::write(ledger.join("app.py"), "import time\ntime.sleep(60)\n").unwrap();
-    let entry = appears_and_disappears(
-        &bus,
-        Command::new(real_python())
-            .arg("app.py")
-            .current_dir(&ledger),
-        "python",
-        "ledger",
+    // A generic entry point (`python3 app.py` run from its directory): named after its
+    // project's declared name (pyproject.toml) when it has one, else after the directory, as
+    // `explain` and the preload name it.
+    let generic = |dir: &str, pyproject: Option<&str>, name: &str, source: &str| {
+        let dir = work.join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("app.py"), "import time\ntime.sleep(60)\n").unwrap();
+        if let Some(text) = pyproject {
+            std::fs::write(dir.join("pyproject.toml"), text).unwrap();
+        }
+        let mut cmd = Command::new(real_python());
+        cmd.arg("app.py").current_dir(&dir);
+        let entry = appears_and_disappears(&bus, &mut cmd, "python", name);
+        assert_eq!(entry["verdict"]["service_name_source"], source);
+    };
+    generic("ledger", None, "ledger", "directory");
+    generic(
+        "books",
+        Some("[project]\nname = \"bookkeeping\"\n"),
+        "bookkeeping",
+        "pyproject.toml",
     );
-    assert_eq!(entry["verdict"]["service_name_source"], "directory");
 
     // Java: a compiled main class.
     let src = work.join("java/com/example");
@@ -502,6 +510,145 @@ fn explain_names_generic_entry_points() {
             "script",
         ),
     ];
+    // Declared project names beside a generic entry point (looked for upwards from it).
+    let declared = |dir: &str, manifest: &str, text: &str, entry: &str| {
+        file(&format!("{dir}/{manifest}"), text);
+        file(&format!("{dir}/{entry}"), "")
+    };
+    let py = |script: String| vec![python.clone(), script];
+    let node = |script: String| vec!["node".to_owned(), script];
+    let big = format!(
+        r#"{{"name": "huge", "description": "{}"}}"#,
+        "x".repeat(70_000)
+    );
+    let mut rows = rows.to_vec();
+    rows.extend([
+        (
+            node(declared(
+                "cart2",
+                "package.json",
+                r#"{"name": "@acme/cart"}"#,
+                "server.js",
+            )),
+            "acme-cart",
+            "package.json",
+        ),
+        (
+            py(declared(
+                "shop",
+                "pyproject.toml",
+                "[build-system]\nrequires = []\n\n[project]\nname = \"Storefront\"\n",
+                "app.py",
+            )),
+            "storefront",
+            "pyproject.toml",
+        ),
+        (
+            py(declared(
+                "stock",
+                "pyproject.toml",
+                "[tool.poetry]\nname = 'stock-keeper'\n",
+                "src/main.py",
+            )),
+            "stock-keeper",
+            "pyproject.toml",
+        ),
+        (
+            py(declared(
+                "pay",
+                "setup.cfg",
+                "[metadata]\nname = payments\n",
+                "main.py",
+            )),
+            "payments",
+            "setup.cfg",
+        ),
+        (
+            {
+                let mut cmd = py(declared(
+                    "cms",
+                    "pyproject.toml",
+                    "[project]\nname = \"cms\"\n",
+                    "manage.py",
+                ));
+                cmd.push("runserver".to_owned());
+                cmd
+            },
+            "cms",
+            "pyproject.toml",
+        ),
+        // A pyproject.toml without a name defers to setup.cfg beside it.
+        (
+            {
+                file("legacy/pyproject.toml", "[build-system]\nrequires = []\n");
+                py(declared(
+                    "legacy",
+                    "setup.cfg",
+                    "[metadata]\nname = old-ledger\n",
+                    "app.py",
+                ))
+            },
+            "old-ledger",
+            "setup.cfg",
+        ),
+        // Malformed, nameless, huge or not a file: the directory name.
+        (
+            node(declared(
+                "broken",
+                "package.json",
+                r#"{"name": "x""#,
+                "index.js",
+            )),
+            "broken",
+            "directory",
+        ),
+        (
+            py(declared(
+                "bare",
+                "pyproject.toml",
+                "[project]\nname = bare\n",
+                "app.py",
+            )),
+            "bare",
+            "directory",
+        ),
+        (
+            py(declared(
+                "binary",
+                "setup.cfg",
+                "[metadata]\nname = a\0b\n",
+                "app.py",
+            )),
+            "binary",
+            "directory",
+        ),
+        (
+            node(declared("huge", "package.json", &big, "index.js")),
+            "huge",
+            "directory",
+        ),
+        (
+            {
+                std::fs::create_dir_all(root.join("dir/package.json")).unwrap();
+                node(file("dir/index.js", ""))
+            },
+            "dir",
+            "directory",
+        ),
+        (
+            {
+                let fifo = root.join("fifo/pyproject.toml");
+                std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+                nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644))
+                    .unwrap();
+                py(file("fifo/app.py", ""))
+            },
+            "fifo",
+            "directory",
+        ),
+        // A Python project's name is for its generic entry points only.
+        (py(file("shop/worker.py", "")), "worker", "script"),
+    ]);
     let config = setup.config_path().display().to_string();
     for (cmd, name, source) in rows {
         let mut args = vec!["--json", "explain", "--config", &config, "--"];

@@ -73,7 +73,9 @@
 //! package (`gunicorn myproj.wsgi:application` → `myproj`, `uvicorn main:app` → `main`,
 //! `celery -A proj worker` → `proj`, because the rest is boilerplate); `manage.py` gives its
 //! directory (else the cwd's name, else the settings package, else `manage`); else the script name
-//! without `.py` > Node: pm2's `name`, `package.json` name, else the script name without extension
+//! without `.py` (a generic entry point — `app.py`, `main.py`, `manage.py`, … — first takes the
+//! name its project declares in `pyproject.toml`/`setup.cfg`, then its directory's; see
+//! [`project`]) > Node: pm2's `name`, `package.json` name, else the script name without extension
 //! (`node dist/main.js` → `main`) > .NET: the dll name (`dotnet Orders.Api.dll` → `orders.api`) >
 //! the executable's basename (an apphost's name) > `unknown_service`.
 //!
@@ -138,6 +140,7 @@ mod list;
 mod model;
 mod name;
 mod own;
+pub mod project;
 pub mod report;
 pub mod snapshot;
 pub mod vendor;
@@ -197,7 +200,7 @@ pub fn decide<'a>(input: &ProcessInput<'a>, policy: &Policy<'_>) -> Decision<'a>
             agents: policy.own_agents,
         },
         cwd: input.cwd,
-        package_json_name: input.exe.package_json_name,
+        declared_name: input.exe.declared_name,
     };
     let cmd = Command::new(arg0, argv);
     let analysis = detect::analyze(&cmd, &input.exe, exe_path, &ctx);

@@ -403,8 +403,10 @@ pub struct ExeFacts<'a> {
     /// The caller found evidence that the executable is a .NET apphost (for example
     /// `<exe>.runtimeconfig.json` beside it) when the runtime libraries are not mapped yet.
     pub dotnet_apphost: bool,
-    /// The `name` from the nearest `package.json` of a Node.js script, if the caller read it.
-    pub package_json_name: Option<&'a [u8]>,
+    /// The name the process's project declares and the file it comes from (Node.js: the
+    /// nearest `package.json`; Python: `pyproject.toml` or `setup.cfg` of a generic entry
+    /// point), if the caller read it: see [`crate::project`].
+    pub declared_name: Option<(&'a [u8], ServiceNameSource)>,
     /// A .NET application's target framework (`net8.0`, or the `Microsoft.NETCore.App` version),
     /// from its `*.runtimeconfig.json` (see [`crate::dotnet_app`]), if the caller read it.
     pub dotnet_target: Option<&'a [u8]>,
@@ -421,7 +423,7 @@ impl ExeFacts<'_> {
         go_build_info: false,
         go_version: None,
         dotnet_apphost: false,
-        package_json_name: None,
+        declared_name: None,
         dotnet_target: None,
         dotnet_references_otel: false,
     };

@@ -142,6 +142,10 @@ pub enum ServiceNameSource {
     Script,
     /// The `name` of the nearest `package.json`.
     PackageJson,
+    /// `[project] name` (else `[tool.poetry] name`) of the nearest `pyproject.toml`.
+    PyProject,
+    /// `[metadata] name` of the nearest `setup.cfg`.
+    SetupCfg,
     /// The `name` environment variable pm2 gives the processes it starts.
     Pm2,
     /// The directory of a generic entry point (`/srv/shop/index.js` → `shop`).
@@ -170,6 +174,8 @@ impl ServiceNameSource {
             Self::PythonApp => "python-app",
             Self::Script => "script",
             Self::PackageJson => "package.json",
+            Self::PyProject => "pyproject.toml",
+            Self::SetupCfg => "setup.cfg",
             Self::Pm2 => "pm2",
             Self::Directory => "directory",
             Self::Dll => "dll",

@@ -2,7 +2,8 @@
 //! name and its source.
 
 use oneagent_preload_core::{
-    ByteList, ExeFacts, JavaAgentKind, Language, LanguageSet, Policy, ProcessInput, decide,
+    ByteList, ExeFacts, JavaAgentKind, Language, LanguageSet, Policy, ProcessInput,
+    ServiceNameSource, decide,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -24,7 +25,7 @@ struct Row {
     libs: &'static [&'static str],
     go: Option<&'static str>,
     apphost: bool,
-    pkg: Option<&'static str>,
+    pkg: Option<(&'static str, ServiceNameSource)>,
     cgroup: &'static str,
     cwd: &'static str,
     policy: Pol,
@@ -96,8 +97,12 @@ impl Row {
         }
     }
     const fn pkg(self, name: &'static str) -> Self {
+        self.declared(name, ServiceNameSource::PackageJson)
+    }
+    /// A name the project declares (the caller read it from `package.json`, `pyproject.toml`, …).
+    const fn declared(self, name: &'static str, source: ServiceNameSource) -> Self {
         Row {
-            pkg: Some(name),
+            pkg: Some((name, source)),
             ..self
         }
     }
@@ -369,6 +374,25 @@ const ROWS: &[Row] = &[
     r(&["python3", "src/main.py"], "python", "inject", "instrumentable", "inventory", "directory").exe(PY).cwd("/srv/inventory"),
     r(&["python3", "/srv/blog/main.py"], "python", "inject", "instrumentable", "blog", "directory").exe(PY).cwd("/"),
     r(&["python3", "worker.py"], "python", "inject", "instrumentable", "worker", "script").exe(PY).cwd("/srv/shop"),
+    // A generic entry point's project declares its name (the caller read the manifest).
+    r(&["node", "index.js"], "nodejs", "inject", "instrumentable", "storefront", "package.json").exe(NODE).cwd("/srv/shop").pkg("storefront"),
+    r(&["node", "server.js"], "nodejs", "inject", "instrumentable", "acme-cart", "package.json").exe(NODE).cwd("/srv/cart").pkg("@acme/cart"),
+    r(&["python3", "app.py"], "python", "inject", "instrumentable", "ledger", "pyproject.toml")
+        .exe(PY).cwd("/srv/shop").declared("ledger", ServiceNameSource::PyProject),
+    r(&["python3", "src/main.py"], "python", "inject", "instrumentable", "stock", "setup.cfg")
+        .exe(PY).cwd("/srv/inventory").declared("stock", ServiceNameSource::SetupCfg),
+    r(&["python3", "manage.py", "runserver"], "python", "inject", "instrumentable", "cms", "pyproject.toml")
+        .exe(PY).cwd("/srv/blog").declared("cms", ServiceNameSource::PyProject),
+    // Only generic entry points take a Python project's name; a package.json names no Python
+    // script, a pyproject.toml no Node script.
+    r(&["python3", "worker.py"], "python", "inject", "instrumentable", "worker", "script")
+        .exe(PY).cwd("/srv/shop").declared("ledger", ServiceNameSource::PyProject),
+    r(&["python3", "app.py"], "python", "inject", "instrumentable", "shop", "directory").exe(PY).cwd("/srv/shop").pkg("storefront"),
+    r(&["node", "index.js"], "nodejs", "inject", "instrumentable", "shop", "directory")
+        .exe(NODE).cwd("/srv/shop").declared("ledger", ServiceNameSource::PyProject),
+    // An explicit name still wins.
+    r(&["python3", "app.py"], "python", "inject", "instrumentable", "mine", "env:OTEL_SERVICE_NAME")
+        .exe(PY).cwd("/srv/shop").env(&["OTEL_SERVICE_NAME=mine"]).declared("ledger", ServiceNameSource::PyProject),
     r(&["java", "-jar", "app.jar"], "java", "inject", "instrumentable", "orders", "directory").exe(JAVA).cwd("/srv/orders"),
     r(&["java", "-jar", "target/app-1.0.jar"], "java", "inject", "instrumentable", "orders", "directory").exe(JAVA).cwd("/srv/orders"),
     r(&["java", "-jar", "/opt/payments/app.jar"], "java", "inject", "instrumentable", "payments", "directory").exe(JAVA).cwd("/"),
@@ -571,7 +595,7 @@ fn check(row: &Row) -> Result<(), String> {
             go_build_info: row.go.is_some(),
             go_version: row.go.map(str::as_bytes),
             dotnet_apphost: row.apphost,
-            package_json_name: row.pkg.map(str::as_bytes),
+            declared_name: row.pkg.map(|(n, s)| (n.as_bytes(), s)),
             dotnet_target: row.tfm.map(str::as_bytes),
             dotnet_references_otel: row.otel_deps,
         },

@@ -288,7 +288,14 @@ fn random_inputs_hold_invariants() {
             go_build_info: rng.chance(10),
             go_version: rng.chance(10).then_some(&b"go1.22"[..]),
             dotnet_apphost: rng.chance(5),
-            package_json_name: rng.chance(20).then_some(&argv[..argv.len().min(9)]),
+            declared_name: rng.chance(20).then_some((
+                &argv[..argv.len().min(9)],
+                if rng.chance(2) {
+                    oneagent_preload_core::ServiceNameSource::PyProject
+                } else {
+                    oneagent_preload_core::ServiceNameSource::PackageJson
+                },
+            )),
             dotnet_target: rng.chance(10).then_some(&b"net6.0"[..]),
             dotnet_references_otel: rng.chance(10),
         };
@@ -456,7 +463,7 @@ fn image_language_agrees_with_decide() {
             go_build_info: rng.chance(5),
             go_version: None,
             dotnet_apphost: rng.chance(5),
-            package_json_name: None,
+            declared_name: None,
             dotnet_target: rng.chance(5).then_some(&b"netcoreapp3.1"[..]),
             dotnet_references_otel: rng.chance(5),
         };

@@ -45,6 +45,7 @@ mod maps;
 mod sys;
 
 use oneagent_preload_core::inject::{self, AgentFile, Context, DotnetDirs, DotnetRid};
+use oneagent_preload_core::project;
 use oneagent_preload_core::report::{self, Outcome, Report};
 use oneagent_preload_core::snapshot::{self, SnapshotView};
 use oneagent_preload_core::{
@@ -213,6 +214,29 @@ fn dotnet_facts<'b>(
     (target, references)
 }
 
+/// The name the process's project declares (core's [`project`]: the nearest `package.json` of a
+/// Node.js script, `pyproject.toml`/`setup.cfg` of a generic Python entry point). Each manifest
+/// is opened without blocking (a FIFO reads as empty) and read into `buf` up to one byte more
+/// than [`project::MAX_MANIFEST`]; a few `openat` calls that fail on the dentry cache when the
+/// project has none.
+#[inline(never)]
+fn declared_name(
+    argv: ByteList<'_>,
+    language: Language,
+    cwd: &[u8],
+    buf: &mut [u8],
+) -> Option<project::Declared> {
+    let entry = project::entry(argv, language)?;
+    let buf = buf.get_mut(..project::MAX_MANIFEST.saturating_add(1))?;
+    project::find(&entry, cwd, buf, |path, buf| match sys::open(path) {
+        None => project::Read::Missing,
+        Some(fd) => match sys::read_all(&fd, buf) {
+            Some(n) => project::Read::Bytes(n),
+            None => project::Read::Refused,
+        },
+    })
+}
+
 /// Reads a deps.json in chunks, carrying [`dotnet_app::DEPS_OVERLAP`] bytes between them so that
 /// no match is split; bounded to 256 chunks.
 fn scan_deps(fd: &sys::Fd, buf: &mut [u8]) -> bool {
@@ -356,18 +380,22 @@ fn candidate(facts: ExeFacts<'_>, bufs: &mut sys::Buffers) {
     };
     let argv = ByteList::nul(cmdline);
     let exe = facts.path;
+    let language = image_language(&facts);
     let (dotnet_target, dotnet_references_otel) =
-        if image_language(&facts) == Some(Language::DotNet) || facts.dotnet_apphost {
+        if language == Some(Language::DotNet) || facts.dotnet_apphost {
             dotnet_facts(argv, facts.path, runtimeconfig, deps)
         } else {
             (None, false)
         };
+    // Node.js and Python only (never .NET): the deps buffer is free.
+    let declared = language.and_then(|l| declared_name(argv, l, cwd, deps));
     let input = ProcessInput {
         argv,
         env,
         exe: ExeFacts {
             dotnet_target,
             dotnet_references_otel,
+            declared_name: declared.as_ref().map(project::Declared::as_fact),
             ..facts
         },
         cgroup,

@@ -478,8 +478,10 @@ pub struct Buffers {
     pub plan: [u8; 81_920],
     /// A .NET application's `*.runtimeconfig.json` (touched only for .NET processes).
     pub runtimeconfig: [u8; 16_384],
-    /// Chunks of a .NET application's `*.deps.json` (touched only for .NET processes).
-    pub deps: [u8; 65_536],
+    /// Chunks of a .NET application's `*.deps.json` (touched only for .NET processes), or a
+    /// Node.js/Python project's manifest (one byte more than the largest accepted, to detect
+    /// oversize).
+    pub deps: [u8; 65_537],
 }
 
 /// An anonymous private mapping holding one [`Buffers`], unmapped on drop.

@@ -70,7 +70,7 @@ pub fn run(data: &[u8]) {
             go_build_info: flags & 2 != 0,
             go_version: (flags & 4 != 0).then_some(cwd),
             dotnet_apphost: flags & 8 != 0,
-            package_json_name: pkg,
+            declared_name: pkg.map(|p| (p, oneagent_preload_core::ServiceNameSource::PackageJson)),
             dotnet_target: (flags & 128 != 0).then_some(cwd),
             dotnet_references_otel: flags & 1 != 0,
         },

@@ -29,7 +29,17 @@ pub(crate) struct Ctx<'a, 'm> {
     pub env: EnvView<'a>,
     pub own: crate::own::Own<'m>,
     pub cwd: &'a [u8],
-    pub package_json_name: Option<&'a [u8]>,
+    pub declared_name: Option<(&'a [u8], ServiceNameSource)>,
+}
+
+impl<'a> Ctx<'a, '_> {
+    /// The project's declared name when it comes from one of `sources`.
+    pub(crate) fn declared(
+        &self,
+        sources: &[ServiceNameSource],
+    ) -> Option<(&'a [u8], ServiceNameSource)> {
+        self.declared_name.filter(|(_, s)| sources.contains(s))
+    }
 }
 
 /// Name candidates an analyzer found, in priority order.
@@ -47,6 +57,12 @@ impl<'a> Names<'a> {
 
     pub(crate) fn push_opt(&mut self, name: Option<&'a [u8]>, source: ServiceNameSource) {
         if let Some(name) = name {
+            self.push(name, source);
+        }
+    }
+
+    pub(crate) fn push_opt_pair(&mut self, pair: Option<(&'a [u8], ServiceNameSource)>) {
+        if let Some((name, source)) = pair {
             self.push(name, source);
         }
     }

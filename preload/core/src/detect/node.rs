@@ -173,7 +173,7 @@ pub(crate) fn program<'a>(script: &'a [u8], rest: Args<'a>, ctx: &Ctx<'a, '_>) -
         .unwrap_or(base);
     let app = |a: &mut Analysis<'a>, name: &'a [u8], path: &'a [u8]| {
         a.names
-            .push_opt(ctx.package_json_name, ServiceNameSource::PackageJson);
+            .push_opt_pair(ctx.declared(&[ServiceNameSource::PackageJson]));
         if super::is_generic_entry(name) {
             a.names.push_opt(
                 super::entry_dir_name(path, ctx.cwd),
@@ -214,7 +214,7 @@ pub(crate) fn program<'a>(script: &'a [u8], rest: Args<'a>, ctx: &Ctx<'a, '_>) -
             // A process pm2 started: pm2 passes the app's name and script in the environment.
             a.names.push_opt(ctx.env.pm2_name, ServiceNameSource::Pm2);
             a.names
-                .push_opt(ctx.package_json_name, ServiceNameSource::PackageJson);
+                .push_opt_pair(ctx.declared(&[ServiceNameSource::PackageJson]));
             let exec = ctx.env.pm_exec_path.map(|p| {
                 let b = basename(p);
                 [&b".js"[..], b".mjs", b".cjs", b".ts"]

@@ -370,6 +370,7 @@ pub(crate) fn program<'a>(
             let (_, sub) = scan_server_args(rest.clone());
             django_command(sub, &mut a);
             if key == b"manage" {
+                a.names.push_opt_pair(ctx.declared(PY_MANIFESTS));
                 let dir = dirname(raw)
                     .map(basename)
                     .filter(|d| !d.is_empty() && *d != b".");
@@ -421,7 +422,8 @@ pub(crate) fn program<'a>(
             if let Prog::Script(path) = prog
                 && super::is_generic_entry(key)
             {
-                // `python3 /srv/shop/app.py` → `shop`.
+                // `python3 /srv/shop/app.py` → its project's declared name, else `shop`.
+                a.names.push_opt_pair(ctx.declared(PY_MANIFESTS));
                 a.names.push_opt(
                     super::entry_dir_name(path, ctx.cwd),
                     ServiceNameSource::Directory,
@@ -432,6 +434,10 @@ pub(crate) fn program<'a>(
     }
     a
 }
+
+/// The manifests that name a Python project (see [`crate::project`]).
+const PY_MANIFESTS: &[ServiceNameSource] =
+    &[ServiceNameSource::PyProject, ServiceNameSource::SetupCfg];
 
 fn django_command<'a>(sub: Option<&'a [u8]>, a: &mut Analysis<'a>) {
     match sub {

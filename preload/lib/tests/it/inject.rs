@@ -113,6 +113,50 @@ fn python_script_is_injected_and_reported() {
     assert_eq!(r.exe(), exe.as_os_str().as_encoded_bytes(), "{r:?}");
 }
 
+/// A generic entry point takes its project's declared name, as `explain` and `ps` give it; a
+/// malformed manifest leaves the directory name.
+#[test]
+fn generic_entry_points_take_the_declared_project_name() {
+    let e = env("pyproj");
+    std::fs::write(
+        e.dir.join("pyproject.toml"),
+        "[tool.poetry]\nname = \"Ledger-Service\"\n",
+    )
+    .unwrap();
+    let out = output(&mut e.python());
+    let env = env_lines(&out.stdout);
+    assert_eq!(env["OTEL_SERVICE_NAME"], "ledger-service");
+    let reports = e.reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].service_name.as_str(), "ledger-service");
+
+    std::fs::write(e.dir.join("pyproject.toml"), "[project]\nname = \"open\n").unwrap();
+    let out = output(&mut e.python());
+    assert_eq!(env_lines(&out.stdout)["OTEL_SERVICE_NAME"], e.dir.name());
+    e.reports();
+
+    require("node", "nodejs");
+    let web = e.dir.join("web");
+    std::fs::create_dir_all(web.join("src")).unwrap();
+    std::fs::write(web.join("package.json"), r#"{"name": "@acme/storefront"}"#).unwrap();
+    let js = web.join("src/index.js");
+    std::fs::write(
+        &js,
+        "console.log('OTEL_SERVICE_NAME=' + process.env.OTEL_SERVICE_NAME);\n",
+    )
+    .unwrap();
+    let out = output(
+        cmd("node", &["src/index.js"])
+            .current_dir(&web)
+            .env("LD_PRELOAD", so())
+            .env("ONEAGENT_PRELOAD_SNAPSHOT", &e.snap_path),
+    );
+    assert_eq!(
+        env_lines(&out.stdout)["OTEL_SERVICE_NAME"],
+        "acme-storefront"
+    );
+}
+
 #[test]
 fn python_user_values_are_kept() {
     let e = env("pyuser");
