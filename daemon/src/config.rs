@@ -173,6 +173,10 @@ pub struct InjectionSection {
     pub library: PathBuf,
     /// The file the loader reads for system-wide preloads.
     pub preload_file: PathBuf,
+    /// Set `OTEL_PYTHON_LOG_CORRELATION=true` for Python processes that do not set it (the
+    /// OpenTelemetry Python agent then adds trace ids to every log record, which changes the
+    /// application's log format: off by default).
+    pub python_log_correlation: bool,
 }
 
 impl Default for InjectionSection {
@@ -182,6 +186,7 @@ impl Default for InjectionSection {
             java_agent: JavaAgentKind::Opentelemetry,
             library: "/usr/lib/oneagent/liboneagent_preload.so".into(),
             preload_file: "/etc/ld.so.preload".into(),
+            python_log_correlation: false,
         }
     }
 }

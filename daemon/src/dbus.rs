@@ -518,6 +518,7 @@ mod wire {
                 systemd_unit,
                 decided_by,
                 agent_problems,
+                environment,
             } = r;
             api::ExplainReport {
                 verdict: verdict.into(),
@@ -529,6 +530,7 @@ mod wire {
                 systemd_unit,
                 decided_by,
                 agent_problems: agent_problems.into_iter().map(Into::into).collect(),
+                environment,
             }
         }
     }

@@ -95,6 +95,12 @@ pub struct OwnedPolicy {
     own_agents: [String; 5],
     /// Agents that are configured but cannot be used, with the reason.
     pub agent_problems: Vec<AgentProblem>,
+    /// What the host's snapshot gives the agents beyond the policy (for
+    /// [`OwnedPolicy::planned_environment`]): the OTLP endpoint without credentials, the
+    /// SkyWalking backend, `[injection] python_log_correlation`.
+    otlp_endpoint: String,
+    skywalking_backend: String,
+    python_log_correlation: bool,
 }
 
 fn nul_join<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
@@ -240,6 +246,9 @@ impl OwnedPolicy {
             ]
             .map(|p| p.display().to_string()),
             agent_problems,
+            otlp_endpoint: crate::config::without_credentials(&config.exporter.otlp_endpoint),
+            skywalking_backend: config.exporter.skywalking_backend.clone(),
+            python_log_correlation: config.injection.python_log_correlation,
         }
     }
 
@@ -261,6 +270,61 @@ impl OwnedPolicy {
                 dotnet: self.own_agents[4].as_bytes(),
             },
         }
+    }
+
+    /// The variables the preload library would set for a process with these facts
+    /// (`KEY=VALUE`, in the library's order): core's [`inject::plan`] on the host snapshot this
+    /// policy describes (the pid is shown as 0). `Err` says why it would set none.
+    pub fn planned_environment(&self, facts: &ProcessFacts) -> Result<Vec<String>, String> {
+        use oneagent_preload_core::inject::{self, Context, DotnetDirs, DotnetRid};
+        use oneagent_preload_core::snapshot::SnapshotView;
+        let policy = self.policy();
+        let decision = decide(&input(facts), &policy);
+        let host = crate::injection::snapshot::host_name();
+        let snap = SnapshotView {
+            enabled: policy.enabled,
+            java_agent: policy.java_agent,
+            agents: policy.agents,
+            python_log_correlation: self.python_log_correlation,
+            java_agent_path: policy.own_agents.java,
+            skywalking_agent_path: policy.own_agents.skywalking,
+            python_dir: policy.own_agents.python,
+            nodejs_register: policy.own_agents.nodejs,
+            dotnet_home: policy.own_agents.dotnet,
+            otlp_endpoint: self.otlp_endpoint.as_bytes(),
+            skywalking_backend: self.skywalking_backend.as_bytes(),
+            host_name: host.as_bytes(),
+            report_socket: b"",
+            own_agent_marker: policy.own_agent_marker,
+            disabled_services: oneagent_preload_core::NulList::new(&self.disabled),
+            enabled_services: oneagent_preload_core::NulList::new(&self.enabled_services),
+            skip_executables: oneagent_preload_core::NulList::new(&self.skip_executables),
+        };
+        let home = Path::new(&self.own_agents[4]);
+        let ctx = Context {
+            pid: 0,
+            systemd_unit: oneagent_preload_core::systemd_unit(&facts.cgroup),
+            dotnet_rid: DotnetRid::current(false),
+            mark_inherited: true,
+            dotnet_dirs: DotnetDirs {
+                additional_deps: home.join("AdditionalDeps").is_dir(),
+                store: home.join("store").is_dir(),
+            },
+        };
+        let env = ByteList::nul(&facts.environ);
+        let mut buf = vec![0u8; 80 * 1024];
+        let plan =
+            inject::plan(&decision, &snap, &ctx, &env, &mut buf).map_err(|e| e.to_string())?;
+        Ok(plan
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}={}",
+                    String::from_utf8_lossy(a.name()),
+                    String::from_utf8_lossy(a.value())
+                )
+            })
+            .collect())
     }
 
     /// The policy with every agent available (tests that run without agents on disk).

@@ -123,6 +123,9 @@ pub struct ExplainReport {
     pub decided_by: String,
     /// Agents that are configured but unusable.
     pub agent_problems: Vec<AgentProblem>,
+    /// For an `inject` verdict, the variables the preload library would set (`KEY=VALUE`), or
+    /// one entry `none: <why>` when it would set none.
+    pub environment: Vec<String>,
 }
 
 /// Decides for an already resolved command line.
@@ -164,6 +167,13 @@ pub fn explain(
     let mut cache = ElfCache::default();
     enrich(&mut facts, &mut cache);
     let verdict = evaluate(&facts, policy);
+    let environment = if verdict.action == "inject" {
+        policy
+            .planned_environment(&facts)
+            .unwrap_or_else(|why| vec![format!("none: {why}")])
+    } else {
+        Vec::new()
+    };
     let elf = (!exe.is_empty())
         .then(|| cache.facts(Path::new(exe)))
         .flatten();
@@ -180,6 +190,7 @@ pub fn explain(
         systemd_unit: unit,
         decided_by: decided_by.to_owned(),
         agent_problems: policy.agent_problems.clone(),
+        environment,
     }
 }
 

@@ -616,6 +616,8 @@ fn direct_plan(
         enabled: true,
         java_agent,
         agents: LanguageSet::INJECTABLE,
+        // `[injection] python_log_correlation` is a host setting: not carried to pods yet.
+        python_log_correlation: false,
         java_agent_path: java_path.as_bytes(),
         skywalking_agent_path: sw_path.as_bytes(),
         python_dir: python.as_bytes(),

@@ -273,6 +273,9 @@ pub struct ExplainReport {
     pub decided_by: String,
     /// Agents that are configured but unusable.
     pub agent_problems: Vec<AgentProblem>,
+    /// For an `inject` verdict, the variables the preload library would set (`KEY=VALUE`), or
+    /// one entry `none: <why>` when it would set none.
+    pub environment: Vec<String>,
 }
 
 /// An injection rule set by `oneagentctl enable/disable`.

@@ -54,7 +54,8 @@ pub enum CtlCommand {
     Pending,
     /// List the log files being tailed, with their writers, service, offset, lag and state.
     Logs,
-    /// Show what the preload would decide for a command and why; works without the daemon.
+    /// Show what the preload would decide for a command and why, and the variables it would set
+    /// (`sets`); works without the daemon.
     Explain {
         /// An environment variable of the process (repeatable); the environment is otherwise empty,
         /// as for a service started by systemd.

@@ -474,6 +474,7 @@ async fn explain(
             "systemd_unit": report.systemd_unit,
             "decided_by": report.decided_by,
             "agent_problems": report.agent_problems,
+            "environment": report.environment,
         });
         writeln!(out, "{value:#}")
     } else {
@@ -587,6 +588,9 @@ pub fn render_explain(r: &ExplainReport) -> String {
             "agent",
             format!("{}: {}: {}", p.language, p.path, p.problem),
         );
+    }
+    for e in &r.environment {
+        row("sets", e.clone());
     }
     s
 }

@@ -188,6 +188,7 @@ fn encode(config: &Config, policy: &OwnedPolicy, place: &Placement) -> Result<Ve
             JavaAgentKind::Skywalking => CoreJavaAgent::SkyWalking,
         },
         agents: place.agents,
+        python_log_correlation: config.injection.python_log_correlation,
         java_agent_path: &place.java,
         skywalking_agent_path: &place.skywalking,
         python_dir: &place.python,

@@ -667,6 +667,82 @@ fn explain_names_generic_entry_points() {
     }
 }
 
+/// `[injection] python_log_correlation`: off by default; on, `explain` shows the library setting
+/// `OTEL_PYTHON_LOG_CORRELATION=true` for Python (never over the process's own value, never for
+/// another runtime), with and without the daemon.
+#[test]
+fn explain_shows_python_log_correlation_when_configured() {
+    let bus = TestBus::start(Policy::Shipped);
+    let setup = DaemonSetup::new(&bus);
+    std::fs::create_dir_all(&setup.dir).unwrap();
+    config_with_agents(&setup);
+    let config = setup.config_path().display().to_string();
+    let sets = |bus: &TestBus, extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["--json", "explain", "--config", &config];
+        args.extend_from_slice(extra);
+        let out = bus.ctl(None, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["action"], "inject", "{v:#}");
+        serde_json::from_value(v["environment"].clone()).unwrap()
+    };
+    // The interpreter itself (`python3` on the PATH may be a pyenv shim, a shell script).
+    let python = real_python();
+    let py = ["--", python.as_str(), "/srv/shop/app.py"];
+    let off = sets(&bus, &py);
+    assert!(off.iter().any(|e| e.starts_with("PYTHONPATH=")), "{off:?}");
+    assert!(
+        off.contains(&"OTEL_SERVICE_NAME=shop".to_owned()),
+        "{off:?}"
+    );
+    assert!(
+        !off.iter()
+            .any(|e| e.starts_with("OTEL_PYTHON_LOG_CORRELATION")),
+        "{off:?}"
+    );
+
+    let mut text = std::fs::read_to_string(setup.config_path()).unwrap();
+    text.push_str("[injection]\npython_log_correlation = true\n");
+    std::fs::write(setup.config_path(), text).unwrap();
+    let check = |bus: &TestBus| {
+        let on = sets(bus, &py);
+        assert!(
+            on.contains(&"OTEL_PYTHON_LOG_CORRELATION=true".to_owned()),
+            "{on:?}"
+        );
+        let user = sets(
+            bus,
+            &[
+                "--env",
+                "OTEL_PYTHON_LOG_CORRELATION=false",
+                "--",
+                python.as_str(),
+                "/srv/shop/app.py",
+            ],
+        );
+        assert!(
+            !user
+                .iter()
+                .any(|e| e.starts_with("OTEL_PYTHON_LOG_CORRELATION")),
+            "{user:?}"
+        );
+        let node = sets(bus, &["--", "node", "/srv/shop/server.js"]);
+        assert!(
+            node.iter().any(|e| e.starts_with("NODE_OPTIONS=")),
+            "{node:?}"
+        );
+        assert!(
+            !node
+                .iter()
+                .any(|e| e.starts_with("OTEL_PYTHON_LOG_CORRELATION")),
+            "{node:?}"
+        );
+    };
+    check(&bus);
+    let _daemon = setup.start();
+    check(&bus);
+}
+
 #[test]
 fn explain_works_with_and_without_the_daemon() {
     let bus = TestBus::start(Policy::Shipped);

@@ -22,7 +22,9 @@
 //!   `SW_AGENT_NAME`, `SW_AGENT_COLLECTOR_BACKEND_SERVICES`; the `OTEL_*` variables are not set
 //!   (SkyWalking does not read them).
 //! * Python: `PYTHONPATH` = `<dir>/opentelemetry/instrumentation/auto_instrumentation:<dir>` +
-//!   `:<user's>`; `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`.
+//!   `:<user's>`; `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`; `OTEL_PYTHON_LOG_CORRELATION=true`
+//!   only when the snapshot says so ([`SnapshotView::python_log_correlation`]: it changes the
+//!   application's log format) and the user has not set it.
 //! * Node.js: `NODE_OPTIONS` = `--require <register.js>` + ` <user's>`.
 //! * .NET: `CORECLR_ENABLE_PROFILING=1`, `CORECLR_PROFILER={918728DD-…}`,
 //!   `CORECLR_PROFILER_PATH=<home>/<rid>/OpenTelemetry.AutoInstrumentation.Native.so`,
@@ -517,6 +519,11 @@ pub fn plan<'b>(
                 b"OTEL_EXPORTER_OTLP_PROTOCOL\0",
                 b"http/protobuf",
             );
+            if snap.python_log_correlation {
+                // It changes the application's log format (the trace ids join every record):
+                // only when configured, and never over the user's own value.
+                set_default(&mut w, env, b"OTEL_PYTHON_LOG_CORRELATION\0", b"true");
+            }
         }
         Language::NodeJs => {
             let register = snap.nodejs_register;
@@ -879,6 +886,7 @@ mod tests {
             enabled: true,
             java_agent: kind,
             agents: LanguageSet::INJECTABLE,
+            python_log_correlation: false,
             java_agent_path: JAR.as_bytes(),
             skywalking_agent_path: SW.as_bytes(),
             python_dir: PY.as_bytes(),
@@ -1067,6 +1075,53 @@ mod tests {
             want: Ok(&[]),
         };
         assert_eq!(marked(&changed), Ok(Vec::new()));
+    }
+
+    /// `OTEL_PYTHON_LOG_CORRELATION`: off by default; when configured, set unless the user set
+    /// it (any value, `false` included); never for another runtime.
+    #[test]
+    fn python_log_correlation_is_an_option() {
+        let pp =
+            std::format!("PYTHONPATH={PY}/opentelemetry/instrumentation/auto_instrumentation:{PY}")
+                .leak();
+        let oj = JavaAgentKind::OpenTelemetry;
+        let case = |argv: &'static [&'static str], env: &'static [&'static str]| Case {
+            argv,
+            env,
+            kind: oj,
+            want: Ok(&[]),
+        };
+        let py = case(&["python3", "app.py"], &[]);
+        let got = |on: bool, c: &Case| {
+            let mut d = data(oj);
+            d.python_log_correlation = on;
+            run_with(&d, c, 8192).unwrap()
+        };
+        let sorted = |v: &[&str]| {
+            let mut v: Vec<String> = v.iter().map(|s| String::from(*s)).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(got(false, &py), sorted(with(&[pp], &BASE_PY)));
+        assert_eq!(
+            got(true, &py),
+            sorted(with(&[pp, "OTEL_PYTHON_LOG_CORRELATION=true"], &BASE_PY))
+        );
+        let user = case(
+            &["python3", "app.py"],
+            &["OTEL_PYTHON_LOG_CORRELATION=false"],
+        );
+        assert!(
+            !got(true, &user)
+                .iter()
+                .any(|a| a.starts_with("OTEL_PYTHON_LOG"))
+        );
+        let node = case(&["node", "server.js"], &[]);
+        assert!(
+            !got(true, &node)
+                .iter()
+                .any(|a| a.starts_with("OTEL_PYTHON_LOG"))
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //!        1    injection enabled (0 or 1)
 //!        1    Java agent kind (0 OpenTelemetry, 1 SkyWalking)
 //!        1    available languages (LanguageSet bits; unknown bits are refused)
-//!        1    reserved (0)
+//!        1    options: bit 0 = set OTEL_PYTHON_LOG_CORRELATION for Python (other bits
+//!             refused; a library older than the bit refuses any non-zero value, so a snapshot
+//!             with an option it does not know makes it do nothing rather than half of it)
 //!             10 strings, each u16 length + bytes (no NUL byte), in the order of [`STRING_FIELDS`]
 //!             3 lists, each u16 length + entries, every entry non-empty and NUL-terminated
 //!             (disabled services, enabled services, skipped executables)
@@ -45,6 +47,8 @@ pub const HEADER_LEN: usize = 24;
 pub const DEFAULT_PATH: &str = "/var/lib/oneagent/preload.snapshot";
 /// The default report socket path on a host.
 pub const DEFAULT_REPORT_SOCKET: &str = "/run/oneagent/preload.sock";
+/// Bit of the options byte: set `OTEL_PYTHON_LOG_CORRELATION=true` for Python.
+const OPTION_PYTHON_LOG_CORRELATION: u8 = 1;
 /// At most this many entries per list.
 pub const MAX_ENTRIES: usize = 1024;
 
@@ -100,6 +104,8 @@ pub struct SnapshotData<'a> {
     pub java_agent: JavaAgentKind,
     /// Languages whose agent is installed and readable (as the daemon saw them).
     pub agents: LanguageSet,
+    /// Set `OTEL_PYTHON_LOG_CORRELATION=true` for Python unless the process sets it.
+    pub python_log_correlation: bool,
     /// The OpenTelemetry Java agent jar.
     pub java_agent_path: &'a [u8],
     /// The SkyWalking Java agent jar.
@@ -162,6 +168,8 @@ pub struct SnapshotView<'a> {
     pub java_agent: JavaAgentKind,
     /// Languages whose agent is installed.
     pub agents: LanguageSet,
+    /// Set `OTEL_PYTHON_LOG_CORRELATION=true` for Python unless the process sets it.
+    pub python_log_correlation: bool,
     /// The OpenTelemetry Java agent jar.
     pub java_agent_path: &'a [u8],
     /// The SkyWalking Java agent jar.
@@ -379,7 +387,11 @@ pub fn encode(data: &SnapshotData<'_>, out: &mut [u8]) -> Result<usize, EncodeEr
             JavaAgentKind::SkyWalking => 1,
         },
         data.agents.bits(),
-        0,
+        if data.python_log_correlation {
+            OPTION_PYTHON_LOG_CORRELATION
+        } else {
+            0
+        },
     ]);
     for value in data.strings() {
         w.put(&field_len(value.len())?);
@@ -539,8 +551,9 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotView<'_>, DecodeError> {
     if agents.bits() != bits {
         return Err(DecodeError::Malformed("agents"));
     }
-    if r.byte("reserved")? != 0 {
-        return Err(DecodeError::Malformed("reserved"));
+    let options = r.byte("options")?;
+    if options & !OPTION_PYTHON_LOG_CORRELATION != 0 {
+        return Err(DecodeError::Malformed("options"));
     }
     let mut strings: [&[u8]; 10] = [&[]; 10];
     for (i, slot) in strings.iter_mut().enumerate() {
@@ -580,6 +593,7 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotView<'_>, DecodeError> {
         enabled,
         java_agent,
         agents,
+        python_log_correlation: options & OPTION_PYTHON_LOG_CORRELATION != 0,
         java_agent_path,
         skywalking_agent_path,
         python_dir,
@@ -619,6 +633,7 @@ mod tests {
             enabled: true,
             java_agent: JavaAgentKind::SkyWalking,
             agents: LanguageSet::INJECTABLE.without(Language::DotNet),
+            python_log_correlation: false,
             java_agent_path: b"/usr/lib/oneagent/agents/java/opentelemetry-javaagent.jar",
             skywalking_agent_path: b"/usr/lib/oneagent/agents/skywalking/skywalking-agent.jar",
             python_dir: b"/usr/lib/oneagent/agents/python",
@@ -671,12 +686,37 @@ mod tests {
         assert_eq!(p.own_agent_marker, b"/oneagent/");
     }
 
+    /// The options byte: off, it is the byte every version-1 snapshot had (0, which older
+    /// libraries require), so they keep reading it; on, an older library refuses the snapshot as
+    /// a whole (it does nothing) instead of injecting without the option.
+    #[test]
+    fn options_byte() {
+        let off = encoded();
+        assert_eq!(off[HEADER_LEN + 3], 0);
+        assert!(!decode(&off).unwrap().python_log_correlation);
+        let mut d = sample();
+        d.python_log_correlation = true;
+        let mut on = vec![0u8; MAX_SNAPSHOT];
+        let n = encode(&d, &mut on).unwrap();
+        on.truncate(n);
+        assert_eq!(on[HEADER_LEN + 3], 1);
+        assert!(decode(&on).unwrap().python_log_correlation);
+        // Only that byte (and the checksum) differ.
+        let differ: Vec<usize> = (0..n).filter(|&i| on[i] != off[i]).collect();
+        assert!(
+            differ
+                .iter()
+                .all(|&i| i == HEADER_LEN + 3 || (16..24).contains(&i))
+        );
+    }
+
     #[test]
     fn empty_snapshot_round_trips() {
         let data = SnapshotData {
             enabled: false,
             java_agent: JavaAgentKind::OpenTelemetry,
             agents: LanguageSet::EMPTY,
+            python_log_correlation: false,
             java_agent_path: b"",
             skywalking_agent_path: b"",
             python_dir: b"",
@@ -752,7 +792,7 @@ mod tests {
         };
         let good = encoded();
         assert!(decode(&fix(good.clone())).is_ok());
-        for (at, value) in [(24, 2u8), (25, 2), (26, 0x80), (27, 1)] {
+        for (at, value) in [(24, 2u8), (25, 2), (26, 0x80), (27, 2), (27, 0x81)] {
             let mut b = good.clone();
             b[at] = value;
             assert!(
@@ -845,6 +885,7 @@ mod tests {
                 enabled: v.enabled,
                 java_agent: v.java_agent,
                 agents: v.agents,
+                python_log_correlation: v.python_log_correlation,
                 java_agent_path: v.java_agent_path,
                 skywalking_agent_path: v.skywalking_agent_path,
                 python_dir: v.python_dir,

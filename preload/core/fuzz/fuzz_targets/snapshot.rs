@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         enabled: view.enabled,
         java_agent: view.java_agent,
         agents: view.agents,
+        python_log_correlation: view.python_log_correlation,
         java_agent_path: view.java_agent_path,
         skywalking_agent_path: view.skywalking_agent_path,
         python_dir: view.python_dir,

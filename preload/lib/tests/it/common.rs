@@ -137,6 +137,8 @@ pub struct Snap {
     pub dotnet_home: PathBuf,
     pub report_socket: PathBuf,
     pub disabled_services: Vec<String>,
+    /// `[injection] python_log_correlation`.
+    pub python_log_correlation: bool,
 }
 
 impl Snap {
@@ -150,6 +152,7 @@ impl Snap {
             dotnet_home: agents.dotnet_home.clone(),
             report_socket: report_socket.to_path_buf(),
             disabled_services: Vec::new(),
+            python_log_correlation: false,
         }
     }
 
@@ -172,6 +175,7 @@ impl Snap {
             enabled: self.enabled,
             java_agent: self.java_agent,
             agents: LanguageSet::INJECTABLE,
+            python_log_correlation: self.python_log_correlation,
             java_agent_path: &jar,
             skywalking_agent_path: &jar,
             python_dir: &py,
@@ -284,7 +288,7 @@ pub fn env_lines(out: &[u8]) -> std::collections::BTreeMap<String, String> {
 pub const PY_PRINT_ENV: &str = r#"import os
 for k in ["PYTHONPATH", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
           "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER", "OTEL_RESOURCE_ATTRIBUTES", "JAVA_TOOL_OPTIONS",
-          "NODE_OPTIONS"]:
+          "NODE_OPTIONS", "OTEL_PYTHON_LOG_CORRELATION"]:
     print(k + "=" + os.environ.get(k, "<unset>"))
 "#;
 

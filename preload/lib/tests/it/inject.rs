@@ -157,6 +157,33 @@ fn generic_entry_points_take_the_declared_project_name() {
     );
 }
 
+/// `OTEL_PYTHON_LOG_CORRELATION` is set only when the snapshot says so, and never over the
+/// process's own value.
+#[test]
+fn python_log_correlation_follows_the_snapshot() {
+    let e = env("pylogcorr");
+    let out = output(&mut e.python());
+    assert_eq!(
+        env_lines(&out.stdout)["OTEL_PYTHON_LOG_CORRELATION"],
+        "<unset>"
+    );
+    let mut snap = Snap::new(&e.agents, &e.sock_path);
+    snap.python_log_correlation = true;
+    snap.write(&e.snap_path);
+    let out = output(&mut e.python());
+    let env = env_lines(&out.stdout);
+    assert_eq!(env["OTEL_PYTHON_LOG_CORRELATION"], "true");
+    assert!(
+        env["PYTHONPATH"].contains("auto_instrumentation"),
+        "{env:?}"
+    );
+    let out = output(e.python().env("OTEL_PYTHON_LOG_CORRELATION", "false"));
+    assert_eq!(
+        env_lines(&out.stdout)["OTEL_PYTHON_LOG_CORRELATION"],
+        "false"
+    );
+}
+
 #[test]
 fn python_user_values_are_kept() {
     let e = env("pyuser");
