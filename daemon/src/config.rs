@@ -92,6 +92,8 @@ pub const REMOTE_CONFIG_NAME: &str = "<remote configuration>";
 pub const LOCAL_ONLY_KEYS: &[&str] = &[
     "injection.library",
     "injection.preload_file",
+    // JVM options can load code (`-javaagent:`, `-agentpath:`, `-Xbootclasspath/a:`).
+    "injection.java_options",
     "agents",
     "kubernetes.node_agent_dir",
     "logs.roots",
@@ -177,6 +179,9 @@ pub struct InjectionSection {
     /// OpenTelemetry Python agent then adds trace ids to every log record, which changes the
     /// application's log format: off by default).
     pub python_log_correlation: bool,
+    /// Extra JVM options for Java processes that get the agent, appended to
+    /// `JAVA_TOOL_OPTIONS` after it (an option the process sets itself is not added).
+    pub java_options: Vec<String>,
 }
 
 impl Default for InjectionSection {
@@ -187,6 +192,7 @@ impl Default for InjectionSection {
             library: "/usr/lib/oneagent/liboneagent_preload.so".into(),
             preload_file: "/etc/ld.so.preload".into(),
             python_log_correlation: false,
+            java_options: Vec::new(),
         }
     }
 }
@@ -513,6 +519,23 @@ impl Config {
                 message: format!(
                     "`{}` is not an http:// or https:// URL",
                     redact_url(endpoint)
+                ),
+            });
+        }
+        // JAVA_TOOL_OPTIONS is split at whitespace by the JVM: one option per entry, no
+        // whitespace or quotes inside, each an option (`-…`).
+        if let Some(bad) = self.injection.java_options.iter().find(|o| {
+            !o.starts_with('-')
+                || o.len() < 2
+                || o.chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'')
+        }) {
+            return Err(Error::ConfigValue {
+                path: path.to_owned(),
+                key: "injection.java_options",
+                message: format!(
+                    "{bad:?} is not one JVM option: each entry must start with `-` and have no \
+                     whitespace, quotes or control characters"
                 ),
             });
         }
@@ -1137,6 +1160,10 @@ mod opamp_tests {
                 "injection.preload_file",
             ),
             ("[opamp]\naccept_remote_config = true\n", "opamp"),
+            (
+                "[injection]\njava_options = [\"-javaagent:/tmp/evil.jar\"]\n",
+                "injection.java_options",
+            ),
             ("[agents]\njava = \"/tmp/evil.jar\"\n", "agents"),
             (
                 "[kubernetes]\nnode_agent_dir = \"/tmp/x\"\n",

@@ -101,6 +101,7 @@ pub struct OwnedPolicy {
     otlp_endpoint: String,
     skywalking_backend: String,
     python_log_correlation: bool,
+    java_options: String,
 }
 
 fn nul_join<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
@@ -249,6 +250,7 @@ impl OwnedPolicy {
             otlp_endpoint: crate::config::without_credentials(&config.exporter.otlp_endpoint),
             skywalking_backend: config.exporter.skywalking_backend.clone(),
             python_log_correlation: config.injection.python_log_correlation,
+            java_options: config.injection.java_options.join(" "),
         }
     }
 
@@ -296,6 +298,7 @@ impl OwnedPolicy {
             host_name: host.as_bytes(),
             report_socket: b"",
             own_agent_marker: policy.own_agent_marker,
+            java_options: self.java_options.as_bytes(),
             disabled_services: oneagent_preload_core::NulList::new(&self.disabled),
             enabled_services: oneagent_preload_core::NulList::new(&self.enabled_services),
             skip_executables: oneagent_preload_core::NulList::new(&self.skip_executables),

@@ -629,6 +629,8 @@ fn direct_plan(
         host_name: b"",
         report_socket: b"",
         own_agent_marker: policy.own_agent_marker,
+        // `[injection] java_options` is a host setting: not carried to pods yet.
+        java_options: b"",
         disabled_services: NulList::new(b""),
         enabled_services: NulList::new(b""),
         skip_executables: NulList::new(b""),

@@ -181,6 +181,7 @@ fn encode(config: &Config, policy: &OwnedPolicy, place: &Placement) -> Result<Ve
     let disabled = policy.disabled_services();
     let enabled = policy.enabled_services();
     let skip: Vec<&[u8]> = place.skip_executables.iter().map(Vec::as_slice).collect();
+    let java_options = config.injection.java_options.join(" ");
     let data = SnapshotData {
         enabled: place.enabled,
         java_agent: match config.injection.java_agent {
@@ -199,6 +200,7 @@ fn encode(config: &Config, policy: &OwnedPolicy, place: &Placement) -> Result<Ve
         host_name: host.as_bytes(),
         report_socket: &place.report_socket,
         own_agent_marker: &place.marker,
+        java_options: java_options.as_bytes(),
         disabled_services: &disabled,
         enabled_services: &enabled,
         skip_executables: &skip,

@@ -667,11 +667,12 @@ fn explain_names_generic_entry_points() {
     }
 }
 
-/// `[injection] python_log_correlation`: off by default; on, `explain` shows the library setting
-/// `OTEL_PYTHON_LOG_CORRELATION=true` for Python (never over the process's own value, never for
-/// another runtime), with and without the daemon.
+/// `[injection] python_log_correlation` and `java_options`: off/empty by default; set, `explain`
+/// shows the library setting `OTEL_PYTHON_LOG_CORRELATION=true` for Python and the extra JVM
+/// options after the Java agent (never over the process's own values, never for another
+/// runtime), with and without the daemon.
 #[test]
-fn explain_shows_python_log_correlation_when_configured() {
+fn explain_shows_configured_agent_settings() {
     let bus = TestBus::start(Policy::Shipped);
     let setup = DaemonSetup::new(&bus);
     std::fs::create_dir_all(&setup.dir).unwrap();
@@ -701,9 +702,46 @@ fn explain_shows_python_log_correlation_when_configured() {
         "{off:?}"
     );
 
-    let mut text = std::fs::read_to_string(setup.config_path()).unwrap();
-    text.push_str("[injection]\npython_log_correlation = true\n");
-    std::fs::write(setup.config_path(), text).unwrap();
+    let java = ["--", "java", "-jar", "/srv/orders/orders.jar"];
+    let jto = |v: Vec<String>| {
+        v.into_iter()
+            .find_map(|e| e.strip_prefix("JAVA_TOOL_OPTIONS=").map(str::to_owned))
+            .unwrap()
+    };
+    let agent = format!(
+        "-javaagent:{}",
+        setup.dir.join("oneagent/agents/agent.jar").display()
+    );
+    assert_eq!(jto(sets(&bus, &java)), agent);
+
+    // A JVM option that is not one option is refused, naming the key.
+    let original = std::fs::read_to_string(setup.config_path()).unwrap();
+    std::fs::write(
+        setup.config_path(),
+        format!("{original}[injection]\njava_options = [\"-Da=1 -Db=2\"]\n"),
+    )
+    .unwrap();
+    let out = bus.ctl(
+        None,
+        &[
+            "explain", "--config", &config, "--", "java", "-jar", "/x.jar",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("injection.java_options"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(
+        setup.config_path(),
+        format!(
+            "{original}[injection]\npython_log_correlation = true\n\
+             java_options = [\"-Dotel.traces.sampler=always_off\", \"-Xss2m\"]\n"
+        ),
+    )
+    .unwrap();
     let check = |bus: &TestBus| {
         let on = sets(bus, &py);
         assert!(
@@ -725,6 +763,17 @@ fn explain_shows_python_log_correlation_when_configured() {
                 .iter()
                 .any(|e| e.starts_with("OTEL_PYTHON_LOG_CORRELATION")),
             "{user:?}"
+        );
+        // Extra JVM options follow the agent; the process's own -Xss wins.
+        assert_eq!(
+            jto(sets(bus, &java)),
+            format!("{agent} -Dotel.traces.sampler=always_off -Xss2m")
+        );
+        let mut own = vec!["--env", "JAVA_TOOL_OPTIONS=-Xss512k"];
+        own.extend_from_slice(&java);
+        assert_eq!(
+            jto(sets(bus, &own)),
+            format!("-Xss512k {agent} -Dotel.traces.sampler=always_off")
         );
         let node = sets(bus, &["--", "node", "/srv/shop/server.js"]);
         assert!(

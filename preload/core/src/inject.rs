@@ -18,6 +18,9 @@
 //!   still filled in.
 //! * Java (OpenTelemetry): `JAVA_TOOL_OPTIONS` += ` -javaagent:<jar>` (never `JAVA_OPTS`, which
 //!   only some launch scripts read).
+//! * Java, both agents: the configured extra JVM options ([`SnapshotView::java_options`]) follow
+//!   `-javaagent:` in `JAVA_TOOL_OPTIONS`, except those the user's `JAVA_TOOL_OPTIONS` sets
+//!   already (same `-D` property, `-XX` flag, `-Xss`/`-Xmx`/…).
 //! * Java (SkyWalking): `JAVA_TOOL_OPTIONS` += ` -javaagent:<skywalking-agent.jar>`,
 //!   `SW_AGENT_NAME`, `SW_AGENT_COLLECTOR_BACKEND_SERVICES`; the `OTEL_*` variables are not set
 //!   (SkyWalking does not read them).
@@ -472,13 +475,7 @@ pub fn plan<'b>(
                 let ours_present = user(env, b"JAVA_TOOL_OPTIONS")
                     .is_some_and(|v| crate::own::java_agent_in(v, jar));
                 if !ours_present {
-                    append(
-                        &mut w,
-                        env,
-                        b"JAVA_TOOL_OPTIONS\0",
-                        b" ",
-                        &[b"-javaagent:", jar],
-                    );
+                    append_java_agent(&mut w, env, jar, snap.java_options);
                 }
             }
             if !flag_name.is_empty() {
@@ -562,6 +559,60 @@ fn check_path(path: &[u8]) -> Result<(), PlanError> {
         return Err(PlanError::UnsafePath);
     }
     Ok(())
+}
+
+/// `JAVA_TOOL_OPTIONS` = user's value + ` -javaagent:<jar>` + the configured extra options
+/// ([`SnapshotView::java_options`]) that the user's value does not already set: an option the
+/// process sets itself wins (the JVM keeps the last of two, and ours come after the user's).
+fn append_java_agent(w: &mut Writer<'_>, env: &dyn EnvLookup, jar: &[u8], extra: &[u8]) {
+    let start = w.pos;
+    let user_opts = user(env, b"JAVA_TOOL_OPTIONS");
+    if let Some(v) = user_opts {
+        w.put(v);
+        w.put(b" ");
+    }
+    w.put(b"-javaagent:");
+    w.put(jar);
+    let user_opts = user_opts.unwrap_or_default();
+    for opt in extra
+        .split(|&b| b == b' ')
+        .filter(|o| !o.is_empty())
+        .take(crate::MAX_LIST)
+    {
+        let key = jvm_option_key(opt);
+        let set_by_user = user_opts
+            .split(|b| b.is_ascii_whitespace())
+            .take(crate::MAX_LIST)
+            .any(|u| jvm_option_key(u) == key);
+        if !set_by_user {
+            w.put(b" ");
+            w.put(opt);
+        }
+    }
+    w.put(b"\0");
+    w.close(b"JAVA_TOOL_OPTIONS\0", start);
+}
+
+/// What a JVM option sets, for "does the user set it already": `-Dname=v` → `-Dname`,
+/// `-XX:+Name`/`-XX:-Name`/`-XX:Name=v` → `Name`, `-Xss2m`/`-Xmx1g` → `-Xss`/`-Xmx`, anything
+/// else up to its `=` or `:`.
+fn jvm_option_key(opt: &[u8]) -> &[u8] {
+    if let Some(xx) = opt.strip_prefix(b"-XX:") {
+        let xx = xx
+            .strip_prefix(b"+")
+            .or_else(|| xx.strip_prefix(b"-"))
+            .unwrap_or(xx);
+        return crate::bytes::before(xx, b'=');
+    }
+    // A match, not a table of slices: no load-time relocations in the library.
+    if let Some(p @ (b"-Xss" | b"-Xms" | b"-Xmx" | b"-Xmn")) = opt.get(..4) {
+        return p;
+    }
+    let end = opt
+        .iter()
+        .position(|&b| b == b'=' || b == b':')
+        .unwrap_or(opt.len());
+    opt.get(..end).unwrap_or(opt)
 }
 
 /// `name` = user's value + `sep` + ours (or ours alone).
@@ -897,6 +948,7 @@ mod tests {
             host_name: b"web-01",
             report_socket: b"/run/oneagent/preload.sock",
             own_agent_marker: b"/oneagent/",
+            java_options: b"",
             disabled_services: &[],
             enabled_services: &[],
             skip_executables: &[],
@@ -1075,6 +1127,70 @@ mod tests {
             want: Ok(&[]),
         };
         assert_eq!(marked(&changed), Ok(Vec::new()));
+    }
+
+    /// `[injection] java_options` follow `-javaagent:` unless the user's `JAVA_TOOL_OPTIONS` sets
+    /// the same option; both Java agents; no other runtime.
+    #[test]
+    fn java_options_follow_the_agent_unless_the_user_sets_them() {
+        let opts = |kind: JavaAgentKind, env: &'static [&'static str]| {
+            let mut d = data(kind);
+            d.java_options = b"-Dotel.traces.sampler=parentbased_traceidratio -XX:+UseG1GC -Xss2m -Dotel.instrumentation.jdbc.enabled=false";
+            let case = Case {
+                argv: &["java", "-jar", "/srv/orders.jar"],
+                env,
+                kind,
+                want: Ok(&[]),
+            };
+            let got = run_with(&d, &case, 8192).unwrap();
+            got.into_iter()
+                .find_map(|a| a.strip_prefix("JAVA_TOOL_OPTIONS=").map(String::from))
+                .unwrap()
+        };
+        assert_eq!(
+            opts(JavaAgentKind::OpenTelemetry, &[]),
+            std::format!(
+                "-javaagent:{JAR} -Dotel.traces.sampler=parentbased_traceidratio -XX:+UseG1GC -Xss2m -Dotel.instrumentation.jdbc.enabled=false"
+            )
+        );
+        assert_eq!(
+            opts(
+                JavaAgentKind::OpenTelemetry,
+                &[
+                    "JAVA_TOOL_OPTIONS=-Dotel.traces.sampler=always_on  -XX:-UseG1GC -Xss512k -Dfile.encoding=UTF-8"
+                ]
+            ),
+            std::format!(
+                "-Dotel.traces.sampler=always_on  -XX:-UseG1GC -Xss512k -Dfile.encoding=UTF-8 -javaagent:{JAR} -Dotel.instrumentation.jdbc.enabled=false"
+            )
+        );
+        assert!(
+            opts(JavaAgentKind::SkyWalking, &[])
+                .starts_with(&std::format!("-javaagent:{SW} -Dotel.traces.sampler="))
+        );
+        // Not for another runtime.
+        let mut d = data(JavaAgentKind::OpenTelemetry);
+        d.java_options = b"-Dx=1";
+        let py = Case {
+            argv: &["python3", "app.py"],
+            env: &[],
+            kind: JavaAgentKind::OpenTelemetry,
+            want: Ok(&[]),
+        };
+        assert!(
+            !run_with(&d, &py, 8192)
+                .unwrap()
+                .iter()
+                .any(|a| a.contains("-Dx=1"))
+        );
+        assert_eq!(jvm_option_key(b"-Dname=v"), b"-Dname");
+        assert_eq!(
+            jvm_option_key(b"-XX:MaxRAMPercentage=75"),
+            b"MaxRAMPercentage"
+        );
+        assert_eq!(jvm_option_key(b"-XX:+UseG1GC"), b"UseG1GC");
+        assert_eq!(jvm_option_key(b"-Xmx1g"), b"-Xmx");
+        assert_eq!(jvm_option_key(b"-verbose:gc"), b"-verbose");
     }
 
     /// `OTEL_PYTHON_LOG_CORRELATION`: off by default; when configured, set unless the user set

@@ -14,12 +14,13 @@
 //!        1    injection enabled (0 or 1)
 //!        1    Java agent kind (0 OpenTelemetry, 1 SkyWalking)
 //!        1    available languages (LanguageSet bits; unknown bits are refused)
-//!        1    options: bit 0 = set OTEL_PYTHON_LOG_CORRELATION for Python (other bits
-//!             refused; a library older than the bit refuses any non-zero value, so a snapshot
+//!        1    options: bit 0 = set OTEL_PYTHON_LOG_CORRELATION for Python; bit 1 = a
+//!             `java_options` field follows the lists (other bits refused; a library older than the bit refuses any non-zero value, so a snapshot
 //!             with an option it does not know makes it do nothing rather than half of it)
 //!             10 strings, each u16 length + bytes (no NUL byte), in the order of [`STRING_FIELDS`]
 //!             3 lists, each u16 length + entries, every entry non-empty and NUL-terminated
 //!             (disabled services, enabled services, skipped executables)
+//!             with options bit 1: u16 length + extra JVM options (space-separated, no NUL)
 //! ```
 //!
 //! The body must end exactly at the total length. Any deviation (short, long, corrupt, newer,
@@ -49,6 +50,8 @@ pub const DEFAULT_PATH: &str = "/var/lib/oneagent/preload.snapshot";
 pub const DEFAULT_REPORT_SOCKET: &str = "/run/oneagent/preload.sock";
 /// Bit of the options byte: set `OTEL_PYTHON_LOG_CORRELATION=true` for Python.
 const OPTION_PYTHON_LOG_CORRELATION: u8 = 1;
+/// Bit of the options byte: a `java_options` field follows the lists.
+const OPTION_JAVA_OPTIONS: u8 = 2;
 /// At most this many entries per list.
 pub const MAX_ENTRIES: usize = 1024;
 
@@ -126,6 +129,8 @@ pub struct SnapshotData<'a> {
     pub report_socket: &'a [u8],
     /// The marker that identifies our own agents' paths (see [`Policy::own_agent_marker`]).
     pub own_agent_marker: &'a [u8],
+    /// Extra JVM options appended after the Java agent (space-separated; empty for none).
+    pub java_options: &'a [u8],
     /// Service names never injected.
     pub disabled_services: &'a [&'a [u8]],
     /// Service names injected even when `enabled` is false.
@@ -190,6 +195,8 @@ pub struct SnapshotView<'a> {
     pub report_socket: &'a [u8],
     /// Our agents' path marker.
     pub own_agent_marker: &'a [u8],
+    /// Extra JVM options appended after the Java agent (space-separated; empty for none).
+    pub java_options: &'a [u8],
     /// Service names never injected (NUL-separated).
     pub disabled_services: NulList<'a>,
     /// Service names injected even when `enabled` is false (NUL-separated).
@@ -387,10 +394,14 @@ pub fn encode(data: &SnapshotData<'_>, out: &mut [u8]) -> Result<usize, EncodeEr
             JavaAgentKind::SkyWalking => 1,
         },
         data.agents.bits(),
-        if data.python_log_correlation {
+        (if data.python_log_correlation {
             OPTION_PYTHON_LOG_CORRELATION
         } else {
             0
+        }) | if data.java_options.is_empty() {
+            0
+        } else {
+            OPTION_JAVA_OPTIONS
         },
     ]);
     for value in data.strings() {
@@ -407,6 +418,13 @@ pub fn encode(data: &SnapshotData<'_>, out: &mut [u8]) -> Result<usize, EncodeEr
             w.put(entry);
             w.put(&[0]);
         }
+    }
+    if !data.java_options.is_empty() {
+        if data.java_options.contains(&0) {
+            return Err(EncodeError::NulInString("java_options"));
+        }
+        w.put(&field_len(data.java_options.len())?);
+        w.put(data.java_options);
     }
     let total = w.pos;
     if total > MAX_SNAPSHOT {
@@ -552,7 +570,7 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotView<'_>, DecodeError> {
         return Err(DecodeError::Malformed("agents"));
     }
     let options = r.byte("options")?;
-    if options & !OPTION_PYTHON_LOG_CORRELATION != 0 {
+    if options & !(OPTION_PYTHON_LOG_CORRELATION | OPTION_JAVA_OPTIONS) != 0 {
         return Err(DecodeError::Malformed("options"));
     }
     let mut strings: [&[u8]; 10] = [&[]; 10];
@@ -573,6 +591,15 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotView<'_>, DecodeError> {
         }
         *slot = blob;
     }
+    let java_options = if options & OPTION_JAVA_OPTIONS != 0 {
+        let value = r.field("java_options")?;
+        if value.is_empty() || value.contains(&0) {
+            return Err(DecodeError::Malformed("java_options"));
+        }
+        value
+    } else {
+        &[]
+    };
     if !r.rest.is_empty() {
         return Err(DecodeError::Malformed("trailing bytes"));
     }
@@ -604,6 +631,7 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotView<'_>, DecodeError> {
         host_name,
         report_socket,
         own_agent_marker,
+        java_options,
         disabled_services: NulList::new(disabled),
         enabled_services: NulList::new(enabled_list),
         skip_executables: NulList::new(skip),
@@ -644,6 +672,7 @@ mod tests {
             host_name: b"web-01",
             report_socket: b"/run/oneagent/preload.sock",
             own_agent_marker: b"/oneagent/",
+            java_options: b"",
             disabled_services: &[b"payments", b"legacy"],
             enabled_services: &[],
             skip_executables: &[b"/opt/crashy/bin/java"],
@@ -708,6 +737,39 @@ mod tests {
                 .iter()
                 .all(|&i| i == HEADER_LEN + 3 || (16..24).contains(&i))
         );
+        // Extra JVM options: bit 1 and a field after the lists.
+        let mut d = sample();
+        d.java_options = b"-Dotel.traces.sampler=always_off -Xss2m";
+        let mut with = vec![0u8; MAX_SNAPSHOT];
+        let n = encode(&d, &mut with).unwrap();
+        with.truncate(n);
+        assert_eq!(with[HEADER_LEN + 3], 2);
+        assert_eq!(with.len(), off.len() + 2 + d.java_options.len());
+        let v = decode(&with).unwrap();
+        assert_eq!(v.java_options, d.java_options);
+        assert!(decode(&off).unwrap().java_options.is_empty());
+        // The bit without its field, or the field without the bit: malformed.
+        let fix = |mut b: Vec<u8>| {
+            let total = u32::try_from(b.len()).unwrap();
+            b[12..16].copy_from_slice(&total.to_le_bytes());
+            let sum = fnv1a64(&b[HEADER_LEN..]);
+            b[16..24].copy_from_slice(&sum.to_le_bytes());
+            b
+        };
+        let mut b = off.clone();
+        b[HEADER_LEN + 3] = 2;
+        assert!(matches!(decode(&fix(b)), Err(DecodeError::Malformed(_))));
+        let mut b = with.clone();
+        b[HEADER_LEN + 3] = 0;
+        assert_eq!(
+            decode(&fix(b)).unwrap_err(),
+            DecodeError::Malformed("trailing bytes")
+        );
+        d.java_options = b"-Da=\0";
+        assert_eq!(
+            encode(&d, &mut [0u8; 4096]),
+            Err(EncodeError::NulInString("java_options"))
+        );
     }
 
     #[test]
@@ -727,6 +789,7 @@ mod tests {
             host_name: b"",
             report_socket: b"",
             own_agent_marker: b"",
+            java_options: b"",
             disabled_services: &[],
             enabled_services: &[],
             skip_executables: &[],
@@ -792,7 +855,7 @@ mod tests {
         };
         let good = encoded();
         assert!(decode(&fix(good.clone())).is_ok());
-        for (at, value) in [(24, 2u8), (25, 2), (26, 0x80), (27, 2), (27, 0x81)] {
+        for (at, value) in [(24, 2u8), (25, 2), (26, 0x80), (27, 2), (27, 4), (27, 0x81)] {
             let mut b = good.clone();
             b[at] = value;
             assert!(
@@ -896,6 +959,7 @@ mod tests {
                 host_name: v.host_name,
                 report_socket: v.report_socket,
                 own_agent_marker: v.own_agent_marker,
+                java_options: v.java_options,
                 disabled_services: &lists[0],
                 enabled_services: &lists[1],
                 skip_executables: &lists[2],

@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         host_name: view.host_name,
         report_socket: view.report_socket,
         own_agent_marker: view.own_agent_marker,
+        java_options: view.java_options,
         disabled_services: &collected[0],
         enabled_services: &collected[1],
         skip_executables: &collected[2],

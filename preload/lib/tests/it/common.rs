@@ -139,6 +139,8 @@ pub struct Snap {
     pub disabled_services: Vec<String>,
     /// `[injection] python_log_correlation`.
     pub python_log_correlation: bool,
+    /// `[injection] java_options`, space-separated.
+    pub java_options: String,
 }
 
 impl Snap {
@@ -153,6 +155,7 @@ impl Snap {
             report_socket: report_socket.to_path_buf(),
             disabled_services: Vec::new(),
             python_log_correlation: false,
+            java_options: String::new(),
         }
     }
 
@@ -186,6 +189,7 @@ impl Snap {
             host_name: b"testhost",
             report_socket: &sock,
             own_agent_marker: b"/oneagent/",
+            java_options: self.java_options.as_bytes(),
             disabled_services: &disabled,
             enabled_services: &[],
             skip_executables: &[],

@@ -450,6 +450,32 @@ fn java_agent_is_applied_only_when_valid() {
         (Some(Language::Java), Outcome::Injected)
     );
 
+    // Extra JVM options follow the agent, except one the process sets itself (-Xmx); the JVM
+    // takes them.
+    let mut s = Snap::new(&e.agents, &e.sock_path);
+    s.java_jar = jar.clone();
+    s.java_options = "-Xmx32m -Doneagent.extra=yes -XX:+UseSerialGC".to_owned();
+    s.write(&e.snap_path);
+    let out = output(
+        cmd("java", &["-cp", classes.to_str().unwrap(), "App"])
+            .env("LD_PRELOAD", so())
+            .env("ONEAGENT_PRELOAD_SNAPSHOT", &e.snap_path)
+            .env("JAVA_TOOL_OPTIONS", "-Xmx64m"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let want = format!(
+        "-Xmx64m -javaagent:{} -Doneagent.extra=yes -XX:+UseSerialGC",
+        jar.display()
+    );
+    assert_eq!(env_lines(&out.stdout)["JAVA_TOOL_OPTIONS"], want);
+    assert!(
+        stderr.contains(&format!("Picked up JAVA_TOOL_OPTIONS: {want}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ONEAGENT-TEST-JAVAAGENT"), "{stderr}");
+    assert_eq!(e.reports().len(), 1);
+
     // Missing jar: no flag (the JVM would refuse to start), reported.
     let out = run(&e.dir.join("oneagent/agents/java/missing.jar"));
     let stderr = String::from_utf8_lossy(&out.stderr);
