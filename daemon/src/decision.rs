@@ -276,13 +276,17 @@ impl OwnedPolicy {
 
     /// The variables the preload library would set for a process with these facts
     /// (`KEY=VALUE`, in the library's order): core's [`inject::plan`] on the host snapshot this
-    /// policy describes (the pid is shown as 0). `Err` says why it would set none.
-    pub fn planned_environment(&self, facts: &ProcessFacts) -> Result<Vec<String>, String> {
+    /// policy describes on the host `host_name` (the pid is shown as 0). `Err` says why it would
+    /// set none.
+    pub fn planned_environment(
+        &self,
+        facts: &ProcessFacts,
+        host_name: &str,
+    ) -> Result<Vec<String>, String> {
         use oneagent_preload_core::inject::{self, Context, DotnetDirs, DotnetRid};
         use oneagent_preload_core::snapshot::SnapshotView;
         let policy = self.policy();
         let decision = decide(&input(facts), &policy);
-        let host = crate::injection::snapshot::host_name();
         let snap = SnapshotView {
             enabled: policy.enabled,
             java_agent: policy.java_agent,
@@ -295,7 +299,7 @@ impl OwnedPolicy {
             dotnet_home: policy.own_agents.dotnet,
             otlp_endpoint: self.otlp_endpoint.as_bytes(),
             skywalking_backend: self.skywalking_backend.as_bytes(),
-            host_name: host.as_bytes(),
+            host_name: host_name.as_bytes(),
             report_socket: b"",
             own_agent_marker: policy.own_agent_marker,
             java_options: self.java_options.as_bytes(),

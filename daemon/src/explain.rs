@@ -169,7 +169,7 @@ pub fn explain(
     let verdict = evaluate(&facts, policy);
     let environment = if verdict.action == "inject" {
         policy
-            .planned_environment(&facts)
+            .planned_environment(&facts, &crate::injection::snapshot::host_name())
             .unwrap_or_else(|why| vec![format!("none: {why}")])
     } else {
         Vec::new()
