@@ -7,7 +7,7 @@ use oneagent_k8s::detections::{self, PublishSettings, Publisher, Round};
 use serde_json::{Value, json};
 
 use crate::support::apiserver::{FakeApiServer, Recorded};
-use crate::support::bus::{FakeAgent, TestBus};
+use crate::support::bus::{FakeAgent, Policy, TestBus};
 
 fn owner(kind: &str, api_version: &str, name: &str) -> Value {
     json!([{"apiVersion": api_version, "kind": kind, "name": name,
@@ -123,7 +123,7 @@ fn applied(api_version: &str, kind: &str, name: &str, detected: Value) -> Value 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_changed_detections_with_server_side_apply_rate_limited() {
-    let bus = TestBus::start();
+    let bus = TestBus::start(Policy::Shipped);
     let agent = FakeAgent::default();
     *agent.processes.lock().unwrap() = vec![
         process(4101, "pod-web", "c-web-app", "java"),
@@ -270,7 +270,7 @@ async fn publishes_changed_detections_with_server_side_apply_rate_limited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_patch_is_retried_next_round() {
-    let bus = TestBus::start();
+    let bus = TestBus::start(Policy::Shipped);
     let agent = FakeAgent::default();
     *agent.processes.lock().unwrap() = vec![process(4201, "pod-db", "c-db", "python")];
     let _service = agent.serve(&bus).await;
@@ -312,7 +312,7 @@ fn run_every_100ms(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_reads_the_daemon_every_interval() {
-    let bus = TestBus::start();
+    let bus = TestBus::start(Policy::Shipped);
     let agent = FakeAgent::default();
     *agent.processes.lock().unwrap() = vec![process(4201, "pod-db", "c-db", "python")];
     let _service = agent.serve(&bus).await;

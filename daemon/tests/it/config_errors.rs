@@ -47,7 +47,7 @@ fn check_config_reports_the_same_errors() {
     let dir = tempdir();
     let path = dir.path().join("oneagent.toml");
     std::fs::write(&path, "[injection]\nenabled = 3\n").unwrap();
-    let out = std::process::Command::new(DAEMON)
+    let out = std::process::Command::new(*DAEMON)
         .arg("--check-config")
         .arg("--config")
         .arg(&path)
@@ -60,7 +60,7 @@ fn check_config_reports_the_same_errors() {
         stderr(&out)
     );
     let shipped = repo().join("packaging/oneagent.toml");
-    let out = std::process::Command::new(DAEMON)
+    let out = std::process::Command::new(*DAEMON)
         .arg("--check-config")
         .arg("--config")
         .arg(&shipped)

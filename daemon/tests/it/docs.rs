@@ -77,7 +77,7 @@ fn systemd_unit_verifies_with_empty_stderr() {
     // else changes. It returns 0 even on bad values, so stderr must be empty.
     let dir = tempdir();
     let copy = dir.path().join("oneagent.service");
-    std::fs::write(&copy, unit.replace("/usr/sbin/oneagentd", DAEMON)).unwrap();
+    std::fs::write(&copy, unit.replace("/usr/sbin/oneagentd", *DAEMON)).unwrap();
     let out = std::process::Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
         .arg(&copy)

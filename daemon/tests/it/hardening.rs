@@ -347,7 +347,7 @@ fn hostile_configuration_files_are_configuration_errors() {
         (&big, "is larger than"),
     ];
     for (path, message) in cases {
-        let mut child = Command::new(DAEMON)
+        let mut child = Command::new(*DAEMON)
             .arg("--check-config")
             .arg("--config")
             .arg(path)
@@ -361,7 +361,7 @@ fn hostile_configuration_files_are_configuration_errors() {
         assert!(stderr(&out).contains(message), "{}", stderr(&out));
 
         let bus = TestBus::start(Policy::Shipped);
-        let mut child = Command::new(DAEMON)
+        let mut child = Command::new(*DAEMON)
             .arg("--config")
             .arg(path)
             .arg("--state-dir")

@@ -360,7 +360,7 @@ fn the_daemonset_configuration_is_valid() {
     std::fs::write(&path, &text).unwrap();
     // As the DaemonSet runs it: ONEAGENT_NODE_IP from status.hostIP, expanded into the
     // endpoints (the node collector).
-    let out = Command::new(DAEMON)
+    let out = Command::new(*DAEMON)
         .arg("--check-config")
         .arg("--config")
         .arg(&path)
@@ -374,7 +374,7 @@ fn the_daemonset_configuration_is_valid() {
         "{effective}"
     );
     // Without the variable, a configuration error naming it.
-    let out = Command::new(DAEMON)
+    let out = Command::new(*DAEMON)
         .arg("--check-config")
         .arg("--config")
         .arg(&path)
