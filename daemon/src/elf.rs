@@ -6,6 +6,9 @@
 //! ([`FileExt::read_exact_at`]), every table size and count is capped, and one call reads at most
 //! [`MAX_READ_BYTES`] in total, however large (or hostile) the file is.
 //!
+//! The ELF structures (header, program and section headers, dynamic entries) are goblin's, decoded
+//! with `scroll` from the bounded buffers this module reads; goblin never sees the file itself.
+//!
 //! Supported: ELF32 and ELF64, little and big endian; stripped binaries without section headers
 //! (`DT_NEEDED` comes from `PT_DYNAMIC`, whose string table is found through the `PT_LOAD`
 //! segments); Go build info in both the Go ≥ 1.18 inline format and the older pointer format.
@@ -16,6 +19,15 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use goblin::container::{Container, Ctx, Endian};
+use goblin::elf::dynamic::{DT_NEEDED, DT_NULL, DT_STRSZ, DT_STRTAB, Dyn};
+use goblin::elf::header::{
+    EI_CLASS, EI_DATA, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ELFMAG, Header,
+};
+use goblin::elf::program_header::{PF_W, PF_X, PT_DYNAMIC, PT_INTERP, PT_LOAD, ProgramHeader};
+use goblin::elf::section_header::{SHN_LORESERVE, SHN_UNDEF, SHT_NOBITS, SectionHeader};
+use scroll::Pread;
 
 /// The most bytes one call reads from a file, all reads together.
 pub const MAX_READ_BYTES: u64 = 2 << 20;
@@ -47,26 +59,12 @@ const MAX_GO_VERSION: u64 = 4096;
 /// The longest Go module info accepted.
 const MAX_MODINFO: u64 = 1 << 20;
 
-const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 const GO_BUILDINFO_MAGIC: &[u8; 14] = b"\xff Go buildinf:";
 const GO_BUILDINFO_SECTION: &[u8] = b".go.buildinfo";
 const GO_BUILDINFO_HEADER: u64 = 32;
 const GO_BUILDINFO_ALIGN: u64 = 16;
 /// Length of each sentinel that frames the Go module info.
 const MODINFO_FRAME: usize = 16;
-
-const PT_LOAD: u32 = 1;
-const PT_DYNAMIC: u32 = 2;
-const PT_INTERP: u32 = 3;
-const PF_X: u32 = 1;
-const PF_W: u32 = 2;
-const SHT_NOBITS: u32 = 8;
-const SHN_UNDEF: u16 = 0;
-const SHN_LORESERVE: u16 = 0xff00;
-const DT_NULL: u64 = 0;
-const DT_NEEDED: u64 = 1;
-const DT_STRTAB: u64 = 5;
-const DT_STRSZ: u64 = 10;
 
 /// What an executable's ELF headers say about how it runs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -240,8 +238,8 @@ fn elf_facts(r: &mut Reader<'_>) -> Result<ElfFacts> {
     let needed = elf.needed(r)?;
     let go = elf.go_build_info(r)?;
     Ok(ElfFacts {
-        class64: elf.header.fmt.class64,
-        machine: elf.header.machine,
+        class64: elf.fmt.class64,
+        machine: elf.header.e_machine,
         interpreter,
         needed,
         go,
@@ -356,15 +354,6 @@ impl Format {
         b.get(off..off.checked_add(N)?)?.try_into().ok()
     }
 
-    fn u16(self, b: &[u8], off: usize) -> Option<u16> {
-        let a = Self::bytes(b, off)?;
-        Some(if self.big_endian {
-            u16::from_be_bytes(a)
-        } else {
-            u16::from_le_bytes(a)
-        })
-    }
-
     fn u32(self, b: &[u8], off: usize) -> Option<u32> {
         let a = Self::bytes(b, off)?;
         Some(if self.big_endian {
@@ -392,186 +381,129 @@ impl Format {
         }
     }
 
-    fn ehdr_size(self) -> u64 {
-        if self.class64 { 64 } else { 52 }
-    }
-
-    fn phdr_size(self) -> u64 {
-        if self.class64 { 56 } else { 32 }
-    }
-
-    fn shdr_size(self) -> u64 {
-        if self.class64 { 64 } else { 40 }
-    }
-
-    fn dyn_size(self) -> u64 {
-        if self.class64 { 16 } else { 8 }
-    }
-}
-
-/// The fields of the ELF header this module uses.
-#[derive(Debug)]
-struct Header {
-    fmt: Format,
-    machine: u16,
-    phoff: u64,
-    phentsize: u16,
-    phnum: u16,
-    shoff: u64,
-    shentsize: u16,
-    shnum: u16,
-    shstrndx: u16,
-}
-
-impl Header {
-    fn parse(r: &mut Reader<'_>) -> Result<Self> {
-        let ident = r.read_up_to(0, 64, "ELF header")?;
-        if ident.get(..4) != Some(ELF_MAGIC.as_slice()) {
-            return Err(ElfError::NotElf {
-                path: r.path.to_path_buf(),
-            });
+    /// goblin's (scroll's) decoding context for this format.
+    fn ctx(self) -> Ctx {
+        Ctx {
+            container: if self.class64 {
+                Container::Big
+            } else {
+                Container::Little
+            },
+            le: if self.big_endian {
+                Endian::Big
+            } else {
+                Endian::Little
+            },
         }
-        let class64 = match ident.get(4) {
-            Some(1) => false,
-            Some(2) => true,
-            Some(_) => return Err(r.malformed("ELF class (e_ident[EI_CLASS])")),
-            None => return Err(r.truncated("ELF header")),
-        };
-        let big_endian = match ident.get(5) {
-            Some(1) => false,
-            Some(2) => true,
-            Some(_) => return Err(r.malformed("ELF data encoding (e_ident[EI_DATA])")),
-            None => return Err(r.truncated("ELF header")),
-        };
-        let fmt = Format {
-            class64,
-            big_endian,
-        };
-        if (ident.len() as u64) < fmt.ehdr_size() {
-            return Err(r.truncated("ELF header"));
-        }
-        // Offsets of e_phoff and what follows differ between the classes.
-        let (phoff_at, shoff_at, rest_at) = if class64 { (32, 40, 52) } else { (28, 32, 40) };
-        let what = "ELF header";
-        let half = |off: usize| need(r, fmt.u16(&ident, off), what);
-        Ok(Self {
-            fmt,
-            machine: half(18)?,
-            phoff: need(r, fmt.word(&ident, phoff_at), what)?,
-            phentsize: half(rest_at + 2)?,
-            phnum: half(rest_at + 4)?,
-            shoff: need(r, fmt.word(&ident, shoff_at), what)?,
-            shentsize: half(rest_at + 6)?,
-            shnum: half(rest_at + 8)?,
-            shstrndx: half(rest_at + 10)?,
-        })
     }
 }
 
-/// The value of a field read from a buffer of the right size, or a "truncated" error.
-fn need<T>(r: &Reader<'_>, value: Option<T>, what: &'static str) -> Result<T> {
-    value.ok_or_else(|| r.truncated(what))
-}
-
-/// One program header.
-#[derive(Debug, Clone, Copy)]
-struct Segment {
-    p_type: u32,
-    flags: u32,
-    offset: u64,
-    vaddr: u64,
-    filesz: u64,
-}
-
-impl Segment {
-    /// The file offset of `len` bytes at virtual address `addr`, when they lie in this segment's
-    /// file image.
-    fn file_offset(&self, addr: u64, len: u64) -> Option<u64> {
-        let delta = addr.checked_sub(self.vaddr)?;
-        let end = delta.checked_add(len)?;
-        if self.p_type != PT_LOAD || end > self.filesz {
-            return None;
-        }
-        self.offset.checked_add(delta)
+/// Reads and checks the ELF header (goblin's [`Header`]) at the start of the file.
+fn parse_header(r: &mut Reader<'_>) -> Result<(Format, Header)> {
+    let ident = r.read_up_to(0, 64, "ELF header")?;
+    if ident.get(..ELFMAG.len()) != Some(ELFMAG.as_slice()) {
+        return Err(ElfError::NotElf {
+            path: r.path.to_path_buf(),
+        });
     }
+    let class64 = match ident.get(EI_CLASS).copied() {
+        Some(ELFCLASS32) => false,
+        Some(ELFCLASS64) => true,
+        Some(_) => return Err(r.malformed("ELF class (e_ident[EI_CLASS])")),
+        None => return Err(r.truncated("ELF header")),
+    };
+    let big_endian = match ident.get(EI_DATA).copied() {
+        Some(ELFDATA2LSB) => false,
+        Some(ELFDATA2MSB) => true,
+        Some(_) => return Err(r.malformed("ELF data encoding (e_ident[EI_DATA])")),
+        None => return Err(r.truncated("ELF header")),
+    };
+    let fmt = Format {
+        class64,
+        big_endian,
+    };
+    if ident.len() < Header::size(fmt.ctx()) {
+        return Err(r.truncated("ELF header"));
+    }
+    let header = decode(r, &ident, fmt.ctx().le, "ELF header")?;
+    Ok((fmt, header))
 }
 
-/// One section header (the fields this module uses).
-#[derive(Debug, Clone, Copy)]
-struct Section {
-    name: u32,
-    sh_type: u32,
-    offset: u64,
-    size: u64,
+/// Decodes one goblin structure at the start of `bytes` (a buffer this module read, of at least
+/// the structure's size); a short buffer is a truncated file.
+fn decode<'b, T, C>(r: &Reader<'_>, bytes: &'b [u8], ctx: C, what: &'static str) -> Result<T>
+where
+    T: scroll::ctx::TryFromCtx<'b, C, Error = goblin::error::Error>,
+    C: Copy,
+{
+    bytes.pread_with(0, ctx).map_err(|_| r.truncated(what))
+}
+
+/// The file offset of `len` bytes at virtual address `addr`, when they lie in the file image of
+/// `segment`, a `PT_LOAD` segment.
+fn segment_file_offset(segment: &ProgramHeader, addr: u64, len: u64) -> Option<u64> {
+    let delta = addr.checked_sub(segment.p_vaddr)?;
+    let end = delta.checked_add(len)?;
+    if segment.p_type != PT_LOAD || end > segment.p_filesz {
+        return None;
+    }
+    segment.p_offset.checked_add(delta)
 }
 
 /// A parsed ELF header and program header table.
 #[derive(Debug)]
 struct Elf {
+    fmt: Format,
     header: Header,
-    segments: Vec<Segment>,
+    segments: Vec<ProgramHeader>,
 }
 
 impl Elf {
     fn parse(r: &mut Reader<'_>) -> Result<Self> {
-        let header = Header::parse(r)?;
-        let fmt = header.fmt;
-        let segments = if header.phnum == 0 {
+        let (fmt, header) = parse_header(r)?;
+        let segments = if header.e_phnum == 0 {
             Vec::new()
         } else {
-            let count = u64::from(header.phnum);
+            let count = u64::from(header.e_phnum);
             if count > MAX_PHNUM {
                 return Err(r.too_large("program header table (entries)", count));
             }
-            let entsize = u64::from(header.phentsize);
-            if entsize < fmt.phdr_size() {
+            let entsize = u64::from(header.e_phentsize);
+            if entsize < ProgramHeader::size(fmt.ctx()) as u64 {
                 return Err(r.malformed("program header entry size (e_phentsize)"));
             }
-            let table = read_table(r, header.phoff, entsize, count, "program header table")?;
-            let mut segments = Vec::with_capacity(usize::from(header.phnum));
-            for entry in table.chunks_exact(usize::from(header.phentsize)) {
-                let what = "program header";
-                let segment = if fmt.class64 {
-                    Segment {
-                        p_type: need(r, fmt.u32(entry, 0), what)?,
-                        flags: need(r, fmt.u32(entry, 4), what)?,
-                        offset: need(r, fmt.u64(entry, 8), what)?,
-                        vaddr: need(r, fmt.u64(entry, 16), what)?,
-                        filesz: need(r, fmt.u64(entry, 32), what)?,
-                    }
-                } else {
-                    Segment {
-                        p_type: need(r, fmt.u32(entry, 0), what)?,
-                        offset: need(r, fmt.word(entry, 4), what)?,
-                        vaddr: need(r, fmt.word(entry, 8), what)?,
-                        filesz: need(r, fmt.word(entry, 16), what)?,
-                        flags: need(r, fmt.u32(entry, 24), what)?,
-                    }
-                };
-                segments.push(segment);
-            }
-            segments
+            let table = read_table(r, header.e_phoff, entsize, count, "program header table")?;
+            table
+                .chunks_exact(usize::from(header.e_phentsize))
+                .map(|entry| decode(r, entry, fmt.ctx(), "program header"))
+                .collect::<Result<Vec<ProgramHeader>>>()?
         };
-        Ok(Self { header, segments })
+        Ok(Self {
+            fmt,
+            header,
+            segments,
+        })
     }
 
-    fn segment(&self, p_type: u32) -> Option<&Segment> {
+    fn segment(&self, p_type: u32) -> Option<&ProgramHeader> {
         self.segments.iter().find(|s| s.p_type == p_type)
     }
 
     /// Maps `len` bytes at virtual address `addr` to a file offset through the `PT_LOAD` segments.
     fn file_offset(&self, addr: u64, len: u64) -> Option<u64> {
-        self.segments.iter().find_map(|s| s.file_offset(addr, len))
+        self.segments
+            .iter()
+            .find_map(|s| segment_file_offset(s, addr, len))
     }
 
     fn interpreter(&self, r: &mut Reader<'_>) -> Result<Option<String>> {
         let Some(seg) = self.segment(PT_INTERP) else {
             return Ok(None);
         };
-        if seg.filesz > MAX_INTERP {
-            return Err(r.too_large("PT_INTERP segment (bytes)", seg.filesz));
+        if seg.p_filesz > MAX_INTERP {
+            return Err(r.too_large("PT_INTERP segment (bytes)", seg.p_filesz));
         }
-        let bytes = r.read(seg.offset, seg.filesz, "PT_INTERP segment")?;
+        let bytes = r.read(seg.p_offset, seg.p_filesz, "PT_INTERP segment")?;
         let path = until_nul(&bytes);
         if path.is_empty() {
             return Err(r.malformed("PT_INTERP segment (empty path)"));
@@ -583,32 +515,26 @@ impl Elf {
         let Some(seg) = self.segment(PT_DYNAMIC) else {
             return Ok(Vec::new());
         };
-        if seg.filesz > MAX_DYNAMIC {
-            return Err(r.too_large("PT_DYNAMIC segment (bytes)", seg.filesz));
+        if seg.p_filesz > MAX_DYNAMIC {
+            return Err(r.too_large("PT_DYNAMIC segment (bytes)", seg.p_filesz));
         }
-        let fmt = self.header.fmt;
-        let dynamic = r.read(seg.offset, seg.filesz, "PT_DYNAMIC segment")?;
+        let ctx = self.fmt.ctx();
+        let dynamic = r.read(seg.p_offset, seg.p_filesz, "PT_DYNAMIC segment")?;
         let mut strtab = None;
         let mut strsz = None;
         let mut offsets = Vec::new();
-        let entsize = usize::try_from(fmt.dyn_size()).unwrap_or(16);
-        let half = entsize / 2;
-        for entry in dynamic.chunks_exact(entsize) {
-            let tag = fmt.word(entry, 0);
-            let val = fmt.word(entry, half);
-            let (Some(tag), Some(val)) = (tag, val) else {
-                return Err(r.malformed("dynamic entry"));
-            };
-            match tag {
+        for entry in dynamic.chunks_exact(Dyn::size(ctx.container)) {
+            let entry: Dyn = decode(r, entry, ctx, "dynamic entry")?;
+            match entry.d_tag {
                 DT_NULL => break,
                 DT_NEEDED => {
                     if offsets.len() >= MAX_NEEDED {
                         return Err(r.too_large("DT_NEEDED list (entries)", offsets.len() as u64));
                     }
-                    offsets.push(val);
+                    offsets.push(entry.d_val);
                 }
-                DT_STRTAB => strtab = Some(val),
-                DT_STRSZ => strsz = Some(val),
+                DT_STRTAB => strtab = Some(entry.d_val),
+                DT_STRSZ => strsz = Some(entry.d_val),
                 _ => {}
             }
         }
@@ -626,8 +552,8 @@ impl Elf {
                 .iter()
                 .filter(|s| s.p_type == PT_LOAD)
                 .find_map(|s| {
-                    let delta = strtab.checked_sub(s.vaddr)?;
-                    s.filesz.checked_sub(delta).filter(|&rest| rest > 0)
+                    let delta = strtab.checked_sub(s.p_vaddr)?;
+                    s.p_filesz.checked_sub(delta).filter(|&rest| rest > 0)
                 })
                 .ok_or_else(|| r.malformed("DT_STRTAB address (outside the loaded segments)"))?,
         };
@@ -649,43 +575,36 @@ impl Elf {
     }
 
     /// The section headers, or `None` when the file has none (stripped of them, say).
-    fn sections(&self, r: &mut Reader<'_>) -> Result<Option<(Vec<Section>, Section)>> {
+    fn sections(&self, r: &mut Reader<'_>) -> Result<Option<(Vec<SectionHeader>, SectionHeader)>> {
         let h = &self.header;
-        if h.shoff == 0 || h.shnum == 0 || h.shstrndx == SHN_UNDEF {
+        if h.e_shoff == 0 || h.e_shnum == 0 || u32::from(h.e_shstrndx) == SHN_UNDEF {
             return Ok(None);
         }
-        if h.shnum >= SHN_LORESERVE || u64::from(h.shnum) > MAX_SHNUM {
-            return Err(r.too_large("section header table (entries)", u64::from(h.shnum)));
+        if u32::from(h.e_shnum) >= SHN_LORESERVE || u64::from(h.e_shnum) > MAX_SHNUM {
+            return Err(r.too_large("section header table (entries)", u64::from(h.e_shnum)));
         }
-        if h.shstrndx >= h.shnum {
+        if h.e_shstrndx >= h.e_shnum {
             return Err(r.malformed("section name table index (e_shstrndx)"));
         }
-        let fmt = h.fmt;
-        let entsize = u64::from(h.shentsize);
-        if entsize < fmt.shdr_size() {
+        let ctx = self.fmt.ctx();
+        let entsize = u64::from(h.e_shentsize);
+        if entsize < SectionHeader::size(ctx) as u64 {
             return Err(r.malformed("section header entry size (e_shentsize)"));
         }
         let table = read_table(
             r,
-            h.shoff,
+            h.e_shoff,
             entsize,
-            u64::from(h.shnum),
+            u64::from(h.e_shnum),
             "section header table",
         )?;
-        let (offset_at, size_at) = if fmt.class64 { (24, 32) } else { (16, 20) };
-        let mut sections = Vec::with_capacity(usize::from(h.shnum));
-        for entry in table.chunks_exact(usize::from(h.shentsize)) {
-            let what = "section header";
-            sections.push(Section {
-                name: need(r, fmt.u32(entry, 0), what)?,
-                sh_type: need(r, fmt.u32(entry, 4), what)?,
-                offset: need(r, fmt.word(entry, offset_at), what)?,
-                size: need(r, fmt.word(entry, size_at), what)?,
-            });
-        }
+        let sections = table
+            .chunks_exact(usize::from(h.e_shentsize))
+            .map(|entry| decode(r, entry, ctx, "section header"))
+            .collect::<Result<Vec<SectionHeader>>>()?;
         let names = sections
-            .get(usize::from(h.shstrndx))
-            .copied()
+            .get(usize::from(h.e_shstrndx))
+            .cloned()
             .ok_or_else(|| r.malformed("section name table index (e_shstrndx)"))?;
         Ok(Some((sections, names)))
     }
@@ -695,30 +614,29 @@ impl Elf {
     /// offset and a length.
     fn buildinfo_windows(&self, r: &mut Reader<'_>) -> Result<Vec<(u64, u64)>> {
         if let Some((sections, names)) = self.sections(r)? {
-            if names.sh_type == SHT_NOBITS || names.size == 0 {
+            if names.sh_type == SHT_NOBITS || names.sh_size == 0 {
                 return Err(r.malformed("section name table (empty)"));
             }
-            if names.size > MAX_SHSTRTAB {
-                return Err(r.too_large("section name table (bytes)", names.size));
+            if names.sh_size > MAX_SHSTRTAB {
+                return Err(r.too_large("section name table (bytes)", names.sh_size));
             }
-            let names = r.read(names.offset, names.size, "section name table")?;
+            let names = r.read(names.sh_offset, names.sh_size, "section name table")?;
             let found = sections.iter().find(|s| {
-                usize::try_from(s.name)
-                    .ok()
-                    .and_then(|start| names.get(start..))
+                names
+                    .get(s.sh_name..)
                     .is_some_and(|name| until_nul(name) == GO_BUILDINFO_SECTION)
             });
             return Ok(match found {
-                Some(s) if s.sh_type != SHT_NOBITS => vec![(s.offset, s.size)],
+                Some(s) if s.sh_type != SHT_NOBITS => vec![(s.sh_offset, s.sh_size)],
                 _ => Vec::new(),
             });
         }
         Ok(self
             .segments
             .iter()
-            .filter(|s| s.p_type == PT_LOAD && s.flags & (PF_X | PF_W) == PF_W)
+            .filter(|s| s.p_type == PT_LOAD && s.p_flags & (PF_X | PF_W) == PF_W)
             .take(MAX_SCANNED_SEGMENTS)
-            .map(|s| (s.offset, s.filesz))
+            .map(|s| (s.p_offset, s.p_filesz))
             .collect())
     }
 
@@ -1166,7 +1084,7 @@ mod tests {
 
         let bad_class = dir.path().join("bad-class");
         let mut bytes = vec![0u8; 64];
-        bytes[..4].copy_from_slice(ELF_MAGIC);
+        bytes[..4].copy_from_slice(ELFMAG);
         bytes[4] = 3;
         bytes[5] = 1;
         std::fs::write(&bad_class, &bytes).unwrap();
@@ -1234,7 +1152,7 @@ mod tests {
             f[off..off + n].copy_from_slice(&b);
         };
         let word = if class64 { 8 } else { 4 };
-        f[..4].copy_from_slice(ELF_MAGIC);
+        f[..4].copy_from_slice(ELFMAG);
         f[4] = if class64 { 2 } else { 1 };
         f[5] = if big { 2 } else { 1 };
         f[6] = 1;
