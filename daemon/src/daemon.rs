@@ -582,6 +582,11 @@ impl Shared {
         self.inventory().get(pid).cloned()
     }
 
+    /// A process that exited in the last few seconds, as the inventory knew it.
+    pub fn recently_exited(&self, pid: u32) -> Option<ProcessEntry> {
+        self.inventory().recently_exited(pid).cloned()
+    }
+
     /// Runs `f` with the state database.
     pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
         f(&mut self.lock().store)
@@ -611,7 +616,13 @@ impl Shared {
         // Only the last event of a pid in a batch matters: an exec followed by an exit is an exit.
         let mut last: HashMap<u32, Option<u32>> = HashMap::new();
         let mut order = Vec::new();
+        let mut inventory = self.inventory();
         for e in events {
+            // A child that exits before it is read is remembered as its parent (short-lived
+            // log writers must still be named).
+            if let ProcEvent::Fork { parent, child } = *e {
+                inventory.forked(child, parent);
+            }
             let (pid, exit_status) = match *e {
                 ProcEvent::Fork { child, .. } => (child, None),
                 ProcEvent::Exec { pid } => (pid, None),
@@ -622,21 +633,19 @@ impl Shared {
             }
         }
         let mut exits = Vec::new();
-        {
-            let mut inventory = self.inventory();
-            for pid in order {
-                match last.get(&pid).copied().flatten() {
-                    None => {
-                        inventory.observe(pid);
-                    }
-                    Some(status) => {
-                        if let Some(exited) = inventory.exited(pid) {
-                            exits.push((exited, status));
-                        }
+        for pid in order {
+            match last.get(&pid).copied().flatten() {
+                None => {
+                    inventory.observe(pid);
+                }
+                Some(status) => {
+                    if let Some(exited) = inventory.exited(pid) {
+                        exits.push((exited, status));
                     }
                 }
             }
         }
+        drop(inventory);
         for (exited, status) in &exits {
             self.breaker_exit(exited, *status);
         }
@@ -1533,6 +1542,10 @@ impl crate::logs_host::HostState for Shared {
 
     fn process(&self, pid: u32) -> Option<ProcessEntry> {
         Shared::process(self, pid)
+    }
+
+    fn recently_exited(&self, pid: u32) -> Option<ProcessEntry> {
+        Shared::recently_exited(self, pid)
     }
 
     fn load_attribution(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, LogExporter, StartAt};
 use crate::inventory::ProcessEntry;
-use crate::logs::attribute::{AttributionConfig, AttributionEngine};
+use crate::logs::attribute::{AttributionConfig, AttributionEngine, ProcessLookup};
 use crate::logs::discover::DiscoveryConfig;
 use crate::logs::export::{Exporter, OtlpHttp, Stdout};
 use crate::logs::pipeline::{
@@ -27,6 +27,8 @@ pub trait HostState: Send + Sync + std::fmt::Debug + 'static {
     fn save_log_checkpoints(&self, checkpoints: &[Checkpoint]) -> crate::Result<()>;
     /// The inventory's entry for `pid`.
     fn process(&self, pid: u32) -> Option<ProcessEntry>;
+    /// The inventory's entry for `pid` if it exited in the last few seconds.
+    fn recently_exited(&self, pid: u32) -> Option<ProcessEntry>;
     /// Restores what `engine` stored in a previous run; how many files.
     fn load_attribution(&self, engine: &mut AttributionEngine) -> crate::Result<usize>;
     /// Stores what `engine` learnt since its last save.
@@ -42,6 +44,19 @@ pub struct LogsView {
     pub metrics: Arc<std::sync::Mutex<crate::logs::metrics::LogMetrics>>,
     /// Files for `oneagentctl logs`.
     pub files: Arc<std::sync::Mutex<Vec<crate::logs::pipeline::LogFileStatus>>>,
+}
+
+/// The engine's window on the daemon's inventory.
+struct HostLookup(Arc<dyn HostState>);
+
+impl ProcessLookup for HostLookup {
+    fn process(&self, pid: u32) -> Option<ProcessEntry> {
+        self.0.process(pid)
+    }
+
+    fn recently_exited(&self, pid: u32) -> Option<ProcessEntry> {
+        self.0.recently_exited(pid)
+    }
 }
 
 /// The host implementation.
@@ -84,7 +99,7 @@ impl LogsHost for DaemonLogsHost {
             }
         };
         let shared = self.shared.clone();
-        engine.set_lookup(Box::new(move |pid: u32| shared.process(pid)));
+        engine.set_lookup(Box::new(HostLookup(shared)));
         match self.shared.load_attribution(&mut engine) {
             Ok(n) => tracing::debug!(files = n, "Writer attribution restored"),
             Err(e) => tracing::warn!(error = %e, "Restoring writer attribution failed"),

@@ -7,6 +7,7 @@
 
 pub mod events;
 pub mod procfs;
+pub mod recent;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -107,7 +108,15 @@ pub struct Inventory {
     first_seen: HashMap<(u32, u64), u64>,
     last_unreadable_was_denied: bool,
     reports: HashMap<u32, (std::time::Instant, ReceivedReport)>,
+    /// What was known of processes that exited in the last few seconds.
+    recent: recent::RecentExits,
+    /// The parent of each child forked and not yet exited, for a child that exits before it
+    /// could be read; cleared when it grows past [`MAX_FORKS`] (forks whose exits were missed).
+    forks: HashMap<u32, u32>,
 }
+
+/// Most forks remembered for their parent.
+const MAX_FORKS: usize = 65_536;
 
 /// A process that exited, with its preload report if it sent one.
 #[derive(Debug)]
@@ -153,6 +162,8 @@ impl Inventory {
             first_seen: HashMap::new(),
             last_unreadable_was_denied: false,
             reports: HashMap::new(),
+            recent: recent::RecentExits::default(),
+            forks: HashMap::new(),
         }
     }
 
@@ -299,6 +310,7 @@ impl Inventory {
     pub fn exited(&mut self, pid: u32) -> Option<Exited> {
         let report = self.reports.remove(&pid);
         let Some(old) = self.processes.remove(&pid) else {
+            self.exited_unread(pid);
             // Gone before its report was read: the report (and its executable) still counts.
             return report.map(|r| Exited {
                 entry: None,
@@ -308,6 +320,8 @@ impl Inventory {
         self.removed.push((pid, old.start_time));
         self.first_seen.remove(&(pid, old.start_time));
         self.dirty.remove(&pid);
+        self.recent.insert(old.clone(), std::time::Instant::now());
+        self.forks.remove(&pid);
         Some(Exited {
             entry: Some(old),
             report,
@@ -341,6 +355,41 @@ impl Inventory {
     /// One process.
     pub fn get(&self, pid: u32) -> Option<&ProcessEntry> {
         self.processes.get(&pid)
+    }
+
+    /// The process with this pid that exited in the last [`recent::RECENT_EXIT_TTL`], as the
+    /// inventory knew it (a short-lived log writer is gone before its write is attributed).
+    pub fn recently_exited(&self, pid: u32) -> Option<&ProcessEntry> {
+        self.recent.get(pid, std::time::Instant::now())
+    }
+
+    /// Remembers the parent of a forked child: a child that exits before it could be read
+    /// from `/proc` is remembered as its parent, whose cgroup — unit, container, service — it
+    /// shared, with its own pid and an unknown (zero) start time.
+    pub fn forked(&mut self, child: u32, parent: u32) {
+        if self.forks.len() >= MAX_FORKS {
+            self.forks.clear();
+        }
+        self.forks.insert(child, parent);
+    }
+
+    fn exited_unread(&mut self, child: u32) {
+        let Some(parent) = self.forks.remove(&child) else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let Some(parent_entry) = self
+            .processes
+            .get(&parent)
+            .or_else(|| self.recent.get(parent, now))
+        else {
+            return;
+        };
+        let mut entry = parent_entry.clone();
+        entry.pid = child;
+        entry.ppid = parent;
+        entry.start_time = 0;
+        self.recent.insert(entry, now);
     }
 
     /// Changes since the last call, for persistence.

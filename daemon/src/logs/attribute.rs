@@ -183,6 +183,9 @@ pub struct Counters {
     pub rejected: u64,
     /// Writers accepted although `/proc/PID/fd` could not be read (permission).
     pub unverified: u64,
+    /// Writers that had exited when their event was read, named from what the inventory
+    /// knew of them (not verified against `/proc/PID/fd`).
+    pub exited_writers: u64,
     /// Modify events of this process, ignored.
     pub own_events: u64,
     /// Queue overflows.
@@ -197,11 +200,20 @@ pub struct Counters {
 pub trait ProcessLookup {
     /// The process with this pid, if known.
     fn process(&self, pid: u32) -> Option<ProcessEntry>;
+    /// The process with this pid if it exited in the last few seconds (a short-lived writer
+    /// is gone before its write is read); none by default.
+    fn recently_exited(&self, _pid: u32) -> Option<ProcessEntry> {
+        None
+    }
 }
 
 impl ProcessLookup for Inventory {
     fn process(&self, pid: u32) -> Option<ProcessEntry> {
         self.get(pid).cloned()
+    }
+
+    fn recently_exited(&self, pid: u32) -> Option<ProcessEntry> {
+        Inventory::recently_exited(self, pid).cloned()
     }
 }
 
@@ -240,6 +252,8 @@ enum Holds {
     No,
     Gone,
     Denied,
+    /// No descriptor at all: the process is exiting (a zombie), its files already closed.
+    Exiting,
 }
 
 /// The attribution engine.
@@ -258,7 +272,30 @@ pub struct AttributionEngine {
     fallback: Inventory,
     /// Start times read during one `process_events` call.
     start_cache: HashMap<u32, Option<u64>>,
+    /// Writers gone from /proc that the inventory did not know yet (its process events may
+    /// be read after this engine's): (file, pid, first seen), asked again every
+    /// [`GONE_RETRY`] for [`GONE_PATIENCE`].
+    pending: Vec<(FileKey, u32, Instant)>,
+    /// When to ask about `pending` again.
+    pending_retry_at: Option<Instant>,
 }
+
+/// Why [`AttributionEngine::exited_entry`] has no entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unknown {
+    /// Asked again later.
+    Waiting,
+    /// Too many writers wait already.
+    TooMany,
+}
+use Unknown::{TooMany, Waiting};
+
+/// How often a gone writer the inventory does not know yet is asked about again.
+const GONE_RETRY: Duration = Duration::from_millis(20);
+/// How long it is asked about before it is rejected as gone.
+const GONE_PATIENCE: Duration = Duration::from_secs(1);
+/// At most this many gone writers wait at once; more are rejected at once.
+const MAX_PENDING: usize = 1024;
 
 impl std::fmt::Debug for AttributionEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -307,7 +344,9 @@ fn holds_for_writing(proc_root: &Path, pid: u32, key: FileKey) -> Holds {
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Holds::Denied,
         Err(_) => return Holds::Gone,
     };
+    let mut any = false;
     for entry in entries.flatten() {
+        any = true;
         // stat follows the magic link to the open file (deleted or in another mount namespace).
         let Ok(meta) = std::fs::metadata(entry.path()) else {
             continue;
@@ -322,10 +361,12 @@ fn holds_for_writing(proc_root: &Path, pid: u32, key: FileKey) -> Holds {
             return Holds::Yes;
         }
     }
-    if dir.join("stat").exists() {
+    if !dir.join("stat").exists() {
+        Holds::Gone
+    } else if any {
         Holds::No
     } else {
-        Holds::Gone
+        Holds::Exiting
     }
 }
 
@@ -380,6 +421,8 @@ impl AttributionEngine {
             lookup: Box::new(NoLookup),
             fallback,
             start_cache: HashMap::new(),
+            pending: Vec::new(),
+            pending_retry_at: None,
         })
     }
 
@@ -561,14 +604,16 @@ impl AttributionEngine {
         self.next_rearm()
     }
 
-    /// When the next re-arm is due.
+    /// When the next re-arm (or question about a writer that exited unknown) is due; call
+    /// [`AttributionEngine::process_events`] then.
     pub fn next_rearm(&self) -> Option<Instant> {
         self.files
             .values()
             .filter(|s| s.marked && !s.armed)
             .filter_map(|s| s.disarmed_at)
-            .min()
             .map(|t| t + self.config.rearm_interval)
+            .chain(self.pending_retry_at)
+            .min()
     }
 
     /// Reads and handles every waiting event, until the kernel says there are none
@@ -592,6 +637,7 @@ impl AttributionEngine {
                 self.handle(event, now, &mut changes);
             }
         }
+        self.retry_gone(now, &mut changes);
         changes
     }
 
@@ -652,14 +698,19 @@ impl AttributionEngine {
             .start_cache
             .entry(pid)
             .or_insert_with(|| start_time(&proc_root, pid));
-        let Some(start) = start else {
-            self.counters.rejected += 1;
-            changes.push(AttributionChange::Rejected {
-                path,
-                pid,
-                reason: "gone",
-            });
-            return;
+        // A writer gone from /proc (a short-lived `echo >> file`) is named from what the
+        // inventory knew of it: still listed (its exit not yet applied) or recently exited.
+        // A pid already reused is in /proc under its new start time and never gets here.
+        let (start, exited) = match start {
+            Some(start) => (start, None),
+            None => match self.exited_entry(key, pid, None, now) {
+                Ok(entry) => (entry.start_time, Some(Writer::from_entry(&entry, wall))),
+                Err(Waiting) => return,
+                Err(TooMany) => {
+                    self.reject_gone(path, pid, changes);
+                    return;
+                }
+            },
         };
         let known = self.files.get_mut(&key).and_then(|s| {
             s.record
@@ -672,10 +723,29 @@ impl AttributionEngine {
                 writer.last_seen = wall;
                 self.dirty.insert(key);
             }
+        } else if let Some(writer) = exited {
+            self.counters.exited_writers += 1;
+            self.add_writer(key, path, writer, changes);
         } else {
             match holds_for_writing(&proc_root, pid, key) {
                 Holds::Yes => {}
                 Holds::Denied => self.counters.unverified += 1,
+                // A zombie: it wrote, then closed everything as it exited.
+                Holds::Exiting => {
+                    match self.exited_entry(key, pid, Some(start), now) {
+                        Ok(entry) => {
+                            self.counters.exited_writers += 1;
+                            self.add_writer(key, path, Writer::from_entry(&entry, wall), changes);
+                        }
+                        Err(Waiting) => return,
+                        Err(TooMany) => {
+                            self.reject_gone(path, pid, changes);
+                            return;
+                        }
+                    }
+                    self.after_write(key, fd, now);
+                    return;
+                }
                 Holds::No | Holds::Gone => {
                     self.counters.rejected += 1;
                     let reason = "not-open-for-writing";
@@ -685,38 +755,16 @@ impl AttributionEngine {
                 }
             }
             let Some(writer) = self.describe(pid, start, wall) else {
-                self.counters.rejected += 1;
-                changes.push(AttributionChange::Rejected {
-                    path,
-                    pid,
-                    reason: "gone",
-                });
+                self.reject_gone(path, pid, changes);
                 return;
             };
-            let max = self.config.max_writers_per_file.max(1);
-            if let Some(state) = self.files.get_mut(&key) {
-                let writers = &mut state.record.writers;
-                while writers.len() >= max {
-                    let oldest = writers
-                        .iter()
-                        .enumerate()
-                        .min_by_key(|(_, w)| w.last_seen)
-                        .map_or(0, |(i, _)| i);
-                    writers.remove(oldest);
-                }
-                writers.push(writer.clone());
-            }
-            self.dirty.insert(key);
-            self.counters.writers_found += 1;
-            tracing::debug!(
-                path = %path.display(),
-                pid,
-                service = %writer.service_name,
-                "Found log writer"
-            );
-            changes.push(AttributionChange::NewWriter { path, writer });
+            self.add_writer(key, path, writer, changes);
         }
-        // A writer wrote: stop listening for modify, after the listen window.
+        self.after_write(key, fd, now);
+    }
+
+    /// A writer wrote: stop listening for modify, after the listen window.
+    fn after_write(&mut self, key: FileKey, fd: BorrowedFd<'_>, now: Instant) {
         let (window, cap) = (self.config.listen_window, self.config.window_events);
         let Some(state) = self.files.get_mut(&key) else {
             return;
@@ -729,6 +777,121 @@ impl AttributionEngine {
         if now >= w.0 || w.1 >= cap {
             self.set_listen(key, fd, Listen::CloseWriteOnly, now);
         }
+    }
+
+    /// What the inventory knew of `pid`, exiting or exited (with `start`, when known, as its
+    /// start time); otherwise the writer waits in `pending` for the inventory to catch up.
+    fn exited_entry(
+        &mut self,
+        key: FileKey,
+        pid: u32,
+        start: Option<u64>,
+        now: Instant,
+    ) -> std::result::Result<ProcessEntry, Unknown> {
+        let entry = self
+            .lookup
+            .process(pid)
+            .filter(|e| start.is_none_or(|s| e.start_time == s))
+            .or_else(|| {
+                // Zero: a child the inventory never read, known by its parent.
+                self.lookup
+                    .recently_exited(pid)
+                    .filter(|e| start.is_none_or(|s| e.start_time == s || e.start_time == 0))
+            });
+        match entry {
+            Some(entry) => Ok(entry),
+            None if self.pending.len() < MAX_PENDING => {
+                if !self.pending.iter().any(|&(k, p, _)| k == key && p == pid) {
+                    self.pending.push((key, pid, now));
+                }
+                self.pending_retry_at.get_or_insert(now + GONE_RETRY);
+                Err(Waiting)
+            }
+            None => Err(TooMany),
+        }
+    }
+
+    /// Asks the inventory again about writers that were gone from /proc and unknown to it.
+    fn retry_gone(&mut self, now: Instant, changes: &mut Vec<AttributionChange>) {
+        if self.pending_retry_at.is_none_or(|at| now < at) {
+            return;
+        }
+        let wall = unix_now();
+        let pending = std::mem::take(&mut self.pending);
+        for (key, pid, since) in pending {
+            let path = match self.files.get(&key) {
+                Some(state) => state.record.path.clone(),
+                None => continue,
+            };
+            let entry = self
+                .lookup
+                .process(pid)
+                .or_else(|| self.lookup.recently_exited(pid));
+            match entry {
+                Some(entry) => {
+                    let known = self.files.get_mut(&key).and_then(|s| {
+                        s.record
+                            .writers
+                            .iter_mut()
+                            .find(|w| w.pid == pid && w.start_time == entry.start_time)
+                    });
+                    if let Some(writer) = known {
+                        writer.last_seen = wall;
+                        self.dirty.insert(key);
+                    } else {
+                        self.counters.exited_writers += 1;
+                        self.add_writer(key, path, Writer::from_entry(&entry, wall), changes);
+                    }
+                }
+                None if now.saturating_duration_since(since) < GONE_PATIENCE => {
+                    self.pending.push((key, pid, since));
+                }
+                None => {
+                    self.reject_gone(path, pid, changes);
+                }
+            }
+        }
+        self.pending_retry_at = (!self.pending.is_empty()).then_some(now + GONE_RETRY);
+    }
+
+    fn reject_gone(&mut self, path: PathBuf, pid: u32, changes: &mut Vec<AttributionChange>) {
+        self.counters.rejected += 1;
+        changes.push(AttributionChange::Rejected {
+            path,
+            pid,
+            reason: "gone",
+        });
+    }
+
+    fn add_writer(
+        &mut self,
+        key: FileKey,
+        path: PathBuf,
+        writer: Writer,
+        changes: &mut Vec<AttributionChange>,
+    ) {
+        let max = self.config.max_writers_per_file.max(1);
+        if let Some(state) = self.files.get_mut(&key) {
+            let writers = &mut state.record.writers;
+            while writers.len() >= max {
+                let oldest = writers
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, w)| w.last_seen)
+                    .map_or(0, |(i, _)| i);
+                writers.remove(oldest);
+            }
+            writers.push(writer.clone());
+        }
+        self.dirty.insert(key);
+        self.counters.writers_found += 1;
+        tracing::debug!(
+            path = %path.display(),
+            pid = writer.pid,
+            service = %writer.service_name,
+            "Found log writer"
+        );
+        changes.push(AttributionChange::NewWriter { path, writer });
     }
 
     fn describe(&mut self, pid: u32, start: u64, wall: u64) -> Option<Writer> {
@@ -745,6 +908,18 @@ impl AttributionEngine {
         entry
             .filter(|e| e.start_time == start)
             .map(|e| Writer::from_entry(&e, wall))
+    }
+
+    /// Whether the watched `path` has no writer yet but one that exited is being asked about
+    /// (for at most about a second): its records are better held back than sent unattributed.
+    pub fn awaits_first_writer(&self, path: &Path) -> bool {
+        self.paths.get(path).is_some_and(|key| {
+            self.pending.iter().any(|(k, _, _)| k == key)
+                && self
+                    .files
+                    .get(key)
+                    .is_some_and(|s| s.record.writers.is_empty())
+        })
     }
 
     /// The writers of a watched path (empty when unknown).

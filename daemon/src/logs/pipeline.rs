@@ -814,8 +814,20 @@ impl Pipeline {
             }
 
             // 2. Export; on success move the checkpoints. (A file whose writer fanotify has not
-            // named yet is looked up in /proc at its first export, so its records carry it.)
-            if !batch.is_empty() || !self.cbatch.is_empty() {
+            // named yet is looked up in /proc at its first export, so its records carry it; one
+            // whose first writer exited before the inventory knew it waits, at most about a
+            // second, for the inventory to name it.)
+            let naming = self.attribution.as_mut().is_some_and(|a| {
+                // The write just read may have queued its fanotify event after this round's
+                // events were read: read them again for a file that has no writer yet.
+                if batch_paths.values().any(|p| a.writers(p).is_empty()) {
+                    for change in a.process_events(Instant::now()) {
+                        tracing::debug!(change = ?change, "Attribution");
+                    }
+                }
+                batch_paths.values().any(|p| a.awaits_first_writer(p))
+            });
+            if (!batch.is_empty() || !self.cbatch.is_empty()) && !naming {
                 match self.export(&batch, &batch_paths) {
                     Ok(()) => {
                         self.acknowledge(&batch, &batch_paths);

@@ -494,6 +494,66 @@ fn every_record_carries_its_true_writer() {
     }
 }
 
+/// Short-lived writers (`sh -c 'echo … >> file'`, as cron jobs and shell scripts write) are gone
+/// before their fanotify event is read: each is named from what the inventory knew of it when
+/// it exited, or from its parent when it exited before it could be read.
+#[test]
+fn short_lived_writers_are_named() {
+    require_root();
+    const WRITERS: usize = 1000;
+    let receiver = Receiver::start();
+    let bus = TestBus::start(Policy::Shipped);
+    let ls = log_setup(&bus, &receiver, "gzip");
+    let _daemon = ls.setup.start();
+    let log = ls.root.join("app/logs/cron.log");
+    append(&log, "");
+    wait_tracked(&bus, &[&log]);
+    let pids = bus.dir.path().join("writer-pids");
+    let script = bus.dir.path().join("nightly_job.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import subprocess\npids = []\nfor i in range({WRITERS}):\n    \
+             p = subprocess.Popen(['sh', '-c', 'echo short %d >> {}' % i])\n    \
+             pids.append(p.pid)\n    p.wait()\n\
+             open({:?}, 'w').write(' '.join(map(str, pids)))\n",
+            log.display(),
+            pids.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let status = std::process::Command::new(real_python())
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let writer_pids: std::collections::HashSet<String> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(writer_pids.len(), WRITERS);
+    let expected: Vec<String> = (0..WRITERS).map(|i| format!("short {i}")).collect();
+    expect_all(&receiver, &expected, Duration::from_secs(60));
+    let records = receiver.records.lock().unwrap().clone();
+    let mut services: HashMap<String, usize> = HashMap::new();
+    for r in records.iter().filter(|r| r.text().starts_with("short ")) {
+        let service = r.attr("service.name").unwrap_or("(none)");
+        *services.entry(service.to_owned()).or_default() += 1;
+        // The writer is one of the shells: named as the inventory read it, or, for a child
+        // gone before it was read, as its parent, whose cgroup it shared; never nobody.
+        let pid = r.attr("process.pid").unwrap_or_default();
+        assert!(
+            writer_pids.contains(pid),
+            "{}: pid {pid} is not a writer: {:?}",
+            r.text(),
+            r.attributes
+        );
+    }
+    assert_eq!(services.values().sum::<usize>(), WRITERS);
+    assert!(!services.contains_key("unknown_service"), "{services:?}");
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
