@@ -424,6 +424,55 @@ mod tests {
         }
     }
 
+    fn real_proc() -> Inventory {
+        let policy = Arc::new(OwnedPolicy::build(
+            &crate::config::Config::default(),
+            &[],
+            &[],
+        ));
+        Inventory::new("/proc".into(), 0, policy)
+    }
+
+    #[test]
+    fn an_exited_process_is_remembered_as_it_was_known() {
+        let mut inventory = real_proc();
+        // This process, as the inventory is told of its exit (the connector's exit event).
+        let pid = std::process::id();
+        assert!(inventory.observe(pid));
+        let known = inventory.get(pid).unwrap().clone();
+        assert!(inventory.recently_exited(pid).is_none(), "not exited yet");
+        inventory.exited(pid);
+        assert!(inventory.get(pid).is_none());
+        assert_eq!(inventory.recently_exited(pid), Some(&known));
+    }
+
+    #[test]
+    fn a_child_gone_before_it_was_read_is_known_by_its_parent() {
+        let mut inventory = real_proc();
+        let parent = std::process::id();
+        assert!(inventory.observe(parent));
+        let parent_entry = inventory.get(parent).unwrap().clone();
+        // A pid above the kernel's maximum: never a live process.
+        let child = 1 << 23;
+        inventory.forked(child, parent);
+        assert!(!inventory.observe(child), "gone before it was read");
+        let entry = inventory.recently_exited(child).unwrap();
+        assert_eq!(
+            (entry.pid, entry.ppid, entry.start_time),
+            (child, parent, 0)
+        );
+        assert_eq!(
+            entry.verdict.service_name,
+            parent_entry.verdict.service_name
+        );
+        assert_eq!(entry.systemd_unit, parent_entry.systemd_unit);
+        assert_eq!(entry.container_id, parent_entry.container_id);
+        // A child whose parent is unknown is not invented.
+        inventory.forked(child + 1, child + 2);
+        inventory.exited(child + 1);
+        assert!(inventory.recently_exited(child + 1).is_none());
+    }
+
     fn empty_proc() -> (tempfile::TempDir, Inventory) {
         let proc_root = tempfile::tempdir().unwrap();
         let policy = Arc::new(OwnedPolicy::build(

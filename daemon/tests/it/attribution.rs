@@ -508,3 +508,90 @@ fn without_cap_sys_admin_new_fails_clearly() {
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("1 passed"), "{}", stdout(&out));
 }
+
+/// The daemon's inventory as the engine sees it, fed by the test as the process connector would.
+struct SharedInventory(std::sync::Arc<std::sync::Mutex<oneagent::inventory::Inventory>>);
+
+impl oneagent::logs::attribute::ProcessLookup for SharedInventory {
+    fn process(&self, pid: u32) -> Option<oneagent::inventory::ProcessEntry> {
+        self.0.lock().unwrap().get(pid).cloned()
+    }
+
+    fn recently_exited(&self, pid: u32) -> Option<oneagent::inventory::ProcessEntry> {
+        self.0.lock().unwrap().recently_exited(pid).cloned()
+    }
+}
+
+/// Runs `sh -c 'echo x >> log'` to its end (reaped): its event is read after it is gone.
+fn short_lived_write(log: &Path) -> u32 {
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "echo short >> \"$1\"", "sh", log.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    pid
+}
+
+#[test]
+fn a_writer_gone_before_its_event_is_named_from_the_inventory() {
+    let mut engine = engine(Duration::from_secs(30));
+    let policy = std::sync::Arc::new(oneagent::decision::OwnedPolicy::build(
+        &oneagent::config::Config::default(),
+        &[],
+        &[],
+    ));
+    let inventory = std::sync::Arc::new(std::sync::Mutex::new(
+        oneagent::inventory::Inventory::new("/proc".into(), 0, policy),
+    ));
+    engine.set_lookup(Box::new(SharedInventory(inventory.clone())));
+    let dir = tempdir();
+    let log = new_file(dir.path(), "cron.log");
+    engine.file_changed(&log).unwrap();
+    let parent = std::process::id();
+    let service = {
+        let mut inv = inventory.lock().unwrap();
+        assert!(inv.observe(parent));
+        inv.get(parent).unwrap().verdict.service_name.clone()
+    };
+    let pid = short_lived_write(&log);
+    // The connector's events of a child too quick to be read: fork, then exit.
+    {
+        let mut inv = inventory.lock().unwrap();
+        inv.forked(pid, parent);
+        inv.exited(pid);
+    }
+    let mut changes = Vec::new();
+    let found = pump(&mut engine, Duration::from_secs(10), &mut changes, |e| {
+        !e.writers(&log).is_empty()
+    });
+    assert!(found, "{changes:?}");
+    let writer = &engine.writers(&log)[0];
+    assert_eq!(
+        (writer.pid, writer.service_name.as_str()),
+        (pid, service.as_str())
+    );
+    assert_eq!(engine.counters().exited_writers, 1);
+}
+
+#[test]
+fn a_gone_writer_the_inventory_never_knew_is_rejected_after_waiting() {
+    let mut engine = engine(Duration::from_secs(30));
+    let dir = tempdir();
+    let log = new_file(dir.path(), "cron.log");
+    engine.file_changed(&log).unwrap();
+    let pid = short_lived_write(&log);
+    let mut changes = Vec::new();
+    let rejected = pump(&mut engine, Duration::from_secs(10), &mut changes, |e| {
+        e.counters().rejected > 0
+    });
+    assert!(rejected, "{changes:?}");
+    assert!(engine.writers(&log).is_empty());
+    assert!(
+        changes.iter().any(|c| matches!(
+            c,
+            AttributionChange::Rejected { pid: p, reason: "gone", .. } if *p == pid
+        )),
+        "{changes:?}"
+    );
+}
