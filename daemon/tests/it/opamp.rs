@@ -109,6 +109,21 @@ impl OpampServer {
             .to_owned()
     }
 
+    /// Pushes `text` to agent `uid` and waits for the agent to report it FAILED with an error
+    /// that names `reason`.
+    fn expect_refused(&self, uid: &str, text: &str, reason: &str) {
+        let hash = self.push_config(uid, text);
+        let agent = self.wait_agent("the pushed config refused", |a| {
+            a["remote_config_hash"] == hash.as_str()
+        });
+        assert_eq!(
+            agent["remote_config_status"], "RemoteConfigStatuses_FAILED",
+            "{text}: {agent}"
+        );
+        let error = agent["remote_config_error"].as_str().unwrap_or_default();
+        assert!(error.contains(reason), "{text}: {error}");
+    }
+
     fn set_mode(&self, mode: &str) {
         self.http
             .post(format!("http://{}/mode", self.control))
@@ -272,16 +287,7 @@ fn http_reports_applies_and_refuses_remote_config_and_keeps_it_without_the_serve
             "<remote configuration>:2:",
         ),
     ] {
-        let hash = server.push_config(&uid, text);
-        let agent = server.wait_agent("the invalid config refused", |a| {
-            a["remote_config_hash"] == hash.as_str()
-        });
-        assert_eq!(
-            agent["remote_config_status"], "RemoteConfigStatuses_FAILED",
-            "{agent}"
-        );
-        let error = agent["remote_config_error"].as_str().unwrap();
-        assert!(error.contains(reason), "{text}: {error}");
+        server.expect_refused(&uid, text, reason);
     }
     assert_eq!(bus.status()["otlp_endpoint"], "http://127.0.0.1:4999");
     assert_eq!(
@@ -354,17 +360,10 @@ fn a_misbehaving_server_backs_off_and_is_counted_while_the_daemon_works() {
     let uid = agent["uid"].as_str().unwrap().to_owned();
 
     // Remote configuration is refused: the local file does not accept it.
-    let hash = server.push_config(&uid, "[daemon]\nlog_level = \"debug\"\n");
-    let agent = server.wait_agent("the config refused", |a| {
-        a["remote_config_hash"] == hash.as_str()
-    });
-    assert_eq!(agent["remote_config_status"], "RemoteConfigStatuses_FAILED");
-    assert!(
-        agent["remote_config_error"]
-            .as_str()
-            .unwrap()
-            .contains("accept_remote_config"),
-        "{agent}"
+    server.expect_refused(
+        &uid,
+        "[daemon]\nlog_level = \"debug\"\n",
+        "accept_remote_config",
     );
     assert_eq!(bus.status()["log_level"], "info");
 
@@ -592,17 +591,6 @@ fn websocket_over_tls_with_a_client_certificate_takes_a_pushed_config() {
         "RemoteConfigStatuses_APPLIED"
     );
     assert_eq!(bus.status()["log_level"], "debug");
-    let hash = server.push_config(&uid, "[daemon]\nlog_level = \"loud\"\n");
-    let agent = server.wait_agent("the pushed invalid config refused", |a| {
-        a["remote_config_hash"] == hash.as_str()
-    });
-    assert_eq!(agent["remote_config_status"], "RemoteConfigStatuses_FAILED");
-    assert!(
-        agent["remote_config_error"]
-            .as_str()
-            .unwrap()
-            .contains("daemon.log_level"),
-        "{agent}"
-    );
+    server.expect_refused(&uid, "[daemon]\nlog_level = \"loud\"\n", "daemon.log_level");
     assert_eq!(metric(&bus, "oneagent_opamp_failures_total"), 0);
 }
