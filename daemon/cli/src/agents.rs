@@ -626,6 +626,39 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The end every install shares: the stamp written into the staging directory (`stamp_source`
+/// says where the files came from), the directory swapped in, and the summary completed with
+/// whether an earlier installation was replaced and how long it all took.
+fn complete(
+    staging: Staging,
+    progress: &mut Progress<'_>,
+    steps: usize,
+    stamp_source: &str,
+    mut summary: InstallSummary,
+    started: Instant,
+) -> Result<InstallSummary, InstallError> {
+    write_stamp(
+        &staging.tmp,
+        &Stamp {
+            language: &summary.language,
+            package: &summary.package,
+            version: &summary.version,
+            packages: summary.packages,
+            source: stamp_source,
+            installed_by: format!("oneagentctl {}", oneagent::VERSION),
+            installed_at_unix: unix_now(),
+        },
+    )?;
+    progress.step(
+        steps,
+        &format!("moving into place: {}", summary.dir.display()),
+    );
+    summary.replaced = staging.commit()?;
+    progress.finish();
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
 fn write_stamp(dir: &Path, stamp: &Stamp<'_>) -> Result<(), InstallError> {
     let path = dir.join(STAMP_FILE);
     let text = serde_json::to_string_pretty(stamp).unwrap_or_default();
@@ -896,39 +929,27 @@ fn install_python(
     progress.note(&format!(
         "opentelemetry-distro {installed}, {packages} packages; imports with Python {py_version}"
     ));
-    write_stamp(
-        &staging.tmp,
-        &Stamp {
-            language: "python",
-            package: "opentelemetry-distro",
-            version: &installed,
-            packages,
-            source: &source,
-            installed_by: format!("oneagentctl {}", oneagent::VERSION),
-            installed_at_unix: unix_now(),
-        },
-    )?;
-
-    progress.step(
+    complete(
+        staging,
+        progress,
         PYTHON_STEPS,
-        &format!("moving into place: {}", target.display()),
-    );
-    let replaced = staging.commit()?;
-    progress.finish();
-    Ok(InstallSummary {
-        language: "python".to_owned(),
-        configured: target == absolute(&config.agents.python),
-        entry: target.clone(),
-        dir: target,
-        package: "opentelemetry-distro".to_owned(),
-        version: installed,
-        packages,
-        tool,
-        source,
-        replaced,
-        config: opts.config.clone(),
-        seconds: started.elapsed().as_secs_f64(),
-    })
+        &source.clone(),
+        InstallSummary {
+            language: "python".to_owned(),
+            configured: target == absolute(&config.agents.python),
+            entry: target.clone(),
+            dir: target,
+            package: "opentelemetry-distro".to_owned(),
+            version: installed,
+            packages,
+            tool,
+            source,
+            replaced: false,
+            config: opts.config.clone(),
+            seconds: 0.0,
+        },
+        started,
+    )
 }
 
 /// `register.js`: what `node --require` loads.
@@ -1115,39 +1136,27 @@ fn install_nodejs(
     })?;
     let packages = count_node_packages(&staging.tmp.join("node_modules"));
     progress.note(&format!("{NODE_PACKAGE} {installed}, {packages} packages"));
-    write_stamp(
-        &staging.tmp,
-        &Stamp {
-            language: "nodejs",
-            package: NODE_PACKAGE,
-            version: &installed,
-            packages,
-            source: &source,
-            installed_by: format!("oneagentctl {}", oneagent::VERSION),
-            installed_at_unix: unix_now(),
-        },
-    )?;
-
-    progress.step(
+    complete(
+        staging,
+        progress,
         NODE_STEPS,
-        &format!("moving into place: {}", target.display()),
-    );
-    let replaced = staging.commit()?;
-    progress.finish();
-    Ok(InstallSummary {
-        language: "nodejs".to_owned(),
-        configured: entry == absolute(&config.agents.nodejs),
-        entry,
-        dir: target,
-        package: NODE_PACKAGE.to_owned(),
-        version: installed,
-        packages,
-        tool,
-        source,
-        replaced,
-        config: opts.config.clone(),
-        seconds: started.elapsed().as_secs_f64(),
-    })
+        &source.clone(),
+        InstallSummary {
+            language: "nodejs".to_owned(),
+            configured: entry == absolute(&config.agents.nodejs),
+            entry,
+            dir: target,
+            package: NODE_PACKAGE.to_owned(),
+            version: installed,
+            packages,
+            tool,
+            source,
+            replaced: false,
+            config: opts.config.clone(),
+            seconds: 0.0,
+        },
+        started,
+    )
 }
 
 /// Packages under `node_modules` (scoped ones counted individually).
@@ -1384,25 +1393,36 @@ echo "Error: Cannot find module" >&2
 exit 1
 "#;
 
-    struct Fixture {
+    /// A temporary root with fake tools in `bin/` (each file written executable, `bin/mode`
+    /// telling the fakes how to behave) and `agents/` as the install target; the Java
+    /// installer's tests use it too.
+    pub(super) struct Fixture {
         _tmp: tempfile::TempDir,
-        root: PathBuf,
-        bin: PathBuf,
+        pub(super) root: PathBuf,
+        pub(super) bin: PathBuf,
     }
 
     impl Fixture {
+        /// The Python and Node.js fakes.
         fn new(mode: &str) -> Fixture {
+            Fixture::with_tools(
+                mode,
+                &[
+                    ("python3", FAKE_PYTHON.as_bytes()),
+                    ("npm", FAKE_NPM.as_bytes()),
+                    ("node", FAKE_NODE.as_bytes()),
+                ],
+            )
+        }
+
+        pub(super) fn with_tools(mode: &str, tools: &[(&str, &[u8])]) -> Fixture {
             let tmp = tempfile::tempdir().unwrap();
             let root = tmp.path().to_owned();
             let bin = root.join("bin");
             std::fs::create_dir(&bin).unwrap();
-            for (name, text) in [
-                ("python3", FAKE_PYTHON),
-                ("npm", FAKE_NPM),
-                ("node", FAKE_NODE),
-            ] {
+            for (name, content) in tools {
                 let p = bin.join(name);
-                std::fs::write(&p, text).unwrap();
+                std::fs::write(&p, content).unwrap();
                 std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
             }
             std::fs::write(bin.join("mode"), mode).unwrap();
@@ -1413,7 +1433,7 @@ exit 1
             }
         }
 
-        fn options(&self, language: AgentLanguage) -> InstallOptions {
+        pub(super) fn options(&self, language: AgentLanguage) -> InstallOptions {
             InstallOptions {
                 language,
                 config: self.root.join("oneagent.toml"),
@@ -1431,7 +1451,10 @@ exit 1
             }
         }
 
-        fn run(&self, opts: &InstallOptions) -> (Result<InstallSummary, InstallError>, String) {
+        pub(super) fn run(
+            &self,
+            opts: &InstallOptions,
+        ) -> (Result<InstallSummary, InstallError>, String) {
             let mut out = Vec::new();
             let result = install(opts, &mut Progress::new(&mut out, false));
             (result, String::from_utf8(out).unwrap())
@@ -1445,7 +1468,7 @@ exit 1
                 .collect()
         }
 
-        fn leftovers(&self) -> Vec<String> {
+        pub(super) fn leftovers(&self) -> Vec<String> {
             std::fs::read_dir(self.root.join("agents"))
                 .map(|d| {
                     d.flatten()

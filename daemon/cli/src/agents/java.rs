@@ -24,9 +24,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{
-    ErrorKind, InstallError, InstallOptions, InstallSummary, Progress, Staging, Stamp, absolute,
-    capture, check_version, describe_status, find_in_path, io_failure, looks_unreachable,
-    run_streaming, unix_now, write_stamp,
+    ErrorKind, InstallError, InstallOptions, InstallSummary, Progress, Staging, absolute, capture,
+    check_version, complete, describe_status, find_in_path, io_failure, looks_unreachable,
+    run_streaming,
 };
 use oneagent::config::Config;
 
@@ -907,45 +907,36 @@ pub fn install_java(
             }
         }
     }
-    write_stamp(
-        &staging.tmp,
-        &Stamp {
-            language: agent.language,
-            package: &format!("{}:{}", agent.group, agent.artifact),
-            version: &installed,
+    complete(
+        staging,
+        progress,
+        STEPS,
+        &format!("{source}; sha256 {sha256}"),
+        InstallSummary {
+            language: agent.language.to_owned(),
+            configured: entry == absolute(configured),
+            entry,
+            dir: target,
+            package: format!("{}:{}", agent.group, agent.artifact),
+            version: installed,
             packages,
-            source: &format!("{source}; sha256 {sha256}"),
-            installed_by: format!("oneagentctl {}", oneagent::VERSION),
-            installed_at_unix: unix_now(),
+            tool,
+            source,
+            replaced: false,
+            config: opts.config.clone(),
+            seconds: 0.0,
         },
-    )?;
-
-    progress.step(STEPS, &format!("moving into place: {}", target.display()));
-    let replaced = staging.commit()?;
-    progress.finish();
-    Ok(InstallSummary {
-        language: agent.language.to_owned(),
-        configured: entry == absolute(configured),
-        entry,
-        dir: target,
-        package: format!("{}:{}", agent.group, agent.artifact),
-        version: installed,
-        packages,
-        tool,
-        source,
-        replaced,
-        config: opts.config.clone(),
-        seconds: started.elapsed().as_secs_f64(),
-    })
+        started,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+    use super::super::tests::Fixture;
     use super::*;
     use crate::cli::AgentLanguage;
-    use std::ffi::OsString;
     use std::os::unix::fs::PermissionsExt;
 
     /// A zip with stored (method 0) or deflated (method 8) entries.
@@ -1111,67 +1102,14 @@ cp "$here/jar" "$out/$a-$v.jar"
 echo "[INFO] BUILD SUCCESS"
 "#;
 
-    struct Fixture {
-        _tmp: tempfile::TempDir,
-        root: PathBuf,
-        bin: PathBuf,
-    }
-
-    impl Fixture {
-        fn new(mode: &str, jar: &[u8]) -> Fixture {
-            let tmp = tempfile::tempdir().unwrap();
-            let root = tmp.path().to_owned();
-            let bin = root.join("bin");
-            std::fs::create_dir(&bin).unwrap();
-            let mvn = bin.join("mvn");
-            std::fs::write(&mvn, FAKE_MVN).unwrap();
-            std::fs::set_permissions(&mvn, std::fs::Permissions::from_mode(0o755)).unwrap();
-            std::fs::write(bin.join("mode"), mode).unwrap();
-            std::fs::write(bin.join("jar"), jar).unwrap();
-            Fixture {
-                _tmp: tmp,
-                root,
-                bin,
-            }
-        }
-
-        fn options(&self, language: AgentLanguage) -> InstallOptions {
-            InstallOptions {
-                language,
-                config: self.root.join("oneagent.toml"),
-                dir: Some(self.root.join("agents").join(match language {
-                    AgentLanguage::Skywalking => "skywalking",
-                    _ => "java",
-                })),
-                version: None,
-                from: None,
-                repository: None,
-                search_path: OsString::from(format!("{}:/usr/bin:/bin", self.bin.display())),
-            }
-        }
-
-        fn run(&self, opts: &InstallOptions) -> (Result<InstallSummary, InstallError>, String) {
-            let mut out = Vec::new();
-            let result = super::super::install(opts, &mut Progress::new(&mut out, false));
-            (result, String::from_utf8(out).unwrap())
-        }
-
-        fn leftovers(&self) -> Vec<String> {
-            std::fs::read_dir(self.root.join("agents"))
-                .map(|d| {
-                    d.flatten()
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .filter(|n| n.starts_with('.'))
-                        .collect()
-                })
-                .unwrap_or_default()
-        }
+    fn fixture(mode: &str, jar: &[u8]) -> Fixture {
+        Fixture::with_tools(mode, &[("mvn", FAKE_MVN.as_bytes()), ("jar", jar)])
     }
 
     #[test]
     fn java_install_with_maven_lands_a_checked_agent_atomically() {
         let jar = agent_jar(Some(OTEL_JAVA.premain), "2.33.1");
-        let f = Fixture::new("ok", &jar);
+        let f = fixture("ok", &jar);
         let opts = f.options(AgentLanguage::Java);
         let dir = opts.dir.clone().unwrap();
         std::fs::create_dir_all(&dir).unwrap();
@@ -1223,7 +1161,7 @@ echo "[INFO] BUILD SUCCESS"
             ("offline", good.clone(), "could not reach"),
             ("missing", good.clone(), "is the version right?"),
         ] {
-            let f = Fixture::new(mode, &jar);
+            let f = fixture(mode, &jar);
             let opts = f.options(AgentLanguage::Java);
             let dir = opts.dir.clone().unwrap();
             std::fs::create_dir_all(&dir).unwrap();
@@ -1248,7 +1186,7 @@ echo "[INFO] BUILD SUCCESS"
     #[test]
     fn from_a_directory_checks_the_sidecar_checksum() {
         let jar = agent_jar(Some(OTEL_JAVA.premain), "2.33.1");
-        let f = Fixture::new("offline", &jar);
+        let f = fixture("offline", &jar);
         let from = f.root.join("from");
         std::fs::create_dir(&from).unwrap();
         std::fs::write(from.join("opentelemetry-javaagent-2.33.1.jar"), &jar).unwrap();
@@ -1334,7 +1272,7 @@ echo "[INFO] BUILD SUCCESS"
                 format!("{sha1}  apm-agent-9.4.0.jar\n").into_bytes(),
             ),
         ]);
-        let f = Fixture::new("ok", &jar);
+        let f = fixture("ok", &jar);
         std::fs::remove_file(f.bin.join("mvn")).unwrap();
         let mut opts = f.options(AgentLanguage::Skywalking);
         opts.search_path = f.bin.clone().into_os_string();
@@ -1401,7 +1339,7 @@ echo "[INFO] BUILD SUCCESS"
             &[("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n")],
             false,
         );
-        let f = Fixture::new("offline", &jar);
+        let f = fixture("offline", &jar);
         let from = f.root.join("skywalking-agent");
         std::fs::create_dir_all(from.join("plugins")).unwrap();
         std::fs::create_dir_all(from.join("bootstrap-plugins")).unwrap();
