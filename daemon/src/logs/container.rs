@@ -301,12 +301,46 @@ pub fn writer_names<'a>(
 /// Unix nanoseconds of an RFC 3339 time (`2026-12-03T12:13:37.123456789Z`, `…+01:00`): up to
 /// nine fraction digits, years 1970 to 9999.
 pub fn parse_rfc3339(s: &[u8]) -> Option<u64> {
-    let num = |r: std::ops::Range<usize>| -> Option<u64> {
-        let b = s.get(r)?;
-        b.iter().try_fold(0u64, |acc, &d| {
-            d.is_ascii_digit().then(|| acc * 10 + u64::from(d - b'0'))
-        })
-    };
+    TimeCache::default().parse(s)
+}
+
+/// The digits of `s[r]` as a number.
+fn digits(s: &[u8], r: std::ops::Range<usize>) -> Option<u64> {
+    s.get(r)?.iter().try_fold(0u64, |acc, &d| {
+        d.is_ascii_digit().then(|| acc * 10 + u64::from(d - b'0'))
+    })
+}
+
+/// [`parse_rfc3339`] remembering the seconds of the last date and time (its first 19 bytes):
+/// the lines of one log share them for a second, so only the fraction and offset are read.
+#[derive(Debug, Default)]
+pub struct TimeCache {
+    last: Option<([u8; 19], i64)>,
+}
+
+impl TimeCache {
+    /// Unix nanoseconds of an RFC 3339 time, as [`parse_rfc3339`].
+    pub fn parse(&mut self, s: &[u8]) -> Option<u64> {
+        let head: [u8; 19] = s.get(..19)?.try_into().ok()?;
+        let local = match self.last {
+            Some((h, secs)) if h == head => secs,
+            _ => {
+                let secs = local_seconds(s)?;
+                self.last = Some((head, secs));
+                secs
+            }
+        };
+        let (nanos, offset_secs) = fraction_and_offset(s)?;
+        u64::try_from(local - offset_secs)
+            .ok()?
+            .checked_mul(1_000_000_000)?
+            .checked_add(nanos)
+    }
+}
+
+/// Seconds from 1970-01-01T00:00:00 of the date and time in `s[..19]`, offset not applied.
+fn local_seconds(s: &[u8]) -> Option<i64> {
+    let num = |r: std::ops::Range<usize>| digits(s, r);
     if s.get(4) != Some(&b'-')
         || s.get(7) != Some(&b'-')
         || !matches!(s.get(10), Some(b'T' | b't' | b' '))
@@ -338,20 +372,37 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<u64> {
     if day < 1 || day > *month_days.get(month as usize - 1)? {
         return None;
     }
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let (y, m) = if month <= 2 {
+        (year as i64 - 1, month as i64 + 9)
+    } else {
+        (year as i64, month as i64 - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + (hour * 3600 + minute * 60 + second) as i64)
+}
+
+/// The nanoseconds of the fraction after `s[..19]` and the offset's seconds (`Z`: 0).
+fn fraction_and_offset(s: &[u8]) -> Option<(u64, i64)> {
+    let num = |r: std::ops::Range<usize>| digits(s, r);
     let mut at = 19;
     let mut nanos = 0u64;
     if s.get(at) == Some(&b'.') {
         at += 1;
-        let digits = s
+        let n = s
             .get(at..)?
             .iter()
             .take_while(|b| b.is_ascii_digit())
             .count();
-        if digits == 0 || digits > 9 {
+        if n == 0 || n > 9 {
             return None;
         }
-        nanos = num(at..at + digits)? * 10u64.pow(9 - digits as u32);
-        at += digits;
+        nanos = num(at..at + n)? * 10u64.pow(9 - n as u32);
+        at += n;
     }
     let offset_secs: i64 = match s.get(at..)? {
         b"Z" | b"z" => 0,
@@ -365,22 +416,7 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<u64> {
         }
         _ => return None,
     };
-    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
-    let (y, m) = if month <= 2 {
-        (year as i64 - 1, month as i64 + 9)
-    } else {
-        (year as i64, month as i64 - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + (hour * 3600 + minute * 60 + second) as i64 - offset_secs;
-    u64::try_from(secs)
-        .ok()?
-        .checked_mul(1_000_000_000)?
-        .checked_add(nanos)
+    Some((nanos, offset_secs))
 }
 
 /// One parsed line of a container log.
@@ -399,13 +435,18 @@ pub struct Line<'a> {
 /// Parses one CRI line: `<time> <stream> <tag> <content>`; the tag is `P` or `F`, optionally
 /// followed by `:`-separated further tags.
 pub fn parse_cri(line: &[u8]) -> Result<Line<'_>, Reason> {
+    parse_cri_with(line, &mut TimeCache::default())
+}
+
+/// [`parse_cri`] with the times read through `times`.
+pub fn parse_cri_with<'a>(line: &'a [u8], times: &mut TimeCache) -> Result<Line<'a>, Reason> {
     let mut fields = line.splitn(4, |&b| b == b' ');
     let time = fields.next().unwrap_or_default();
     let (Some(stream), Some(tag)) = (fields.next(), fields.next()) else {
         return Err(Reason::MissingFields);
     };
     let content = fields.next().unwrap_or_default();
-    let time = parse_rfc3339(time).ok_or(Reason::BadTimestamp)?;
+    let time = times.parse(time).ok_or(Reason::BadTimestamp)?;
     let stream = Stream::parse(stream).ok_or(Reason::BadStream)?;
     let partial = match tag.split(|&b| b == b':').next() {
         Some(b"P") => true,
@@ -502,12 +543,27 @@ impl ContainerBatch {
 
     /// Each record with its body.
     pub fn iter(&self) -> impl Iterator<Item = (Span, &[u8])> + '_ {
+        self.range(0..self.spans.len())
+    }
+
+    /// The records `range` (by index) with their bodies.
+    pub fn range(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = (Span, &[u8])> + '_ {
         self.spans
+            .get(range)
+            .unwrap_or_default()
             .iter()
             .map(|s| (*s, self.arena.get(s.start..s.end).unwrap_or_default()))
     }
 
-    fn push(&mut self, group: usize, time: u64, stream: Option<Stream>, parts: &[&[u8]]) {
+    /// Adds a record made of `parts`; `utf8` says whether it is UTF-8 when the caller knows.
+    fn push(
+        &mut self,
+        group: usize,
+        time: u64,
+        stream: Option<Stream>,
+        parts: &[&[u8]],
+        utf8: Option<bool>,
+    ) {
         let start = self.arena.len();
         for p in parts {
             self.arena.extend_from_slice(p);
@@ -520,9 +576,18 @@ impl ContainerBatch {
             start,
             end: self.arena.len(),
             severity: severity(body),
-            is_utf8: std::str::from_utf8(body).is_ok(),
+            is_utf8: utf8.unwrap_or_else(|| std::str::from_utf8(body).is_ok()),
         });
     }
+}
+
+/// A complete line for [`Assembler::complete`]: its time, content and whether it is UTF-8
+/// (when known).
+#[derive(Debug, Clone, Copy)]
+struct WholeLine<'a> {
+    time: u64,
+    body: &'a [u8],
+    utf8: Option<bool>,
 }
 
 /// Where a held piece starts: its file and offset (`None`: not known, as for the first line
@@ -537,8 +602,12 @@ struct StreamState {
     partial_time: u64,
     partial_start: Option<Start>,
     partial_since: Option<Instant>,
+    /// Every piece joined so far is UTF-8 (then so is their join).
+    partial_utf8: bool,
     /// The open (multiline) record.
     open: Vec<u8>,
+    /// Every line of it is UTF-8 (joined by newlines, so is the record).
+    open_utf8: bool,
     open_time: u64,
     open_start: Option<Start>,
     open_since: Option<Instant>,
@@ -558,6 +627,8 @@ pub struct Assembler {
     last_end: Vec<(FileKey, u64)>,
     /// A line longer than the tailer's pieces is being read: its stream and time.
     long_line: Option<(Option<Stream>, u64)>,
+    /// The seconds of the last line's time.
+    times: TimeCache,
 }
 
 /// How far a file's checkpoint may move, given what an assembler holds.
@@ -581,6 +652,7 @@ impl Assembler {
             streams: Default::default(),
             last_end: Vec::new(),
             long_line: None,
+            times: TimeCache::default(),
         }
     }
 
@@ -637,14 +709,14 @@ impl Assembler {
         let cut = line.len() >= MAX_RECORD_BYTES;
         if let Some((stream, time)) = self.long_line {
             // A later piece of a long line: its content as it is, with the line's time.
-            out.push(self.group, time, stream, &[line]);
+            out.push(self.group, time, stream, &[line], None);
             if !cut {
                 self.long_line = None;
             }
             return;
         }
         let parsed = match self.format {
-            Format::Cri => parse_cri(line),
+            Format::Cri => parse_cri_with(line, &mut self.times),
             Format::DockerJson => parse_docker_json(line),
         };
         let parsed = match parsed {
@@ -658,11 +730,13 @@ impl Assembler {
                     let stream = line.split(|&b| b == b' ').nth(1).and_then(Stream::parse);
                     self.long_line = Some((stream, time.unwrap_or(0)));
                 }
-                out.push(self.group, 0, None, &[line]);
+                out.push(self.group, 0, None, &[line], None);
                 return;
             }
         };
-        if std::str::from_utf8(&parsed.content).is_err() {
+        // Checked once per line: the record it goes into knows from this.
+        let utf8 = std::str::from_utf8(&parsed.content).is_ok();
+        if !utf8 {
             counts.add(Reason::InvalidUtf8);
         }
         if cut {
@@ -682,6 +756,7 @@ impl Assembler {
                 time,
                 Some(parsed.stream),
                 &[&partial, &parsed.content],
+                None,
             );
             return;
         }
@@ -689,13 +764,19 @@ impl Assembler {
         let st = self.stream(stream);
         if !parsed.partial && st.partial_start.is_none() {
             // The common case, a whole line: no copy before it is placed.
-            self.complete(stream, parsed.time, &parsed.content, start, now, out);
+            let line = WholeLine {
+                time: parsed.time,
+                body: &parsed.content,
+                utf8: Some(utf8),
+            };
+            self.complete(stream, line, start, now, out);
             return;
         }
         if st.partial_start.is_none() {
             st.partial_start = Some(start);
             st.partial_time = parsed.time;
             st.partial_since = Some(now);
+            st.partial_utf8 = true;
         }
         if st.partial.len() + parsed.content.len() > MAX_RECORD_BYTES {
             // Bounded: what was joined so far goes out as one record.
@@ -705,9 +786,11 @@ impl Assembler {
             st.partial_start = Some(start);
             st.partial_time = parsed.time;
             st.partial_since = Some(now);
+            st.partial_utf8 = true;
         }
         let st = self.stream(stream);
         st.partial.extend_from_slice(&parsed.content);
+        st.partial_utf8 &= utf8;
         if !parsed.partial {
             self.flush_partial(stream, now, out);
         }
@@ -727,7 +810,14 @@ impl Assembler {
         st.partial_since = None;
         let mut body = std::mem::take(&mut st.partial);
         let time = st.partial_time;
-        self.complete(stream, time, &body, start, now, out);
+        // Pieces that are each UTF-8 join into UTF-8; others may (a character cut in two).
+        let utf8 = st.partial_utf8.then_some(true);
+        let line = WholeLine {
+            time,
+            body: &body,
+            utf8,
+        };
+        self.complete(stream, line, start, now, out);
         // Keep the buffer's memory for the next line.
         body.clear();
         self.stream(stream).partial = body;
@@ -737,17 +827,18 @@ impl Assembler {
     fn complete(
         &mut self,
         stream: Stream,
-        time: u64,
-        body: &[u8],
+        line: WholeLine<'_>,
         start: Start,
         now: Instant,
         out: &mut ContainerBatch,
     ) {
+        let WholeLine { time, body, utf8 } = line;
         let group = self.group;
         if !self.multiline {
-            out.push(group, time, Some(stream), &[body]);
+            out.push(group, time, Some(stream), &[body], utf8);
             return;
         }
+        let utf8 = utf8.unwrap_or_else(|| std::str::from_utf8(body).is_ok());
         let st = self.stream(stream);
         let continues = st.open_start.is_some()
             && is_continuation(body, st.in_traceback)
@@ -760,12 +851,14 @@ impl Assembler {
         if continues {
             st.open.push(b'\n');
             st.open.extend_from_slice(body);
+            st.open_utf8 &= utf8;
             return;
         }
         self.close_open(stream, out);
         let st = self.stream(stream);
         st.open.clear();
         st.open.extend_from_slice(body);
+        st.open_utf8 = utf8;
         st.open_time = time;
         st.open_start = Some(start);
         st.open_since = Some(now);
@@ -776,7 +869,13 @@ impl Assembler {
         let st = self.stream(stream);
         if st.open_start.take().is_some() {
             st.open_since = None;
-            out.push(group, st.open_time, Some(stream), &[&st.open]);
+            out.push(
+                group,
+                st.open_time,
+                Some(stream),
+                &[&st.open],
+                Some(st.open_utf8),
+            );
             st.open.clear();
         }
     }
@@ -891,6 +990,34 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn the_time_cache_reads_what_a_fresh_parse_reads() {
+        // One cache through a sequence: same second (other fractions and offsets), a bad
+        // fraction and a bad date behind a remembered head, a new second, and back.
+        let times: [&[u8]; 10] = [
+            T0.as_bytes(),
+            b"2026-12-03T12:13:37.9Z",
+            b"2026-12-03T12:13:37+01:00",
+            b"2026-12-03T12:13:37.Z",
+            b"2026-12-03T12:13:37",
+            b"2026-12-03T12:13:38.000000001Z",
+            b"2026-13-03T12:13:38Z",
+            b"2026-12-03T12:13:38.5-00:30",
+            T0.as_bytes(),
+            b"2026-12-03T12:13:37Zjunk",
+        ];
+        let mut cache = TimeCache::default();
+        for t in times {
+            assert_eq!(
+                cache.parse(t),
+                parse_rfc3339(t),
+                "{}",
+                String::from_utf8_lossy(t)
+            );
+        }
+        assert_eq!(cache.parse(T0.as_bytes()), Some(T0_NANOS));
     }
 
     /// A parsed line, owned.

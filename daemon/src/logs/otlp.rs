@@ -119,6 +119,43 @@ fn log_record_size(
         + trace_fields_size(trace)
 }
 
+fn log_record_with_size(
+    time_unix_nanos: u64,
+    severity: Severity,
+    body_len: usize,
+    body_is_text: bool,
+    attributes: &[(&str, Value<'_>)],
+) -> usize {
+    let mut size = log_record_size(severity, body_len, body_is_text, None);
+    if time_unix_nanos != 0 {
+        size += 9;
+    }
+    size + attributes
+        .iter()
+        .map(|(k, v)| len_field_size(6, key_value_size(k, v)))
+        .sum::<usize>()
+}
+
+/// Bytes the `log_records` field [`put_log_record_with`] appends takes.
+pub fn log_record_with_field_len(
+    time_unix_nanos: u64,
+    severity: Severity,
+    body_len: usize,
+    body_is_text: bool,
+    attributes: &[(&str, Value<'_>)],
+) -> usize {
+    len_field_size(
+        2,
+        log_record_with_size(
+            time_unix_nanos,
+            severity,
+            body_len,
+            body_is_text,
+            attributes,
+        ),
+    )
+}
+
 /// Bytes one `log_records` field of a `ScopeLogs` takes: tag, length and record.
 pub fn log_record_field_len(
     severity: Severity,
@@ -206,14 +243,13 @@ pub fn put_log_record_with(
     body_is_text: bool,
     attributes: &[(&str, Value<'_>)],
 ) {
-    let mut size = log_record_size(severity, body.len(), body_is_text, None);
-    if time_unix_nanos != 0 {
-        size += 9;
-    }
-    size += attributes
-        .iter()
-        .map(|(k, v)| len_field_size(6, key_value_size(k, v)))
-        .sum::<usize>();
+    let size = log_record_with_size(
+        time_unix_nanos,
+        severity,
+        body.len(),
+        body_is_text,
+        attributes,
+    );
     put_tag(out, 2, WIRE_LEN);
     put_varint(out, size as u64);
     if time_unix_nanos != 0 {
@@ -403,6 +439,16 @@ mod tests {
                             out.len(),
                             log_record_field_len(severity, len, text, trace.as_ref())
                         );
+                    }
+                    for time in [0u64, 1, u64::MAX] {
+                        for attrs in [&[][..], &[("log.iostream", Value::Str("stderr"))][..]] {
+                            let mut out = Vec::new();
+                            put_log_record_with(&mut out, time, 7, severity, &body, text, attrs);
+                            assert_eq!(
+                                out.len(),
+                                log_record_with_field_len(time, severity, len, text, attrs)
+                            );
+                        }
                     }
                 }
             }

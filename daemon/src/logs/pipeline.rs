@@ -265,6 +265,12 @@ pub struct Pipeline {
     cgroups: Vec<(PathBuf, Arc<ContainerResource>)>,
     /// … and the container files read into the batch (their raw lines are not sent as such).
     ckeys: HashSet<FileKey>,
+    /// Per container group while exporting: its service's index and the bytes of its kept
+    /// records; per container record whether sampling kept it; runs of records of one group
+    /// (group, first, past the last). Reused.
+    cgroup_sizes: Vec<(Option<usize>, usize)>,
+    ckept: Vec<bool>,
+    cruns: Vec<(usize, usize, usize)>,
     /// Kubernetes names per (pod uid, container id) of writers, looked up at most every 30 s.
     k8s_names: HashMap<(String, String), (Instant, Attributes)>,
 }
@@ -333,6 +339,9 @@ impl Pipeline {
             retiring: HashSet::new(),
             containers: HashMap::new(),
             cbatch: ContainerBatch::default(),
+            cgroup_sizes: Vec::new(),
+            ckept: Vec::new(),
+            cruns: Vec::new(),
             cgroups: Vec::new(),
             ckeys: HashSet::new(),
             k8s_names: HashMap::new(),
@@ -470,6 +479,8 @@ impl Pipeline {
             from_end,
             self.config.multiline && container.is_none(),
         );
+        // Its lines are parsed by the assembler, which finds severity and UTF-8 of the content.
+        tailed.set_lines_only(container.is_some());
         if tailed.finished() && key.is_some() {
             // It exists but could not be opened: unreadable, swapped for a special file, or
             // behind another user's symbolic link (see `safe_fs`).
@@ -540,12 +551,8 @@ impl Pipeline {
 
     /// The group of `path` in the container batch in flight.
     fn container_group(&mut self, path: &Path) -> Option<usize> {
-        if let Some(g) = self.cgroups.iter().position(|(p, _)| p == path) {
-            return Some(g);
-        }
         let c = self.containers.get(path)?;
-        self.cgroups.push((path.to_owned(), c.resource.clone()));
-        Some(self.cgroups.len() - 1)
+        Some(group_of(&mut self.cgroups, path, &c.resource))
     }
 
     /// Feeds the lines read from container logs to their assemblers (what comes out waits in
@@ -589,45 +596,29 @@ impl Pipeline {
                 );
             }
         }
-        // Paths without a file: forgotten once nothing is held, or what is held waited
-        // QUIET for the file a rotation makes next (then it goes out as it is).
+        // One pass over the files: what waited too long goes out; paths without a file are
+        // forgotten once nothing is held, or once what is held waited QUIET for the file a
+        // rotation makes next (then it goes out as it is).
         let mut gone: Vec<PathBuf> = Vec::new();
-        let mut expired: Vec<PathBuf> = Vec::new();
         for (p, c) in self.containers.iter_mut() {
-            if self.files.get(p).is_some_and(|t| !t.finished()) {
-                continue;
-            }
+            let has_file = self.files.get(p).is_some_and(|t| !t.finished());
             if !c.assembler.has_pending() {
-                gone.push(p.clone());
+                if !has_file {
+                    gone.push(p.clone());
+                }
                 continue;
             }
-            let since = *c.gone_since.get_or_insert(now);
-            if now.saturating_duration_since(since) >= QUIET {
-                expired.push(p.clone());
-            }
-        }
-        let pending: Vec<PathBuf> = self
-            .containers
-            .iter()
-            .filter(|(_, c)| c.assembler.has_pending())
-            .map(|(p, _)| p.clone())
-            .collect();
-        for p in pending {
-            let group = self.container_group(&p).unwrap_or(0);
-            if let Some(c) = self.containers.get_mut(&p) {
-                c.assembler.set_group(group);
-                if expired.contains(&p) {
-                    c.assembler.flush_all(
-                        now,
-                        Reason::DeletedMidRecord,
-                        &mut self.cbatch,
-                        &mut counts,
-                    );
-                    gone.push(p);
-                } else {
-                    c.assembler
-                        .flush_quiet(now, QUIET, &mut self.cbatch, &mut counts);
-                }
+            c.assembler
+                .set_group(group_of(&mut self.cgroups, p, &c.resource));
+            let expired = !has_file
+                && now.saturating_duration_since(*c.gone_since.get_or_insert(now)) >= QUIET;
+            if expired {
+                c.assembler
+                    .flush_all(now, Reason::DeletedMidRecord, &mut self.cbatch, &mut counts);
+                gone.push(p.clone());
+            } else {
+                c.assembler
+                    .flush_quiet(now, QUIET, &mut self.cbatch, &mut counts);
             }
         }
         for p in gone {
@@ -1073,16 +1064,27 @@ impl Pipeline {
             self.kept.push(keep);
         }
         // Container records: one resource per file, the time from the line, `log.iostream`.
-        let mut container_records: Vec<Vec<u8>> = vec![Vec::new(); self.cgroups.len()];
-        let mut container_services: Vec<Option<usize>> = vec![None; self.cgroups.len()];
-        for (span, body) in self.cbatch.iter() {
-            let (Some(out), Some((_, resource))) = (
-                container_records.get_mut(span.group),
-                self.cgroups.get(span.group),
-            ) else {
+        // Sampled, counted and sized per group first, then written straight into the request.
+        let cgroups = &mut self.cgroup_sizes;
+        cgroups.clear();
+        cgroups.resize(self.cgroups.len(), (None, 0));
+        let ckept = &mut self.ckept;
+        ckept.clear();
+        // Runs of consecutive records of one group: (group, first record, past the last).
+        let cruns = &mut self.cruns;
+        cruns.clear();
+        for (i, (span, body)) in self.cbatch.iter().enumerate() {
+            match cruns.last_mut() {
+                Some((g, _, past)) if *g == span.group => *past = i + 1,
+                _ => cruns.push((span.group, i, i + 1)),
+            }
+            ckept.push(false);
+            let (Some((service_slot, records_len)), Some((_, resource))) =
+                (cgroups.get_mut(span.group), self.cgroups.get(span.group))
+            else {
                 continue;
             };
-            let service = match container_services.get(span.group).copied().flatten() {
+            let service = match *service_slot {
                 Some(i) => i,
                 None => {
                     let name = &resource.1;
@@ -1093,9 +1095,7 @@ impl Pipeline {
                             services.len() - 1
                         }
                     };
-                    if let Some(slot) = container_services.get_mut(span.group) {
-                        *slot = Some(i);
-                    }
+                    *service_slot = Some(i);
                     i
                 }
             };
@@ -1108,15 +1108,16 @@ impl Pipeline {
             }
             counters.count(span.severity, body);
             let stream = span.stream.map(|s| ("log.iostream", Value::Str(s.name())));
-            otlp::put_log_record_with(
-                out,
+            *records_len += otlp::log_record_with_field_len(
                 span.time,
-                observed,
                 span.severity,
-                body,
+                body.len(),
                 span.is_utf8,
                 stream.as_slice(),
             );
+            if let Some(k) = ckept.last_mut() {
+                *k = true;
+            }
             bytes += body.len() as u64;
             kept += 1;
         }
@@ -1128,6 +1129,15 @@ impl Pipeline {
                     .iter()
                     .filter(|g| g.kept > 0)
                     .map(|g| otlp::resource_logs_field_len(g.resource.len(), g.records_len))
+                    .chain(
+                        self.cgroups
+                            .iter()
+                            .zip(self.cgroup_sizes.iter())
+                            .filter(|(_, (_, len))| *len > 0)
+                            .map(|((_, r), (_, len))| {
+                                otlp::resource_logs_field_len(r.0.len(), *len)
+                            }),
+                    )
                     .sum(),
             );
             for (idx, g) in groups.iter().enumerate().filter(|(_, g)| g.kept > 0) {
@@ -1147,10 +1157,35 @@ impl Pipeline {
                     }
                 }
             }
-            for (records, (_, resource)) in container_records.iter().zip(&self.cgroups) {
-                if !records.is_empty() {
-                    otlp::put_resource_logs_head(request, &resource.0, records.len());
-                    request.extend_from_slice(records);
+            for (group, ((_, resource), &(_, records_len))) in self
+                .cgroups
+                .iter()
+                .zip(self.cgroup_sizes.iter())
+                .enumerate()
+            {
+                if records_len == 0 {
+                    continue;
+                }
+                otlp::put_resource_logs_head(request, &resource.0, records_len);
+                for &(_, first, past) in self.cruns.iter().filter(|run| run.0 == group) {
+                    let kept = self.ckept.get(first..past).unwrap_or_default();
+                    for ((span, body), _) in self
+                        .cbatch
+                        .range(first..past)
+                        .zip(kept)
+                        .filter(|(_, kept)| **kept)
+                    {
+                        let stream = span.stream.map(|s| ("log.iostream", Value::Str(s.name())));
+                        otlp::put_log_record_with(
+                            request,
+                            span.time,
+                            observed,
+                            span.severity,
+                            body,
+                            span.is_utf8,
+                            stream.as_slice(),
+                        );
+                    }
                 }
             }
             self.exporter.export(&self.request, kept)?;
@@ -1338,6 +1373,20 @@ impl Pipeline {
             tracing::error!(error = %e, "Saving log checkpoints failed; they will be saved with the next batch");
         }
     }
+}
+
+/// The group of container file `path` (its resource `resource`) in the batch in flight, added
+/// when it has none yet.
+fn group_of(
+    cgroups: &mut Vec<(PathBuf, Arc<ContainerResource>)>,
+    path: &Path,
+    resource: &Arc<ContainerResource>,
+) -> usize {
+    if let Some(g) = cgroups.iter().position(|(p, _)| p == path) {
+        return g;
+    }
+    cgroups.push((path.to_owned(), resource.clone()));
+    cgroups.len() - 1
 }
 
 /// The index of `reason` in [`PipelineStats::container_bad_input`].

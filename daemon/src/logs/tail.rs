@@ -320,25 +320,41 @@ impl RecordBatch {
 
     /// Adds the record at `arena[start..end]`; `multiline` if it holds more than one line. Its
     /// severity and whether it is UTF-8 are found now, while its bytes, just read, are in the
-    /// cache (by the time a round's batch is exported, its first bytes have left it).
+    /// cache (by the time a round's batch is exported, its first bytes have left it) — unless
+    /// `lines_only`: then its bytes are not looked at (see [`TailedPath::set_lines_only`]).
     fn push_span(
         &mut self,
         key: FileKey,
         (start, end): (usize, usize),
         end_offset: u64,
         multiline: bool,
+        lines_only: bool,
     ) {
         let bytes = self.bytes(start, end);
-        let span = RecordSpan {
-            key,
-            start,
-            end,
-            end_offset,
-            severity: severity(bytes),
-            is_utf8: std::str::from_utf8(bytes).is_ok(),
-            multiline,
-            may_name_exception: multiline || bytes.first().is_some_and(u8::is_ascii_alphabetic),
-            trace: super::trace_context::find(bytes),
+        let span = if lines_only {
+            RecordSpan {
+                key,
+                start,
+                end,
+                end_offset,
+                severity: Severity::Unspecified,
+                is_utf8: false,
+                multiline,
+                may_name_exception: false,
+                trace: None,
+            }
+        } else {
+            RecordSpan {
+                key,
+                start,
+                end,
+                end_offset,
+                severity: severity(bytes),
+                is_utf8: std::str::from_utf8(bytes).is_ok(),
+                multiline,
+                may_name_exception: multiline || bytes.first().is_some_and(u8::is_ascii_alphabetic),
+                trace: super::trace_context::find(bytes),
+            }
         };
         self.records.push(span);
         // Records of one file come in runs: the last entry is nearly always the one.
@@ -361,10 +377,17 @@ impl RecordBatch {
     }
 
     /// Adds a record whose bytes are elsewhere, copying them to the arena.
-    fn push_copy(&mut self, key: FileKey, bytes: &[u8], end_offset: u64, multiline: bool) {
+    fn push_copy(
+        &mut self,
+        key: FileKey,
+        bytes: &[u8],
+        end_offset: u64,
+        multiline: bool,
+        lines_only: bool,
+    ) {
         let start = self.used;
         self.append(bytes);
-        self.push_span(key, (start, self.used), end_offset, multiline);
+        self.push_span(key, (start, self.used), end_offset, multiline, lines_only);
     }
 
     /// Copies `bytes` to the end of the used part of the arena.
@@ -481,6 +504,8 @@ pub struct TailedPath {
     current: Option<Reader>,
     draining: Vec<Reader>,
     multiline: bool,
+    /// Records are lines for a parser of their own (container logs): not examined here.
+    lines_only: bool,
     partial_timeout: Duration,
     /// The first open is waiting for a slot under the fd cap: its checkpoint and start.
     deferred: Option<(Option<Checkpoint>, bool)>,
@@ -505,6 +530,7 @@ impl TailedPath {
             current: None,
             draining: Vec::new(),
             multiline,
+            lines_only: false,
             partial_timeout: Duration::from_secs(1),
             deferred: None,
             blocked: false,
@@ -521,6 +547,13 @@ impl TailedPath {
     /// from now on.
     pub fn set_multiline(&mut self, multiline: bool) {
         self.multiline = multiline;
+    }
+
+    /// Records are lines that their consumer parses itself (a container log's assembler): their
+    /// severity, UTF-8 check and trace context are not computed here (the records carry
+    /// `Severity::Unspecified`, `is_utf8 = false`, no trace context).
+    pub fn set_lines_only(&mut self, lines_only: bool) {
+        self.lines_only = lines_only;
     }
 
     /// Adds a file found elsewhere (a rotated file of ours) to drain from its checkpoint.
@@ -720,6 +753,7 @@ impl TailedPath {
         let settings = ReadSettings {
             now,
             multiline: self.multiline,
+            lines_only: self.lines_only,
             timeout: self.partial_timeout,
         };
         // Old files first: their records come before the new file's.
@@ -849,6 +883,8 @@ fn find_copy(path: &Path, head: (u64, u64), offset: u64) -> Option<PathBuf> {
 struct ReadSettings {
     now: Instant,
     multiline: bool,
+    /// See [`TailedPath::set_lines_only`].
+    lines_only: bool,
     /// Quiet period after which a partial line or an open record goes out as it is.
     timeout: Duration,
 }
@@ -883,10 +919,12 @@ struct Scan {
     /// added since: what is above is given back when the read ends.
     region_start: usize,
     kept_to: usize,
+    /// See [`TailedPath::set_lines_only`].
+    lines_only: bool,
 }
 
 impl Scan {
-    fn new(batch: &RecordBatch) -> Scan {
+    fn new(batch: &RecordBatch, lines_only: bool) -> Scan {
         Scan {
             loaded: false,
             open: None,
@@ -896,6 +934,7 @@ impl Scan {
             mirror_from: batch.used,
             region_start: batch.used,
             kept_to: batch.used,
+            lines_only,
         }
     }
 
@@ -906,14 +945,20 @@ impl Scan {
 
     /// Adds the one-line record at `arena[start..end]`.
     fn push(&mut self, batch: &mut RecordBatch, key: FileKey, range: (usize, usize), end: u64) {
-        batch.push_span(key, range, end, false);
+        batch.push_span(key, range, end, false, self.lines_only);
         self.kept_to = self.kept_to.max(range.1);
     }
 
     /// Adds the open record, if there is one.
     fn close_open(&mut self, batch: &mut RecordBatch, key: FileKey) {
         if let Some(o) = self.open.take() {
-            batch.push_span(key, (o.start, o.end), o.end_offset, o.multiline);
+            batch.push_span(
+                key,
+                (o.start, o.end),
+                o.end_offset,
+                o.multiline,
+                self.lines_only,
+            );
             self.kept_to = self.kept_to.max(o.end);
         }
     }
@@ -1059,12 +1104,18 @@ fn read_some(
         r.pending_since = None;
         r.in_traceback = false;
         if let Some(end) = r.open_end.take() {
-            batch.push_copy(r.key, &r.open, end.min(size), r.open_multiline);
+            batch.push_copy(
+                r.key,
+                &r.open,
+                end.min(size),
+                r.open_multiline,
+                settings.lines_only,
+            );
             r.open.clear();
         }
         r.last_tail = None;
     }
-    let mut scan = Scan::new(batch);
+    let mut scan = Scan::new(batch, settings.lines_only);
     let chunk = READ_CHUNK.min((*budget).max(1));
     let mut eof = false;
     while *budget > 0 {
@@ -1388,6 +1439,42 @@ mod tests {
                 (Severity::Unspecified, false, false),
             ]
         );
+    }
+
+    #[test]
+    fn lines_only_records_are_the_same_lines_unexamined() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        let text = b"ERROR trace_id=0af7651916cd43dd8448eb211c80319c x\nbad \xff\nINFO y\n";
+        append(&path, text);
+        let now = Instant::now();
+        let (mut plain, mut raw) = (
+            TailedPath::open(&path, None, false, false),
+            TailedPath::open(&path, None, false, false),
+        );
+        raw.set_lines_only(true);
+        let (mut a, mut b) = (RecordBatch::new(), RecordBatch::new());
+        let (mut budget_a, mut budget_b) = (usize::MAX, usize::MAX);
+        plain.poll(now, &mut budget_a, &mut a);
+        raw.poll(now, &mut budget_b, &mut b);
+        let lines = |batch: &RecordBatch| -> Vec<(Vec<u8>, u64)> {
+            batch
+                .iter()
+                .map(|r| (r.bytes.to_vec(), r.end_offset))
+                .collect()
+        };
+        assert_eq!(lines(&a), lines(&b));
+        assert_eq!(b.len(), 3);
+        assert!(
+            a.iter()
+                .any(|r| r.trace.is_some() && r.severity == Severity::Error)
+        );
+        for r in b.iter() {
+            assert_eq!(
+                (r.severity, r.is_utf8, r.may_name_exception, r.trace),
+                (Severity::Unspecified, false, false, None)
+            );
+        }
     }
 
     #[test]
