@@ -4,7 +4,8 @@
     python3 packaging/tests/run.py [--no-build] [--only SUBSTRING] [--keep]
 
 Builds the packages with packaging/build (once, plus a second package of a higher version made
-from the same binaries for the upgrade tests), then:
+from the same binaries for the upgrade tests): oneagent (the host's) and oneagent-k8s (the
+Kubernetes add-on, a package of its own that nothing of the host package brings), then:
 
 - outside any namespace: lintian, the .deb's metadata and contents, the .rpm's metadata
   (`rpm -qpi`, `-qplv`, `--requires`, `--scripts`, `-qpc`), `rpm -i --root TMP --nodeps
@@ -15,7 +16,8 @@ from the same binaries for the upgrade tests), then:
   installed configuration and answering `oneagentctl status` on a private bus, a real
   `oneagentctl agents install python` (network: PyPI must be reachable), upgrade
   keeping an edited configuration and the state, `dpkg -r` with /etc/ld.so.preload pre-seeded
-  (other entries kept, ours gone, daemon not running), `dpkg -P`; then the same life cycle with
+  (other entries kept, ours gone, daemon not running), `dpkg -P`, oneagent-k8s installed alone
+  (no host package, no bus) and removed; then the same life cycle with
   `rpm -i`/`-U`/`-e` and its scriptlets.
 
 Needs root. The last line is exactly `N passed, M failed`; the exit status is non-zero on failure.
@@ -129,6 +131,10 @@ def deb_metadata(deb, version):
     check(fields.get("Version") == f"{version}-1", f"Version {fields.get('Version')} != {version}-1")
     check("libc6" in fields.get("Depends", ""), f"Depends lacks libc6: {fields.get('Depends')}")
     check("dbus" in fields.get("Depends", ""), f"Depends lacks dbus: {fields.get('Depends')}")
+    # The add-on is a package of its own that a host never needs: nothing of the host package
+    # brings it (no Depends, Recommends or Suggests on it).
+    for field in ("Pre-Depends", "Depends", "Recommends", "Suggests", "Enhances"):
+        check("oneagent-k8s" not in fields.get(field, ""), f"{field} names oneagent-k8s: {fields.get(field)}")
     conffiles = run(["dpkg-deb", "--ctrl-tarfile", deb], check_rc=0)
     ctrl = tempfile.mkdtemp()
     try:
@@ -180,13 +186,67 @@ def deb_contents(deb):
             check("agents" in f.read(), "bash completion lacks `agents`")
         with open(os.path.join(root, "usr/share/zsh/vendor-completions/_oneagentctl")) as f:
             check(f.readline().startswith("#compdef oneagentctl"), "zsh completion")
-        k8s = os.path.exists(os.path.join(root, "usr/bin/oneagent-k8s"))
-        print(f"    oneagent-k8s in the package: {'yes' if k8s else 'no (not in the workspace)'}")
-        k8s_man = os.path.join(root, "usr/share/man/man8/oneagent-k8s.8.gz")
-        check(os.path.exists(k8s_man) == k8s, "oneagent-k8s(8) ships exactly with oneagent-k8s")
-        if k8s:
-            with gzip.open(k8s_man, "rt") as f:
-                check("rollout" in f.read(), "oneagent-k8s(8) lacks rollout")
+        # The Kubernetes add-on is a package of its own (oneagent-k8s): a host never runs it.
+        for f in ("usr/bin/oneagent-k8s", "usr/share/man/man8/oneagent-k8s.8.gz"):
+            check(not os.path.exists(os.path.join(root, f)), f"{f} is in the host package")
+    finally:
+        shutil.rmtree(root)
+
+
+K8S_FILES = ["/usr/bin/oneagent-k8s", "/usr/share/man/man8/oneagent-k8s.8.gz",
+             "/usr/share/doc/oneagent-k8s/copyright", "/usr/share/doc/oneagent-k8s/changelog.gz"]
+
+
+def k8s_deb(deb, version):
+    """The oneagent-k8s .deb: control, contents (stripped binary, its manual), no scripts."""
+    info = run(["dpkg-deb", "-I", deb], check_rc=0).stdout
+    fields = dict(l.strip().split(": ", 1) for l in info.splitlines() if ": " in l and not l.startswith("  "))
+    check(fields.get("Package") == "oneagent-k8s", info)
+    check(fields.get("Version") == f"{version}-1", info)
+    check("libc6" in fields.get("Depends", ""), info)
+    check("dbus" not in fields.get("Depends", ""), "oneagent-k8s needs no system bus")
+    for script in ("postinst", "prerm", "postrm", "conffiles"):
+        check(f" {script}" not in info, f"oneagent-k8s has a {script}")
+    listing = run(["dpkg-deb", "-c", deb], check_rc=0).stdout.splitlines()
+    paths = {l.split()[-1].lstrip(".").rstrip("/") for l in listing}
+    for f in K8S_FILES + ["/usr/share/doc/oneagent-k8s/changelog.Debian.gz"]:
+        check(f in paths, f"{f} missing from the oneagent-k8s .deb")
+    check(not any(p.startswith(("/usr/sbin", "/etc", "/usr/lib/oneagent")) for p in paths), paths)
+    root = tempfile.mkdtemp()
+    try:
+        run(["dpkg-deb", "-x", deb, root], check_rc=0)
+        sections = run(["readelf", "-S", "-W", os.path.join(root, "usr/bin/oneagent-k8s")], check_rc=0).stdout
+        check(".symtab" not in sections and ".debug_info" not in sections, "oneagent-k8s is not stripped")
+        with gzip.open(os.path.join(root, "usr/share/man/man8/oneagent-k8s.8.gz"), "rt") as f:
+            check("rollout" in f.read(), "oneagent-k8s(8) lacks rollout")
+        with gzip.open(os.path.join(root, "usr/share/doc/oneagent-k8s/changelog.Debian.gz"), "rt") as f:
+            check(f.readline().startswith("oneagent-k8s ("), "changelog.Debian")
+    finally:
+        shutil.rmtree(root)
+
+
+def k8s_rpm(rpm, version):
+    info = run(["rpm", "-qpi", rpm], check_rc=0).stdout
+    check("Name        : oneagent-k8s" in info, info)
+    check(f"Version     : {version}" in info, info)
+    paths = run(["rpm", "-qpl", rpm], check_rc=0).stdout.split()
+    check(sorted(paths) == sorted(K8S_FILES), f"files: {paths}")
+    check(not run(["rpm", "-qp", "--scripts", rpm], check_rc=0).stdout.strip(), "oneagent-k8s has scriptlets")
+    check("dbus" not in run(["rpm", "-qp", "--requires", rpm], check_rc=0).stdout.split(), "requires dbus")
+
+
+def k8s_rpm_root_install(rpm):
+    """The add-on's .rpm alone in an empty root: its files, a binary that runs, nothing else."""
+    root = tempfile.mkdtemp()
+    try:
+        run(["rpm", "-i", "--root", root, "--nodeps", rpm], check_rc=0)
+        for f in K8S_FILES:
+            check(os.path.isfile(root + f), f"{f} not installed by rpm --root")
+        check(not os.path.exists(root + "/usr/sbin/oneagentd"), "the add-on's .rpm brought oneagentd")
+        p = run([root + "/usr/bin/oneagent-k8s", "--version"], check_rc=0)
+        check(p.stdout.startswith("oneagent-k8s "), p.stdout)
+        run(["rpm", "-e", "--root", root, "--nodeps", "oneagent-k8s"], check_rc=0)
+        check(not os.path.exists(root + "/usr/bin/oneagent-k8s"), "rpm -e --root left the binary")
     finally:
         shutil.rmtree(root)
 
@@ -207,6 +267,8 @@ def rpm_metadata(rpm, version):
     requires = run(["rpm", "-qp", "--requires", rpm], check_rc=0).stdout.split("\n")
     check(any(r.startswith("libc.so.6") for r in requires), f"no libc requirement: {requires}")
     check("dbus" in requires, f"no dbus requirement: {requires}")
+    weak = run(["rpm", "-qp", "--recommends", "--suggests", "--supplements", "--enhances", rpm], check_rc=0).stdout
+    check(not any("oneagent-k8s" in r for r in requires + weak.split("\n")), f"names oneagent-k8s: {requires} {weak}")
     config = run(["rpm", "-qpc", rpm], check_rc=0).stdout.split()
     check(config == ["/etc/oneagent/oneagent.toml"], f"config files: {config}")
     check("/usr/share/doc/oneagent/copyright" in run(["rpm", "-qpL", rpm], check_rc=0).stdout, "%license")
@@ -285,8 +347,9 @@ def preload_editor_cases():
 
 
 class Inside:
-    def __init__(self, tmp, debs, rpms):
+    def __init__(self, tmp, debs, rpms, k8s_deb):
         self.tmp = tmp
+        self.k8s_deb = k8s_deb
         self.deb1, self.deb2 = debs
         self.rpm1, self.rpm2 = rpms
         self.procs = []
@@ -372,6 +435,11 @@ class Inside:
         check(os.path.isdir("/var/lib/oneagent"), "tmpfiles did not create /var/lib/oneagent")
         conffiles = run(["dpkg-query", "-W", "-f", "${Conffiles}", "oneagent"], check_rc=0).stdout
         check("/etc/oneagent/oneagent.toml" in conffiles, conffiles)
+        # The host package alone: the add-on is neither installed nor on disk.
+        k8s = run(["dpkg-query", "-W", "-f", "${Status}", "oneagent-k8s"]).stdout
+        check("installed" not in k8s.replace("not-installed", ""), f"oneagent-k8s: {k8s}")
+        for f in K8S_FILES:
+            check(not os.path.lexists(f), f"{f} came with the host package")
 
     def check_config(self):
         state = os.path.join(self.tmp, "check-state")
@@ -509,6 +577,29 @@ class Inside:
         check("installed" not in status.replace("not-installed", ""), status)
         subprocess.run(["rm", "-rf", "/usr/lib/oneagent"])
 
+    def dpkg_k8s_alone(self):
+        # On a machine without the host package (purged above) and without a system bus.
+        host = run(["dpkg-query", "-W", "-f", "${Status}", "oneagent"]).stdout
+        check("installed" not in host.replace("not-installed", ""), f"the host package is still there: {host}")
+        p = run(["dpkg", "-i", self.k8s_deb], timeout=120)
+        check(p.returncode == 0, f"dpkg -i oneagent-k8s: {p.stdout}{p.stderr}")
+        status = run(["dpkg-query", "-W", "-f", "${Status}", "oneagent-k8s"], check_rc=0).stdout
+        check(status.startswith("install ok installed"), status)
+        for f in K8S_FILES:
+            check(os.path.isfile(f), f"{f} not installed")
+        for f in ("/usr/sbin/oneagentd", "/usr/bin/oneagentctl", "/etc/oneagent"):
+            check(not os.path.lexists(f), f"{f} came with oneagent-k8s")
+        p = run(["/usr/bin/oneagent-k8s", "--version"], check_rc=0)
+        check(p.stdout.startswith("oneagent-k8s "), p.stdout)
+        out = os.path.join(self.tmp, "manifests")
+        run(["/usr/bin/oneagent-k8s", "manifests", "--out", out], check_rc=0)
+        check(os.path.isfile(os.path.join(out, "40-node.yaml")), f"manifests: {os.listdir(out)}")
+        p = run(["dpkg", "-r", "oneagent-k8s"], timeout=120)
+        check(p.returncode == 0, f"dpkg -r oneagent-k8s: {p.stdout}{p.stderr}")
+        for f in K8S_FILES:
+            check(not os.path.lexists(f), f"{f} left by dpkg -r")
+        run(["dpkg", "-P", "oneagent-k8s"], check_rc=0)
+
     # -- rpm --------------------------------------------------------------------------------
 
     def rpm_install(self):
@@ -549,7 +640,7 @@ def inside_main(args):
     tmp = tempfile.mkdtemp(prefix="oneagent-pkgtest-")
     os.chmod(tmp, 0o755)
     r = Runner(args.only)
-    fx = Inside(tmp, (args.deb1, args.deb2), (args.rpm1, args.rpm2))
+    fx = Inside(tmp, (args.deb1, args.deb2), (args.rpm1, args.rpm2), args.k8s_deb)
     try:
         fx.setup()
         r.test("namespace: overlays on /etc, /usr, /var; private mount namespace", fx.isolation)
@@ -562,6 +653,8 @@ def inside_main(args):
         r.test("dpkg -r with the daemon stopped: our preload entries gone, others kept byte for byte",
                fx.dpkg_remove)
         r.test("dpkg -P: state, configuration, installed agents and enablement gone", fx.dpkg_purge)
+        r.test("dpkg -i oneagent-k8s alone (no host package, no bus): binary runs, manifests; dpkg -r",
+               fx.dpkg_k8s_alone)
         r.test("rpm -i (scriptlets run): files, unit enabled, tmpfiles", fx.rpm_install)
         r.test("rpm -U newer version: edited configuration kept", fx.rpm_upgrade)
         r.test("rpm -e: preload file removed (ours was the only entry), unit disabled, config saved",
@@ -595,9 +688,16 @@ def build(version=None):
         print(f"FAIL packaging/build{' (' + version + ')' if version else ''}: exit {p.returncode}")
         print("0 passed, 1 failed")
         sys.exit(1)
-    deb, rpm = p.stdout.split()[-2:]
-    print(f"    built {os.path.basename(deb)} and {os.path.basename(rpm)} in {time.monotonic() - t0:.1f}s", flush=True)
-    return deb, rpm
+    built = p.stdout.split()
+    deb, rpm = built[-2:]
+    print(f"    built {', '.join(os.path.basename(b) for b in built)} in {time.monotonic() - t0:.1f}s", flush=True)
+    # The oneagent-k8s packages come first when the workspace has that binary (it does).
+    k8s = built[-4:-2]
+    if len(k8s) != 2 or not os.path.basename(k8s[0]).startswith("oneagent-k8s_"):
+        print(f"FAIL packaging/build made no oneagent-k8s packages: {built}")
+        print("0 passed, 1 failed")
+        sys.exit(1)
+    return deb, rpm, k8s
 
 
 def workspace_version():
@@ -612,7 +712,7 @@ def main():
     ap.add_argument("--only")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
-    for a in ("deb1", "deb2", "rpm1", "rpm2"):
+    for a in ("deb1", "deb2", "rpm1", "rpm2", "k8s_deb"):
         ap.add_argument(f"--{a}", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -626,14 +726,16 @@ def main():
     newer = f"{version}.1"
     if args.no_build:
         deb1 = os.path.join(REPO, f"target/packages/oneagent_{version}-1_{run(['dpkg', '--print-architecture']).stdout.strip()}.deb")
+        k8s = [glob.glob(os.path.join(REPO, f"target/packages/oneagent-k8s{sep}{version}-1*.{ext}"))[0]
+               for sep, ext in (("_", "deb"), ("-", "rpm"))]
         rpm1 = glob.glob(os.path.join(REPO, f"target/packages/oneagent-{version}-1.*.rpm"))[0]
         deb2 = glob.glob(os.path.join(REPO, f"target/packages/upgrade-test/oneagent_{newer}-1_*.deb"))[0]
         rpm2 = glob.glob(os.path.join(REPO, f"target/packages/upgrade-test/oneagent-{newer}-1.*.rpm"))[0]
     else:
         print("==> packaging/build (release build, both packages)", flush=True)
-        deb1, rpm1 = build()
+        deb1, rpm1, k8s = build()
         print(f"==> packaging/build with ONEAGENT_PKG_VERSION={newer} (same binaries, for the upgrade tests)", flush=True)
-        deb2, rpm2 = build(newer)
+        deb2, rpm2, _ = build(newer)
 
     r = Runner(args.only)
     r.test("lintian --fail-on error on the .deb", lintian_clean, deb1)
@@ -642,11 +744,17 @@ def main():
            deb_contents, deb1)
     r.test("rpm -qpi / -qplv / --requires / -qpc / --scripts", rpm_metadata, rpm1, version)
     r.test("rpm -i --root TMP --nodeps --noscripts, then rpm -e --root", rpm_root_install, rpm1)
+    r.test("lintian --fail-on error on the oneagent-k8s .deb", lintian_clean, k8s[0])
+    r.test("oneagent-k8s .deb: its own package (control, stripped binary, manual, no scripts)", k8s_deb,
+           k8s[0], version)
+    r.test("oneagent-k8s .rpm: its own package (files, no scriptlets)", k8s_rpm, k8s[1], version)
+    r.test("rpm -i --root TMP of oneagent-k8s alone: its files, the binary runs, rpm -e", k8s_rpm_root_install, k8s[1])
     r.test("maintainer scripts' /etc/ld.so.preload editor matches the daemon's", preload_editor_cases)
 
     def machine_state():
         state = {}
-        for path in (PRELOAD, "/etc/oneagent", "/var/lib/oneagent", "/usr/lib/oneagent", WANTS, "/usr/sbin/oneagentd"):
+        for path in (PRELOAD, "/etc/oneagent", "/var/lib/oneagent", "/usr/lib/oneagent", WANTS, "/usr/sbin/oneagentd",
+                     "/usr/bin/oneagent-k8s"):
             try:
                 with open(path, "rb") as fh:
                     state[path] = fh.read()
@@ -656,11 +764,13 @@ def main():
                 state[path] = os.path.lexists(path)
         state["dpkg"] = run(["dpkg-query", "-W", "-f", "${Status}", "oneagent"]).stdout
         state["rpm"] = run(["rpm", "-q", "oneagent"]).stdout
+        state["dpkg-k8s"] = run(["dpkg-query", "-W", "-f", "${Status}", "oneagent-k8s"]).stdout
+        state["rpm-k8s"] = run(["rpm", "-q", "oneagent-k8s"]).stdout
         return state
 
     before = machine_state()
     argv = ["unshare", "--mount", "--propagation", "private", "--", sys.executable, os.path.abspath(__file__),
-            "--inside", "--deb1", deb1, "--deb2", deb2, "--rpm1", rpm1, "--rpm2", rpm2]
+            "--inside", "--deb1", deb1, "--deb2", deb2, "--rpm1", rpm1, "--rpm2", rpm2, "--k8s_deb", k8s[0]]
     if args.only:
         argv += ["--only", args.only]
     if args.keep:
