@@ -8,10 +8,13 @@ target/image-test/bookworm-minbase (the release binaries link against the build 
 as packaging/k8s/Containerfile says). The build context comes from packaging/k8s/build-images
 (which strips the binaries; their sizes are printed and checked).
 
-With a container engine that can run containers here (podman, runc/crun), both images are built
-with build-images (`--base` the imported debootstrap image), `--version` runs in each, and the
-node image's file system (`podman export`) is what the checks below run in. Where no engine can run
-a container (this prints why), the engine part is SKIPPED with a loud banner (scripts/test repeats
+With a container engine that can run containers here (podman; where it may not raise resource
+limits — no CAP_SYS_RESOURCE — a containers.conf of ours (CONTAINERS_CONF) makes it use runc and
+nofile/nproc limits below the current ones), both images are built with build-images (`--base`
+the imported debootstrap image), `--version` runs in each, and the checks below run in real
+containers of the node image (`podman run`; the init container's install with no capabilities and
+a read-only root, oneagentd privileged, as the DaemonSet runs them). Where no engine can run a
+container (this prints why), the engine part is SKIPPED with a loud banner (scripts/test repeats
 it) and the node image's file system is assembled from the base and the Containerfile's COPY lines
 instead, so its contents are still exercised, in a chroot with private mount and pid namespaces:
 
@@ -43,6 +46,8 @@ BASE_IMAGE = f"localhost/oneagent-test-base:{SUITE}"
 REGISTRY = "localhost/oneagent-test"
 TAG = "test"
 PEER_SOCKET = "/run/oneagent-bus/agent.sock"
+# nofile and nproc in the containers when the engine may not raise limits (see engine_problem).
+ULIMIT = 4096
 # Stripped release binaries stay under these sizes (unstripped oneagent-k8s was 146 MB).
 MAX_MB = {"oneagent-k8s": 40, "oneagentd": 30, "oneagentctl": 30}
 
@@ -106,9 +111,28 @@ def engine_problem():
         if imp.returncode != 0:
             return f"podman import failed: {imp.stderr.strip()[-500:]}"
     probe = run(["podman", "run", "--rm", BASE_IMAGE, "/bin/true"], check=False, timeout=300)
-    if probe.returncode != 0:
-        return f"`podman run {BASE_IMAGE} /bin/true` failed: {probe.stderr.strip()[-500:]}"
-    return None
+    if probe.returncode == 0:
+        return None
+    first = f"`podman run {BASE_IMAGE} /bin/true` failed: {probe.stderr.strip()[-500:]}"
+    # Where the engine may not raise resource limits (no CAP_SYS_RESOURCE in the bounding set,
+    # as on this CI machine: crun and runc fail to set RLIMIT_NOFILE/RLIMIT_NPROC), limits at or
+    # below the current ones need no privilege; crun also refuses hybrid cgroups where runc
+    # copes. A containers.conf of our own (CONTAINERS_CONF, for every podman this process and
+    # build-images run) says so.
+    conf = os.path.join(CACHE, "containers.conf")
+    with open(conf, "w") as f:
+        f.write("# Written by packaging/tests/images.py: limits the engine may set without\n"
+                "# CAP_SYS_RESOURCE, and runc.\n[containers]\n"
+                f'default_ulimits = ["nofile={ULIMIT}:{ULIMIT}", "nproc={ULIMIT}:{ULIMIT}"]\n'
+                '[engine]\nruntime = "runc"\n')
+    os.environ["CONTAINERS_CONF"] = conf
+    probe = run(["podman", "run", "--rm", BASE_IMAGE, "/bin/true"], check=False, timeout=300)
+    if probe.returncode == 0:
+        print(f"    podman runs containers with runc and nofile/nproc limits of {ULIMIT} "
+              f"(CONTAINERS_CONF); without them: {first}", flush=True)
+        return None
+    del os.environ["CONTAINERS_CONF"]
+    return f"{first}; with runc and lowered limits too: {probe.stderr.strip()[-500:]}"
 
 
 def build_with_engine(bin_dir, preload_lib, version, rootfs):
@@ -157,8 +181,25 @@ NODE_IP = "10.0.0.7"
 NODE_ENV = {"ONEAGENT_NODE_IP": NODE_IP}
 
 
-def in_image(rootfs, script, env=None):
-    """Runs `script` (sh) in a chroot of `rootfs` with its own mount and pid namespaces and /proc."""
+# The node image when podman runs containers (else None: the checks run in a chroot).
+ENGINE_IMAGE = None
+# Directories of the exported file system that the checks write or read back, given to each
+# container as volumes (the DaemonSet mounts the host's agent and D-Bus policy directories so).
+VOLUMES = ("etc/oneagent", "host-agents", "host-dbus-policy")
+
+
+def in_image(rootfs, script, env=None, engine_args=()):
+    """Runs `script` (sh) in a container of the node image (`podman run` with `engine_args`,
+    VOLUMES of `rootfs` mounted), or where no engine runs one, in a chroot of `rootfs` with its
+    own mount and pid namespaces and /proc."""
+    if ENGINE_IMAGE:
+        argv = ["podman", "run", "--rm", "--network=none", *engine_args, "--entrypoint", "/bin/sh"]
+        for v in VOLUMES:
+            os.makedirs(os.path.join(rootfs, v), exist_ok=True)
+            argv += ["-v", f"{os.path.join(rootfs, v)}:/{v}"]
+        for k, v in (env or {}).items():
+            argv += ["-e", f"{k}={v}"]
+        return run(argv + [ENGINE_IMAGE, "-c", script], check=False, timeout=300)
     env_words = [f"{k}={v}" for k, v in (env or {}).items()]
     inner = f"mount -t proc proc {rootfs}/proc && exec chroot {rootfs} /usr/bin/env -i " \
             f"PATH=/usr/sbin:/usr/bin:/sbin:/bin {' '.join(env_words)} /bin/sh -c \"$0\""
@@ -191,12 +232,14 @@ def check_contents(rootfs, version):
 
     # The init container's install, twice.
     install = "/usr/libexec/oneagent/install-node-agents /host-agents /host-dbus-policy"
-    first = in_image(rootfs, install)
+    # As the DaemonSet's init container runs: no capabilities, read-only root file system.
+    init = ("--cap-drop=ALL", "--read-only", "--user=0")
+    first = in_image(rootfs, install, engine_args=init)
     if first.returncode != 0 or "updated liboneagent_preload.so" not in first.stdout:
         raise Failure(f"first install: exit {first.returncode}\n{first.stdout}{first.stderr}")
     if not os.path.isfile(os.path.join(rootfs, "host-dbus-policy/io.oneagent.Agent1.conf")):
         raise Failure("the install did not put the D-Bus policy in place")
-    second = in_image(rootfs, install)
+    second = in_image(rootfs, install, engine_args=init)
     if second.returncode != 0 or "updated" in second.stdout:
         raise Failure(f"second install changed something: exit {second.returncode}\n{second.stdout}{second.stderr}")
     print("    install-node-agents twice: the second run changes nothing", flush=True)
@@ -209,8 +252,10 @@ def check_contents(rootfs, version):
         "  oneagentctl status >/tmp/status.out 2>&1 && break; i=$((i+1)); sleep 0.2; done; "
         "cat /tmp/status.out; kill $pid; wait $pid; echo; echo '--- oneagentd log'; cat /tmp/oneagentd.log"
     )
+    # As the DaemonSet's oneagentd container runs: privileged.
     p = in_image(rootfs, script, env={**NODE_ENV, "ONEAGENT_PEER_SOCKET": PEER_SOCKET,
-                                      "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/run/dbus/system_bus_socket"})
+                                      "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/run/dbus/system_bus_socket"},
+                 engine_args=("--privileged",))
     if "running (pid" not in p.stdout:
         raise Failure(f"oneagentctl status in the node image did not see oneagentd running:\n{p.stdout}{p.stderr}")
     if os.path.exists(os.path.join(rootfs, "run/dbus/system_bus_socket")):
@@ -219,6 +264,7 @@ def check_contents(rootfs, version):
 
 
 def main():
+    global ENGINE_IMAGE
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", default=os.path.join(REPO, "target/release"))
     ap.add_argument("--preload-lib", default=os.path.join(REPO, "preload/lib/target/release/liboneagent_preload.so"))
@@ -243,6 +289,8 @@ def main():
         if problem is None:
             print("==> podman: building and running both images", flush=True)
             build_with_engine(bin_dir, args.preload_lib, version, rootfs)
+            ENGINE_IMAGE = f"{REGISTRY}/oneagentd:{TAG}"
+            print(f"==> the checks below run in containers of {ENGINE_IMAGE} (podman run)", flush=True)
         else:
             bar = "!" * 78
             print(f"{bar}\nSKIPPED: no container engine can run a container here, so the images were "
