@@ -4,9 +4,12 @@
 
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use oneagent_preload_core::Language;
+use oneagent_preload_core::agent_env;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -52,7 +55,7 @@ pub struct OpampSection {
     /// `https://` or `http://` (plain HTTP, polling). Empty (the default): no OpAMP client.
     pub endpoint: String,
     /// HTTP headers sent with every request (authentication).
-    pub headers: std::collections::BTreeMap<String, String>,
+    pub headers: BTreeMap<String, String>,
     /// PEM CA certificates that the server's certificate must chain to; empty: Mozilla's roots
     /// (webpki-roots).
     pub ca_file: PathBuf,
@@ -71,7 +74,7 @@ impl Default for OpampSection {
     fn default() -> Self {
         OpampSection {
             endpoint: String::new(),
-            headers: std::collections::BTreeMap::new(),
+            headers: BTreeMap::new(),
             ca_file: PathBuf::new(),
             client_cert: PathBuf::new(),
             client_key: PathBuf::new(),
@@ -94,6 +97,8 @@ pub const LOCAL_ONLY_KEYS: &[&str] = &[
     "injection.preload_file",
     // JVM options can load code (`-javaagent:`, `-agentpath:`, `-Xbootclasspath/a:`).
     "injection.java_options",
+    // Agent variables can load code too (`OTEL_JAVAAGENT_EXTENSIONS`, SkyWalking's plugin paths).
+    "injection.environment",
     "agents",
     "kubernetes.node_agent_dir",
     "logs.roots",
@@ -182,6 +187,87 @@ pub struct InjectionSection {
     /// Extra JVM options for Java processes that get the agent, appended to
     /// `JAVA_TOOL_OPTIONS` after it (an option the process sets itself is not added).
     pub java_options: Vec<String>,
+    /// `[injection.environment]`: extra variables for each runtime's agent.
+    pub environment: AgentEnvironment,
+}
+
+/// `[injection.environment]`: `runtime = { NAME = "value", … }` for the agents' own variables
+/// (see `oneagent_preload_core::agent_env` for the rules the names and values follow).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentEnvironment {
+    /// For the Java agents (`OTEL_…` for OpenTelemetry, `SW_…` for SkyWalking).
+    pub java: BTreeMap<String, String>,
+    /// For the Python agent.
+    pub python: BTreeMap<String, String>,
+    /// For the Node.js agent.
+    pub nodejs: BTreeMap<String, String>,
+    /// For the .NET agent.
+    pub dotnet: BTreeMap<String, String>,
+}
+
+impl AgentEnvironment {
+    /// Each runtime's table with its dotted key and core language.
+    fn tables(&self) -> [(&'static str, Language, &BTreeMap<String, String>); 4] {
+        [
+            ("injection.environment.java", Language::Java, &self.java),
+            (
+                "injection.environment.python",
+                Language::Python,
+                &self.python,
+            ),
+            (
+                "injection.environment.nodejs",
+                Language::NodeJs,
+                &self.nodejs,
+            ),
+            (
+                "injection.environment.dotnet",
+                Language::DotNet,
+                &self.dotnet,
+            ),
+        ]
+    }
+
+    /// The snapshot's entries, `<runtime> <NAME>=<VALUE>` (checked by [`Config::validate`]).
+    pub fn entries(&self) -> Vec<Vec<u8>> {
+        self.tables()
+            .into_iter()
+            .flat_map(|(_, language, table)| {
+                let word = agent_env::runtime_word(language).unwrap_or_default();
+                table
+                    .iter()
+                    .map(move |(name, value)| format!("{word} {name}={value}").into_bytes())
+            })
+            .collect()
+    }
+
+    /// The first variable the rules refuse, with its key and why.
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        for (key, language, table) in self.tables() {
+            if table.len() > agent_env::MAX_PER_RUNTIME {
+                return Err((
+                    key,
+                    format!(
+                        "{} variables: at most {} per runtime",
+                        table.len(),
+                        agent_env::MAX_PER_RUNTIME
+                    ),
+                ));
+            }
+            for (name, value) in table {
+                match agent_env::check(language, name.as_bytes(), value.as_bytes()) {
+                    Ok(()) => {}
+                    Err(agent_env::Refusal::Reserved) => {
+                        let why = agent_env::why_reserved(name.as_bytes()).unwrap_or_default();
+                        return Err((key, format!("{name}: oneagent sets it itself ({why})")));
+                    }
+                    Err(why) => return Err((key, format!("{name}: {why}"))),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for InjectionSection {
@@ -193,6 +279,7 @@ impl Default for InjectionSection {
             preload_file: "/etc/ld.so.preload".into(),
             python_log_correlation: false,
             java_options: Vec::new(),
+            environment: AgentEnvironment::default(),
         }
     }
 }
@@ -537,6 +624,13 @@ impl Config {
                     "{bad:?} is not one JVM option: each entry must start with `-` and have no \
                      whitespace, quotes or control characters"
                 ),
+            });
+        }
+        if let Err((key, message)) = self.injection.environment.check() {
+            return Err(Error::ConfigValue {
+                path: path.to_owned(),
+                key,
+                message,
             });
         }
         if self.exporter.skywalking_backend.trim().is_empty() {
@@ -886,6 +980,82 @@ mod tests {
         assert!(source.describe().contains("built-in defaults"));
     }
 
+    /// `[injection.environment]`: per-runtime tables; a refused variable names the runtime's key
+    /// and the variable, and says why.
+    #[test]
+    fn agent_environment_tables() {
+        let c = parse(
+            "[injection.environment]\npython = { OTEL_TRACES_SAMPLER = \"always_off\" }\n\
+             dotnet = { OTEL_DOTNET_AUTO_TRACES_ENABLED = \"false\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.injection.environment.entries(),
+            [
+                b"python OTEL_TRACES_SAMPLER=always_off".to_vec(),
+                b"dotnet OTEL_DOTNET_AUTO_TRACES_ENABLED=false".to_vec(),
+            ]
+        );
+        assert!(Config::default().injection.environment.entries().is_empty());
+        let many: String = (0..=agent_env::MAX_PER_RUNTIME)
+            .map(|i| format!("OTEL_V{i} = \"1\", "))
+            .collect();
+        let many = format!(
+            "[injection.environment]\nnodejs = {{ {} }}\n",
+            many.trim_end_matches(", ")
+        );
+        for (text, key, says) in [
+            (
+                "python = { NODE_OPTIONS = \"x\" }",
+                "injection.environment.python",
+                "NODE_OPTIONS: not an agent variable",
+            ),
+            (
+                "java = { OTEL_RESOURCE_ATTRIBUTES = \"a=b\" }",
+                "injection.environment.java",
+                "OTEL_RESOURCE_ATTRIBUTES: oneagent sets it itself (a list",
+            ),
+            (
+                "java = { OTEL_EXPORTER_OTLP_ENDPOINT = \"http://x\" }",
+                "injection.environment.java",
+                "[exporter] otlp_endpoint",
+            ),
+            (
+                "nodejs = { LD_PRELOAD = \"/x.so\" }",
+                "injection.environment.nodejs",
+                "dynamic loader",
+            ),
+            (
+                "dotnet = { OTEL_X = \"\" }",
+                "injection.environment.dotnet",
+                "OTEL_X: the value must be",
+            ),
+            (
+                "python = { otel_x = \"1\" }",
+                "injection.environment.python",
+                "otel_x: not a variable name",
+            ),
+            (
+                "python = { SW_AGENT_SAMPLE = \"1\" }",
+                "injection.environment.python",
+                "SW_AGENT_SAMPLE: not an agent variable",
+            ),
+            (&many[24..], "injection.environment.nodejs", "at most 16"),
+        ] {
+            let text = format!("[injection.environment]\n{text}\n");
+            match parse(&text) {
+                Err(Error::ConfigValue {
+                    key: k, message, ..
+                }) => {
+                    assert_eq!(k, key, "{text}");
+                    assert!(message.contains(says), "{text}: {message}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(parse("[injection.environment]\nruby = { OTEL_X = \"1\" }\n").is_err());
+    }
+
     #[test]
     fn empty_text_is_the_defaults() {
         assert_eq!(parse("").ok(), Some(Config::default()));
@@ -1163,6 +1333,10 @@ mod opamp_tests {
             (
                 "[injection]\njava_options = [\"-javaagent:/tmp/evil.jar\"]\n",
                 "injection.java_options",
+            ),
+            (
+                "[injection.environment]\njava = { OTEL_JAVAAGENT_EXTENSIONS = \"/tmp/evil.jar\" }\n",
+                "injection.environment",
             ),
             ("[agents]\njava = \"/tmp/evil.jar\"\n", "agents"),
             (

@@ -102,6 +102,8 @@ pub struct OwnedPolicy {
     skywalking_backend: String,
     python_log_correlation: bool,
     java_options: String,
+    /// `[injection.environment]` as the snapshot's NUL-separated entries.
+    environment: Vec<u8>,
 }
 
 fn nul_join<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
@@ -251,6 +253,14 @@ impl OwnedPolicy {
             skywalking_backend: config.exporter.skywalking_backend.clone(),
             python_log_correlation: config.injection.python_log_correlation,
             java_options: config.injection.java_options.join(" "),
+            environment: nul_join(
+                config
+                    .injection
+                    .environment
+                    .entries()
+                    .iter()
+                    .map(Vec::as_slice),
+            ),
         }
     }
 
@@ -303,6 +313,7 @@ impl OwnedPolicy {
             report_socket: b"",
             own_agent_marker: policy.own_agent_marker,
             java_options: self.java_options.as_bytes(),
+            environment: oneagent_preload_core::NulList::new(&self.environment),
             disabled_services: oneagent_preload_core::NulList::new(&self.disabled),
             enabled_services: oneagent_preload_core::NulList::new(&self.enabled_services),
             skip_executables: oneagent_preload_core::NulList::new(&self.skip_executables),

@@ -631,6 +631,7 @@ fn direct_plan(
         own_agent_marker: policy.own_agent_marker,
         // `[injection] java_options` is a host setting: not carried to pods yet.
         java_options: b"",
+        environment: NulList::new(b""),
         disabled_services: NulList::new(b""),
         enabled_services: NulList::new(b""),
         skip_executables: NulList::new(b""),

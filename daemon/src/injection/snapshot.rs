@@ -182,6 +182,8 @@ fn encode(config: &Config, policy: &OwnedPolicy, place: &Placement) -> Result<Ve
     let enabled = policy.enabled_services();
     let skip: Vec<&[u8]> = place.skip_executables.iter().map(Vec::as_slice).collect();
     let java_options = config.injection.java_options.join(" ");
+    let environment = config.injection.environment.entries();
+    let environment: Vec<&[u8]> = environment.iter().map(Vec::as_slice).collect();
     let data = SnapshotData {
         enabled: place.enabled,
         java_agent: match config.injection.java_agent {
@@ -201,6 +203,7 @@ fn encode(config: &Config, policy: &OwnedPolicy, place: &Placement) -> Result<Ve
         report_socket: &place.report_socket,
         own_agent_marker: &place.marker,
         java_options: java_options.as_bytes(),
+        environment: &environment,
         disabled_services: &disabled,
         enabled_services: &enabled,
         skip_executables: &skip,
@@ -292,6 +295,45 @@ mod tests {
         );
         assert_eq!(view.own_agent_marker, b"/usr/lib/oneagent/agents/");
         assert_eq!(view.enabled, policy.enabled());
+    }
+
+    /// `[injection.environment]` and `java_options` reach both snapshots (pods that use the
+    /// preload get them through the containers' one), as the library reads them back.
+    #[test]
+    fn agent_settings_reach_the_host_and_container_snapshots() {
+        let node = tempfile::tempdir().unwrap();
+        let mut config = Config::parse(
+            Path::new("oneagent.toml"),
+            "[injection]\njava_options = [\"-Xss2m\"]\n[injection.environment]\n\
+             python = { OTEL_TRACES_SAMPLER = \"always_off\" }\n\
+             java = { SW_AGENT_SAMPLE = \"5\", OTEL_PROPAGATORS = \"b3\" }\n",
+        )
+        .unwrap();
+        config.kubernetes.node_agent_dir = node.path().to_owned();
+        let policy = OwnedPolicy::build(&config, &[], &[]);
+        let host = compile(&config, &policy, Path::new("/run/oneagent")).unwrap();
+        let containers = compile_for_containers(&config, &policy, node.path()).unwrap();
+        for bytes in [&host, &containers] {
+            let view = snapshot::decode(bytes).unwrap();
+            assert_eq!(view.java_options, b"-Xss2m");
+            assert_eq!(
+                view.environment.iter().collect::<Vec<_>>(),
+                [
+                    &b"java OTEL_PROPAGATORS=b3"[..],
+                    b"java SW_AGENT_SAMPLE=5",
+                    b"python OTEL_TRACES_SAMPLER=always_off",
+                ]
+            );
+        }
+        let plain = compile(&Config::default(), &policy, Path::new("/run/oneagent")).unwrap();
+        assert!(
+            snapshot::decode(&plain)
+                .unwrap()
+                .environment
+                .iter()
+                .next()
+                .is_none()
+        );
     }
 
     #[test]

@@ -667,6 +667,18 @@ fn explain_names_generic_entry_points() {
     }
 }
 
+/// The `environment` rows of `oneagentctl --json explain --config CONFIG EXTRA…` (an `inject`
+/// verdict).
+fn explain_sets(bus: &TestBus, config: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["--json", "explain", "--config", config];
+    args.extend_from_slice(extra);
+    let out = bus.ctl(None, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["action"], "inject", "{v:#}");
+    serde_json::from_value(v["environment"].clone()).unwrap()
+}
+
 /// `[injection] python_log_correlation` and `java_options`: off/empty by default; set, `explain`
 /// shows the library setting `OTEL_PYTHON_LOG_CORRELATION=true` for Python and the extra JVM
 /// options after the Java agent (never over the process's own values, never for another
@@ -678,15 +690,7 @@ fn explain_shows_configured_agent_settings() {
     std::fs::create_dir_all(&setup.dir).unwrap();
     config_with_agents(&setup);
     let config = setup.config_path().display().to_string();
-    let sets = |bus: &TestBus, extra: &[&str]| -> Vec<String> {
-        let mut args = vec!["--json", "explain", "--config", &config];
-        args.extend_from_slice(extra);
-        let out = bus.ctl(None, &args);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v["action"], "inject", "{v:#}");
-        serde_json::from_value(v["environment"].clone()).unwrap()
-    };
+    let sets = |bus: &TestBus, extra: &[&str]| explain_sets(bus, &config, extra);
     // The interpreter itself (`python3` on the PATH may be a pyenv shim, a shell script).
     let python = real_python();
     let py = ["--", python.as_str(), "/srv/shop/app.py"];
@@ -786,6 +790,120 @@ fn explain_shows_configured_agent_settings() {
                 .any(|e| e.starts_with("OTEL_PYTHON_LOG_CORRELATION")),
             "{node:?}"
         );
+    };
+    check(&bus);
+    let _daemon = setup.start();
+    check(&bus);
+}
+
+/// `[injection.environment]`: `explain` shows each runtime's configured variables (the
+/// library's own plan), never over the process's own value nor for another runtime, with and
+/// without the daemon; a variable oneagent sets itself, a list it composes or `LD_*` is refused
+/// naming the key and the variable.
+#[test]
+fn explain_shows_configured_agent_environment() {
+    let bus = TestBus::start(Policy::Shipped);
+    let setup = DaemonSetup::new(&bus);
+    std::fs::create_dir_all(&setup.dir).unwrap();
+    config_with_agents(&setup);
+    let config = setup.config_path().display().to_string();
+    let sets = |bus: &TestBus, extra: &[&str]| explain_sets(bus, &config, extra);
+    let python = real_python();
+    let py = ["--", python.as_str(), "/srv/shop/app.py"];
+    let original = std::fs::read_to_string(setup.config_path()).unwrap();
+    for (table, want) in [
+        (
+            "python = { PYTHONPATH = \"/tmp/x\" }",
+            "injection.environment.python",
+        ),
+        (
+            "nodejs = { NODE_OPTIONS = \"-r /tmp/x.js\" }",
+            "NODE_OPTIONS: not an agent variable",
+        ),
+        (
+            "java = { JAVA_TOOL_OPTIONS = \"-Da=1\" }",
+            "injection.environment.java",
+        ),
+        (
+            "python = { OTEL_RESOURCE_ATTRIBUTES = \"a=b\" }",
+            "OTEL_RESOURCE_ATTRIBUTES: oneagent sets it itself",
+        ),
+        (
+            "dotnet = { LD_PRELOAD = \"/tmp/x.so\" }",
+            "LD_PRELOAD: oneagent sets it itself",
+        ),
+        (
+            "python = { SW_AGENT_SAMPLE = \"1\" }",
+            "SW_AGENT_SAMPLE: not an agent variable",
+        ),
+        ("ruby = { OTEL_X = \"1\" }", "ruby"),
+    ] {
+        std::fs::write(
+            setup.config_path(),
+            format!("{original}[injection.environment]\n{table}\n"),
+        )
+        .unwrap();
+        let mut args = vec!["explain", "--config", &config];
+        args.extend_from_slice(&py);
+        let out = bus.ctl(None, &args);
+        assert_eq!(out.status.code(), Some(2), "{table}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{table}: {}", stderr(&out));
+    }
+
+    std::fs::write(
+        setup.config_path(),
+        format!(
+            "{original}[injection.environment]\n\
+             python = {{ OTEL_TRACES_SAMPLER = \"parentbased_traceidratio\", \
+             OTEL_TRACES_SAMPLER_ARG = \"0.25\" }}\n\
+             nodejs = {{ OTEL_PROPAGATORS = \"tracecontext,baggage,b3\" }}\n\
+             java = {{ OTEL_INSTRUMENTATION_JDBC_ENABLED = \"false\", SW_AGENT_SAMPLE = \"100\" }}\n"
+        ),
+    )
+    .unwrap();
+    let check = |bus: &TestBus| {
+        let on = sets(bus, &py);
+        for want in [
+            "OTEL_TRACES_SAMPLER=parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG=0.25",
+        ] {
+            assert!(on.contains(&want.to_owned()), "{want}: {on:?}");
+        }
+        assert!(
+            !on.iter().any(|e| e.starts_with("OTEL_PROPAGATORS")),
+            "{on:?}"
+        );
+        let user = sets(
+            bus,
+            &[
+                "--env",
+                "OTEL_TRACES_SAMPLER=always_on",
+                "--",
+                python.as_str(),
+                "/srv/shop/app.py",
+            ],
+        );
+        assert!(
+            !user.iter().any(|e| e.starts_with("OTEL_TRACES_SAMPLER=")),
+            "{user:?}"
+        );
+        assert!(
+            user.contains(&"OTEL_TRACES_SAMPLER_ARG=0.25".to_owned()),
+            "{user:?}"
+        );
+        let node = sets(bus, &["--", "node", "/srv/shop/server.js"]);
+        assert!(
+            node.contains(&"OTEL_PROPAGATORS=tracecontext,baggage,b3".to_owned()),
+            "{node:?}"
+        );
+        assert!(!node.iter().any(|e| e.contains("SAMPLER")), "{node:?}");
+        // The OpenTelemetry Java agent reads OTEL_*, not SkyWalking's SW_*.
+        let java = sets(bus, &["--", "java", "-jar", "/srv/orders/orders.jar"]);
+        assert!(
+            java.contains(&"OTEL_INSTRUMENTATION_JDBC_ENABLED=false".to_owned()),
+            "{java:?}"
+        );
+        assert!(!java.iter().any(|e| e.starts_with("SW_")), "{java:?}");
     };
     check(&bus);
     let _daemon = setup.start();

@@ -42,6 +42,10 @@
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_METRICS_EXPORTER=none`, `OTEL_LOGS_EXPORTER=none`, and
 //!   `OTEL_RESOURCE_ATTRIBUTES` += `host.name`, `service.instance.id=<host>-<pid>`,
 //!   `systemd.unit` (each only when the user's attributes lack that key; values percent-encoded).
+//! * Configured variables ([`SnapshotView::environment`], see [`agent_env`](crate::agent_env)):
+//!   after ours, those of the process's runtime and agent (`OTEL_…` for the OpenTelemetry agents,
+//!   `SW_…` for SkyWalking), each only when the process has no (non-blank) value of its own; a
+//!   name the plan sets already is never set twice. Also for an already injected process.
 //! * Values an injected ancestor chose are not the user's: with [`Context::mark_inherited`] the
 //!   plan also sets [`INJECTED_MARKER`](crate::INJECTED_MARKER) to the service name and instance
 //!   id it chose; in a child that inherited them, an `OTEL_SERVICE_NAME` equal to the marker's name
@@ -62,8 +66,9 @@ use crate::model::{Decision, JavaAgentKind, Language};
 use crate::report::Outcome;
 use crate::snapshot::SnapshotView;
 
-/// At most this many variables are set for one process.
-pub const MAX_ASSIGNMENTS: usize = 16;
+/// At most this many variables are set for one process (ours, and up to
+/// [`MAX_PER_RUNTIME`](crate::agent_env::MAX_PER_RUNTIME) configured ones).
+pub const MAX_ASSIGNMENTS: usize = 32;
 
 pub use crate::own::{DOTNET_PROFILER_GUID, PYTHON_AUTO_DIR};
 
@@ -313,17 +318,17 @@ impl fmt::Display for PlanError {
 /// One variable to set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Assignment<'b> {
-    name: &'static [u8],
+    name: &'b [u8],
     value: &'b [u8],
 }
 
 impl<'b> Assignment<'b> {
     /// The variable name.
-    pub fn name(&self) -> &'static [u8] {
+    pub fn name(&self) -> &'b [u8] {
         self.name.strip_suffix(b"\0").unwrap_or(self.name)
     }
     /// The variable name followed by a NUL.
-    pub fn name_with_nul(&self) -> &'static [u8] {
+    pub fn name_with_nul(&self) -> &'b [u8] {
         self.name
     }
     /// The value.
@@ -336,11 +341,20 @@ impl<'b> Assignment<'b> {
     }
 }
 
-/// The variables to set, with values in the caller's buffer.
+/// A variable's name (NUL included): one of ours, or a configured one copied into the buffer.
+#[derive(Clone, Copy, Debug)]
+enum Name {
+    Static(&'static [u8]),
+    InBuf(usize, usize),
+}
+
+type Item = Option<(Name, usize, usize)>;
+
+/// The variables to set, with values (and configured names) in the caller's buffer.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan<'b> {
     buf: &'b [u8],
-    items: [Option<(&'static [u8], usize, usize)>; MAX_ASSIGNMENTS],
+    items: [Item; MAX_ASSIGNMENTS],
 }
 
 impl<'b> Plan<'b> {
@@ -352,7 +366,10 @@ impl<'b> Plan<'b> {
             .flatten()
             .filter_map(move |&(name, s, e)| {
                 Some(Assignment {
-                    name,
+                    name: match name {
+                        Name::Static(n) => n,
+                        Name::InBuf(ns, ne) => buf.get(ns..ne)?,
+                    },
                     value: buf.get(s..e)?,
                 })
             })
@@ -378,7 +395,7 @@ impl<'b> Plan<'b> {
 struct Writer<'b> {
     buf: &'b mut [u8],
     pos: usize,
-    items: [Option<(&'static [u8], usize, usize)>; MAX_ASSIGNMENTS],
+    items: [Item; MAX_ASSIGNMENTS],
     count: usize,
     overflow: bool,
 }
@@ -420,6 +437,10 @@ impl Writer<'_> {
 
     /// Records `start..pos` (NUL included) as the value of `name`.
     fn close(&mut self, name: &'static [u8], start: usize) {
+        self.close_named(Name::Static(name), start);
+    }
+
+    fn close_named(&mut self, name: Name, start: usize) {
         match self.items.get_mut(self.count) {
             Some(slot) if !self.overflow => {
                 *slot = Some((name, start, self.pos));
@@ -543,6 +564,7 @@ pub fn plan<'b>(
     if otel {
         common(&mut w, decision, snap, ctx, env);
     }
+    configured(&mut w, language, snap, env);
     if w.overflow {
         return Err(PlanError::TooLarge);
     }
@@ -613,6 +635,40 @@ fn jvm_option_key(opt: &[u8]) -> &[u8] {
         .position(|&b| b == b'=' || b == b':')
         .unwrap_or(opt.len());
     opt.get(..end).unwrap_or(opt)
+}
+
+/// The configured variables ([`SnapshotView::environment`]) this process's agent reads, each
+/// unless the process sets it (not blank) or the plan sets it already. The name is copied into
+/// the buffer (NUL-terminated for `setenv`).
+fn configured(
+    w: &mut Writer<'_>,
+    language: Language,
+    snap: &SnapshotView<'_>,
+    env: &dyn EnvLookup,
+) {
+    let entries = snap
+        .environment
+        .iter()
+        .take(crate::agent_env::MAX_PER_RUNTIME.saturating_mul(4))
+        .filter_map(|e| crate::agent_env::parse_entry(e).ok())
+        .filter(|e| e.applies(language, snap.java_agent));
+    for e in entries {
+        let planned = w.items.iter().flatten().any(|&(name, _, _)| match name {
+            Name::Static(n) => n.strip_suffix(b"\0") == Some(e.name),
+            Name::InBuf(s, end) => w.buf.get(s..end.saturating_sub(1)) == Some(e.name),
+        });
+        if planned || user(env, e.name).is_some() {
+            continue;
+        }
+        let name_start = w.pos;
+        w.put(e.name);
+        w.put(b"\0");
+        let name_end = w.pos;
+        let start = w.pos;
+        w.put(e.value);
+        w.put(b"\0");
+        w.close_named(Name::InBuf(name_start, name_end), start);
+    }
 }
 
 /// `name` = user's value + `sep` + ours (or ours alone).
@@ -949,6 +1005,7 @@ mod tests {
             report_socket: b"/run/oneagent/preload.sock",
             own_agent_marker: b"/oneagent/",
             java_options: b"",
+            environment: &[],
             disabled_services: &[],
             enabled_services: &[],
             skip_executables: &[],
@@ -1191,6 +1248,170 @@ mod tests {
         assert_eq!(jvm_option_key(b"-XX:+UseG1GC"), b"UseG1GC");
         assert_eq!(jvm_option_key(b"-Xmx1g"), b"-Xmx");
         assert_eq!(jvm_option_key(b"-verbose:gc"), b"-verbose");
+    }
+
+    /// `[injection.environment]`: each runtime's agent gets its own variables (`OTEL_…` for the
+    /// OpenTelemetry agents, `SW_…` for SkyWalking), after ours; the process's own value wins,
+    /// a blank one counts as unset; a name the plan sets itself is never doubled.
+    #[test]
+    fn configured_environment_per_runtime() {
+        let entries: &[&[u8]] = &[
+            b"python OTEL_TRACES_SAMPLER=parentbased_traceidratio",
+            b"python OTEL_TRACES_SAMPLER_ARG=0.25",
+            b"python OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=redis,kafka",
+            b"nodejs OTEL_PROPAGATORS=tracecontext,baggage,b3",
+            b"java OTEL_INSTRUMENTATION_JDBC_ENABLED=false",
+            b"java SW_AGENT_SAMPLE=100",
+            b"dotnet OTEL_DOTNET_AUTO_TRACES_INSTRUMENTATION_ENABLED=false",
+        ];
+        let run =
+            |kind: JavaAgentKind, argv: &'static [&'static str], env: &'static [&'static str]| {
+                let mut d = data(kind);
+                d.environment = entries;
+                let case = Case {
+                    argv,
+                    env,
+                    kind,
+                    want: Ok(&[]),
+                };
+                run_with(&d, &case, 8192).unwrap()
+            };
+        let py = run(
+            JavaAgentKind::OpenTelemetry,
+            &["python3", "/srv/shop/shop.py"],
+            &[],
+        );
+        for want in [
+            "OTEL_TRACES_SAMPLER=parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG=0.25",
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=redis,kafka",
+        ] {
+            assert!(py.contains(&String::from(want)), "{want}: {py:?}");
+        }
+        assert!(py.iter().any(|a| a.starts_with("PYTHONPATH=")));
+        assert!(
+            !py.iter()
+                .any(|a| a.contains("PROPAGATORS") || a.contains("JDBC"))
+        );
+        // The process's own value wins (the whole value: not merged); blank counts as unset.
+        let py = run(
+            JavaAgentKind::OpenTelemetry,
+            &["python3", "/srv/shop/shop.py"],
+            &[
+                "OTEL_TRACES_SAMPLER=always_on",
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=  ",
+            ],
+        );
+        assert!(!py.iter().any(|a| a.starts_with("OTEL_TRACES_SAMPLER=")));
+        assert!(py.contains(&String::from("OTEL_TRACES_SAMPLER_ARG=0.25")));
+        assert!(py.contains(&String::from(
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=redis,kafka"
+        )));
+        let node = run(
+            JavaAgentKind::OpenTelemetry,
+            &["node", "/srv/shop/shop.js"],
+            &[],
+        );
+        assert!(node.contains(&String::from("OTEL_PROPAGATORS=tracecontext,baggage,b3")));
+        assert!(!node.iter().any(|a| a.contains("SAMPLER")));
+        let node = run(
+            JavaAgentKind::OpenTelemetry,
+            &["node", "/srv/shop/shop.js"],
+            &["OTEL_PROPAGATORS=b3multi"],
+        );
+        assert!(!node.iter().any(|a| a.starts_with("OTEL_PROPAGATORS=")));
+        let java = run(
+            JavaAgentKind::OpenTelemetry,
+            &["java", "-jar", "/srv/orders.jar"],
+            &[],
+        );
+        assert!(java.contains(&String::from("OTEL_INSTRUMENTATION_JDBC_ENABLED=false")));
+        assert!(!java.iter().any(|a| a.starts_with("SW_AGENT_SAMPLE")));
+        let sw = run(
+            JavaAgentKind::SkyWalking,
+            &["java", "-jar", "/srv/orders.jar"],
+            &[],
+        );
+        assert!(sw.contains(&String::from("SW_AGENT_SAMPLE=100")));
+        assert!(!sw.iter().any(|a| a.starts_with("OTEL_")));
+        let net = run(
+            JavaAgentKind::OpenTelemetry,
+            &["dotnet", "/srv/Shop.dll"],
+            &[],
+        );
+        assert!(net.contains(&String::from(
+            "OTEL_DOTNET_AUTO_TRACES_INSTRUMENTATION_ENABLED=false"
+        )));
+        let mut d = data(JavaAgentKind::OpenTelemetry);
+        d.environment = entries;
+        // An inherited (already injected) Python child still gets missing plain variables.
+        let case = Case {
+            argv: &["python3", "/srv/shop/shop.py"],
+            env: &[
+                "PYTHONPATH=/usr/lib/oneagent/agents/python/opentelemetry/instrumentation/auto_instrumentation:/usr/lib/oneagent/agents/python",
+                "OTEL_TRACES_SAMPLER=parentbased_traceidratio",
+            ],
+            kind: JavaAgentKind::OpenTelemetry,
+            want: Ok(&[]),
+        };
+        let child = run_with(&d, &case, 8192).unwrap();
+        assert!(
+            !child
+                .iter()
+                .any(|a| a.starts_with("PYTHONPATH=") || a.starts_with("OTEL_TRACES_SAMPLER="))
+        );
+        assert!(child.contains(&String::from("OTEL_TRACES_SAMPLER_ARG=0.25")));
+        // A small buffer: TooLarge, never a cut value.
+        let case = Case {
+            argv: &["python3", "/srv/shop/shop.py"],
+            env: &[],
+            kind: JavaAgentKind::OpenTelemetry,
+            want: Ok(&[]),
+        };
+        let full = run_with(&d, &case, 8192).unwrap();
+        let smallest = (0..8192)
+            .find(|&len| match run_with(&d, &case, len) {
+                Ok(got) => {
+                    assert_eq!(got, full);
+                    true
+                }
+                Err(e) => {
+                    assert_eq!(e, PlanError::TooLarge);
+                    false
+                }
+            })
+            .unwrap();
+        // Values and the configured names (ours are static) with their NULs.
+        let configured_names =
+            "OTEL_TRACES_SAMPLER OTEL_TRACES_SAMPLER_ARG OTEL_PYTHON_DISABLED_INSTRUMENTATIONS "
+                .len();
+        let values: usize = full.iter().map(|a| a.len() - a.find('=').unwrap()).sum();
+        assert_eq!(smallest, values + configured_names);
+        // A view built by hand (explain, the webhook) with an entry that fails the checks: skipped.
+        let mut sbuf = std::vec![0u8; 4096];
+        let n = encode(&data(JavaAgentKind::OpenTelemetry), &mut sbuf).unwrap();
+        let mut snap = decode(&sbuf[..n]).unwrap();
+        snap.environment = crate::NulList::new(b"python LD_PRELOAD=/tmp/x.so\0python OTEL_A=1\0");
+        let argv: [&[u8]; 2] = [b"python3", b"/srv/shop/shop.py"];
+        let input = ProcessInput::new(ByteList::slices(&argv), ByteList::slices(&[]));
+        let decision = decide(&input, &snap.policy());
+        let ctx = Context {
+            pid: 1,
+            systemd_unit: None,
+            dotnet_rid: None,
+            mark_inherited: false,
+            dotnet_dirs: DotnetDirs::BOTH,
+        };
+        let env: ByteList<'_> = ByteList::slices(&[]);
+        let mut buf = [0u8; 4096];
+        let plan = plan(&decision, &snap, &ctx, &env, &mut buf).unwrap();
+        assert_eq!(plan.get(b"OTEL_A"), Some(&b"1"[..]));
+        assert_eq!(plan.get(b"LD_PRELOAD"), None);
+        let a = plan.iter().find(|a| a.name() == b"OTEL_A").unwrap();
+        assert_eq!(
+            (a.name_with_nul(), a.value_with_nul()),
+            (&b"OTEL_A\0"[..], &b"1\0"[..])
+        );
     }
 
     /// `OTEL_PYTHON_LOG_CORRELATION`: off by default; when configured, set unless the user set

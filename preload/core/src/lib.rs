@@ -130,6 +130,7 @@
     )
 )]
 
+pub mod agent_env;
 mod bytes;
 mod cgroup;
 mod detect;

@@ -15,12 +15,16 @@
 //!        1    Java agent kind (0 OpenTelemetry, 1 SkyWalking)
 //!        1    available languages (LanguageSet bits; unknown bits are refused)
 //!        1    options: bit 0 = set OTEL_PYTHON_LOG_CORRELATION for Python; bit 1 = a
-//!             `java_options` field follows the lists (other bits refused; a library older than the bit refuses any non-zero value, so a snapshot
+//!             `java_options` field follows the lists; bit 2 = an `environment` list follows
+//!             (other bits refused; a library older than the bit refuses any non-zero value, so a snapshot
 //!             with an option it does not know makes it do nothing rather than half of it)
 //!             10 strings, each u16 length + bytes (no NUL byte), in the order of [`STRING_FIELDS`]
 //!             3 lists, each u16 length + entries, every entry non-empty and NUL-terminated
 //!             (disabled services, enabled services, skipped executables)
 //!             with options bit 1: u16 length + extra JVM options (space-separated, no NUL)
+//!             with options bit 2: u16 length + the agents' extra environment, a list like the
+//!             three above whose entries are `<runtime> <NAME>=<VALUE>`, each checked by
+//!             [`agent_env::check_list`](crate::agent_env::check_list)
 //! ```
 //!
 //! The body must end exactly at the total length. Any deviation (short, long, corrupt, newer,
@@ -52,6 +56,8 @@ pub const DEFAULT_REPORT_SOCKET: &str = "/run/oneagent/preload.sock";
 const OPTION_PYTHON_LOG_CORRELATION: u8 = 1;
 /// Bit of the options byte: a `java_options` field follows the lists.
 const OPTION_JAVA_OPTIONS: u8 = 2;
+/// Bit of the options byte: an `environment` list follows (after `java_options`).
+const OPTION_ENVIRONMENT: u8 = 4;
 /// At most this many entries per list.
 pub const MAX_ENTRIES: usize = 1024;
 
@@ -131,6 +137,9 @@ pub struct SnapshotData<'a> {
     pub own_agent_marker: &'a [u8],
     /// Extra JVM options appended after the Java agent (space-separated; empty for none).
     pub java_options: &'a [u8],
+    /// The agents' extra environment: `<runtime> <NAME>=<VALUE>` entries (see
+    /// [`agent_env`](crate::agent_env)); empty for none.
+    pub environment: &'a [&'a [u8]],
     /// Service names never injected.
     pub disabled_services: &'a [&'a [u8]],
     /// Service names injected even when `enabled` is false.
@@ -197,6 +206,9 @@ pub struct SnapshotView<'a> {
     pub own_agent_marker: &'a [u8],
     /// Extra JVM options appended after the Java agent (space-separated; empty for none).
     pub java_options: &'a [u8],
+    /// The agents' extra environment (NUL-separated `<runtime> <NAME>=<VALUE>` entries, each
+    /// checked by [`agent_env::parse_entry`](crate::agent_env::parse_entry)).
+    pub environment: NulList<'a>,
     /// Service names never injected (NUL-separated).
     pub disabled_services: NulList<'a>,
     /// Service names injected even when `enabled` is false (NUL-separated).
@@ -358,6 +370,20 @@ impl Out<'_> {
         }
         self.pos = end;
     }
+
+    /// A list: u16 length + every entry followed by a NUL.
+    fn put_list(&mut self, list: &[&[u8]]) -> Result<(), EncodeError> {
+        let len = list
+            .iter()
+            .try_fold(0usize, |acc, e| acc.checked_add(e.len())?.checked_add(1))
+            .ok_or(EncodeError::TooLarge)?;
+        self.put(&field_len(len)?);
+        for entry in list {
+            self.put(entry);
+            self.put(&[0]);
+        }
+        Ok(())
+    }
 }
 
 fn field_len(len: usize) -> Result<[u8; 2], EncodeError> {
@@ -398,10 +424,14 @@ pub fn encode(data: &SnapshotData<'_>, out: &mut [u8]) -> Result<usize, EncodeEr
             OPTION_PYTHON_LOG_CORRELATION
         } else {
             0
-        }) | if data.java_options.is_empty() {
+        }) | (if data.java_options.is_empty() {
             0
         } else {
             OPTION_JAVA_OPTIONS
+        }) | if data.environment.is_empty() {
+            0
+        } else {
+            OPTION_ENVIRONMENT
         },
     ]);
     for value in data.strings() {
@@ -409,15 +439,7 @@ pub fn encode(data: &SnapshotData<'_>, out: &mut [u8]) -> Result<usize, EncodeEr
         w.put(value);
     }
     for list in data.lists() {
-        let len = list
-            .iter()
-            .try_fold(0usize, |acc, e| acc.checked_add(e.len())?.checked_add(1))
-            .ok_or(EncodeError::TooLarge)?;
-        w.put(&field_len(len)?);
-        for entry in list {
-            w.put(entry);
-            w.put(&[0]);
-        }
+        w.put_list(list)?;
     }
     if !data.java_options.is_empty() {
         if data.java_options.contains(&0) {
@@ -425,6 +447,14 @@ pub fn encode(data: &SnapshotData<'_>, out: &mut [u8]) -> Result<usize, EncodeEr
         }
         w.put(&field_len(data.java_options.len())?);
         w.put(data.java_options);
+    }
+    if !data.environment.is_empty() {
+        if data.environment.iter().any(|e| e.contains(&0))
+            || crate::agent_env::check_list(data.environment.iter().copied()).is_err()
+        {
+            return Err(EncodeError::InvalidEntry("environment"));
+        }
+        w.put_list(data.environment)?;
     }
     let total = w.pos;
     if total > MAX_SNAPSHOT {
@@ -570,7 +600,7 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotView<'_>, DecodeError> {
         return Err(DecodeError::Malformed("agents"));
     }
     let options = r.byte("options")?;
-    if options & !(OPTION_PYTHON_LOG_CORRELATION | OPTION_JAVA_OPTIONS) != 0 {
+    if options & !(OPTION_PYTHON_LOG_CORRELATION | OPTION_JAVA_OPTIONS | OPTION_ENVIRONMENT) != 0 {
         return Err(DecodeError::Malformed("options"));
     }
     let mut strings: [&[u8]; 10] = [&[]; 10];
@@ -599,6 +629,19 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotView<'_>, DecodeError> {
         value
     } else {
         &[]
+    };
+    let environment = if options & OPTION_ENVIRONMENT != 0 {
+        let blob = r.field("environment")?;
+        let list = NulList::new(blob);
+        if blob.is_empty()
+            || !valid_list(blob)
+            || crate::agent_env::check_entries(list.iter()).is_err()
+        {
+            return Err(DecodeError::Malformed("environment"));
+        }
+        list
+    } else {
+        NulList::new(&[])
     };
     if !r.rest.is_empty() {
         return Err(DecodeError::Malformed("trailing bytes"));
@@ -632,6 +675,7 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotView<'_>, DecodeError> {
         report_socket,
         own_agent_marker,
         java_options,
+        environment,
         disabled_services: NulList::new(disabled),
         enabled_services: NulList::new(enabled_list),
         skip_executables: NulList::new(skip),
@@ -673,6 +717,7 @@ mod tests {
             report_socket: b"/run/oneagent/preload.sock",
             own_agent_marker: b"/oneagent/",
             java_options: b"",
+            environment: &[],
             disabled_services: &[b"payments", b"legacy"],
             enabled_services: &[],
             skip_executables: &[b"/opt/crashy/bin/java"],
@@ -770,6 +815,70 @@ mod tests {
             encode(&d, &mut [0u8; 4096]),
             Err(EncodeError::NulInString("java_options"))
         );
+
+        // The agents' environment: bit 2 and a list after java_options (both, or alone).
+        let entries: &[&[u8]] = &[
+            b"python OTEL_TRACES_SAMPLER=always_off",
+            b"java SW_AGENT_SAMPLE=5",
+        ];
+        let list_len = 2 + entries.iter().map(|e| e.len() + 1).sum::<usize>();
+        for java_options in [&b""[..], b"-Xss2m"] {
+            let mut d = sample();
+            d.java_options = java_options;
+            d.environment = entries;
+            let mut env = vec![0u8; MAX_SNAPSHOT];
+            let n = encode(&d, &mut env).unwrap();
+            env.truncate(n);
+            let bits = if java_options.is_empty() { 4 } else { 6 };
+            assert_eq!(env[HEADER_LEN + 3], bits);
+            let opts_len = if java_options.is_empty() {
+                0
+            } else {
+                2 + java_options.len()
+            };
+            assert_eq!(env.len(), off.len() + opts_len + list_len);
+            let v = decode(&env).unwrap();
+            assert_eq!(v.java_options, java_options);
+            assert_eq!(v.environment.iter().collect::<Vec<_>>(), entries);
+            // The bit without its list (an older writer's layout), or the list without the bit.
+            let mut b = env.clone();
+            b[HEADER_LEN + 3] &= !4;
+            assert!(decode(&fix(b)).is_err());
+            let mut b = env[..env.len() - list_len].to_vec();
+            b[HEADER_LEN + 3] |= 4;
+            assert!(decode(&fix(b)).is_err());
+        }
+        assert!(decode(&off).unwrap().environment.iter().next().is_none());
+        // An entry that fails the rules: refused on both sides.
+        for bad in [
+            &b"python LD_PRELOAD=/tmp/x.so"[..],
+            b"python OTEL_RESOURCE_ATTRIBUTES=a=b",
+            b"ruby OTEL_X=1",
+            b"python OTEL_X=",
+            b"python OTEL_X=1\0",
+        ] {
+            let mut d = sample();
+            let list = [bad];
+            d.environment = &list;
+            assert_eq!(
+                encode(&d, &mut [0u8; 4096]),
+                Err(EncodeError::InvalidEntry("environment")),
+                "{bad:?}"
+            );
+        }
+        // Written by hand (a newer or corrupt writer): the reader refuses the whole snapshot.
+        let mut d = sample();
+        let good: &[&[u8]] = &[b"python OTEL_X=1"];
+        d.environment = good;
+        let mut b = vec![0u8; MAX_SNAPSHOT];
+        let n = encode(&d, &mut b).unwrap();
+        b.truncate(n);
+        let at = b.len() - b"OTEL_X=1\0".len();
+        b[at..at + 2].copy_from_slice(b"LD");
+        assert_eq!(
+            decode(&fix(b)).unwrap_err(),
+            DecodeError::Malformed("environment")
+        );
     }
 
     #[test]
@@ -790,6 +899,7 @@ mod tests {
             report_socket: b"",
             own_agent_marker: b"",
             java_options: b"",
+            environment: &[],
             disabled_services: &[],
             enabled_services: &[],
             skip_executables: &[],
@@ -855,7 +965,15 @@ mod tests {
         };
         let good = encoded();
         assert!(decode(&fix(good.clone())).is_ok());
-        for (at, value) in [(24, 2u8), (25, 2), (26, 0x80), (27, 2), (27, 4), (27, 0x81)] {
+        for (at, value) in [
+            (24, 2u8),
+            (25, 2),
+            (26, 0x80),
+            (27, 2),
+            (27, 4),
+            (27, 8),
+            (27, 0x81),
+        ] {
             let mut b = good.clone();
             b[at] = value;
             assert!(
@@ -939,11 +1057,15 @@ mod tests {
             }
             let Ok(v) = decode(&b) else { continue };
             accepted += 1;
-            let lists: Vec<Vec<&[u8]>> =
-                [v.disabled_services, v.enabled_services, v.skip_executables]
-                    .iter()
-                    .map(|l| l.iter().collect())
-                    .collect();
+            let lists: Vec<Vec<&[u8]>> = [
+                v.disabled_services,
+                v.enabled_services,
+                v.skip_executables,
+                v.environment,
+            ]
+            .iter()
+            .map(|l| l.iter().collect())
+            .collect();
             let data = SnapshotData {
                 enabled: v.enabled,
                 java_agent: v.java_agent,
@@ -960,6 +1082,7 @@ mod tests {
                 report_socket: v.report_socket,
                 own_agent_marker: v.own_agent_marker,
                 java_options: v.java_options,
+                environment: &lists[3],
                 disabled_services: &lists[0],
                 enabled_services: &lists[1],
                 skip_executables: &lists[2],

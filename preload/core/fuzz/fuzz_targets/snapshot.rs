@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         view.disabled_services,
         view.enabled_services,
         view.skip_executables,
+        view.environment,
     ];
     let collected: Vec<Vec<&[u8]>> = lists.iter().map(|l| l.iter().collect()).collect();
     let again = SnapshotData {
@@ -35,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
         report_socket: view.report_socket,
         own_agent_marker: view.own_agent_marker,
         java_options: view.java_options,
+        environment: &collected[3],
         disabled_services: &collected[0],
         enabled_services: &collected[1],
         skip_executables: &collected[2],

@@ -141,6 +141,8 @@ pub struct Snap {
     pub python_log_correlation: bool,
     /// `[injection] java_options`, space-separated.
     pub java_options: String,
+    /// `[injection.environment]` entries, `<runtime> <NAME>=<VALUE>`.
+    pub environment: Vec<String>,
 }
 
 impl Snap {
@@ -156,6 +158,7 @@ impl Snap {
             disabled_services: Vec::new(),
             python_log_correlation: false,
             java_options: String::new(),
+            environment: Vec::new(),
         }
     }
 
@@ -174,6 +177,7 @@ impl Snap {
             .iter()
             .map(|s| s.as_bytes())
             .collect();
+        let environment: Vec<&[u8]> = self.environment.iter().map(|s| s.as_bytes()).collect();
         let data = SnapshotData {
             enabled: self.enabled,
             java_agent: self.java_agent,
@@ -190,6 +194,7 @@ impl Snap {
             report_socket: &sock,
             own_agent_marker: b"/oneagent/",
             java_options: self.java_options.as_bytes(),
+            environment: &environment,
             disabled_services: &disabled,
             enabled_services: &[],
             skip_executables: &[],
@@ -292,7 +297,8 @@ pub fn env_lines(out: &[u8]) -> std::collections::BTreeMap<String, String> {
 pub const PY_PRINT_ENV: &str = r#"import os
 for k in ["PYTHONPATH", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
           "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER", "OTEL_RESOURCE_ATTRIBUTES", "JAVA_TOOL_OPTIONS",
-          "NODE_OPTIONS", "OTEL_PYTHON_LOG_CORRELATION"]:
+          "NODE_OPTIONS", "OTEL_PYTHON_LOG_CORRELATION", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
+          "OTEL_PROPAGATORS"]:
     print(k + "=" + os.environ.get(k, "<unset>"))
 "#;
 

@@ -184,6 +184,42 @@ fn python_log_correlation_follows_the_snapshot() {
     );
 }
 
+/// `[injection.environment]`: a real Python process under the preload gets its runtime's
+/// configured variables (not another runtime's), and keeps its own value of one.
+#[test]
+fn configured_agent_environment_reaches_python() {
+    let e = env("pyagentenv");
+    let mut snap = Snap::new(&e.agents, &e.sock_path);
+    snap.environment = vec![
+        "python OTEL_TRACES_SAMPLER=parentbased_traceidratio".to_owned(),
+        "python OTEL_TRACES_SAMPLER_ARG=0.25".to_owned(),
+        "nodejs OTEL_PROPAGATORS=b3".to_owned(),
+    ];
+    snap.write(&e.snap_path);
+    let out = output(&mut e.python());
+    let env = env_lines(&out.stdout);
+    assert_eq!(
+        env["OTEL_TRACES_SAMPLER"], "parentbased_traceidratio",
+        "{env:?}"
+    );
+    assert_eq!(env["OTEL_TRACES_SAMPLER_ARG"], "0.25");
+    assert_eq!(env["OTEL_PROPAGATORS"], "<unset>");
+    assert!(
+        env["PYTHONPATH"].contains("auto_instrumentation"),
+        "{env:?}"
+    );
+    // The process's own value wins.
+    let out = output(e.python().env("OTEL_TRACES_SAMPLER", "always_on"));
+    let env = env_lines(&out.stdout);
+    assert_eq!(env["OTEL_TRACES_SAMPLER"], "always_on");
+    assert_eq!(env["OTEL_TRACES_SAMPLER_ARG"], "0.25");
+    let r = e.reports();
+    assert_eq!(
+        r.iter().map(|r| r.outcome).collect::<Vec<_>>(),
+        [Outcome::Injected, Outcome::Injected]
+    );
+}
+
 #[test]
 fn python_user_values_are_kept() {
     let e = env("pyuser");
