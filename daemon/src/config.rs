@@ -609,14 +609,12 @@ impl Config {
                 ),
             });
         }
-        // JAVA_TOOL_OPTIONS is split at whitespace by the JVM: one option per entry, no
-        // whitespace or quotes inside, each an option (`-…`).
-        if let Some(bad) = self.injection.java_options.iter().find(|o| {
-            !o.starts_with('-')
-                || o.len() < 2
-                || o.chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'')
-        }) {
+        if let Some(bad) = self
+            .injection
+            .java_options
+            .iter()
+            .find(|o| !agent_env::java_option_ok(o))
+        {
             return Err(Error::ConfigValue {
                 path: path.to_owned(),
                 key: "injection.java_options",

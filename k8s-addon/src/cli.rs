@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::decide::InjectConfig;
+use crate::decide::{self, InjectConfig};
 use crate::deviceplugin::PluginConfig;
 use crate::metrics::Metrics;
 use crate::webhook::{AppState, TlsFiles};
@@ -164,6 +164,16 @@ pub struct WebhookArgs {
         default_value = "http://$(ONEAGENT_K8S_NODE_IP):4318"
     )]
     pub otlp_endpoint: String,
+    /// Extra JVM option for Java containers in direct mode, after -javaagent in
+    /// JAVA_TOOL_OPTIONS unless the container sets the same option (repeatable; as
+    /// `[injection] java_options` on hosts).
+    #[arg(long = "java-option", value_name = "OPT", allow_hyphen_values = true, value_parser = decide::parse_java_option)]
+    pub java_options: Vec<String>,
+    /// Extra variable for a runtime's agent in direct mode, set unless the container sets it
+    /// (repeatable; RUNTIME is java, python, nodejs or dotnet; as `[injection.environment]` on
+    /// hosts).
+    #[arg(long = "agent-env", value_name = "RUNTIME:NAME=VALUE", value_parser = decide::parse_agent_env)]
+    pub environment: Vec<String>,
     /// Instrument every namespace not labelled instrumentation.oneagent.io/enabled=false, except
     /// kube-system and the add-on's own; the namespace's and workload's labels still win.
     #[arg(long)]
@@ -233,6 +243,8 @@ async fn run_webhook(args: WebhookArgs, cache: cache::ClusterCache) -> Result<()
         config: Arc::new(InjectConfig {
             otlp_endpoint: args.otlp_endpoint,
             cluster_wide: args.cluster_wide,
+            java_options: args.java_options,
+            environment: args.environment,
             ..InjectConfig::default()
         }),
         metrics: Arc::new(Metrics::default()),

@@ -65,6 +65,46 @@ pub struct InjectConfig {
     /// Instrument workloads whose namespace and own labels say nothing (but in kube-system and
     /// the add-on's namespace): `webhook --cluster-wide`.
     pub cluster_wide: bool,
+    /// Extra JVM options for direct mode (`webhook --java-option`), appended to
+    /// `JAVA_TOOL_OPTIONS` after `-javaagent` as on hosts (`[injection] java_options`).
+    pub java_options: Vec<String>,
+    /// The agents' extra environment for direct mode (`webhook --agent-env`), snapshot entries
+    /// `<runtime> <NAME>=<VALUE>` (see `oneagent_preload_core::agent_env`), as on hosts
+    /// (`[injection.environment]`).
+    pub environment: Vec<String>,
+}
+
+/// Parses `webhook --agent-env RUNTIME:NAME=VALUE` into a snapshot entry, with the hosts' rules.
+pub fn parse_agent_env(arg: &str) -> Result<String, String> {
+    let (runtime, pair) = arg
+        .split_once(':')
+        .ok_or_else(|| format!("{arg:?} is not RUNTIME:NAME=VALUE"))?;
+    let language = oneagent_preload_core::agent_env::runtime_of(runtime.as_bytes())
+        .ok_or_else(|| format!("{runtime:?} is not java, python, nodejs or dotnet"))?;
+    let (name, value) = pair
+        .split_once('=')
+        .ok_or_else(|| format!("{arg:?} is not RUNTIME:NAME=VALUE"))?;
+    use oneagent_preload_core::agent_env::{Refusal, check, why_reserved};
+    match check(language, name.as_bytes(), value.as_bytes()) {
+        Ok(()) => Ok(format!("{runtime} {name}={value}")),
+        Err(Refusal::Reserved) => Err(format!(
+            "{name}: oneagent sets it itself ({})",
+            why_reserved(name.as_bytes()).unwrap_or_default()
+        )),
+        Err(why) => Err(format!("{name}: {why}")),
+    }
+}
+
+/// Parses `webhook --java-option OPT`: one JVM option, as `[injection] java_options` on hosts.
+pub fn parse_java_option(arg: &str) -> Result<String, String> {
+    if oneagent_preload_core::agent_env::java_option_ok(arg) {
+        Ok(arg.to_owned())
+    } else {
+        Err(format!(
+            "{arg:?} is not one JVM option: it must start with `-` and have no whitespace, \
+             quotes or control characters"
+        ))
+    }
 }
 
 impl Default for InjectConfig {
@@ -76,6 +116,8 @@ impl Default for InjectConfig {
             max_containers: 64,
             max_env: 1024,
             cluster_wide: false,
+            java_options: Vec::new(),
+            environment: Vec::new(),
         }
     }
 }
@@ -612,6 +654,21 @@ fn direct_plan(
     if !decision.is_inject() || decision.language != Some(language) {
         return Err(format!("{} ({})", decision.reason.code(), decision.reason));
     }
+    let java_options = cfg.java_options.join(" ");
+    // The configured variables, but those the container defines with `valueFrom` (unknown
+    // here, and its own value wins); its plain values win in the plan, as on hosts.
+    let environment: Vec<u8> = cfg
+        .environment
+        .iter()
+        .filter(|e| {
+            let name = e
+                .split_once(' ')
+                .and_then(|(_, pair)| pair.split_once('='))
+                .map_or("", |(name, _)| name);
+            env.plain(name) != Some(None)
+        })
+        .flat_map(|e| e.bytes().chain([0]))
+        .collect();
     let snap = SnapshotView {
         enabled: true,
         java_agent,
@@ -629,9 +686,8 @@ fn direct_plan(
         host_name: b"",
         report_socket: b"",
         own_agent_marker: policy.own_agent_marker,
-        // `[injection] java_options` is a host setting: not carried to pods yet.
-        java_options: b"",
-        environment: NulList::new(b""),
+        java_options: java_options.as_bytes(),
+        environment: NulList::new(&environment),
         disabled_services: NulList::new(b""),
         enabled_services: NulList::new(b""),
         skip_executables: NulList::new(b""),

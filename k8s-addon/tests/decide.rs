@@ -9,17 +9,24 @@ use crate::support::*;
 const STATUS: &str = "instrumentation.oneagent.io/status";
 
 fn run(lookup: &MapLookup, pod_v: &Value) -> Result<(Patch, Value), Skip> {
+    run_with(lookup, pod_v, &InjectConfig::default())
+}
+
+fn run_with(
+    lookup: &MapLookup,
+    pod_v: &Value,
+    config: &InjectConfig,
+) -> Result<(Patch, Value), Skip> {
     let p = pod(pod_v);
     let workload = owner::resolve(&p.metadata, NS, lookup);
     let ns_labels = lookup.namespace_labels(NS);
-    let config = InjectConfig::default();
     let patch = decide(
         &p,
         &Inputs {
             namespace: NS,
             namespace_labels: ns_labels.as_ref(),
             workload: &workload,
-            config: &config,
+            config,
         },
     )?;
     let patched = apply(pod_v, &patch.ops);
@@ -298,6 +305,153 @@ fn direct_mode_stands_down_for_other_agents_and_unknown_values() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("LD_PRELOAD is set"), "{err}");
+}
+
+/// `webhook --java-option` / `--agent-env` in direct mode: the hosts' rules (the plan of
+/// preload/core): JVM options after `-javaagent` unless the container sets the same option; each
+/// runtime's variables unless the container sets them (a plain value or `valueFrom`), `OTEL_*`
+/// for OpenTelemetry agents and `SW_*` for SkyWalking; preload mode leaves them to the
+/// containers' snapshot (the node's oneagent.toml).
+#[test]
+fn direct_mode_applies_the_agent_settings() {
+    use oneagent_k8s::decide::{parse_agent_env, parse_java_option};
+    let config = InjectConfig {
+        java_options: ["-Dotel.traces.sampler=parentbased_traceidratio", "-Xss2m"]
+            .map(|o| parse_java_option(o).unwrap())
+            .to_vec(),
+        environment: [
+            "java:OTEL_INSTRUMENTATION_JDBC_ENABLED=false",
+            "java:SW_AGENT_SAMPLE=100",
+            "python:OTEL_TRACES_SAMPLER=always_off",
+            "python:OTEL_TRACES_SAMPLER_ARG=0.5",
+            "nodejs:OTEL_PROPAGATORS=tracecontext,b3",
+        ]
+        .map(|e| parse_agent_env(e).unwrap())
+        .to_vec(),
+        ..InjectConfig::default()
+    };
+    let ld = json!({"name": "LD_PRELOAD", "value": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"});
+    let jar = "-javaagent:/var/oneagent/agents/java/opentelemetry-javaagent.jar";
+    // (runtime, agent, container env, expected values; None = not set)
+    type Want = &'static [(&'static str, Option<&'static str>)];
+    let cases: Vec<(&str, &str, Value, String, Want)> = vec![
+        (
+            "java",
+            "opentelemetry",
+            json!([ld]),
+            format!("{jar} -Dotel.traces.sampler=parentbased_traceidratio -Xss2m"),
+            &[
+                ("OTEL_INSTRUMENTATION_JDBC_ENABLED", Some("false")),
+                ("SW_AGENT_SAMPLE", None),
+                ("OTEL_TRACES_SAMPLER", None),
+            ],
+        ),
+        (
+            "java",
+            "opentelemetry",
+            json!([ld, {"name": "JAVA_TOOL_OPTIONS", "value": "-Xss512k"},
+                   {"name": "OTEL_INSTRUMENTATION_JDBC_ENABLED", "value": "true"}]),
+            format!("-Xss512k {jar} -Dotel.traces.sampler=parentbased_traceidratio"),
+            &[("OTEL_INSTRUMENTATION_JDBC_ENABLED", Some("true"))],
+        ),
+        (
+            "java",
+            "skywalking",
+            json!([ld]),
+            "-javaagent:/var/oneagent/agents/skywalking/skywalking-agent.jar \
+             -Dotel.traces.sampler=parentbased_traceidratio -Xss2m"
+                .to_owned(),
+            &[
+                ("SW_AGENT_SAMPLE", Some("100")),
+                ("OTEL_INSTRUMENTATION_JDBC_ENABLED", None),
+            ],
+        ),
+        (
+            "python",
+            "opentelemetry",
+            json!([ld, {"name": "OTEL_TRACES_SAMPLER_ARG",
+                        "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}]),
+            String::new(),
+            &[
+                ("OTEL_TRACES_SAMPLER", Some("always_off")),
+                ("OTEL_PROPAGATORS", None),
+                ("JAVA_TOOL_OPTIONS", None),
+            ],
+        ),
+        (
+            "nodejs",
+            "opentelemetry",
+            json!([ld, {"name": "OTEL_TRACES_SAMPLER", "value": "always_on"}]),
+            String::new(),
+            &[
+                ("OTEL_PROPAGATORS", Some("tracecontext,b3")),
+                ("OTEL_TRACES_SAMPLER", Some("always_on")),
+            ],
+        ),
+    ];
+    for (i, (runtime, agent, env, jto, want)) in cases.into_iter().enumerate() {
+        let intent =
+            json!({"version": 1, "agent": agent, "containers": {"app": runtime}}).to_string();
+        let lookup = cluster(&intent, &[ENABLED]);
+        let (patch, p) = run_with(&lookup, &app(env), &config).unwrap();
+        assert!(
+            matches!(patch.containers[0].result, Ok(Mode::Direct(_))),
+            "case {i}: {:?}",
+            patch.containers[0].result
+        );
+        if !jto.is_empty() {
+            assert_eq!(
+                env_value(&p, "app", "JAVA_TOOL_OPTIONS").unwrap(),
+                jto,
+                "case {i}"
+            );
+        }
+        for (name, value) in want.iter() {
+            assert_eq!(
+                env_value(&p, "app", name).as_deref(),
+                *value,
+                "case {i}: {name}"
+            );
+        }
+        // The valueFrom entry is kept as it was, once.
+        if runtime == "python" {
+            let names: Vec<String> = env_of(&p, "app").into_iter().map(|(n, _)| n).collect();
+            assert_eq!(
+                names
+                    .iter()
+                    .filter(|n| *n == "OTEL_TRACES_SAMPLER_ARG")
+                    .count(),
+                1
+            );
+        }
+    }
+    // Preload mode: nothing of it in the pod spec (the containers' snapshot carries the node's).
+    let lookup = cluster(&intent(&[("app", "python")]), &[ENABLED]);
+    let (_, p) = run_with(&lookup, &app(json!([])), &config).unwrap();
+    assert_eq!(env_value(&p, "app", "OTEL_TRACES_SAMPLER"), None);
+    assert!(env_value(&p, "app", "LD_PRELOAD").is_some());
+
+    // The flags' parsers refuse what hosts refuse, naming the variable.
+    for (arg, says) in [
+        ("python:PYTHONPATH=/x", "PYTHONPATH: not an agent variable"),
+        (
+            "java:OTEL_SERVICE_NAME=x",
+            "OTEL_SERVICE_NAME: oneagent sets it itself",
+        ),
+        (
+            "dotnet:LD_PRELOAD=/x.so",
+            "LD_PRELOAD: oneagent sets it itself",
+        ),
+        ("ruby:OTEL_X=1", "\"ruby\" is not java"),
+        ("python:OTEL_X", "not RUNTIME:NAME=VALUE"),
+        ("OTEL_X=1", "not RUNTIME:NAME=VALUE"),
+        ("python:OTEL_X=", "OTEL_X: the value must be"),
+    ] {
+        let err = parse_agent_env(arg).unwrap_err();
+        assert!(err.contains(says), "{arg}: {err}");
+    }
+    assert!(parse_java_option("-Da=1 -Db=2").is_err());
+    assert!(parse_java_option("Xss2m").is_err());
 }
 
 #[test]

@@ -166,6 +166,17 @@ pub fn check(language: Language, name: &[u8], value: &[u8]) -> Result<(), Refusa
     Ok(())
 }
 
+/// Whether `opt` is one JVM option for `[injection] java_options`: `JAVA_TOOL_OPTIONS` is split
+/// at whitespace by the JVM, so it starts with `-`, has something after it, and has no
+/// whitespace, quotes or control characters.
+pub fn java_option_ok(opt: &str) -> bool {
+    opt.starts_with('-')
+        && opt.len() >= 2
+        && !opt
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'')
+}
+
 /// One checked entry of the snapshot's environment list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry<'a> {
@@ -333,6 +344,20 @@ mod tests {
             assert_eq!(runtime_of(w.as_bytes()), Some(l));
         }
         assert_eq!(why_reserved(b"OTEL_TRACES_SAMPLER"), None);
+        for ok in ["-Xss2m", "-Dotel.traces.sampler=always_off", "-XX:+UseG1GC"] {
+            assert!(java_option_ok(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-",
+            "Xss2m",
+            "-Da=1 -Db=2",
+            "-Da=\"x\"",
+            "-Da='x'",
+            "-Da=\t",
+        ] {
+            assert!(!java_option_ok(bad), "{bad}");
+        }
         assert_eq!(runtime_word(Go), None);
         assert_eq!(runtime_of(b"node"), None);
     }
