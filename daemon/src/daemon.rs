@@ -18,7 +18,7 @@ use crate::inventory::{Inventory, ProcessEntry, ScanStats};
 use crate::logging::{LogHandle, LogLevel};
 pub use crate::logs_host::LogsView;
 use crate::notify;
-use crate::store::{GLOBAL_SCOPE, OpenReport, Store, unix_now};
+use crate::store::{GLOBAL_SCOPE, OpenReport, Store, StoreHandle, unix_now};
 
 /// Where the daemon keeps things; every path has a default and a flag.
 #[derive(Debug, Clone)]
@@ -70,7 +70,6 @@ pub(crate) struct Inner {
     last_reload_error: String,
     state: DaemonState,
     log_level: LogLevel,
-    store: Store,
     open_report: OpenReport,
     starts: u64,
 }
@@ -93,6 +92,8 @@ pub struct Shared {
     pid: u32,
     started_at: u64,
     log: LogHandle,
+    /// The state database, on its owner thread.
+    store: StoreHandle,
     inner: Mutex<Inner>,
     inventory: Mutex<Inventory>,
     event_source: Mutex<EventSource>,
@@ -179,7 +180,7 @@ impl Shared {
             *dir = std::fs::canonicalize(&*dir).map_err(|e| Error::io(what, &*dir, e))?;
         }
         notify::status("Opening state database");
-        let (store, open_report) = Store::open(&paths.state_dir)?;
+        let (mut store, open_report) = Store::open(&paths.state_dir)?;
         let pid = std::process::id();
         let starts = store.record_start(pid, crate::VERSION)?;
         let mut remote = RemoteConfig::default();
@@ -195,7 +196,7 @@ impl Shared {
         let config = remote.over(local);
         log.set_level(config.daemon.log_level);
         let now = unix_now();
-        let policy = Arc::new(policy_for(&config, &store)?);
+        let policy = Arc::new(policy_for(&config, policy_inputs(&mut store)?));
         let mut inventory = Inventory::new(paths.proc_root.clone(), pid, policy);
         inventory.restore_first_seen(store.processes_first_seen()?);
         tracing::info!(
@@ -204,8 +205,10 @@ impl Shared {
             starts,
             "Configuration and state loaded"
         );
+        let store = StoreHandle::spawn(store)?;
         Ok(Shared {
             pid,
+            store,
             started_at: now,
             log,
             inner: Mutex::new(Inner {
@@ -216,7 +219,6 @@ impl Shared {
                 loaded_at: now,
                 last_reload_error: String::new(),
                 state: DaemonState::Starting,
-                store,
                 open_report,
                 starts,
             }),
@@ -267,20 +269,22 @@ impl Shared {
 
     /// Whether injection is enabled globally: the global rule if set, else the config.
     pub fn injection_enabled(&self) -> bool {
-        let inner = self.lock();
-        match inner.store.global_rule() {
+        let global = self.store.call(|s| s.global_rule());
+        let configured = self.lock().config.injection.enabled;
+        match global {
             Ok(Some(enabled)) => enabled,
-            Ok(None) => inner.config.injection.enabled,
+            Ok(None) => configured,
             Err(e) => {
                 tracing::error!(error = %e, "Reading the global injection rule failed");
-                inner.config.injection.enabled
+                configured
             }
         }
     }
 
     /// Stores an injection rule; returns whether it changed anything.
     pub fn set_injection(&self, scope: &str, enabled: bool, uid: u32) -> Result<bool> {
-        let changed = self.lock().store.set_injection_rule(scope, enabled, uid)?;
+        let owned = scope.to_owned();
+        let changed = (self.store).call(move |s| s.set_injection_rule(&owned, enabled, uid))?;
         tracing::info!(scope, enabled, uid, changed, "Injection rule set");
         if changed {
             self.refresh_policy()?;
@@ -304,10 +308,9 @@ impl Shared {
 
     /// Rebuilds the policy from the configuration and the rules and re-decides every process.
     pub fn refresh_policy(&self) -> Result<ScanStats> {
-        let policy = {
-            let inner = self.lock();
-            Arc::new(policy_for(&inner.config, &inner.store)?)
-        };
+        let inputs = self.store.call(policy_inputs)?;
+        let config = self.lock().config.clone();
+        let policy = Arc::new(policy_for(&config, inputs));
         self.write_snapshot(&policy);
         for p in &policy.agent_problems {
             tracing::debug!(language = %p.language, path = %p.path, problem = %p.problem, "Agent unavailable");
@@ -488,12 +491,13 @@ impl Shared {
 
     /// Executables blocked by the crash circuit breaker.
     pub fn blocked_executables(&self) -> Result<Vec<crate::store::BlockedExecutable>> {
-        self.lock().store.blocked_executables()
+        self.store.call(|s| s.blocked_executables())
     }
 
     /// Unblocks `exe` (all when `None`); returns how many were unblocked.
     pub fn unblock(&self, exe: Option<&str>) -> Result<usize> {
-        let n = self.lock().store.unblock_executable(exe)?;
+        let owned = exe.map(str::to_owned);
+        let n = (self.store).call(move |s| s.unblock_executable(owned.as_deref()))?;
         self.breaker
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -531,7 +535,8 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .on_injected_exit(scope, &exe, at.elapsed(), status);
         let Some(reason) = tripped else { return };
-        match self.lock().store.block_executable(scope, &exe, &reason) {
+        let (e, r) = (exe.clone(), reason.clone());
+        match (self.store).call(move |s| s.block_executable(scope, &e, &r)) {
             Ok(_) => {
                 tracing::warn!(executable = %exe, scope = %scope, reason = %reason, "Crash circuit breaker: injection disabled for this executable; `oneagentctl preload unblock` re-enables it");
                 notify::status(&format!(
@@ -549,7 +554,7 @@ impl Shared {
 
     /// Every saved log checkpoint.
     pub fn log_checkpoints(&self) -> Result<Vec<crate::logs::tail::Checkpoint>> {
-        self.lock().store.log_checkpoints()
+        self.store.call(|s| s.log_checkpoints())
     }
 
     /// Saves log checkpoints.
@@ -557,7 +562,8 @@ impl Shared {
         &self,
         checkpoints: &[crate::logs::tail::Checkpoint],
     ) -> Result<()> {
-        self.lock().store.save_log_checkpoints(checkpoints)
+        let checkpoints = checkpoints.to_vec();
+        (self.store).call(move |s| s.save_log_checkpoints(&checkpoints))
     }
 
     /// The log pipeline, when it runs.
@@ -587,9 +593,9 @@ impl Shared {
         self.inventory().recently_exited(pid).cloned()
     }
 
-    /// Runs `f` with the state database.
-    pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        f(&mut self.lock().store)
+    /// The state database's handle.
+    pub fn store(&self) -> &StoreHandle {
+        &self.store
     }
 
     /// The daemon's own directories, never watched for logs.
@@ -657,7 +663,7 @@ impl Shared {
         if changes.is_empty() {
             return false;
         }
-        if let Err(e) = self.lock().store.apply_process_changes(&changes) {
+        if let Err(e) = (self.store).call(move |s| s.apply_process_changes(&changes)) {
             tracing::error!(error = %e, "Saving the process inventory failed");
         }
         true
@@ -670,7 +676,7 @@ impl Shared {
             let _ = inventory.take_changes();
             inventory.list()
         };
-        if let Err(e) = self.lock().store.replace_processes(&all) {
+        if let Err(e) = (self.store).call(move |s| s.replace_processes(&all)) {
             tracing::error!(error = %e, "Saving the process inventory failed");
         }
     }
@@ -732,8 +738,14 @@ impl Shared {
 
     /// The report behind `oneagentctl status`.
     pub fn status(&self) -> Result<StatusReport> {
+        let (rules, schema_version, blocked) = self.store.call(|s| {
+            Ok((
+                s.injection_rules()?,
+                s.schema_version()?,
+                s.blocked_executables()?,
+            ))
+        })?;
         let inner = self.lock();
-        let rules = inner.store.injection_rules()?;
         let global = rules
             .iter()
             .find(|r| r.scope == GLOBAL_SCOPE)
@@ -756,8 +768,8 @@ impl Shared {
             last_reload_error: inner.last_reload_error.clone(),
             state_dir: self.paths.state_dir.display().to_string(),
             runtime_dir: self.paths.runtime_dir.display().to_string(),
-            database: inner.store.path().display().to_string(),
-            schema_version: inner.store.schema_version()?,
+            database: self.store.path().display().to_string(),
+            schema_version,
             daemon_starts: inner.starts,
             database_recovered_to: inner
                 .open_report
@@ -779,12 +791,7 @@ impl Shared {
             log_files: 0,
             preload_installed: false,
             preload_problem: String::new(),
-            blocked: inner
-                .store
-                .blocked_executables()?
-                .into_iter()
-                .map(Into::into)
-                .collect(),
+            blocked: blocked.into_iter().map(Into::into).collect(),
             processes: 0,
             runtime_processes: 0,
             process_events: String::new(),
@@ -938,7 +945,8 @@ impl crate::opamp::Host for OpampHost {
         };
         match outcome {
             Ok(()) => {
-                let saved = shared.with_store(|s| s.set_remote_config(text, hash));
+                let (text, hash) = (text.to_owned(), hash.to_vec());
+                let saved = (shared.store).call(move |s| s.set_remote_config(&text, &hash));
                 if let Err(e) = saved {
                     tracing::error!(error = %e, "The remote configuration is applied but not saved; a restart goes back to the previous one");
                 }
@@ -952,7 +960,8 @@ impl crate::opamp::Host for OpampHost {
     }
 
     fn save_remote_status(&self, status: &crate::opamp::proto::RemoteConfigStatus) {
-        let saved = self.0.with_store(|s| {
+        let status = status.clone();
+        let saved = self.0.store.call(move |s| {
             s.set_remote_status(
                 &status.last_remote_config_hash,
                 status.status,
@@ -965,7 +974,7 @@ impl crate::opamp::Host for OpampHost {
     }
 
     fn save_instance_uid(&self, uid: [u8; 16]) {
-        if let Err(e) = self.0.with_store(|s| s.set_opamp_uid(uid)) {
+        if let Err(e) = self.0.store.call(move |s| s.set_opamp_uid(uid)) {
             tracing::warn!(error = %e, "The instance uid the OpAMP server assigned is not saved");
         }
     }
@@ -1103,7 +1112,7 @@ pub(crate) fn start_opamp(shared: &Arc<Shared>) -> Option<crate::opamp::Client> 
     if settings.endpoint.is_empty() {
         return None;
     }
-    let state = match shared.with_store(|s| s.opamp_state(crate::opamp::new_instance_uid)) {
+    let state = match (shared.store).call(|s| s.opamp_state(crate::opamp::new_instance_uid)) {
         Ok(state) => state,
         Err(e) => {
             tracing::error!(error = %e, "The OpAMP client does not start: its state is unreadable");
@@ -1142,19 +1151,29 @@ pub(crate) fn start_opamp(shared: &Arc<Shared>) -> Option<crate::opamp::Client> 
     }
 }
 
+/// What the policy takes from the state database: the injection rules and the executables the
+/// crash circuit breaker blocked.
+type PolicyInputs = (
+    Vec<crate::store::InjectionRule>,
+    Vec<crate::store::BlockedExecutable>,
+);
+
+/// Reads [`PolicyInputs`] (on the store's owner thread).
+fn policy_inputs(store: &mut Store) -> Result<PolicyInputs> {
+    Ok((store.injection_rules()?, store.blocked_executables()?))
+}
+
 /// The policy from the configuration, the injection rules and the executables the crash circuit
 /// breaker blocked.
-fn policy_for(config: &Config, store: &Store) -> Result<OwnedPolicy> {
-    let rules = store.injection_rules()?;
-    let (host, containers): (Vec<_>, Vec<_>) = store
-        .blocked_executables()?
+fn policy_for(config: &Config, (rules, blocked): PolicyInputs) -> OwnedPolicy {
+    let (host, containers): (Vec<_>, Vec<_>) = blocked
         .into_iter()
         .partition(|b| b.scope == crate::injection::breaker::Scope::Host.as_str());
     let exes = |list: Vec<crate::store::BlockedExecutable>| -> Vec<String> {
         list.into_iter().map(|b| b.exe).collect()
     };
-    Ok(OwnedPolicy::build(config, &rules, &exes(host))
-        .with_container_skip_executables(&exes(containers)))
+    OwnedPolicy::build(config, &rules, &exes(host))
+        .with_container_skip_executables(&exes(containers))
 }
 
 /// How long start-up waits for the log pipeline to watch its roots before it reports ready anyway
@@ -1552,14 +1571,14 @@ impl crate::logs_host::HostState for Shared {
         &self,
         engine: &mut crate::logs::attribute::AttributionEngine,
     ) -> Result<usize> {
-        self.with_store(|store| engine.load(store))
+        engine.load(&self.store)
     }
 
     fn save_attribution(
         &self,
         engine: &mut crate::logs::attribute::AttributionEngine,
     ) -> Result<()> {
-        self.with_store(|store| engine.save(store))
+        engine.save(&mut self.store.clone())
     }
 }
 

@@ -420,8 +420,11 @@ impl Agent1 {
 
     /// Whether injection is enabled globally (rule, else `[injection] enabled`).
     #[zbus(property)]
-    fn injection_enabled(&self) -> bool {
-        self.shared.injection_enabled()
+    async fn injection_enabled(&self) -> zbus::fdo::Result<bool> {
+        // The global rule is in the state database: read by its owner, not on this thread.
+        blocking(&self.shared, |s| s.injection_enabled())
+            .await
+            .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))
     }
 }
 

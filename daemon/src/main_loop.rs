@@ -239,23 +239,7 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
                     None => std::future::pending::<()>().await,
                 }
             } => notify::watchdog(),
-            report = async {
-                match reports.as_ref() {
-                    Some(r) => r.next().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                shared.record_report(report);
-                if flush_at.is_none() {
-                    flush_at = Some(tokio::time::Instant::now() + FLUSH_DELAY);
-                }
-            }
-            report = async {
-                match container_reports.as_ref() {
-                    Some(r) => r.next().await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            report = next_report(reports.as_ref(), container_reports.as_ref()) => {
                 shared.record_report(report);
                 if flush_at.is_none() {
                     flush_at = Some(tokio::time::Instant::now() + FLUSH_DELAY);
@@ -303,7 +287,9 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
                 }
             } => {
                 flush_at = None;
-                shared.flush_inventory();
+                // Writing to the state database: its owner thread does it; this one awaits.
+                let s = shared.clone();
+                off_thread(move || s.flush_inventory()).await;
             }
             _ = rescan.tick() => {
                 let s = shared.clone();
@@ -340,7 +326,8 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
         // Within systemd's and our 2 s budget: a batch in flight may be sent again next start.
         let _ = off_thread(move || logs.stop(std::time::Duration::from_millis(1200))).await;
     }
-    shared.flush_inventory();
+    let s = shared.clone();
+    off_thread(move || s.flush_inventory()).await;
     drop(iface);
     if let Some(task) = peer_task {
         task.abort();
@@ -352,6 +339,29 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     drop(conn);
     tracing::info!("Stopped");
     Ok(())
+}
+
+/// The next preload report from the host's socket or the containers' (the host's first when
+/// both have one waiting); never, when neither is bound.
+async fn next_report(
+    host: Option<&crate::injection::report::ReportSocket>,
+    containers: Option<&crate::injection::report::ReportSocket>,
+) -> crate::injection::report::ReceivedReport {
+    tokio::select! {
+        biased;
+        report = next_from(host) => report,
+        report = next_from(containers) => report,
+    }
+}
+
+/// The next report from `socket`; never when there is none.
+async fn next_from(
+    socket: Option<&crate::injection::report::ReportSocket>,
+) -> crate::injection::report::ReceivedReport {
+    match socket {
+        Some(r) => r.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Reloads on its own task (the reload waits for the log pipeline, which must not hold up the

@@ -3,6 +3,9 @@
 //! At open: an exclusive lock file keeps a second daemon out, `PRAGMA integrity_check` runs, and a
 //! corrupt database is moved aside (kept, never deleted) and rebuilt. Schema changes are numbered
 //! migrations recorded in `schema_version`.
+//!
+//! In the daemon one thread owns the open [`Store`]; everything else reaches it through a
+//! [`StoreHandle`] (see `owner`).
 
 #![forbid(unsafe_code)]
 
@@ -15,6 +18,9 @@ use serde::{Deserialize, Serialize};
 pub use crate::clock::unix_now;
 pub use crate::decision::{GLOBAL_SCOPE, InjectionRule};
 use crate::error::{Error, Result};
+
+mod owner;
+pub use owner::StoreHandle;
 
 /// The database file name inside the state directory.
 pub const DB_FILE: &str = "state.db";
