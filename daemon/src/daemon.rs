@@ -14,7 +14,7 @@ use oneagent_api::StatusReport;
 use crate::decision::OwnedPolicy;
 use crate::error::{Error, Result};
 use crate::injection::breaker::CrashBreaker;
-use crate::inventory::{Inventory, ProcessEntry, ScanStats};
+use crate::inventory::{Inventory, InventoryHandle, ProcessEntry, ScanStats};
 use crate::logging::{LogHandle, LogLevel};
 pub use crate::logs_host::LogsView;
 use crate::notify;
@@ -63,7 +63,8 @@ impl DaemonState {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) config: Config,
+    /// The configuration in force: replaced whole on reload, read by cloning the `Arc`.
+    config: Arc<Config>,
     source: ConfigSource,
     generation: u64,
     loaded_at: u64,
@@ -95,7 +96,8 @@ pub struct Shared {
     /// The state database, on its owner thread.
     store: StoreHandle,
     inner: Mutex<Inner>,
-    inventory: Mutex<Inventory>,
+    /// The process inventory, on its owner thread.
+    inventory: InventoryHandle,
     event_source: Mutex<EventSource>,
     preload: Mutex<PreloadState>,
     breaker: Mutex<CrashBreaker>,
@@ -162,9 +164,14 @@ pub struct PreloadState {
 }
 
 impl Shared {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // A poisoned lock means a panic elsewhere; the data is still consistent enough to read.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The configuration in force (a snapshot: a reload replaces it, never changes it).
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.lock().config)
     }
 
     /// Loads configuration and state. Nothing is served yet.
@@ -206,6 +213,7 @@ impl Shared {
             "Configuration and state loaded"
         );
         let store = StoreHandle::spawn(store)?;
+        let inventory = InventoryHandle::spawn(inventory)?;
         Ok(Shared {
             pid,
             store,
@@ -213,7 +221,7 @@ impl Shared {
             log,
             inner: Mutex::new(Inner {
                 log_level: config.daemon.log_level,
-                config,
+                config: Arc::new(config),
                 source,
                 generation: 1,
                 loaded_at: now,
@@ -222,7 +230,7 @@ impl Shared {
                 open_report,
                 starts,
             }),
-            inventory: Mutex::new(inventory),
+            inventory,
             event_source: Mutex::new(EventSource::None),
             preload: Mutex::new(PreloadState::default()),
             breaker: Mutex::new(CrashBreaker::default()),
@@ -270,7 +278,7 @@ impl Shared {
     /// Whether injection is enabled globally: the global rule if set, else the config.
     pub fn injection_enabled(&self) -> bool {
         let global = self.store.call(|s| s.global_rule());
-        let configured = self.lock().config.injection.enabled;
+        let configured = self.config().injection.enabled;
         match global {
             Ok(Some(enabled)) => enabled,
             Ok(None) => configured,
@@ -292,37 +300,45 @@ impl Shared {
         Ok(changed)
     }
 
-    fn inventory(&self) -> MutexGuard<'_, Inventory> {
-        self.inventory.lock().unwrap_or_else(|p| p.into_inner())
+    /// The process inventory's handle.
+    pub fn inventory(&self) -> &InventoryHandle {
+        &self.inventory
     }
 
     /// Every process in the inventory, ordered by pid.
     pub fn processes(&self) -> Vec<ProcessEntry> {
-        self.inventory().list()
+        self.inventory.list()
     }
 
     /// The current policy (configuration + rules + agents on disk).
     pub fn policy(&self) -> Arc<OwnedPolicy> {
-        self.inventory().policy().clone()
+        match self.inventory.policy() {
+            Some(policy) => policy,
+            None => {
+                // Only when the inventory's thread is gone (never while `self` lives).
+                tracing::error!("The inventory did not answer; using the configuration's policy");
+                Arc::new(OwnedPolicy::build(&self.config(), &[], &[]))
+            }
+        }
     }
 
     /// Rebuilds the policy from the configuration and the rules and re-decides every process.
     pub fn refresh_policy(&self) -> Result<ScanStats> {
         let inputs = self.store.call(policy_inputs)?;
-        let config = self.lock().config.clone();
+        let config = self.config();
         let policy = Arc::new(policy_for(&config, inputs));
         self.write_snapshot(&policy);
         for p in &policy.agent_problems {
             tracing::debug!(language = %p.language, path = %p.path, problem = %p.problem, "Agent unavailable");
         }
-        let stats = self.inventory().set_policy(policy);
+        let stats = self.inventory.full_scan(Some(policy)).unwrap_or_default();
         self.flush_inventory();
         Ok(stats)
     }
 
     /// Compiles and writes the snapshot for `policy`; problems are kept for `status`.
     pub(crate) fn write_snapshot(&self, policy: &OwnedPolicy) {
-        let config = self.lock().config.clone();
+        let config = self.config();
         let result = crate::injection::snapshot::compile(&config, policy, &self.paths.runtime_dir)
             .and_then(|bytes| crate::injection::snapshot::write(&self.paths.state_dir, &bytes));
         let problem = match result {
@@ -377,8 +393,8 @@ impl Shared {
 
     /// The containers' report socket (`<node_agent_dir>/preload.sock`), when configured.
     pub fn container_report_socket_path(&self) -> Option<PathBuf> {
-        let inner = self.lock();
-        let dir = &inner.config.kubernetes.node_agent_dir;
+        let config = self.config();
+        let dir = &config.kubernetes.node_agent_dir;
         (!dir.as_os_str().is_empty()).then(|| dir.join(crate::injection::snapshot::REPORT_SOCKET))
     }
 
@@ -402,13 +418,11 @@ impl Shared {
 
     /// Verifies the library and adds it to the preload file. Returns whether the file changed.
     pub fn preload_install(&self) -> Result<bool> {
-        let (library, file) = {
-            let inner = self.lock();
-            (
-                inner.config.injection.library.clone(),
-                inner.config.injection.preload_file.clone(),
-            )
-        };
+        let config = self.config();
+        let (library, file) = (
+            config.injection.library.clone(),
+            config.injection.preload_file.clone(),
+        );
         let result = crate::injection::verify::verify_library(&library, &self.snapshot_path())
             .map_err(|f| Error::PreloadVerify {
                 library: library.clone(),
@@ -432,7 +446,7 @@ impl Shared {
 
     /// Takes our entry out of the preload file. Returns whether the file changed.
     pub fn preload_remove(&self) -> Result<bool> {
-        let file = self.lock().config.injection.preload_file.clone();
+        let file = self.config().injection.preload_file.clone();
         let changed = crate::injection::preload_file::remove(&file)?;
         tracing::info!(file = %file.display(), changed, "Preload library removed");
         self.preload_state().problem.clear();
@@ -445,13 +459,11 @@ impl Shared {
         verify: bool,
         changed: bool,
     ) -> Result<oneagent_api::PreloadReport> {
-        let (library, file) = {
-            let inner = self.lock();
-            (
-                inner.config.injection.library.clone(),
-                inner.config.injection.preload_file.clone(),
-            )
-        };
+        let config = self.config();
+        let (library, file) = (
+            config.injection.library.clone(),
+            config.injection.preload_file.clone(),
+        );
         let state = crate::injection::preload_file::state(&file)?;
         let library_text = library.display().to_string();
         let library_problem = if verify {
@@ -486,7 +498,9 @@ impl Shared {
     /// Records a report of the preload library.
     pub fn record_report(&self, report: crate::injection::report::ReceivedReport) {
         tracing::debug!(pid = report.pid, outcome = %report.outcome, service = %report.service_name, "Preload report");
-        self.inventory().record_report(report);
+        // Queued, not awaited: the event loop goes on; the inventory applies it before the
+        // process events read after it (the crash circuit breaker needs it first).
+        self.inventory.post(move |i| i.record_report(report));
     }
 
     /// Executables blocked by the crash circuit breaker.
@@ -573,9 +587,7 @@ impl Shared {
 
     /// The log files being tailed.
     pub fn log_files(&self) -> Vec<crate::logs::pipeline::LogFileStatus> {
-        self.logs_view()
-            .map(|v| v.files.lock().unwrap_or_else(|p| p.into_inner()).clone())
-            .unwrap_or_default()
+        self.logs_view().map(|v| v.files()).unwrap_or_default()
     }
 
     /// The address the metrics endpoint listens on.
@@ -585,12 +597,12 @@ impl Shared {
 
     /// One process of the inventory.
     pub fn process(&self, pid: u32) -> Option<ProcessEntry> {
-        self.inventory().get(pid).cloned()
+        self.inventory.get(pid)
     }
 
     /// A process that exited in the last few seconds, as the inventory knew it.
     pub fn recently_exited(&self, pid: u32) -> Option<ProcessEntry> {
-        self.inventory().recently_exited(pid).cloned()
+        self.inventory.recently_exited(pid)
     }
 
     /// The state database's handle.
@@ -605,7 +617,7 @@ impl Shared {
 
     /// Runs a full scan of /proc (at start and as the safety net).
     pub fn full_scan(&self) -> ScanStats {
-        let stats = self.inventory().full_scan();
+        let stats = self.inventory.full_scan(None).unwrap_or_default();
         tracing::debug!(
             processes = stats.processes,
             runtimes = stats.runtimes,
@@ -617,41 +629,10 @@ impl Shared {
 
     /// Applies decoded process events.
     pub fn apply_events(&self, events: &[crate::inventory::events::ProcEvent]) {
-        use crate::inventory::events::ProcEvent;
-        use std::collections::HashMap;
-        // Only the last event of a pid in a batch matters: an exec followed by an exit is an exit.
-        let mut last: HashMap<u32, Option<u32>> = HashMap::new();
-        let mut order = Vec::new();
-        let mut inventory = self.inventory();
-        for e in events {
-            // A child that exits before it is read is remembered as its parent (short-lived
-            // log writers must still be named).
-            if let ProcEvent::Fork { parent, child } = *e {
-                inventory.forked(child, parent);
-            }
-            let (pid, exit_status) = match *e {
-                ProcEvent::Fork { child, .. } => (child, None),
-                ProcEvent::Exec { pid } => (pid, None),
-                ProcEvent::Exit { pid, status } => (pid, Some(status)),
-            };
-            if last.insert(pid, exit_status).is_none() {
-                order.push(pid);
-            }
-        }
-        let mut exits = Vec::new();
-        for pid in order {
-            match last.get(&pid).copied().flatten() {
-                None => {
-                    inventory.observe(pid);
-                }
-                Some(status) => {
-                    if let Some(exited) = inventory.exited(pid) {
-                        exits.push((exited, status));
-                    }
-                }
-            }
-        }
-        drop(inventory);
+        let events = events.to_vec();
+        let exits = (self.inventory)
+            .change(move |inventory| inventory.apply_events(&events))
+            .unwrap_or_default();
         for (exited, status) in &exits {
             self.breaker_exit(exited, *status);
         }
@@ -659,7 +640,9 @@ impl Shared {
 
     /// Writes inventory changes to the database; returns whether there were any.
     pub fn flush_inventory(&self) -> bool {
-        let changes = self.inventory().take_changes();
+        let changes = (self.inventory)
+            .change(Inventory::take_changes)
+            .unwrap_or_default();
         if changes.is_empty() {
             return false;
         }
@@ -671,11 +654,12 @@ impl Shared {
 
     /// Replaces the stored inventory with the in-memory one (after the first scan).
     pub(crate) fn store_full_inventory(&self) {
-        let all = {
-            let mut inventory = self.inventory();
-            let _ = inventory.take_changes();
-            inventory.list()
-        };
+        let all = (self.inventory)
+            .change(|inventory| {
+                let _ = inventory.take_changes();
+                inventory.list()
+            })
+            .unwrap_or_default();
         if let Err(e) = (self.store).call(move |s| s.replace_processes(&all)) {
             tracing::error!(error = %e, "Saving the process inventory failed");
         }
@@ -712,7 +696,8 @@ impl Shared {
             Ok((config, source)) => {
                 inner.log_level = config.daemon.log_level;
                 self.log.set_level(config.daemon.log_level);
-                let old = std::mem::replace(&mut inner.config, config.clone());
+                let old = std::mem::replace(&mut inner.config, Arc::new(config.clone()));
+                let old = Arc::unwrap_or_clone(old);
                 inner.source = source;
                 inner.generation += 1;
                 inner.loaded_at = unix_now();
@@ -803,16 +788,21 @@ impl Shared {
         })
         .map(|mut report| {
             drop(inner);
-            let inventory = self.inventory();
-            let all = inventory.list();
-            report.processes = all.len() as u64;
-            report.runtime_processes = all.iter().filter(|p| p.is_runtime()).count() as u64;
-            report.agent_problems = (inventory.policy().agent_problems.iter())
-                .cloned()
-                .map(Into::into)
-                .collect();
-            drop(inventory);
-            let library = self.lock().config.injection.clone();
+            let (processes, runtimes, problems) = (self.inventory)
+                .lookup(|inventory| {
+                    let all = inventory.list();
+                    let runtimes = all.iter().filter(|p| p.is_runtime()).count();
+                    (
+                        all.len(),
+                        runtimes,
+                        inventory.policy().agent_problems.clone(),
+                    )
+                })
+                .unwrap_or_default();
+            report.processes = processes as u64;
+            report.runtime_processes = runtimes as u64;
+            report.agent_problems = problems.into_iter().map(Into::into).collect();
+            let library = self.config().injection.clone();
             report.preload_installed = crate::injection::preload_file::state(&library.preload_file)
                 .map(|s| s.ours.iter().any(|e| Path::new(e) == library.library))
                 .unwrap_or(false);
@@ -832,7 +822,7 @@ impl Shared {
             let effective = self.effective().clone();
             report.effective = effective_settings(&effective);
             report.reload_pending = effective.pending;
-            let opamp = self.lock().config.opamp.clone();
+            let opamp = self.config().opamp.clone();
             report.opamp = if opamp.endpoint.is_empty() {
                 String::new()
             } else {
@@ -984,7 +974,7 @@ impl crate::opamp::Host for OpampHost {
 fn opamp_snapshot(shared: &Shared) -> crate::opamp::machine::Snapshot {
     use crate::opamp::machine::Health;
     use std::sync::atomic::Ordering::Relaxed;
-    let mut config = shared.lock().config.clone();
+    let mut config = (*shared.config()).clone();
     for v in config.opamp.headers.values_mut() {
         *v = "***".to_owned();
     }
@@ -1017,15 +1007,7 @@ fn opamp_snapshot(shared: &Shared) -> crate::opamp::machine::Snapshot {
             l.stats.files.load(Relaxed),
         )
     });
-    let dropped: u64 = logs.as_ref().map_or(0, |l| {
-        l.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .services
-            .values()
-            .map(|c| c.sampled_out)
-            .sum()
-    });
+    let dropped: u64 = logs.as_ref().map_or(0, LogsView::sampled_out);
     let fleet = serde_json::json!({
         "processes": processes.len(),
         "runtime_processes": by,
@@ -1108,7 +1090,7 @@ fn os_description() -> String {
 /// Starts the OpAMP client when `[opamp] endpoint` is set; a problem is logged and shown by
 /// `status`, and the daemon runs on without it.
 pub(crate) fn start_opamp(shared: &Arc<Shared>) -> Option<crate::opamp::Client> {
-    let settings = shared.lock().config.opamp.clone();
+    let settings = shared.config().opamp.clone();
     if settings.endpoint.is_empty() {
         return None;
     }

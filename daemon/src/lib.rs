@@ -25,6 +25,7 @@ pub mod main_loop;
 pub mod metrics_server;
 pub mod notify;
 pub mod opamp;
+pub mod owner_thread;
 pub mod peer_bus;
 pub mod reload;
 pub mod safe_fs;

@@ -46,6 +46,19 @@ pub struct LogsView {
     pub files: Arc<std::sync::Mutex<Vec<crate::logs::pipeline::LogFileStatus>>>,
 }
 
+impl LogsView {
+    /// The files being tailed, as the pipeline last published them.
+    pub fn files(&self) -> Vec<crate::logs::pipeline::LogFileStatus> {
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records dropped by sampling, over every service.
+    pub fn sampled_out(&self) -> u64 {
+        let metrics = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        metrics.services.values().map(|c| c.sampled_out).sum()
+    }
+}
+
 /// The engine's window on the daemon's inventory.
 struct HostLookup(Arc<dyn HostState>);
 

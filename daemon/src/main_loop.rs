@@ -112,7 +112,7 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
         )
         .ok()
     });
-    if shared.lock().config.injection.enabled {
+    if shared.config().injection.enabled {
         // A failure is logged and shown by `status`; the daemon keeps running without injection.
         let _ = shared.preload_install();
     }
@@ -121,10 +121,8 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     // that sees the name (or `systemctl start` returning) finds the log pipeline watching its
     // roots and /metrics listening.
     notify::status("Starting the log pipeline");
-    let (config_logs, listen) = {
-        let inner = shared.lock();
-        (inner.config.clone(), inner.config.metrics.listen)
-    };
+    let config_logs = shared.config();
+    let listen = config_logs.metrics.listen;
     let (rebind_tx, mut rebind_rx) = tokio::sync::mpsc::unbounded_channel();
     {
         let mut components = shared.components.lock().await;

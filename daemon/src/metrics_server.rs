@@ -328,7 +328,19 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<dyn MetricsSou
             let _permit = permit;
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, std::convert::Infallible>(respond(&req, &*shared)) }
+                async move {
+                    let body = if is_metrics(&req) {
+                        // The exposition waits for the inventory's owner: on the blocking pool,
+                        // never on the thread that serves D-Bus, signals and the watchdog.
+                        tokio::task::spawn_blocking(move || render(&*shared))
+                            .await
+                            .map_err(|e| tracing::error!(error = %e, "Rendering /metrics failed"))
+                            .ok()
+                    } else {
+                        None
+                    };
+                    Ok::<_, std::convert::Infallible>(respond(body))
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -347,21 +359,21 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 type Body = http_body_util::Full<hyper::body::Bytes>;
 
-fn respond<B>(req: &hyper::Request<B>, shared: &dyn MetricsSource) -> hyper::Response<Body> {
-    let (status, content_type, body) =
-        if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
-            (
-                hyper::StatusCode::OK,
-                "text/plain; version=0.0.4",
-                render(shared),
-            )
-        } else {
-            (
-                hyper::StatusCode::NOT_FOUND,
-                "text/plain",
-                "not found\n".to_owned(),
-            )
-        };
+/// Whether `req` asks for the exposition (`GET /metrics`).
+fn is_metrics<B>(req: &hyper::Request<B>) -> bool {
+    req.method() == hyper::Method::GET && req.uri().path() == "/metrics"
+}
+
+/// The response: the exposition `body` when `GET /metrics` rendered one, else 404.
+fn respond(body: Option<String>) -> hyper::Response<Body> {
+    let (status, content_type, body) = match body {
+        Some(text) => (hyper::StatusCode::OK, "text/plain; version=0.0.4", text),
+        None => (
+            hyper::StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_owned(),
+        ),
+    };
     let mut response = hyper::Response::new(Body::new(body.into()));
     *response.status_mut() = status;
     if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {

@@ -1,13 +1,17 @@
 //! The process inventory: every process on the host with its runtime, service name and injection
 //! state. A full `/proc` scan at start, then the kernel's process events (fork, exec, exit) as they
 //! happen, with a slow re-scan as a safety net. The engine knows nothing of D-Bus or SQLite: the
-//! daemon feeds it events and persists what [`Inventory::take_changes`] returns.
+//! daemon feeds it events and persists what [`Inventory::take_changes`] returns. In the daemon
+//! one thread owns it and everything else holds an [`InventoryHandle`] (see `owner`).
 
 #![forbid(unsafe_code)]
 
 pub mod events;
+mod owner;
 pub mod procfs;
 pub mod recent;
+
+pub use owner::InventoryHandle;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -115,6 +119,20 @@ pub struct Inventory {
     forks: HashMap<u32, u32>,
 }
 
+/// A full scan in progress ([`Inventory::start_scan`]).
+#[derive(Debug)]
+pub struct Scan {
+    pids: std::vec::IntoIter<u32>,
+    stats: ScanStats,
+}
+
+impl Scan {
+    /// How many processes it has still to read.
+    pub fn remaining(&self) -> usize {
+        self.pids.len()
+    }
+}
+
 /// Most forks remembered for their parent.
 const MAX_FORKS: usize = 65_536;
 
@@ -185,7 +203,15 @@ impl Inventory {
 
     /// Reads every process; forgets those that are gone.
     pub fn full_scan(&mut self) -> ScanStats {
-        let mut stats = ScanStats::default();
+        let mut scan = self.start_scan();
+        while self.scan_next(&mut scan) {}
+        self.finish_scan(scan)
+    }
+
+    /// Starts a full scan: lists `/proc` and forgets the processes that are gone. Then
+    /// [`Self::scan_next`] reads one process at a time (the owner answers lookups in between)
+    /// and [`Self::finish_scan`] ends it.
+    pub fn start_scan(&mut self) -> Scan {
         let pids = list_pids(&self.proc_root).unwrap_or_default();
         let alive: HashSet<u32> = pids.iter().copied().collect();
         let gone: Vec<u32> = self
@@ -197,11 +223,26 @@ impl Inventory {
         for pid in gone {
             self.exited(pid);
         }
-        for pid in pids {
-            if !self.observe(pid) && self.last_unreadable_was_denied {
-                stats.unreadable += 1;
-            }
+        Scan {
+            pids: pids.into_iter(),
+            stats: ScanStats::default(),
         }
+    }
+
+    /// Reads the scan's next process; false when there is none left.
+    pub fn scan_next(&mut self, scan: &mut Scan) -> bool {
+        let Some(pid) = scan.pids.next() else {
+            return false;
+        };
+        if !self.observe(pid) && self.last_unreadable_was_denied {
+            scan.stats.unreadable += 1;
+        }
+        true
+    }
+
+    /// Ends a scan and counts what the inventory holds.
+    pub fn finish_scan(&mut self, scan: Scan) -> ScanStats {
+        let mut stats = scan.stats;
         // Reports kept for processes that were gone before they could be read wait for their
         // exit event; without process events (polling) none comes, and a reused pid must not
         // inherit them.
@@ -390,6 +431,44 @@ impl Inventory {
         entry.ppid = parent;
         entry.start_time = 0;
         self.recent.insert(entry, now);
+    }
+
+    /// Applies decoded process events; returns the processes that exited, with their exit
+    /// status (for the crash circuit breaker).
+    pub fn apply_events(&mut self, events: &[events::ProcEvent]) -> Vec<(Exited, u32)> {
+        use events::ProcEvent;
+        // Only the last event of a pid in a batch matters: an exec followed by an exit is an exit.
+        let mut last: HashMap<u32, Option<u32>> = HashMap::new();
+        let mut order = Vec::new();
+        for e in events {
+            // A child that exits before it is read is remembered as its parent (short-lived
+            // log writers must still be named).
+            if let ProcEvent::Fork { parent, child } = *e {
+                self.forked(child, parent);
+            }
+            let (pid, exit_status) = match *e {
+                ProcEvent::Fork { child, .. } => (child, None),
+                ProcEvent::Exec { pid } => (pid, None),
+                ProcEvent::Exit { pid, status } => (pid, Some(status)),
+            };
+            if last.insert(pid, exit_status).is_none() {
+                order.push(pid);
+            }
+        }
+        let mut exits = Vec::new();
+        for pid in order {
+            match last.get(&pid).copied().flatten() {
+                None => {
+                    self.observe(pid);
+                }
+                Some(status) => {
+                    if let Some(exited) = self.exited(pid) {
+                        exits.push((exited, status));
+                    }
+                }
+            }
+        }
+        exits
     }
 
     /// Changes since the last call, for persistence.

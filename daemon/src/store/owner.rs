@@ -16,6 +16,7 @@ use std::sync::mpsc;
 
 use super::Store;
 use crate::error::{Error, Result};
+use crate::owner_thread::{OwnerThread, guarded};
 
 /// One request: runs on the owner's thread with the store.
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
@@ -26,8 +27,7 @@ pub struct StoreHandle(Arc<Owner>);
 
 #[derive(Debug)]
 struct Owner {
-    requests: Option<mpsc::Sender<Job>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: OwnerThread<Job>,
     path: PathBuf,
 }
 
@@ -39,16 +39,9 @@ impl StoreHandle {
     /// thread ends, closing the database, when the last handle is dropped.
     pub fn spawn(store: Store) -> Result<StoreHandle> {
         let path = store.path().to_owned();
-        let (tx, rx) = mpsc::channel::<Job>();
-        let thread = std::thread::Builder::new()
-            .name("oneagent-store".to_owned())
-            .spawn(move || serve(store, rx))
+        let thread = OwnerThread::spawn("oneagent-store", move |rx| serve(store, rx))
             .map_err(|e| Error::io("starting the state database's thread", &path, e))?;
-        Ok(StoreHandle(Arc::new(Owner {
-            requests: Some(tx),
-            thread: Some(thread),
-            path,
-        })))
+        Ok(StoreHandle(Arc::new(Owner { thread, path })))
     }
 
     /// The database file.
@@ -82,34 +75,18 @@ impl StoreHandle {
     }
 
     fn send(&self, job: Job) -> Result<()> {
-        self.0
-            .requests
-            .as_ref()
-            .and_then(|r| r.send(job).ok())
-            .ok_or(Error::Worker { action: ACTION })
+        if self.0.thread.send(job) {
+            Ok(())
+        } else {
+            Err(Error::Worker { action: ACTION })
+        }
     }
 }
 
 /// The owner's loop: one request at a time until every handle is gone.
 fn serve(mut store: Store, requests: mpsc::Receiver<Job>) {
     for job in requests {
-        let run = std::panic::AssertUnwindSafe(|| job(&mut store));
-        if std::panic::catch_unwind(run).is_err() {
-            tracing::error!("A state database request panicked; its caller gets an error");
-        }
-    }
-}
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        // Closing the channel ends the loop; waiting for it means the database is closed (and
-        // its lock file released) when the last handle is gone.
-        self.requests.take();
-        if let Some(thread) = self.thread.take()
-            && thread.thread().id() != std::thread::current().id()
-        {
-            let _ = thread.join();
-        }
+        guarded("store", || job(&mut store));
     }
 }
 
