@@ -13,7 +13,6 @@ use oneagent_api::StatusReport;
 
 use crate::decision::OwnedPolicy;
 use crate::error::{Error, Result};
-use crate::injection::breaker::CrashBreaker;
 use crate::inventory::{Inventory, InventoryHandle, ProcessEntry, ScanStats};
 use crate::logging::{LogHandle, LogLevel};
 pub use crate::logs_host::LogsView;
@@ -86,7 +85,11 @@ pub enum EventSource {
     Polling(String),
 }
 
-/// State shared by the D-Bus object, the signal handlers and the main loop.
+/// State shared by the D-Bus object, the signal handlers and the main loop: handles to the
+/// engines' owner threads (store, inventory) and the log pipeline's view, the configuration in
+/// force (an `Arc` replaced on reload) and status snapshots. Each lock is held for one statement
+/// (never two at once, never across waiting for an owner or for blocking work); only
+/// `components` (one reload at a time) is held across a reload.
 #[derive(Debug)]
 pub struct Shared {
     pub(crate) paths: Paths,
@@ -100,7 +103,6 @@ pub struct Shared {
     inventory: InventoryHandle,
     event_source: Mutex<EventSource>,
     preload: Mutex<PreloadState>,
-    breaker: Mutex<CrashBreaker>,
     logs: Mutex<Option<LogsView>>,
     metrics_addr: Mutex<Option<std::net::SocketAddr>>,
     effective: Mutex<Effective>,
@@ -233,7 +235,6 @@ impl Shared {
             inventory,
             event_source: Mutex::new(EventSource::None),
             preload: Mutex::new(PreloadState::default()),
-            breaker: Mutex::new(CrashBreaker::default()),
             logs: Mutex::new(None),
             metrics_addr: Mutex::new(None),
             effective: Mutex::new(Effective::default()),
@@ -512,10 +513,8 @@ impl Shared {
     pub fn unblock(&self, exe: Option<&str>) -> Result<usize> {
         let owned = exe.map(str::to_owned);
         let n = (self.store).call(move |s| s.unblock_executable(owned.as_deref()))?;
-        self.breaker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .reset(exe);
+        let owned = exe.map(str::to_owned);
+        let _ = (self.inventory).change(move |i| i.reset_breaker(owned.as_deref()));
         if n > 0 {
             tracing::info!(
                 executable = exe.unwrap_or("*"),
@@ -527,28 +526,10 @@ impl Shared {
         Ok(n)
     }
 
-    /// Feeds an exit to the crash circuit breaker; blocks the executable when it trips. The
-    /// executable is the one the report names (as the process saw it: a container's own path),
-    /// else the inventory's; a container's block goes into the containers' snapshot only.
-    fn breaker_exit(&self, exited: &crate::inventory::Exited, status: u32) {
-        let Some((at, report)) = &exited.report else {
-            return;
-        };
-        let exe = match (&report.exe, &exited.entry) {
-            (exe, _) if !exe.is_empty() => exe.clone(),
-            (_, Some(entry)) => entry.exe.clone(),
-            (_, None) => String::new(),
-        };
-        if report.outcome != "injected" || exe.is_empty() {
-            return;
-        }
-        let scope = report.scope;
-        let tripped = self
-            .breaker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .on_injected_exit(scope, &exe, at.elapsed(), status);
-        let Some(reason) = tripped else { return };
+    /// Blocks the executable the crash circuit breaker tripped on; a container's block goes
+    /// into the containers' snapshot only.
+    fn block_tripped(&self, trip: crate::inventory::Trip) {
+        let crate::inventory::Trip { scope, exe, reason } = trip;
         let (e, r) = (exe.clone(), reason.clone());
         match (self.store).call(move |s| s.block_executable(scope, &e, &r)) {
             Ok(_) => {
@@ -630,11 +611,14 @@ impl Shared {
     /// Applies decoded process events.
     pub fn apply_events(&self, events: &[crate::inventory::events::ProcEvent]) {
         let events = events.to_vec();
-        let exits = (self.inventory)
-            .change(move |inventory| inventory.apply_events(&events))
+        let trips = (self.inventory)
+            .change(move |inventory| {
+                let exits = inventory.apply_events(&events);
+                inventory.crash_trips(&exits)
+            })
             .unwrap_or_default();
-        for (exited, status) in &exits {
-            self.breaker_exit(exited, *status);
+        for trip in trips {
+            self.block_tripped(trip);
         }
     }
 

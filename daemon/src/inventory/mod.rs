@@ -117,6 +117,20 @@ pub struct Inventory {
     /// The parent of each child forked and not yet exited, for a child that exits before it
     /// could be read; cleared when it grows past [`MAX_FORKS`] (forks whose exits were missed).
     forks: HashMap<u32, u32>,
+    /// The crash circuit breaker's streaks: it counts the exits this inventory sees, so it
+    /// lives with them (on the inventory's owner thread in the daemon).
+    breaker: crate::injection::breaker::CrashBreaker,
+}
+
+/// An executable the crash circuit breaker decided to block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trip {
+    /// Whose executable: the host's or the containers'.
+    pub scope: crate::injection::breaker::Scope,
+    /// The path, as the process saw it.
+    pub exe: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// A full scan in progress ([`Inventory::start_scan`]).
@@ -182,6 +196,7 @@ impl Inventory {
             reports: HashMap::new(),
             recent: recent::RecentExits::default(),
             forks: HashMap::new(),
+            breaker: Default::default(),
         }
     }
 
@@ -471,6 +486,38 @@ impl Inventory {
         exits
     }
 
+    /// Feeds exits to the crash circuit breaker; returns the executables to block. The
+    /// executable is the one the report names (as the process saw it: a container's own path),
+    /// else the inventory's; only processes the library injected count.
+    pub fn crash_trips(&mut self, exits: &[(Exited, u32)]) -> Vec<Trip> {
+        let mut trips = Vec::new();
+        for (exited, status) in exits {
+            let Some((at, report)) = &exited.report else {
+                continue;
+            };
+            let exe = match (&report.exe, &exited.entry) {
+                (exe, _) if !exe.is_empty() => exe.clone(),
+                (_, Some(entry)) => entry.exe.clone(),
+                (_, None) => String::new(),
+            };
+            if report.outcome != "injected" || exe.is_empty() {
+                continue;
+            }
+            let scope = report.scope;
+            if let Some(reason) =
+                (self.breaker).on_injected_exit(scope, &exe, at.elapsed(), *status)
+            {
+                trips.push(Trip { scope, exe, reason });
+            }
+        }
+        trips
+    }
+
+    /// Forgets the crash circuit breaker's streaks of `exe` (all when `None`), after an unblock.
+    pub fn reset_breaker(&mut self, exe: Option<&str>) {
+        self.breaker.reset(exe);
+    }
+
     /// Changes since the last call, for persistence.
     pub fn take_changes(&mut self) -> Changes {
         let upserts = self
@@ -579,6 +626,39 @@ mod tests {
             ("/usr/local/bin/python3", Scope::Containers)
         );
         assert!(inventory.exited(4242).is_none(), "an exit is reported once");
+    }
+
+    #[test]
+    fn the_crash_breaker_trips_on_injected_crashes_and_resets() {
+        use crate::injection::breaker::THRESHOLD;
+        let (_proc, mut inventory) = empty_proc();
+        let exe = "/usr/local/bin/python3";
+        let crash = |inventory: &mut Inventory, pid: u32| {
+            inventory.record_report(report(pid, exe));
+            let exited = inventory
+                .exited(pid)
+                .expect("the report is kept for the exit");
+            // Killed by SIGSEGV right after injection.
+            inventory.crash_trips(&[(exited, 11)])
+        };
+        for pid in 1..THRESHOLD {
+            assert!(crash(&mut inventory, 5000 + pid).is_empty(), "crash {pid}");
+        }
+        let trips = crash(&mut inventory, 5000 + THRESHOLD);
+        assert_eq!(trips.len(), 1, "{trips:?}");
+        assert_eq!(
+            (trips[0].scope, trips[0].exe.as_str()),
+            (Scope::Containers, exe)
+        );
+        // A reset (after an unblock) starts the streak again.
+        for pid in 1..THRESHOLD {
+            assert!(crash(&mut inventory, 6000 + pid).is_empty());
+        }
+        inventory.reset_breaker(Some(exe));
+        assert!(
+            crash(&mut inventory, 7000).is_empty(),
+            "the streak was reset"
+        );
     }
 
     #[test]
