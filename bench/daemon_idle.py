@@ -48,7 +48,7 @@ def start_bus(tmp):
     return bus, time.perf_counter() - t0
 
 
-def start_daemon(tmp, bus_addr, n):
+def start_daemon(tmp, bus_addr, n, daemon=DAEMON, stderr=subprocess.DEVNULL):
     notify_path = tmp / f"notify{n}"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(notify_path))
@@ -56,9 +56,9 @@ def start_daemon(tmp, bus_addr, n):
     env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus_addr, NOTIFY_SOCKET=str(notify_path))
     env.pop("JOURNAL_STREAM", None)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(DAEMON), "--config", str(tmp / "none.toml"),
+    proc = subprocess.Popen([str(daemon), "--config", str(tmp / "none.toml"),
                              "--state-dir", str(tmp / f"state{n}"), "--runtime-dir", str(tmp / f"run{n}")],
-                            env=env, stderr=subprocess.DEVNULL)
+                            env=env, stderr=stderr)
     while True:
         msg = sock.recv(4096).decode()
         if "READY=1" in msg.splitlines():

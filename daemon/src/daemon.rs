@@ -608,18 +608,27 @@ impl Shared {
         stats
     }
 
-    /// Applies decoded process events.
-    pub fn apply_events(&self, events: &[crate::inventory::events::ProcEvent]) {
+    /// Applies decoded process events and reads the processes whose deferred read is due (on
+    /// the inventory's owner thread); blocks what the crash circuit breaker trips. Returns when
+    /// the next read is due and whether there are changes to save.
+    pub fn apply_events(
+        &self,
+        events: &[crate::inventory::events::ProcEvent],
+    ) -> (Option<std::time::Instant>, bool) {
         let events = events.to_vec();
-        let trips = (self.inventory)
+        let (trips, next) = (self.inventory)
             .change(move |inventory| {
-                let exits = inventory.apply_events(&events);
-                inventory.crash_trips(&exits)
+                let now = std::time::Instant::now();
+                let exits = inventory.apply_events(&events, now);
+                inventory.read_due(now);
+                let trips = inventory.crash_trips(&exits);
+                (trips, (inventory.next_read(), inventory.has_changes()))
             })
             .unwrap_or_default();
         for trip in trips {
             self.block_tripped(trip);
         }
+        next
     }
 
     /// Writes inventory changes to the database; returns whether there were any.

@@ -23,6 +23,8 @@ const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Inventory changes are written at most this long after they happen.
 const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long process events are gathered before they are applied together.
+const EVENT_BATCH: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn open_connector(shared: &Shared) -> Option<tokio::io::unix::AsyncFd<ProcConnector>> {
     let opened = ProcConnector::open().and_then(ProcConnector::into_async);
@@ -205,6 +207,8 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     let mut flush_at: Option<tokio::time::Instant> = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut events = Vec::new();
+    let mut events_lost = false;
+    let mut inventory_at: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             // In this order: signals and the watchdog (a stop or a ping never waits behind a busy
@@ -243,39 +247,60 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
                     flush_at = Some(tokio::time::Instant::now() + FLUSH_DELAY);
                 }
             }
+            // Process events are gathered for EVENT_BATCH after the first one and applied
+            // together, with the deferred reads that are due: a fork storm costs a few wake-ups
+            // a second, not several per process.
             ready = async {
                 match connector.as_ref() {
                     Some(c) => c.readable().await,
                     None => std::future::pending().await,
                 }
-            } => {
+            }, if inventory_at.is_none() => {
                 match ready {
                     Ok(mut guard) => {
-                        let lost = drain_connector(guard.get_inner(), &mut buf, &mut events);
+                        events_lost |= drain_connector(guard.get_inner(), &mut buf, &mut events);
                         guard.clear_ready();
-                        if lost {
-                            tracing::warn!("Process events were lost (receive queue overflow); rescanning");
-                        }
-                        // Reading a process's files (its executable, package.json, /proc) is
-                        // done off this thread, which serves D-Bus, signals and the watchdog.
-                        let batch = std::mem::take(&mut events);
-                        let s = shared.clone();
-                        events = off_thread(move || {
-                            if lost {
-                                s.full_scan();
-                            }
-                            s.apply_events(&batch);
-                            let mut batch = batch;
-                            batch.clear();
-                            batch
-                        })
-                        .await
-                        .unwrap_or_default();
-                        if flush_at.is_none() {
-                            flush_at = Some(tokio::time::Instant::now() + FLUSH_DELAY);
+                        if !events.is_empty() || events_lost {
+                            inventory_at = Some(tokio::time::Instant::now() + EVENT_BATCH);
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "Waiting for process events failed"),
+                }
+            }
+            _ = async {
+                match inventory_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(c) = connector.as_ref() {
+                    events_lost |= drain_connector(c.get_ref(), &mut buf, &mut events);
+                }
+                let lost = std::mem::take(&mut events_lost);
+                if lost {
+                    tracing::warn!("Process events were lost (receive queue overflow); rescanning");
+                }
+                // Reading a process's files (its executable, package.json, /proc) is
+                // done off this thread, which serves D-Bus, signals and the watchdog.
+                let batch = std::mem::take(&mut events);
+                let s = shared.clone();
+                let (batch, next_read, changed) = off_thread(move || {
+                    if lost {
+                        s.full_scan();
+                    }
+                    let (next_read, changed) = s.apply_events(&batch);
+                    let mut batch = batch;
+                    batch.clear();
+                    (batch, next_read, changed)
+                })
+                .await
+                .unwrap_or_default();
+                events = batch;
+                let now = tokio::time::Instant::now();
+                inventory_at = next_read
+                    .map(|at| tokio::time::Instant::from_std(at).max(now + EVENT_BATCH));
+                if changed && flush_at.is_none() {
+                    flush_at = Some(now + FLUSH_DELAY);
                 }
             }
             _ = async {

@@ -1,11 +1,14 @@
 //! The process inventory: every process on the host with its runtime, service name and injection
 //! state. A full `/proc` scan at start, then the kernel's process events (fork, exec, exit) as they
-//! happen, with a slow re-scan as a safety net. The engine knows nothing of D-Bus or SQLite: the
-//! daemon feeds it events and persists what [`Inventory::take_changes`] returns. In the daemon
-//! one thread owns it and everything else holds an [`InventoryHandle`] (see `owner`).
+//! happen, with a slow re-scan as a safety net. A process announced by an event is read once it
+//! has lived [`deferred::READ_DELAY`] ([`Inventory::read_due`]); one that exits before is never
+//! read, and is known afterwards by its fork's parent. The engine knows nothing of D-Bus or
+//! SQLite: the daemon feeds it events and persists what [`Inventory::take_changes`] returns. In
+//! the daemon one thread owns it and everything else holds an [`InventoryHandle`] (see `owner`).
 
 #![forbid(unsafe_code)]
 
+pub mod deferred;
 pub mod events;
 mod owner;
 pub mod procfs;
@@ -23,7 +26,9 @@ use crate::clock::unix_now;
 use crate::decision::{OwnedPolicy, Verdict, enrich, evaluate};
 use crate::elf_cache::ElfCache;
 use crate::injection::report::ReceivedReport;
+use events::ProcEvent;
 use procfs::{Unreadable, list_pids, read_process};
+use recent::Exit;
 
 /// Longest command line kept for display.
 const MAX_COMMAND_LINE: usize = 4096;
@@ -120,6 +125,8 @@ pub struct Inventory {
     /// The crash circuit breaker's streaks: it counts the exits this inventory sees, so it
     /// lives with them (on the inventory's owner thread in the daemon).
     breaker: crate::injection::breaker::CrashBreaker,
+    /// Processes announced by an event, read once they have lived a moment.
+    deferred: deferred::Deferred,
 }
 
 /// An executable the crash circuit breaker decided to block.
@@ -146,6 +153,9 @@ impl Scan {
         self.pids.len()
     }
 }
+
+/// Most links followed from an exited child to a known ancestor (`sh -c 'sh -c …'`).
+const MAX_ANCESTORS: usize = 16;
 
 /// Most forks remembered for their parent.
 const MAX_FORKS: usize = 65_536;
@@ -197,6 +207,7 @@ impl Inventory {
             recent: recent::RecentExits::default(),
             forks: HashMap::new(),
             breaker: Default::default(),
+            deferred: deferred::Deferred::default(),
         }
     }
 
@@ -272,6 +283,7 @@ impl Inventory {
     /// inventory afterwards.
     pub fn observe(&mut self, pid: u32) -> bool {
         self.last_unreadable_was_denied = false;
+        self.deferred.cancel(pid);
         if pid == self.self_pid {
             return false;
         }
@@ -364,6 +376,7 @@ impl Inventory {
 
     /// Forgets a process that exited; returns what was known of it.
     pub fn exited(&mut self, pid: u32) -> Option<Exited> {
+        self.deferred.cancel(pid);
         let report = self.reports.remove(&pid);
         let Some(old) = self.processes.remove(&pid) else {
             self.exited_unread(pid);
@@ -414,9 +427,37 @@ impl Inventory {
     }
 
     /// The process with this pid that exited in the last [`recent::RECENT_EXIT_TTL`], as the
-    /// inventory knew it (a short-lived log writer is gone before its write is attributed).
-    pub fn recently_exited(&self, pid: u32) -> Option<&ProcessEntry> {
-        self.recent.get(pid, std::time::Instant::now())
+    /// inventory knew it (a short-lived log writer is gone before its write is attributed). A
+    /// child that was never read is described as its nearest known ancestor (by fork), whose
+    /// cgroup — unit, container, service — it shared, with its own pid, its parent's pid and an
+    /// unknown (zero) start time.
+    pub fn recently_exited(&self, pid: u32) -> Option<ProcessEntry> {
+        let now = std::time::Instant::now();
+        let parent = match self.recent.get(pid, now)? {
+            Exit::Read(entry) => return Some(ProcessEntry::clone(entry)),
+            Exit::ChildOf(parent) => *parent,
+        };
+        let mut ancestor = parent;
+        for _ in 0..MAX_ANCESTORS {
+            let known = match self.processes.get(&ancestor) {
+                Some(entry) => Some(entry),
+                None => match self.recent.get(ancestor, now)? {
+                    Exit::Read(entry) => Some(&**entry),
+                    Exit::ChildOf(next) => {
+                        ancestor = *next;
+                        None
+                    }
+                },
+            };
+            if let Some(known) = known {
+                let mut entry = known.clone();
+                entry.pid = pid;
+                entry.ppid = parent;
+                entry.start_time = 0;
+                return Some(entry);
+            }
+        }
+        None
     }
 
     /// Remembers the parent of a forked child: a child that exits before it could be read
@@ -430,53 +471,35 @@ impl Inventory {
     }
 
     fn exited_unread(&mut self, child: u32) {
-        let Some(parent) = self.forks.remove(&child) else {
-            return;
-        };
-        let now = std::time::Instant::now();
-        let Some(parent_entry) = self
-            .processes
-            .get(&parent)
-            .or_else(|| self.recent.get(parent, now))
-        else {
-            return;
-        };
-        let mut entry = parent_entry.clone();
-        entry.pid = child;
-        entry.ppid = parent;
-        entry.start_time = 0;
-        self.recent.insert(entry, now);
+        // Resolved when asked ([`Inventory::recently_exited`]): the parent may not have been
+        // read yet itself.
+        if let Some(parent) = self.forks.remove(&child) {
+            self.recent
+                .insert_child(child, parent, std::time::Instant::now());
+        }
     }
 
-    /// Applies decoded process events; returns the processes that exited, with their exit
-    /// status (for the crash circuit breaker).
-    pub fn apply_events(&mut self, events: &[events::ProcEvent]) -> Vec<(Exited, u32)> {
-        use events::ProcEvent;
-        // Only the last event of a pid in a batch matters: an exec followed by an exit is an exit.
-        let mut last: HashMap<u32, Option<u32>> = HashMap::new();
-        let mut order = Vec::new();
-        for e in events {
-            // A child that exits before it is read is remembered as its parent (short-lived
-            // log writers must still be named).
-            if let ProcEvent::Fork { parent, child } = *e {
-                self.forked(child, parent);
-            }
-            let (pid, exit_status) = match *e {
-                ProcEvent::Fork { child, .. } => (child, None),
-                ProcEvent::Exec { pid } => (pid, None),
-                ProcEvent::Exit { pid, status } => (pid, Some(status)),
-            };
-            if last.insert(pid, exit_status).is_none() {
-                order.push(pid);
-            }
-        }
+    /// Applies the connector's events in order: a fork or exec schedules a read of the process
+    /// for when it has lived [`deferred::READ_DELAY`] (a fork also remembers the parent), an exit
+    /// forgets it. Returns the exits (with their wait status) of processes the inventory knew or
+    /// had a report of.
+    pub fn apply_events(
+        &mut self,
+        events: &[ProcEvent],
+        now: std::time::Instant,
+    ) -> Vec<(Exited, u32)> {
         let mut exits = Vec::new();
-        for pid in order {
-            match last.get(&pid).copied().flatten() {
-                None => {
-                    self.observe(pid);
+        for e in events {
+            match *e {
+                ProcEvent::Fork { parent, child } => {
+                    self.forked(child, parent);
+                    self.deferred.schedule(child, now);
                 }
-                Some(status) => {
+                ProcEvent::Exec { pid } if pid != self.self_pid => {
+                    self.deferred.schedule(pid, now);
+                }
+                ProcEvent::Exec { .. } => {}
+                ProcEvent::Exit { pid, status } => {
                     if let Some(exited) = self.exited(pid) {
                         exits.push((exited, status));
                     }
@@ -484,6 +507,27 @@ impl Inventory {
             }
         }
         exits
+    }
+
+    /// Reads the processes that have lived [`deferred::READ_DELAY`] since their last fork or
+    /// exec event; returns how many were due.
+    pub fn read_due(&mut self, now: std::time::Instant) -> usize {
+        let mut due = Vec::new();
+        self.deferred.take_due(now, &mut due);
+        for &pid in &due {
+            self.observe(pid);
+        }
+        due.len()
+    }
+
+    /// When the next deferred read is due, if any is waiting.
+    pub fn next_read(&mut self) -> Option<std::time::Instant> {
+        self.deferred.next_due()
+    }
+
+    /// Whether [`Inventory::take_changes`] has anything.
+    pub fn has_changes(&self) -> bool {
+        !self.dirty.is_empty() || !self.removed.is_empty()
     }
 
     /// Feeds exits to the crash circuit breaker; returns the executables to block. The
@@ -569,7 +613,7 @@ mod tests {
         assert!(inventory.recently_exited(pid).is_none(), "not exited yet");
         inventory.exited(pid);
         assert!(inventory.get(pid).is_none());
-        assert_eq!(inventory.recently_exited(pid), Some(&known));
+        assert_eq!(inventory.recently_exited(pid), Some(known));
     }
 
     #[test]
@@ -597,6 +641,114 @@ mod tests {
         inventory.forked(child + 1, child + 2);
         inventory.exited(child + 1);
         assert!(inventory.recently_exited(child + 1).is_none());
+    }
+
+    #[test]
+    fn a_process_is_read_once_it_has_lived_a_moment_and_never_if_it_exits_first() {
+        use std::time::{Duration, Instant};
+        let mut inventory = real_proc();
+        let me = std::process::id();
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let child = sleeper.id();
+        let quick = 1 << 23; // above the kernel's maximum: never a live process
+        let t0 = Instant::now();
+        let exits = inventory.apply_events(
+            &[
+                ProcEvent::Exec { pid: me },
+                ProcEvent::Fork { parent: me, child },
+                ProcEvent::Exec { pid: child },
+                ProcEvent::Fork {
+                    parent: me,
+                    child: quick,
+                },
+                ProcEvent::Exit {
+                    pid: quick,
+                    status: 0,
+                },
+            ],
+            t0,
+        );
+        assert!(exits.is_empty(), "nothing known had exited");
+        assert!(inventory.get(me).is_none() && inventory.get(child).is_none());
+        assert_eq!(inventory.next_read(), Some(t0 + deferred::READ_DELAY));
+        assert_eq!(inventory.read_due(t0 + Duration::from_millis(10)), 0);
+        assert!(
+            inventory.get(child).is_none(),
+            "not read before it lived a moment"
+        );
+        // The quick child is known (by its parent) only once the parent has been read.
+        assert!(inventory.recently_exited(quick).is_none());
+        assert_eq!(inventory.read_due(t0 + deferred::READ_DELAY), 2);
+        assert!(
+            inventory.next_read().is_none(),
+            "the quick child was never read"
+        );
+        let entry = inventory.get(child).unwrap().clone();
+        assert!(entry.exe.ends_with("/sleep"), "{entry:?}");
+        assert_eq!(entry.ppid, me);
+        let parent = inventory.get(me).unwrap().clone();
+        let quick_entry = inventory.recently_exited(quick).unwrap();
+        assert_eq!(
+            (quick_entry.pid, quick_entry.ppid, quick_entry.start_time),
+            (quick, me, 0)
+        );
+        assert_eq!(quick_entry.systemd_unit, parent.systemd_unit);
+        assert_eq!(
+            quick_entry.verdict.service_name,
+            parent.verdict.service_name
+        );
+        // The known child's exit is reported once, with its status.
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+        let exits = inventory.apply_events(
+            &[ProcEvent::Exit {
+                pid: child,
+                status: 9,
+            }],
+            t0 + Duration::from_secs(1),
+        );
+        assert_eq!(exits.len(), 1);
+        assert_eq!(exits[0].0.entry.as_ref(), Some(&entry));
+        assert_eq!(exits[0].1, 9);
+        assert!(inventory.get(child).is_none());
+    }
+
+    #[test]
+    fn a_chain_of_unread_children_resolves_to_the_nearest_known_ancestor() {
+        let mut inventory = real_proc();
+        let me = std::process::id();
+        let (a, b) = ((1 << 23) + 1, (1 << 23) + 2);
+        let t0 = std::time::Instant::now();
+        // `sh -c 'sh -c …'` under this process: both shells gone before anything was read.
+        inventory.apply_events(
+            &[
+                ProcEvent::Fork {
+                    parent: me,
+                    child: a,
+                },
+                ProcEvent::Fork {
+                    parent: a,
+                    child: b,
+                },
+                ProcEvent::Exit { pid: b, status: 0 },
+                ProcEvent::Exit { pid: a, status: 0 },
+            ],
+            t0,
+        );
+        assert!(
+            inventory.recently_exited(b).is_none(),
+            "no ancestor known yet"
+        );
+        assert!(inventory.observe(me));
+        let entry = inventory.recently_exited(b).unwrap();
+        assert_eq!((entry.pid, entry.ppid, entry.start_time), (b, a, 0));
+        assert_eq!(
+            entry.verdict.service_name,
+            inventory.get(me).unwrap().verdict.service_name
+        );
     }
 
     fn empty_proc() -> (tempfile::TempDir, Inventory) {

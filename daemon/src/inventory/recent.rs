@@ -1,7 +1,9 @@
 //! What the inventory knew of processes that exited in the last few seconds: a short-lived
 //! writer (`sh -c 'echo x >> file'`) is gone by the time its fanotify event is read, and its
-//! identity must still resolve. Bounded in time ([`RECENT_EXIT_TTL`]) and in size
-//! ([`RECENT_EXIT_CAP`]); time is passed in, so that tests can simulate it.
+//! identity must still resolve. A process that was read is kept as it was read; one gone before
+//! it was read (most short-lived processes are never read, see [`super::deferred`]) is kept as a
+//! link to its fork's parent, resolved when asked. Bounded in time ([`RECENT_EXIT_TTL`]) and in
+//! size ([`RECENT_EXIT_CAP`]); time is passed in, so that tests can simulate it.
 
 #![forbid(unsafe_code)]
 
@@ -15,11 +17,20 @@ pub const RECENT_EXIT_TTL: Duration = Duration::from_secs(5);
 /// At most this many exited processes are remembered; the one that exited first goes first.
 pub const RECENT_EXIT_CAP: usize = 8192;
 
+/// What is known of an exited process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// It was read: its entry as the inventory last knew it.
+    Read(Box<ProcessEntry>),
+    /// It was never read: the pid of its fork's parent, whose cgroup it shared.
+    ChildOf(u32),
+}
+
 /// Exited processes by pid, the latest exit of a pid winning, expiring after
 /// [`RECENT_EXIT_TTL`].
 #[derive(Debug, Default)]
 pub struct RecentExits {
-    by_pid: HashMap<u32, (Instant, ProcessEntry)>,
+    by_pid: HashMap<u32, (Instant, Exit)>,
     /// Exit order; an entry whose time no longer matches `by_pid` is stale and skipped.
     order: VecDeque<(Instant, u32)>,
 }
@@ -27,6 +38,15 @@ pub struct RecentExits {
 impl RecentExits {
     /// Remembers `entry` as exited at `now`.
     pub fn insert(&mut self, entry: ProcessEntry, now: Instant) {
+        self.insert_exit(entry.pid, Exit::Read(Box::new(entry)), now);
+    }
+
+    /// Remembers `child`, never read, as exited at `now`, known by its fork's `parent`.
+    pub fn insert_child(&mut self, child: u32, parent: u32, now: Instant) {
+        self.insert_exit(child, Exit::ChildOf(parent), now);
+    }
+
+    fn insert_exit(&mut self, pid: u32, exit: Exit, now: Instant) {
         self.expire(now);
         while self.by_pid.len() >= RECENT_EXIT_CAP || self.order.len() >= 2 * RECENT_EXIT_CAP {
             let Some((at, pid)) = self.order.pop_front() else {
@@ -34,12 +54,12 @@ impl RecentExits {
             };
             self.remove_if_at(pid, at);
         }
-        self.order.push_back((now, entry.pid));
-        self.by_pid.insert(entry.pid, (now, entry));
+        self.order.push_back((now, pid));
+        self.by_pid.insert(pid, (now, exit));
     }
 
     /// The process with this pid that exited less than [`RECENT_EXIT_TTL`] before `now`.
-    pub fn get(&self, pid: u32, now: Instant) -> Option<&ProcessEntry> {
+    pub fn get(&self, pid: u32, now: Instant) -> Option<&Exit> {
         self.by_pid
             .get(&pid)
             .filter(|(at, _)| now.saturating_duration_since(*at) < RECENT_EXIT_TTL)
@@ -93,16 +113,20 @@ mod tests {
         e
     }
 
+    fn start_time(recent: &RecentExits, pid: u32, now: Instant) -> Option<u64> {
+        match recent.get(pid, now)? {
+            Exit::Read(e) => Some(e.start_time),
+            Exit::ChildOf(_) => None,
+        }
+    }
+
     #[test]
     fn an_exited_process_is_found_until_it_expires() {
         let t0 = Instant::now();
         let mut recent = RecentExits::default();
         recent.insert(entry(10, 7), t0);
         assert_eq!(
-            recent
-                .get(10, t0 + Duration::from_secs(4))
-                .unwrap()
-                .start_time,
+            start_time(&recent, 10, t0 + Duration::from_secs(4)).unwrap(),
             7
         );
         assert!(recent.get(11, t0).is_none());
@@ -119,19 +143,13 @@ mod tests {
         recent.insert(entry(10, 7), t0);
         recent.insert(entry(10, 9), t0 + Duration::from_secs(3));
         assert_eq!(
-            recent
-                .get(10, t0 + Duration::from_secs(4))
-                .unwrap()
-                .start_time,
+            start_time(&recent, 10, t0 + Duration::from_secs(4)).unwrap(),
             9
         );
         // The first exit's expiry does not drop the second.
         recent.insert(entry(11, 1), t0 + Duration::from_secs(6));
         assert_eq!(
-            recent
-                .get(10, t0 + Duration::from_secs(6))
-                .unwrap()
-                .start_time,
+            start_time(&recent, 10, t0 + Duration::from_secs(6)).unwrap(),
             9
         );
         assert!(recent.get(10, t0 + Duration::from_secs(8)).is_none());

@@ -213,7 +213,7 @@ impl ProcessLookup for Inventory {
     }
 
     fn recently_exited(&self, pid: u32) -> Option<ProcessEntry> {
-        Inventory::recently_exited(self, pid).cloned()
+        Inventory::recently_exited(self, pid)
     }
 }
 

@@ -34,17 +34,26 @@ impl ProcConnector {
         // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
 
-        // A larger receive buffer absorbs bursts (fork storms) between two reads.
+        // A larger receive buffer absorbs bursts (fork storms) between two reads, which the
+        // daemon spaces out to batch them. SO_RCVBUF is capped by net.core.rmem_max (about
+        // 200 KiB by default, a few hundred events); SO_RCVBUFFORCE is not, and needs
+        // CAP_NET_ADMIN, which the connector needs anyway.
         let size: libc::c_int = 4 << 20;
-        // SAFETY: `size` lives across the call and its length is passed; failure is harmless.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&size as *const libc::c_int).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            );
+        for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+            // SAFETY: `size` lives across the call and its length is passed; failure is
+            // harmless (the next option, or the default size).
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    option,
+                    (&size as *const libc::c_int).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
         }
 
         // SAFETY: sockaddr_nl is plain old data; all-zero is a valid value.

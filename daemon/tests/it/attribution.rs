@@ -518,7 +518,7 @@ impl oneagent::logs::attribute::ProcessLookup for SharedInventory {
     }
 
     fn recently_exited(&self, pid: u32) -> Option<oneagent::inventory::ProcessEntry> {
-        self.0.lock().unwrap().recently_exited(pid).cloned()
+        self.0.lock().unwrap().recently_exited(pid)
     }
 }
 
