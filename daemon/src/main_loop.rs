@@ -88,7 +88,10 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
         runtimes = stats.runtimes,
         "Process inventory ready"
     );
-    let connector = open_connector(&shared);
+    let mut connector = open_connector(&shared);
+    // The connector while a batch is gathered: out of epoll, so that events arriving in the
+    // meantime wake nobody (they wait in the socket's buffer until the batch's timer).
+    let mut parked: Option<ProcConnector> = None;
 
     notify::status("Preparing injection");
     let policy = shared.policy();
@@ -210,6 +213,18 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
     let mut events_lost = false;
     let mut inventory_at: Option<tokio::time::Instant> = None;
     loop {
+        if inventory_at.is_some() {
+            if let Some(c) = connector.take() {
+                parked = Some(c.into_inner());
+            }
+        } else if let Some(p) = parked.take() {
+            match p.into_async() {
+                Ok(c) => connector = Some(c),
+                Err(e) => {
+                    tracing::error!(error = %e, "Re-arming the process events connector failed; only the periodic rescan remains")
+                }
+            }
+        }
         tokio::select! {
             // In this order: signals and the watchdog (a stop or a ping never waits behind a busy
             // host), then preload reports before process events (a process's report is always sent
@@ -273,8 +288,8 @@ pub async fn run(paths: Paths, log: LogHandle) -> Result<()> {
                     None => std::future::pending().await,
                 }
             } => {
-                if let Some(c) = connector.as_ref() {
-                    events_lost |= drain_connector(c.get_ref(), &mut buf, &mut events);
+                if let Some(c) = connector.as_ref().map(|c| c.get_ref()).or(parked.as_ref()) {
+                    events_lost |= drain_connector(c, &mut buf, &mut events);
                 }
                 let lost = std::mem::take(&mut events_lost);
                 if lost {
