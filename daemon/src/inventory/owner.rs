@@ -107,8 +107,7 @@ impl InventoryHandle {
 
     /// A process that exited in the last few seconds, as it was known.
     pub fn recently_exited(&self, pid: u32) -> Option<ProcessEntry> {
-        self.lookup(move |i| i.recently_exited(pid))
-            .flatten()
+        self.lookup(move |i| i.recently_exited(pid)).flatten()
     }
 
     /// The policy in force.
