@@ -1329,11 +1329,7 @@ pub(crate) async fn start_logs(
             return None;
         }
     };
-    *shared.logs.lock().unwrap_or_else(|p| p.into_inner()) = Some(LogsView {
-        stats: handle.stats.clone(),
-        metrics: handle.metrics.clone(),
-        files: handle.files.clone(),
-    });
+    *shared.logs.lock().unwrap_or_else(|p| p.into_inner()) = Some(LogsView::new(&handle));
     shared.effective().logs = Some(config.clone());
     let h = handle.clone();
     let started = off_thread(move || h.wait_started(LOGS_START_LIMIT)).await;

@@ -38,15 +38,33 @@ pub trait HostState: Send + Sync + std::fmt::Debug + 'static {
 /// What the daemon sees of the log pipeline thread.
 #[derive(Debug, Clone)]
 pub struct LogsView {
-    /// Counters.
+    /// Counters (atomics the pipeline bumps; read without a lock).
     pub stats: Arc<PipelineStats>,
-    /// Per-service metrics.
-    pub metrics: Arc<std::sync::Mutex<crate::logs::metrics::LogMetrics>>,
-    /// Files for `oneagentctl logs`.
-    pub files: Arc<std::sync::Mutex<Vec<crate::logs::pipeline::LogFileStatus>>>,
+    /// Per-service metrics, as the pipeline publishes them: only copied out here.
+    metrics: Arc<std::sync::Mutex<crate::logs::metrics::LogMetrics>>,
+    /// Files for `oneagentctl logs`, as the pipeline publishes them.
+    files: Arc<std::sync::Mutex<Vec<crate::logs::pipeline::LogFileStatus>>>,
 }
 
 impl LogsView {
+    /// The view of a running pipeline.
+    pub(crate) fn new(handle: &LogsHandle) -> LogsView {
+        LogsView {
+            stats: handle.stats.clone(),
+            metrics: handle.metrics.clone(),
+            files: handle.files.clone(),
+        }
+    }
+
+    /// The per-service metrics, copied out under the pipeline's lock for as long as a copy
+    /// takes: rendering `/metrics` never holds the pipeline up.
+    pub fn metrics(&self) -> crate::logs::metrics::LogMetrics {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The files being tailed, as the pipeline last published them.
     pub fn files(&self) -> Vec<crate::logs::pipeline::LogFileStatus> {
         self.files.lock().unwrap_or_else(|p| p.into_inner()).clone()

@@ -217,7 +217,7 @@ pub fn render(shared: &dyn MetricsSource) -> String {
                 n.load(Ordering::Relaxed)
             );
         }
-        let metrics = logs.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        let metrics = logs.metrics();
         per_service(
             &mut text,
             &metrics.services,

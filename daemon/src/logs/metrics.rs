@@ -40,7 +40,7 @@ pub struct ServiceCounters {
 }
 
 /// All services.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LogMetrics {
     /// Per service name.
     pub services: BTreeMap<String, ServiceCounters>,
