@@ -14,14 +14,17 @@
 //! holds every byte. The system rsyslog service and `/etc/rsyslog*` are never touched.
 //!
 //! 150-byte lines (newline included); one 200 MB file, and 100 files of 2 MB. The cases are
-//! interleaved round by round and medians reported. Then the live case: a writer process appends
-//! 100,000 lines/s spread over 100 files for 10 s (one `write` per line) and the CPU of our
-//! pipeline thread and of rsyslogd is reported as % of one core.
+//! interleaved round by round and medians reported. Then the live cases: a writer process appends
+//! 100,000 lines/s spread over 100 files for 10 s (one `write` per line), then 100 lines/s over 10
+//! files (a trickle), and the CPU of our pipeline thread and of rsyslogd is reported as % of one
+//! core; a last round per load measures each line's latency from its write to the collector's
+//! acknowledgement (p50, p99, max).
 //!
 //! `cargo bench -p oneagent --bench logs_throughput` (needs `rsyslogd` on the PATH or in
 //! /usr/sbin; without it only our side runs). `LOGS_BENCH_ROUNDS` (default 5) and
 //! `LOGS_BENCH_LIVE_ROUNDS` (default 3; 0 skips the live case) change the number of rounds;
-//! `LOGS_BENCH_ONLY=ours` skips rsyslog and the live case, and
+//! `LOGS_BENCH_ONLY=ours` skips rsyslog and the live case, `LOGS_BENCH_ONLY=live` runs the live
+//! case only, and
 //! `LOGS_BENCH_SINK=memory|none|gzip|zstd` runs one of our sinks only (for profiling). Every line
 //! ends with `trace_id=<32 hex>` (each record carries a trace id); `LOGS_BENCH_LINES=plain`
 //! writes `request=<32 hex>` instead, lines with no trace context.
@@ -219,6 +222,49 @@ impl LogsHost for MemHost {
 struct Progress {
     records: AtomicU64,
     request_bytes: AtomicU64,
+    /// When set (the latency round): the live writer's schedule, and each exported line's
+    /// delay from its scheduled write to the exporter's acknowledgement.
+    latency: Mutex<Option<LatencyLog>>,
+}
+
+/// The live writer writes line `i` at `t0 + i / rate` (Unix nanoseconds); line `i`'s timestamp
+/// spells `i` (see `make_line`).
+#[derive(Debug)]
+struct LatencyLog {
+    t0: u64,
+    rate: u64,
+    delays: Vec<u64>,
+}
+
+impl LatencyLog {
+    /// Notes the delay of every bench line in `request`, acknowledged at `acked` (Unix ns).
+    fn note(&mut self, request: &[u8], acked: u64) {
+        const STAMP: &[u8] = b"2026-11-25T12:";
+        for at in memchr::memmem::find_iter(request, STAMP) {
+            let Some(i) = request
+                .get(at + STAMP.len()..at + STAMP.len() + 12)
+                .and_then(line_index)
+            else {
+                continue;
+            };
+            let scheduled = self.t0 + i * 1_000_000_000 / self.rate;
+            self.delays.push(acked.saturating_sub(scheduled));
+        }
+    }
+}
+
+/// `MM:SS.UUUUUU` of a bench line's timestamp back to the line's index.
+fn line_index(t: &[u8]) -> Option<u64> {
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        std::str::from_utf8(t.get(r)?).ok()?.parse().ok()
+    };
+    Some(num(0..2)? * 60_000_000 + num(3..5)? * 1_000_000 + num(6..12)?)
+}
+
+fn unix_now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Counts what goes through and forwards it to `inner` (none: the in-process sink).
@@ -231,6 +277,9 @@ impl Exporter for Counting {
     fn export(&mut self, request: &[u8], records: usize) -> Result<(), ExportError> {
         if let Some(inner) = self.inner.as_mut() {
             inner.export(request, records)?;
+        }
+        if let Some(log) = self.progress.latency.lock().unwrap().as_mut() {
+            log.note(request, unix_now_nanos());
         }
         self.progress
             .request_bytes
@@ -525,12 +574,46 @@ fn run_rsyslog(bin: &Path, dir: &Path, input_bytes: u64) -> Run {
 // Live: a writer appending at a fixed rate
 
 /// The writer process: `dir;rate;secs`. One `write` per line, round robin over the files.
+/// The live load: `files` files, `rate` lines per second in all, for `secs` seconds, starting at
+/// `t0` (Unix ns); line `i` goes to file `i % files` at `t0 + i / rate`.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    files: usize,
+    rate: u64,
+    secs: u64,
+}
+
+impl Load {
+    const HEAVY: Load = Load {
+        files: MANY,
+        rate: LIVE_RATE,
+        secs: LIVE_SECS,
+    };
+    const TRICKLE: Load = Load {
+        files: 10,
+        rate: 100,
+        secs: LIVE_SECS,
+    };
+
+    fn name(self) -> String {
+        format!(
+            "{} files × {} lines/s",
+            self.files,
+            self.rate / self.files as u64
+        )
+    }
+
+    fn lines(self) -> u64 {
+        self.rate * self.secs
+    }
+}
+
 fn writer_main(spec: &str) {
     let mut it = spec.split(';');
     let dir = PathBuf::from(it.next().unwrap());
-    let rate: u64 = it.next().unwrap().parse().unwrap();
-    let secs: u64 = it.next().unwrap().parse().unwrap();
-    let mut files: Vec<std::fs::File> = (0..MANY)
+    let mut num = || -> u64 { it.next().unwrap().parse().unwrap() };
+    let (files, rate, secs, t0) = (num() as usize, num(), num(), num());
+    let mut files: Vec<std::fs::File> = (0..files)
         .map(|f| {
             std::fs::OpenOptions::new()
                 .append(true)
@@ -539,7 +622,11 @@ fn writer_main(spec: &str) {
                 .unwrap()
         })
         .collect();
+    let n = files.len() as u64;
     let total = rate * secs;
+    // Start at t0 (so that the bench knows when each line is due).
+    let wait = t0.saturating_sub(unix_now_nanos());
+    std::thread::sleep(Duration::from_nanos(wait));
     let start = Instant::now();
     let mut line = Vec::with_capacity(LINE);
     let traced = std::env::var("LOGS_BENCH_LINES").map_or(true, |v| v != "plain");
@@ -550,7 +637,7 @@ fn writer_main(spec: &str) {
         while i < due {
             line.clear();
             make_line(i, traced, &mut line);
-            files[(i % MANY as u64) as usize].write_all(&line).unwrap();
+            files[(i % n) as usize].write_all(&line).unwrap();
             i += 1;
         }
         let next = start + Duration::from_nanos((i * 1_000_000_000) / rate);
@@ -561,20 +648,29 @@ fn writer_main(spec: &str) {
     }
 }
 
-fn spawn_writer(dir: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
+/// Starts the writer 50 ms from now; returns it and its start (Unix ns).
+fn spawn_writer(dir: &Path, load: Load) -> (Child, u64) {
+    let t0 = unix_now_nanos() + 50_000_000;
+    let child = Command::new(std::env::current_exe().unwrap())
         .env(
             WRITER_ENV,
-            format!("{};{LIVE_RATE};{LIVE_SECS}", dir.display()),
+            format!(
+                "{};{};{};{};{t0}",
+                dir.display(),
+                load.files,
+                load.rate,
+                load.secs
+            ),
         )
         .stdin(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    (child, t0)
 }
 
-fn empty_files(dir: &Path) {
+fn empty_files(dir: &Path, files: usize) {
     std::fs::create_dir_all(dir).unwrap();
-    for f in 0..MANY {
+    for f in 0..files {
         std::fs::write(dir.join(format!("app-{f:03}.log")), b"").unwrap();
     }
 }
@@ -590,11 +686,14 @@ fn child_cpu(child: &Child) -> Duration {
     proc_cpu(child.id())
 }
 
-fn live_ours(sink: Sink, endpoint: &str) -> Live {
+/// Our pipeline under `load`; with `latency`, also each line's delay from its scheduled write to
+/// the collector's acknowledgement (the latency round: scanning requests costs CPU, so that
+/// round's CPU is not reported).
+fn live_ours(sink: Sink, endpoint: &str, load: Load, latency: bool) -> (Live, Vec<u64>) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("logs");
-    empty_files(&dir);
-    let expected = LIVE_RATE * LIVE_SECS * (LINE as u64 - 1);
+    empty_files(&dir, load.files);
+    let expected = load.lines() * (LINE as u64 - 1);
     let (wake_tx, wake_rx) = UnixStream::pair().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Progress::default());
@@ -619,8 +718,15 @@ fn live_ours(sink: Sink, endpoint: &str) -> Live {
     std::thread::sleep(Duration::from_millis(300));
     let cpu0 = clock(id);
     let wall0 = Instant::now();
-    let mut writer = spawn_writer(&dir);
-    let deadline = Instant::now() + Duration::from_secs(LIVE_SECS * 6);
+    let (mut writer, t0) = spawn_writer(&dir, load);
+    if latency {
+        *progress.latency.lock().unwrap() = Some(LatencyLog {
+            t0,
+            rate: load.rate,
+            delays: Vec::with_capacity(load.lines() as usize),
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(load.secs * 6);
     let mut writer_cpu = Duration::ZERO;
     while stats.bytes.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
         if let Ok(None) = writer.try_wait() {
@@ -639,26 +745,36 @@ fn live_ours(sink: Sink, endpoint: &str) -> Live {
         expected,
         "bytes exported"
     );
-    assert!(progress.records.load(Ordering::Relaxed) >= LIVE_RATE * LIVE_SECS);
-    Live {
-        cpu,
-        wall,
-        writer_cpu,
-    }
+    assert!(progress.records.load(Ordering::Relaxed) >= load.lines());
+    let delays = progress
+        .latency
+        .lock()
+        .unwrap()
+        .take()
+        .map(|l| l.delays)
+        .unwrap_or_default();
+    (
+        Live {
+            cpu,
+            wall,
+            writer_cpu,
+        },
+        delays,
+    )
 }
 
-fn live_rsyslog(bin: &Path) -> Live {
+fn live_rsyslog(bin: &Path, load: Load) -> Live {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("logs");
-    empty_files(&dir);
+    empty_files(&dir, load.files);
     let r = Rsyslog::start(bin, &dir);
     let pid = r.child.id();
     std::thread::sleep(Duration::from_millis(500));
     let cpu0 = proc_cpu(pid);
     let wall0 = Instant::now();
-    let mut writer = spawn_writer(&dir);
-    let expected = LIVE_RATE * LIVE_SECS * LINE as u64;
-    let deadline = Instant::now() + Duration::from_secs(LIVE_SECS * 6);
+    let (mut writer, _) = spawn_writer(&dir, load);
+    let expected = load.lines() * LINE as u64;
+    let deadline = Instant::now() + Duration::from_secs(load.secs * 6);
     let mut writer_cpu = Duration::ZERO;
     while r.out_len() < expected && Instant::now() < deadline {
         if let Ok(None) = writer.try_wait() {
@@ -677,6 +793,80 @@ fn live_rsyslog(bin: &Path) -> Live {
         wall,
         writer_cpu,
     }
+}
+
+/// The live cases: each load with gzip, without compression and rsyslog, round by round; then
+/// one latency round per load at the default settings (gzip).
+fn live(rsyslog: Option<&Path>, endpoint: &str, rounds: usize) {
+    for load in [Load::HEAVY, Load::TRICKLE] {
+        println!();
+        println!(
+            "Live: {}, {} lines/s total for {} s, one write per line; CPU from the writer's start until every line is out",
+            load.name(),
+            load.rate,
+            load.secs
+        );
+        let mut live: Vec<(String, Vec<Live>)> = Vec::new();
+        let live_sinks = [Sink::Http(Compression::Gzip), Sink::Http(Compression::None)];
+        for round in 0..rounds {
+            let mut cases: Vec<(String, Live)> = Vec::new();
+            for sink in live_sinks {
+                cases.push((
+                    format!("oneagent, {}", sink.name()),
+                    live_ours(sink, endpoint, load, false).0,
+                ));
+            }
+            if let Some(bin) = rsyslog {
+                cases.push(("rsyslog imfile→omfile".into(), live_rsyslog(bin, load)));
+            }
+            for (name, l) in cases {
+                println!(
+                    "  round {round} {name:<50} cpu {:>8.3?} over {:>6.2?} = {:>6.2}% of a core (writer {:.1}%)",
+                    l.cpu,
+                    l.wall,
+                    100.0 * l.cpu.as_secs_f64() / l.wall.as_secs_f64(),
+                    100.0 * l.writer_cpu.as_secs_f64() / l.wall.as_secs_f64()
+                );
+                match live.iter_mut().find(|(k, _)| *k == name) {
+                    Some((_, v)) => v.push(l),
+                    None => live.push((name, vec![l])),
+                }
+            }
+        }
+        let share = |v: &[Live]| {
+            median(
+                v.iter()
+                    .map(|l| l.cpu.as_secs_f64() / l.wall.as_secs_f64())
+                    .collect(),
+            )
+        };
+        let peer = live
+            .iter()
+            .find(|(k, _)| k.starts_with("rsyslog"))
+            .map(|(_, v)| share(v));
+        println!("Live {}, median of {rounds}:", load.name());
+        for (name, v) in &live {
+            let pct = share(v);
+            let ratio = peer.map_or(String::new(), |p| {
+                format!("{:.3}× rsyslog's CPU (1/{:.1})", pct / p, p / pct)
+            });
+            println!("  {name:<50} {:>6.2}% of one core  {ratio}", 100.0 * pct);
+        }
+        let (_, mut delays) = live_ours(Sink::Http(Compression::Gzip), endpoint, load, true);
+        delays.sort_unstable();
+        let at = |q: f64| {
+            let i = ((delays.len() as f64 * q) as usize).min(delays.len().saturating_sub(1));
+            Duration::from_nanos(delays.get(i).copied().unwrap_or(0))
+        };
+        println!(
+            "  latency, write → collector's acknowledgement ({} lines, gzip): p50 {:.1?}, p99 {:.1?}, max {:.1?}",
+            delays.len(),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+    }
+    println!("machine: loadavg now {}", loadavg());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -709,6 +899,11 @@ fn main() {
     let rsyslog = if only_ours { None } else { rsyslogd() };
     if rsyslog.is_none() && !only_ours {
         println!("rsyslogd not found: only our side runs");
+    }
+    if std::env::var("LOGS_BENCH_ONLY").is_ok_and(|v| v == "live") {
+        let (endpoint, _) = http_sink();
+        live(rsyslog.as_deref(), &endpoint, live_rounds);
+        return;
     }
 
     let tmp = tempfile::tempdir().unwrap();
@@ -872,56 +1067,5 @@ fn main() {
     if only_ours || live_rounds == 0 {
         return;
     }
-    println!();
-    println!(
-        "Live: {MANY} files, {LIVE_RATE} lines/s total for {LIVE_SECS} s, one write per line; CPU from the writer's start until every line is out"
-    );
-    let mut live: Vec<(String, Vec<Live>)> = Vec::new();
-    let live_sinks = [Sink::Http(Compression::Gzip), Sink::Http(Compression::None)];
-    for round in 0..live_rounds {
-        let mut cases: Vec<(String, Live)> = Vec::new();
-        for sink in live_sinks {
-            cases.push((
-                format!("oneagent, {}", sink.name()),
-                live_ours(sink, &endpoint),
-            ));
-        }
-        if let Some(bin) = rsyslog.as_deref() {
-            cases.push(("rsyslog imfile→omfile".into(), live_rsyslog(bin)));
-        }
-        for (name, l) in cases {
-            println!(
-                "  round {round} {name:<50} cpu {:>8.3?} over {:>6.2?} = {:>5.1}% of a core (writer {:.1}%)",
-                l.cpu,
-                l.wall,
-                100.0 * l.cpu.as_secs_f64() / l.wall.as_secs_f64(),
-                100.0 * l.writer_cpu.as_secs_f64() / l.wall.as_secs_f64()
-            );
-            match live.iter_mut().find(|(k, _)| *k == name) {
-                Some((_, v)) => v.push(l),
-                None => live.push((name, vec![l])),
-            }
-        }
-    }
-    let peer = live
-        .iter()
-        .find(|(k, _)| k.starts_with("rsyslog"))
-        .map(|(_, v)| {
-            median(
-                v.iter()
-                    .map(|l| l.cpu.as_secs_f64() / l.wall.as_secs_f64())
-                    .collect(),
-            )
-        });
-    println!("Live, median of {live_rounds}:");
-    for (name, v) in &live {
-        let pct = median(
-            v.iter()
-                .map(|l| l.cpu.as_secs_f64() / l.wall.as_secs_f64())
-                .collect(),
-        );
-        let ratio = peer.map_or(String::new(), |p| format!("{:.2}× rsyslog's CPU", pct / p));
-        println!("  {name:<50} {:>5.1}% of one core  {ratio}", 100.0 * pct);
-    }
-    println!("machine: loadavg now {}", loadavg());
+    live(rsyslog.as_deref(), &endpoint, live_rounds);
 }
